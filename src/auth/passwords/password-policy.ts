@@ -1,0 +1,34 @@
+import { readFileSync } from "node:fs";
+import { invalidArgument } from "../../platform/errors.js";
+
+// NIST SP 800-63B 5.1.1.2: at least 8 characters, allow at least 64, no composition rules,
+// check against commonly used passwords. 128 bounds the work a hash request can cause.
+export const MIN_PASSWORD_LENGTH = 8;
+export const MAX_PASSWORD_LENGTH = 128;
+
+export interface PasswordPolicy {
+  /** Throws invalid_argument naming the rule the password breaks. */
+  check(password: string): void;
+}
+
+export function loadCommonPasswords(path = new URL("../../../data/common-passwords.txt", import.meta.url)): Set<string> {
+  return new Set(
+    readFileSync(path, "utf8")
+      .split("\n")
+      .map((line) => line.trim().toLowerCase())
+      .filter((line) => line !== ""),
+  );
+}
+
+export function createPasswordPolicy(common: ReadonlySet<string>): PasswordPolicy {
+  return {
+    check(password) {
+      // 800-63B counts characters; code points, not UTF-16 units, after normalisation.
+      const length = [...password.normalize("NFKC")].length;
+      if (length < MIN_PASSWORD_LENGTH) throw invalidArgument(`password must be at least ${MIN_PASSWORD_LENGTH} characters`);
+      if (length > MAX_PASSWORD_LENGTH) throw invalidArgument(`password must be at most ${MAX_PASSWORD_LENGTH} characters`);
+      if (/\p{Cc}/u.test(password)) throw invalidArgument("password must not contain control characters");
+      if (common.has(password.toLowerCase())) throw invalidArgument("password is too common; choose another");
+    },
+  };
+}

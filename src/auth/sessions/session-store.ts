@@ -1,0 +1,49 @@
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  /** The absolute end of the session, however active it is. */
+  expiresAt: Date;
+  userAgent: string;
+  ip: string;
+}
+
+export interface IssuedRefresh {
+  session: SessionRecord;
+  refreshToken: string;
+  refreshExpiresAt: Date;
+}
+
+export type RotateOutcome =
+  | ({ outcome: "ok" } & IssuedRefresh)
+  | { outcome: "invalid" }
+  /** The token was rotated a moment ago by a concurrent request: refused, family kept. */
+  | { outcome: "raced" }
+  /** An already-rotated token came back: the family is compromised. */
+  | { outcome: "reused"; sessionId: string; userId: string };
+
+/**
+ * Sessions and their refresh-token families. Refresh tokens are kept only as
+ * hashes. Revoking publishes an invalidation event for the gateways.
+ */
+export interface SessionStore {
+  create(input: { userId: string; userAgent: string; ip: string }): Promise<IssuedRefresh>;
+  /** Atomically swaps the family's current token for a new one: of two concurrent calls, one wins. */
+  rotate(refreshToken: string): Promise<RotateOutcome>;
+  /** The live session, marking it used (sliding the idle expiry); undefined if revoked or expired. */
+  touch(sessionId: string): Promise<SessionRecord | undefined>;
+  listForUser(userId: string): Promise<SessionRecord[]>;
+  revoke(sessionId: string, userId: string): Promise<boolean>;
+  /** Revokes every session of the user except `keep`; returns how many. */
+  revokeAllForUser(userId: string, keep?: string): Promise<number>;
+}
+
+/** The channel gateways subscribe to; each message is a JSON RevocationEvent. */
+export const REVOCATION_CHANNEL = "auth:revocations";
+
+export interface RevocationEvent {
+  type: "session.revoked";
+  sessionId: string;
+  userId: string;
+}

@@ -1,0 +1,88 @@
+import { randomUUID } from "node:crypto";
+import { SignJWT, errors as joseErrors, jwtVerify, type JWTHeaderParameters } from "jose";
+import type { Clock } from "../../platform/clock.js";
+import { DomainError } from "../../platform/errors.js";
+import type { KeyRing } from "./key-ring.js";
+
+export interface AccessClaims {
+  userId: string;
+  sessionId: string;
+  tokenId: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export interface AccessTokens {
+  issue(userId: string, sessionId: string): Promise<{ token: string; expiresAt: Date }>;
+  /** Checks signature and claims only; whether the session still lives is the caller's question. */
+  verify(token: string): Promise<AccessClaims>;
+}
+
+export interface AccessTokenDeps {
+  keys: KeyRing;
+  issuer: string;
+  audience: string;
+  ttlMs: number;
+  clock: Clock;
+}
+
+// RFC 9068 2.1: access tokens carry typ "at+jwt", so an ID token or other JWT cannot stand in for one.
+const TYP = "at+jwt";
+const MAX_TOKEN_LENGTH = 4096;
+const CLOCK_TOLERANCE_S = 5;
+
+const invalidToken = (reason: string) => new DomainError("unauthenticated", `invalid access token: ${reason}`);
+
+export function createAccessTokens(deps: AccessTokenDeps): AccessTokens {
+  return {
+    async issue(userId, sessionId) {
+      const key = deps.keys.current();
+      const nowS = Math.floor(deps.clock.now() / 1000);
+      const expS = nowS + Math.floor(deps.ttlMs / 1000);
+      const token = await new SignJWT({ sid: sessionId })
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: TYP })
+        .setIssuer(deps.issuer)
+        .setAudience(deps.audience)
+        .setSubject(userId)
+        .setJti(randomUUID())
+        .setIssuedAt(nowS)
+        .setExpirationTime(expS)
+        .sign(key.privateKey);
+      return { token, expiresAt: new Date(expS * 1000) };
+    },
+
+    async verify(token) {
+      if (token.length === 0) throw invalidToken("empty");
+      if (token.length > MAX_TOKEN_LENGTH) throw invalidToken("too long");
+      try {
+        const { payload } = await jwtVerify(
+          token,
+          async (header: JWTHeaderParameters) => {
+            if (typeof header.kid !== "string") throw invalidToken("no kid");
+            const key = await deps.keys.verificationKey(header.kid, header.alg);
+            if (!key) throw invalidToken("unknown signing key");
+            return key;
+          },
+          {
+            // RFC 8725 3.1: only the algorithms we sign with; never "none", never HMAC with a public key.
+            algorithms: deps.keys.algorithms(),
+            issuer: deps.issuer,
+            audience: deps.audience,
+            typ: TYP,
+            requiredClaims: ["sub", "sid", "jti", "iat", "exp"],
+            clockTolerance: CLOCK_TOLERANCE_S,
+            currentDate: new Date(deps.clock.now()),
+          },
+        );
+        const { sub, sid, jti, iat, exp } = payload;
+        if (typeof sid !== "string" || typeof sub !== "string" || typeof jti !== "string") throw invalidToken("malformed claims");
+        return { userId: sub, sessionId: sid, tokenId: jti, issuedAt: iat ?? 0, expiresAt: exp ?? 0 };
+      } catch (error) {
+        if (error instanceof DomainError) throw error;
+        if (error instanceof joseErrors.JWTExpired) throw new DomainError("unauthenticated", "access token expired");
+        if (error instanceof joseErrors.JOSEError) throw invalidToken(error.code.replace(/^ERR_/, "").toLowerCase());
+        throw invalidToken("malformed");
+      }
+    },
+  };
+}

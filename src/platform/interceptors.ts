@@ -1,0 +1,30 @@
+import { Code, type Interceptor } from "@connectrpc/connect";
+import { toConnectError } from "./errors.js";
+import type { Logger } from "./log.js";
+import { kRequestMeta } from "./request-context.js";
+
+/**
+ * Logs every call with its request id and turns whatever a handler throws
+ * into a client-safe error: domain errors by the one mapping table, faults as
+ * INTERNAL/UNAVAILABLE with no internals. The cause goes to the log only.
+ */
+export function createErrorInterceptor(log: Logger): Interceptor {
+  return (next) => async (req) => {
+    const meta = req.contextValues.get(kRequestMeta);
+    const started = performance.now();
+    const fields = { rpc: req.method.name, requestId: meta.requestId, ip: meta.ip };
+    try {
+      const res = await next(req);
+      res.header.set("x-request-id", meta.requestId);
+      log.info({ ...fields, code: "ok", ms: Math.round(performance.now() - started) }, "rpc");
+      return res;
+    } catch (thrown) {
+      const { error, fault } = toConnectError(thrown);
+      error.metadata.set("x-request-id", meta.requestId);
+      const entry = { ...fields, code: Code[error.code], ms: Math.round(performance.now() - started) };
+      if (fault) log.error({ ...entry, err: thrown }, "rpc failed");
+      else log.info({ ...entry, reason: error.rawMessage }, "rpc");
+      throw error;
+    }
+  };
+}

@@ -1,0 +1,32 @@
+import { pino, type Logger, type DestinationStream } from "pino";
+
+export type { Logger };
+
+/** Paths never written to logs, fixed at creation (pino redaction). */
+const REDACT = [
+  "password",
+  "*.password",
+  "*.currentPassword",
+  "*.newPassword",
+  "*.refreshToken",
+  "*.accessToken",
+  "*.token",
+  "authorization",
+  "*.authorization",
+  "cookie",
+  "*.cookie",
+  "headers.authorization",
+  "headers.cookie",
+];
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: "auth" },
+      redact: { paths: REDACT, censor: "[redacted]" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}

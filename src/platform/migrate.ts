@@ -1,0 +1,24 @@
+import { fileURLToPath } from "node:url";
+import { runner } from "node-pg-migrate";
+import type { Logger } from "./log.js";
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations", import.meta.url));
+
+/**
+ * Applies pending migrations. Must be given the primary directly, never the
+ * transaction pool: node-pg-migrate serialises concurrent runners with a
+ * session-level advisory lock, which PgBouncer's transaction mode would break.
+ */
+export async function migrate(primaryUrl: string, log: Logger): Promise<string[]> {
+  const applied = await runner({
+    databaseUrl: primaryUrl,
+    dir: MIGRATIONS_DIR,
+    direction: "up",
+    migrationsTable: "schema_migrations",
+    count: Number.POSITIVE_INFINITY,
+    checkOrder: true,
+    singleTransaction: true,
+    logger: { debug: () => {}, info: (msg: string) => log.debug(msg), warn: (msg: string) => log.warn(msg), error: (msg: string) => log.error(msg) },
+  });
+  return applied.map((m) => m.name);
+}
