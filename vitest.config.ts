@@ -2,11 +2,25 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 120_000,
     // Integration files each start real processes; two cores make more workers slower, not faster.
     maxWorkers: 2,
-    reporters: ["default"],
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          // One shared topology (Postgres primary + replicas, PgBouncer, HAProxy, Redis) for the run.
+          globalSetup: ["test/support/global-stack.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
   },
 });

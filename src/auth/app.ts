@@ -1,9 +1,10 @@
+import type { ServerResponse } from "node:http";
 import { createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { AuthConfig } from "../platform/config.js";
+import { createNodeHandler, type NodeRequest, type NodeResponse } from "../platform/connect-handler.js";
 import { createDb } from "../platform/db.js";
 import { listenDualProtocol } from "../platform/dual-protocol-server.js";
 import { createHealthService, type ReadinessProbe } from "../platform/health.js";
@@ -23,10 +24,6 @@ import { createKeyRing } from "./tokens/key-ring.js";
 import { createPgSigningKeyStore } from "./tokens/signing-key-store.js";
 import { createPgUserStore } from "./users/pg-user-store.js";
 
-type Fallback = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
-type NodeServerRequest = Parameters<Fallback>[0];
-type NodeServerResponse = Parameters<Fallback>[1];
-
 export interface AuthServer {
   port: number;
   url: string;
@@ -43,9 +40,9 @@ export interface AuthServerOptions {
 }
 
 
-function sendJson(res: NodeServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
+  (res as ServerResponse).writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
   res.end(payload);
 }
 
@@ -98,7 +95,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       },
     };
 
-    const handler = connectNodeAdapter({
+    const handler = createNodeHandler({
+      log,
       routes(router) {
         router.service(AuthService, service);
         router.service(Health, createHealthService([AuthService.typeName], probe));
@@ -107,7 +105,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       readMaxBytes: config.maxMessageBytes,
       maxTimeoutMs: 30_000,
       contextValues: (req) => createContextValues().set(kRequestMeta, requestMetaFrom(req, config.trustedProxies)),
-      fallback(req: NodeServerRequest, res: NodeServerResponse) {
+      fallback(req: NodeRequest, res: NodeResponse) {
         const path = (req.url ?? "").split("?")[0];
         if (req.method === "GET" && path === "/.well-known/jwks.json") {
           sendJson(res, 200, keys.jwks(), { "cache-control": "public, max-age=300" });

@@ -34,9 +34,13 @@ export async function listenDualProtocol(handler: Handler, host: string, port: n
       socket.pause();
       socket.unshift(chunk);
       const head = chunk.subarray(0, Math.min(chunk.length, PREFACE.length));
-      const target = head.equals(PREFACE.subarray(0, head.length)) ? h2 : h1;
-      target.emit("connection", socket);
-      socket.resume();
+      if (head.equals(PREFACE.subarray(0, head.length))) {
+        // http2 reads the unshifted bytes itself; resuming would hand them to nobody.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
     });
   });
 

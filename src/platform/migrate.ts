@@ -18,6 +18,8 @@ export async function migrate(primaryUrl: string, log: Logger): Promise<string[]
     count: Number.POSITIVE_INFINITY,
     checkOrder: true,
     singleTransaction: true,
+    // A second instance starting at the same time waits for the first instead of failing.
+    advisoryLockMode: "wait",
     logger: { debug: () => {}, info: (msg: string) => log.debug(msg), warn: (msg: string) => log.warn(msg), error: (msg: string) => log.error(msg) },
   });
   return applied.map((m) => m.name);

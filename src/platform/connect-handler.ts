@@ -1,0 +1,105 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { Logger } from "./log.js";
+
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+export interface NodeHandlerOptions extends Partial<ConnectRouterOptions> {
+  routes: (router: ConnectRouter) => void;
+  fallback: (req: NodeRequest, res: NodeResponse) => void;
+  contextValues: (req: NodeRequest) => ContextValues;
+  log: Logger;
+}
+
+const BINARY = /^application\/(proto|grpc(-web)?(\+proto)?)(;|$)/i;
+const ENVELOPED = /^application\/grpc/i;
+const COMPRESSED_FLAG = 0b01;
+
+/**
+ * Connect's router, served like connectNodeAdapter, with one difference:
+ * a binary request body that is not valid protobuf is INVALID_ARGUMENT.
+ * connect-es reports it as INTERNAL ("parse binary"), which would tell a
+ * client the fault was ours and page an operator for a client's garbage.
+ */
+export function createNodeHandler(options: NodeHandlerOptions) {
+  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  options.routes(router);
+  const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
+
+  return function handle(req: NodeRequest, res: NodeResponse): void {
+    const handler = handlers.get((req.url ?? "").split("?", 1)[0] ?? "");
+    if (!handler) {
+      options.fallback(req, res);
+      return;
+    }
+    const uReq = universalRequestFromNodeRequest(req as IncomingMessage, res as ServerResponse, undefined, options.contextValues(req));
+    const contentType = String(req.headers["content-type"] ?? "");
+    if (BINARY.test(contentType)) {
+      uReq.body = validated(uReq, ENVELOPED.test(contentType), options.readMaxBytes ?? 0xffffffff, (bytes) => {
+        fromBinary(handler.method.input, bytes);
+      });
+    }
+    handler(uReq)
+      .then((uRes) => universalResponseToNodeResponse(uRes, res as ServerResponse))
+      .catch((reason: unknown) => {
+        if (ConnectError.from(reason).code !== Code.Aborted) options.log.error({ err: reason, rpc: handler.method.name }, "response failed");
+      });
+  };
+}
+
+/**
+ * Buffers a unary body (already bounded by readMaxBytes), checks each message
+ * decodes, then hands the same bytes on. Over the limit, it stops checking
+ * and lets Connect answer RESOURCE_EXHAUSTED as usual.
+ */
+function validated(
+  uReq: UniversalServerRequest,
+  enveloped: boolean,
+  maxBytes: number,
+  decode: (bytes: Uint8Array) => void,
+): AsyncIterable<Uint8Array> {
+  const source = uReq.body as AsyncIterable<Uint8Array>;
+  return {
+    async *[Symbol.asyncIterator]() {
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      for await (const chunk of source) {
+        chunks.push(chunk);
+        size += chunk.byteLength;
+        if (size > maxBytes + 5) {
+          yield* chunks;
+          yield* source;
+          return;
+        }
+      }
+      const body = Buffer.concat(chunks);
+      for (const message of enveloped ? messages(body) : [body]) {
+        try {
+          decode(message);
+        } catch (error) {
+          throw new ConnectError(`malformed protobuf request: ${error instanceof Error ? error.message : "cannot decode"}`, Code.InvalidArgument);
+        }
+      }
+      yield body;
+    },
+  };
+}
+
+/** The uncompressed messages of a gRPC envelope stream; compressed or truncated ones are left to Connect. */
+function messages(body: Buffer): Buffer[] {
+  const found: Buffer[] = [];
+  let offset = 0;
+  while (offset + 5 <= body.length) {
+    const flags = body[offset] as number;
+    const length = body.readUInt32BE(offset + 1);
+    if (offset + 5 + length > body.length) break;
+    if ((flags & COMPRESSED_FLAG) === 0 && (flags & 0x80) === 0) found.push(body.subarray(offset + 5, offset + 5 + length));
+    offset += 5 + length;
+  }
+  return found;
+}

@@ -1,0 +1,62 @@
+import { randomUUID } from "node:crypto";
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { inject } from "vitest";
+import { startAuthServer, type AuthServer, type AuthServerOptions } from "../../src/auth/app.js";
+import { AuthService } from "../../src/gen/auth/v1/auth_pb.js";
+import { loadConfig, type AuthConfig } from "../../src/platform/config.js";
+import { createLogger } from "../../src/platform/log.js";
+
+export type AuthClient = Client<typeof AuthService>;
+
+export interface TestAuth {
+  server: AuthServer;
+  config: AuthConfig;
+  /** Connect JSON over HTTP/1.1, as a browser or curl would speak. */
+  client: AuthClient;
+  transport: Transport;
+  close(): Promise<void>;
+}
+
+/** The env an auth server gets in tests: the shared stack, free port, quiet logs. */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  const stack = inject("stack");
+  return {
+    DATABASE_URL: stack.databaseUrl,
+    DATABASE_PRIMARY_URL: stack.primaryUrl,
+    DATABASE_REPLICA_URL: stack.replicaUrl,
+    REDIS_URL: stack.redisUrl,
+    SIGNING_KEY_ENCRYPTION_KEY: stack.signingKeyEncryptionKey,
+    AUTH_PORT: "0",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...overrides,
+  };
+}
+
+export async function startTestAuth(
+  overrides: Record<string, string> = {},
+  options: Partial<AuthServerOptions> = {},
+): Promise<TestAuth> {
+  const config = loadConfig(testEnv(overrides));
+  const server = await startAuthServer(config, { log: createLogger(config.logLevel), ...options });
+  const transport = connectTransport(server.url);
+  return { server, config, transport, client: createClient(AuthService, transport), close: () => server.close() };
+}
+
+export const connectTransport = (baseUrl: string, useBinaryFormat = false) =>
+  createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat });
+export const grpcTransport = (baseUrl: string) => createGrpcTransport({ baseUrl });
+export const grpcWebTransport = (baseUrl: string) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" });
+
+export const uniqueEmail = (tag = "user") => `${tag}-${randomUUID()}@example.com`;
+export const GOOD_PASSWORD = "correct horse battery staple";
+
+export const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
+/** Signs up and signs in a fresh user. */
+export async function newUser(client: AuthClient, password = GOOD_PASSWORD, userAgent?: string) {
+  const email = uniqueEmail();
+  await client.signUp({ email, password });
+  const tokens = await client.signIn({ email, password }, userAgent ? { headers: { "user-agent": userAgent } } : {});
+  return { email, password, tokens };
+}
