@@ -1,0 +1,65 @@
+import { fileURLToPath } from "node:url";
+import { loadStackConfig, StackConfigError } from "./config.js";
+import { formatEndpoints, readStackState, startStack, stopDetachedStack } from "./stack.js";
+
+const USAGE = `usage: tsx src/stack/cli.ts <command>
+  up            start the stack in the foreground (Ctrl-C stops it)
+  up --detach   start the stack and leave it running (stop with "down")
+  down          stop a detached stack
+  status        print endpoints and KEY=value lines; exit 1 unless every component runs
+Environment: STACK_DIR (default .stack/), STACK_REPLICAS, STACK_*_PORT (see src/stack/config.ts)`;
+
+const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...flags] = argv;
+  const config = loadStackConfig(process.env, REPO_ROOT);
+  const log = (line: string) => process.stderr.write(`[stack] ${line}\n`);
+
+  switch (command) {
+    case "up": {
+      const detach = flags.includes("--detach") || flags.includes("-d");
+      const started = Date.now();
+      const stack = await startStack({ dir: config.dir, replicas: config.replicas, ports: config.ports, log });
+      process.stdout.write(formatEndpoints(stack));
+      log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; state in ${config.dir}`);
+      if (detach) {
+        stack.detach();
+        log(`detached; stop with: tsx src/stack/cli.ts down`);
+        return 0;
+      }
+      log("running in the foreground; Ctrl-C stops everything");
+      // The process manager's signal hooks stop every component and exit.
+      return new Promise<number>(() => {});
+    }
+    case "down": {
+      const stopped = await stopDetachedStack(config.dir, log);
+      log(stopped ? "stopped" : `no stack running in ${config.dir}`);
+      return 0;
+    }
+    case "status": {
+      const state = readStackState(config.dir);
+      if (!state) {
+        process.stderr.write(`no stack running in ${config.dir}\n`);
+        return 1;
+      }
+      process.stdout.write(formatEndpoints(state.urls));
+      if (state.down.length > 0) {
+        process.stderr.write(`degraded: not running: ${state.down.join(", ")}\n`);
+        return 1;
+      }
+      return 0;
+    }
+    default:
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof StackConfigError ? err.message : err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

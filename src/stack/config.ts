@@ -1,0 +1,107 @@
+import path from "node:path";
+import type { StackPorts } from "./ports.js";
+
+/** Fixed ports for the CLI so `status` output and shell exports stay stable across runs. */
+export const DEFAULT_CLI_PORTS: StackPorts = {
+  primary: 55432,
+  replicas: [55433, 55434, 55435],
+  pgbouncer: 56432,
+  haproxy: 55440,
+  haproxyStats: 55441,
+  redis: 56379,
+};
+
+export interface StackCliConfig {
+  dir: string;
+  replicas: number;
+  ports: StackPorts;
+}
+
+export class StackConfigError extends Error {
+  readonly code = "ERR_STACK_CONFIG";
+  constructor(readonly problems: string[]) {
+    super(`invalid stack configuration:\n  ${problems.join("\n  ")}`);
+  }
+}
+
+/**
+ * Reads the launcher's settings from the environment. Pure: collects every problem and
+ * throws once, naming each variable.
+ *
+ *   STACK_DIR                 state directory (default: <repoRoot>/.stack)
+ *   STACK_REPLICAS            number of streaming replicas, 0..9 (default: 3)
+ *   STACK_PRIMARY_PORT        default 55432
+ *   STACK_REPLICA_PORTS       comma-separated, one per replica (default: 55433, 55434, ...)
+ *   STACK_PGBOUNCER_PORT      default 56432
+ *   STACK_HAPROXY_PORT        default 55440
+ *   STACK_HAPROXY_STATS_PORT  default 55441
+ *   STACK_REDIS_PORT          default 56379
+ */
+export function loadStackConfig(env: Record<string, string | undefined>, repoRoot: string): StackCliConfig {
+  const problems: string[] = [];
+
+  const port = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const value = parsePort(raw);
+    if (value === undefined) {
+      problems.push(`${name}: expected a port number 1-65535, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  };
+
+  let replicas = 3;
+  const rawReplicas = env.STACK_REPLICAS;
+  if (rawReplicas !== undefined && rawReplicas !== "") {
+    if (!/^\d$/.test(rawReplicas.trim())) problems.push(`STACK_REPLICAS: expected an integer 0-9, got "${rawReplicas}"`);
+    else replicas = Number(rawReplicas.trim());
+  }
+
+  const primary = port("STACK_PRIMARY_PORT", DEFAULT_CLI_PORTS.primary);
+  let replicaPorts = Array.from({ length: replicas }, (_, i) => DEFAULT_CLI_PORTS.primary + 1 + i);
+  const rawReplicaPorts = env.STACK_REPLICA_PORTS;
+  if (rawReplicaPorts !== undefined && rawReplicaPorts !== "") {
+    const parts = rawReplicaPorts.split(",").map((p) => p.trim());
+    const parsed = parts.map(parsePort);
+    if (parsed.some((p) => p === undefined)) {
+      problems.push(`STACK_REPLICA_PORTS: expected comma-separated port numbers, got "${rawReplicaPorts}"`);
+    } else if (parsed.length !== replicas) {
+      problems.push(`STACK_REPLICA_PORTS: expected ${replicas} ports (STACK_REPLICAS), got ${parsed.length}`);
+    } else {
+      replicaPorts = parsed as number[];
+    }
+  }
+
+  const ports: StackPorts = {
+    primary,
+    replicas: replicaPorts,
+    pgbouncer: port("STACK_PGBOUNCER_PORT", DEFAULT_CLI_PORTS.pgbouncer),
+    haproxy: port("STACK_HAPROXY_PORT", DEFAULT_CLI_PORTS.haproxy),
+    haproxyStats: port("STACK_HAPROXY_STATS_PORT", DEFAULT_CLI_PORTS.haproxyStats),
+    redis: port("STACK_REDIS_PORT", DEFAULT_CLI_PORTS.redis),
+  };
+
+  if (problems.length === 0) {
+    const all = [ports.primary, ...ports.replicas, ports.pgbouncer, ports.redis];
+    if (replicas > 0) all.push(ports.haproxy, ports.haproxyStats);
+    const seen = new Set<number>();
+    for (const p of all) {
+      if (seen.has(p)) problems.push(`STACK_*_PORT: port ${p} is used by more than one component`);
+      seen.add(p);
+    }
+  }
+
+  const rawDir = env.STACK_DIR;
+  const dir = rawDir !== undefined && rawDir !== "" ? path.resolve(repoRoot, rawDir) : path.join(repoRoot, ".stack");
+
+  if (problems.length > 0) throw new StackConfigError(problems);
+  return { dir, replicas, ports };
+}
+
+function parsePort(raw: string): number | undefined {
+  const trimmed = raw.trim();
+  if (!/^\d+$/.test(trimmed)) return undefined;
+  const n = Number(trimmed);
+  return n >= 1 && n <= 65535 ? n : undefined;
+}

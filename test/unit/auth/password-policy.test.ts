@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { createPasswordPolicy, loadCommonPasswords } from "../../../src/auth/passwords/password-policy.js";
+
+describe("password policy (NIST 800-63B)", () => {
+  const common = loadCommonPasswords();
+  const policy = createPasswordPolicy(common);
+
+  it("ships a list of common passwords of the minimum length and up", () => {
+    expect(common.size).toBeGreaterThan(90_000);
+    for (const p of ["password", "12345678", "qwertyuiop", "iloveyou"]) expect(common.has(p)).toBe(true);
+  });
+
+  it("accepts long passphrases without composition rules", () => {
+    expect(() => policy.check("correct horse battery staple")).not.toThrow();
+    expect(() => policy.check("alllowercaseletters")).not.toThrow();
+    expect(() => policy.check("ünïcødé-pässwörd")).not.toThrow();
+  });
+
+  it.each([
+    ["1234567", /at least 8/],
+    ["x".repeat(129), /at most 128/],
+    ["PASSWORD", /too common/],
+    ["Password1", /too common/],
+    ["tab\there-and-more", /control/],
+  ])("rejects %j", (password, message) => expect(() => policy.check(password)).toThrow(message));
+
+  it("counts characters, not bytes or UTF-16 units", () => {
+    expect(() => policy.check("🔐".repeat(8))).not.toThrow();
+    expect(() => policy.check("🔐".repeat(128))).not.toThrow();
+    expect(() => policy.check("🔐".repeat(7))).toThrow(/at least 8/);
+  });
+});

@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../../src/platform/config.js";
+import { parseDuration } from "../../../src/platform/duration.js";
+
+const KEY = Buffer.alloc(32, 7).toString("base64");
+const minimal = { DATABASE_URL: "postgres://auth:auth@127.0.0.1:5432/auth", REDIS_URL: "redis://127.0.0.1:6379", SIGNING_KEY_ENCRYPTION_KEY: KEY };
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe("loadConfig", () => {
+  it("fills documented defaults from a minimal environment", () => {
+    const config = loadConfig(minimal);
+    expect(config).toMatchObject({
+      host: "127.0.0.1",
+      port: 7001,
+      databasePrimaryUrl: minimal.DATABASE_URL,
+      databaseReplicaUrl: undefined,
+      audience: "auth-platform",
+      issuer: "http://127.0.0.1:7001",
+      signingKeyAlg: "EdDSA",
+      accessTokenTtlMs: 600_000,
+      argon2: { memoryKiB: 19456, iterations: 2, parallelism: 1 },
+    });
+  });
+
+  it("collects every problem at once and names each variable", () => {
+    const problems = problemsOf({ AUTH_PORT: "70000", ACCESS_TOKEN_TTL: "soon", SIGNING_KEY_ALG: "HS256", REDIS_URL: "http://x" });
+    const text = problems.join("\n");
+    for (const name of ["DATABASE_URL is required", "REDIS_URL", "SIGNING_KEY_ENCRYPTION_KEY is required", "AUTH_PORT", "ACCESS_TOKEN_TTL", "SIGNING_KEY_ALG"]) {
+      expect(text).toContain(name);
+    }
+    expect(problems.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it("rejects a signing-key encryption key that is not 32 bytes", () => {
+    expect(problemsOf({ ...minimal, SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(16).toString("base64") })).toEqual([
+      "SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes encoded as base64, got 16 bytes",
+    ]);
+  });
+
+  it("rejects an absolute session lifetime shorter than the idle one", () => {
+    expect(problemsOf({ ...minimal, SESSION_IDLE_TTL: "2d", SESSION_ABSOLUTE_TTL: "1d" })[0]).toMatch(/SESSION_ABSOLUTE_TTL/);
+  });
+
+  it("rejects argon2 parameters outside safe bounds", () => {
+    expect(problemsOf({ ...minimal, PASSWORD_ARGON2_MEMORY_KIB: "12" })[0]).toMatch(/PASSWORD_ARGON2_MEMORY_KIB/);
+    expect(problemsOf({ ...minimal, PASSWORD_ARGON2_ITERATIONS: "-1" })[0]).toMatch(/PASSWORD_ARGON2_ITERATIONS/);
+  });
+});
+
+describe("parseDuration", () => {
+  it.each([
+    ["500ms", 500],
+    ["30", 30_000],
+    ["30s", 30_000],
+    ["10m", 600_000],
+    ["2h", 7_200_000],
+    ["7d", 604_800_000],
+  ])("%s is %i ms", (text, ms) => expect(parseDuration(text)).toBe(ms));
+
+  it.each(["", "1w", "-5s", "1.5h", "ten", "1e9"])("%j is malformed", (text) => expect(parseDuration(text)).toBeUndefined());
+});

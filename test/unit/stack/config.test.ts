@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_CLI_PORTS, loadStackConfig, StackConfigError } from "../../../src/stack/config.js";
+
+const ROOT = "/repo";
+
+describe("loadStackConfig", () => {
+  it("defaults to .stack/ in the repo, 3 replicas and the fixed CLI ports", () => {
+    expect(loadStackConfig({}, ROOT)).toEqual({ dir: "/repo/.stack", replicas: 3, ports: DEFAULT_CLI_PORTS });
+  });
+
+  it("takes STACK_DIR relative to the repo root or absolute", () => {
+    expect(loadStackConfig({ STACK_DIR: "tmp/s" }, ROOT).dir).toBe("/repo/tmp/s");
+    expect(loadStackConfig({ STACK_DIR: "/var/tmp/s" }, ROOT).dir).toBe("/var/tmp/s");
+  });
+
+  it("overrides every port from the environment", () => {
+    const config = loadStackConfig(
+      {
+        STACK_REPLICAS: "2",
+        STACK_PRIMARY_PORT: "6000",
+        STACK_REPLICA_PORTS: "6001, 6002",
+        STACK_PGBOUNCER_PORT: "6010",
+        STACK_HAPROXY_PORT: "6020",
+        STACK_HAPROXY_STATS_PORT: "6021",
+        STACK_REDIS_PORT: "6030",
+      },
+      ROOT,
+    );
+    expect(config.replicas).toBe(2);
+    expect(config.ports).toEqual({ primary: 6000, replicas: [6001, 6002], pgbouncer: 6010, haproxy: 6020, haproxyStats: 6021, redis: 6030 });
+  });
+
+  it("derives replica ports from the primary's default when only the count changes", () => {
+    expect(loadStackConfig({ STACK_REPLICAS: "1" }, ROOT).ports.replicas).toEqual([55433]);
+    expect(loadStackConfig({ STACK_REPLICAS: "0" }, ROOT).ports.replicas).toEqual([]);
+  });
+
+  it("names every bad variable in one error", () => {
+    let error: unknown;
+    try {
+      loadStackConfig({ STACK_PRIMARY_PORT: "abc", STACK_REDIS_PORT: "70000", STACK_REPLICAS: "-1" }, ROOT);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(StackConfigError);
+    const { problems } = error as StackConfigError;
+    expect(problems).toHaveLength(3);
+    expect(problems.join("\n")).toMatch(/STACK_PRIMARY_PORT.*"abc"/);
+    expect(problems.join("\n")).toMatch(/STACK_REDIS_PORT.*"70000"/);
+    expect(problems.join("\n")).toMatch(/STACK_REPLICAS.*"-1"/);
+  });
+
+  it("rejects a replica port list that does not match the replica count", () => {
+    expect(() => loadStackConfig({ STACK_REPLICA_PORTS: "6001,6002" }, ROOT)).toThrow(/STACK_REPLICA_PORTS: expected 3 ports/);
+    expect(() => loadStackConfig({ STACK_REPLICAS: "1", STACK_REPLICA_PORTS: "6001,x" }, ROOT)).toThrow(/STACK_REPLICA_PORTS/);
+  });
+
+  it("rejects two components on one port", () => {
+    expect(() => loadStackConfig({ STACK_REDIS_PORT: "55432" }, ROOT)).toThrow(/port 55432 is used by more than one component/);
+  });
+
+  it("ignores HAProxy's ports when there are no replicas", () => {
+    expect(() => loadStackConfig({ STACK_REPLICAS: "0", STACK_HAPROXY_PORT: "55432" }, ROOT)).not.toThrow();
+  });
+});
