@@ -1,0 +1,100 @@
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import type { AuditEvent } from "../../../src/auth/audit/audit-log.js";
+import { createAuthService } from "../../../src/auth/auth-service.js";
+import type { Authenticator } from "../../../src/auth/authenticate.js";
+import { createPasswordHasher, type PasswordHasher } from "../../../src/auth/passwords/password-hasher.js";
+import { createPasswordPolicy } from "../../../src/auth/passwords/password-policy.js";
+import type { SessionStore } from "../../../src/auth/sessions/session-store.js";
+import type { AccessTokens } from "../../../src/auth/tokens/access-tokens.js";
+import type { User, UserStore } from "../../../src/auth/users/user-store.js";
+import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
+import { createErrorInterceptor } from "../../../src/platform/interceptors.js";
+import { createLogger } from "../../../src/platform/log.js";
+
+/** A Map-backed UserStore: the service's logic in memory (the Postgres store has its own integration tests). */
+function memoryUsers(): UserStore {
+  const byEmail = new Map<string, User>();
+  return {
+    async create(email, passwordHash) {
+      if (byEmail.has(email)) return { created: false };
+      const user = { id: crypto.randomUUID(), email, emailVerified: false, passwordHash, disabled: false, createdAt: new Date() };
+      byEmail.set(email, user);
+      return { created: true, user };
+    },
+    async findByEmail(email) {
+      return byEmail.get(email);
+    },
+    async findById(id) {
+      return [...byEmail.values()].find((u) => u.id === id);
+    },
+    async replacePasswordHash() {
+      return false;
+    },
+  };
+}
+
+/** Counts the expensive operations, which is what an attacker's stopwatch measures. */
+function counting(inner: PasswordHasher) {
+  const calls = { hash: 0, verify: 0, verifyDummy: 0 };
+  const hasher: PasswordHasher = {
+    hash: (p) => (calls.hash++, inner.hash(p)),
+    verify: (h, p) => (calls.verify++, inner.verify(h, p)),
+    verifyDummy: (p) => (calls.verifyDummy++, inner.verifyDummy(p)),
+    needsRehash: (h) => inner.needsRehash(h),
+  };
+  return { hasher, calls };
+}
+
+const unused = new Proxy({}, { get: () => () => Promise.reject(new Error("not used on these paths")) });
+
+describe("no user enumeration (answers and work done)", async () => {
+  const { hasher, calls } = counting(await createPasswordHasher({ memoryKiB: 1024, iterations: 1, parallelism: 1 }));
+  const audit: AuditEvent[] = [];
+  const service = createAuthService({
+    users: memoryUsers(),
+    sessions: unused as SessionStore,
+    tokens: unused as AccessTokens,
+    authenticator: unused as Authenticator,
+    hasher,
+    policy: createPasswordPolicy(new Set()),
+    audit: { record: async (e) => void audit.push(e) },
+    log: createLogger("silent"),
+  });
+  const transport = createRouterTransport(({ service: register }) => register(AuthService, service), {
+    router: { interceptors: [createErrorInterceptor(createLogger("silent"))] },
+  });
+  const client = createClient(AuthService, transport);
+  const reset = () => Object.assign(calls, { hash: 0, verify: 0, verifyDummy: 0 });
+
+  it("SignUp for a taken email answers the same and hashes exactly as much as a new one", async () => {
+    reset();
+    const fresh = await client.signUp({ email: "taken@example.com", password: "first passphrase" });
+    const freshCalls = { ...calls };
+    reset();
+    const again = await client.signUp({ email: "TAKEN@example.com", password: "second passphrase" });
+    expect(again).toEqual(fresh);
+    expect(calls).toEqual(freshCalls);
+    expect(calls.hash).toBe(1);
+  });
+
+  it("SignIn with an unknown email costs one argon2 verify, like a wrong password", async () => {
+    await client.signUp({ email: "known@example.com", password: "right passphrase" });
+    const failure = async (email: string) => {
+      reset();
+      try {
+        await client.signIn({ email, password: "wrong passphrase" });
+      } catch (error) {
+        return { error: ConnectError.from(error), work: calls.verify + calls.verifyDummy };
+      }
+      throw new Error("sign-in should fail");
+    };
+    const wrong = await failure("known@example.com");
+    const unknown = await failure("unknown@example.com");
+    expect(wrong.error.code).toBe(Code.Unauthenticated);
+    expect(unknown.error.code).toBe(Code.Unauthenticated);
+    expect(unknown.error.rawMessage).toBe(wrong.error.rawMessage);
+    expect(wrong.work).toBe(1);
+    expect(unknown.work).toBe(1);
+  });
+});
