@@ -1,0 +1,94 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { startAuthServer } from "../src/auth/app.js";
+import { AuthService } from "../src/gen/auth/v1/auth_pb.js";
+import { loadConfig } from "../src/platform/config.js";
+import { createLogger } from "../src/platform/log.js";
+import { startStack } from "../src/stack/stack.js";
+
+/**
+ * Side-by-side timings on one machine in one run. Pairs are interleaved so
+ * that noise from a shared machine hits both sides alike; what matters is
+ * the ratio, not the absolute numbers.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
+
+function stats(samples: number[]) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+  return { p50: at(0.5), p90: at(0.9) };
+}
+
+/** Milliseconds, and the gRPC code name of the answer ("ok" or the error), so a row never hides what it timed. */
+async function time(fn: () => Promise<unknown>, outcomes: Map<string, number>): Promise<number> {
+  const start = performance.now();
+  const outcome = await fn().then(
+    () => "ok",
+    (error: unknown) => Code[ConnectError.from(error).code],
+  );
+  const elapsed = performance.now() - start;
+  outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+  return elapsed;
+}
+
+const describe = (outcomes: Map<string, number>) => [...outcomes].map(([k, n]) => `${k}×${n}`).join(" ");
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), "auth-bench-"));
+  const stack = await startStack({ dir, replicas: 0 });
+  try {
+    const config = loadConfig({
+      DATABASE_URL: stack.databaseUrl,
+      DATABASE_PRIMARY_URL: stack.primaryUrl,
+      REDIS_URL: stack.redisUrl,
+      SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+      AUTH_PORT: "0",
+      LOG_LEVEL: "silent",
+    });
+    const server = await startAuthServer(config, { log: createLogger("silent") });
+    const client = createClient(AuthService, createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }));
+    const password = "correct horse battery staple";
+    const known = `known-${randomUUID()}@example.com`;
+    await client.signUp({ email: known, password });
+    const { accessToken } = await client.signIn({ email: known, password });
+
+    const pairs: Array<[string, () => Promise<unknown>, string, () => Promise<unknown>]> = [
+      ["SignIn wrong password", () => client.signIn({ email: known, password: "wrong passphrase" }), "SignIn unknown email", () => client.signIn({ email: `nobody-${randomUUID()}@example.com`, password: "wrong passphrase" })],
+      ["SignUp taken email", () => client.signUp({ email: known, password }), "SignUp new email", () => client.signUp({ email: `new-${randomUUID()}@example.com`, password })],
+      ["GetMe (bearer)", () => client.getMe({}, { headers: { authorization: `Bearer ${accessToken}` } }), "SignIn success", () => client.signIn({ email: known, password })],
+    ];
+    const rows: string[] = [];
+    for (const [nameA, a, nameB, b] of pairs) {
+      const sa: number[] = [];
+      const sb: number[] = [];
+      const oa = new Map<string, number>();
+      const ob = new Map<string, number>();
+      for (let i = 0; i < ROUNDS; i++) {
+        sa.push(await time(a, oa));
+        sb.push(await time(b, ob));
+      }
+      const ra = stats(sa);
+      const rb = stats(sb);
+      rows.push(
+        `| ${nameA} (${describe(oa)}) | ${ra.p50.toFixed(1)} | ${ra.p90.toFixed(1)} | ${nameB} (${describe(ob)}) | ${rb.p50.toFixed(1)} | ${rb.p90.toFixed(1)} | ${(ra.p50 / rb.p50).toFixed(2)} |`,
+      );
+    }
+    console.log(`rounds: ${ROUNDS}, node ${process.version}`);
+    console.log("| A | p50 ms | p90 ms | B | p50 ms | p90 ms | A/B p50 |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- |");
+    for (const row of rows) console.log(row);
+    await server.close();
+  } finally {
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
