@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import { createContextValues } from "@connectrpc/connect";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { AuthConfig } from "../platform/config.js";
 import { createNodeHandler, type NodeRequest, type NodeResponse } from "../platform/connect-handler.js";
@@ -12,6 +13,7 @@ import { createErrorInterceptor } from "../platform/interceptors.js";
 import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
+import { createReflectionService } from "../platform/reflection.js";
 import { kRequestMeta, requestMetaFrom } from "../platform/request-context.js";
 import { createPgAuditLog } from "./audit/pg-audit-log.js";
 import { createAuthService } from "./auth-service.js";
@@ -100,6 +102,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       routes(router) {
         router.service(AuthService, service);
         router.service(Health, createHealthService([AuthService.typeName], probe));
+        router.service(ServerReflection, createReflectionService([AuthService, Health]));
       },
       interceptors: [createErrorInterceptor(log)],
       readMaxBytes: config.maxMessageBytes,

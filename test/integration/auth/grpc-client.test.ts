@@ -1,7 +1,10 @@
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { createClient } from "@connectrpc/connect";
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { Code, createClient } from "@connectrpc/connect";
+import { ServerReflection } from "../../../src/gen/grpc/reflection/v1/reflection_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../../src/gen/grpc/health/v1/health_pb.js";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
@@ -56,6 +59,24 @@ describe("plain gRPC stubs (@grpc/grpc-js), gRPC-Web and health", () => {
       await client.signUp({ email, password: GOOD_PASSWORD });
       await expect(client.signIn({ email, password: GOOD_PASSWORD })).resolves.toMatchObject({ tokenType: "Bearer" });
     }
+  });
+
+  it("answers gRPC server reflection with the schema of every service", async () => {
+    const reflection = createClient(ServerReflection, grpcTransport(auth.server.url));
+    async function* requests() {
+      yield { messageRequest: { case: "listServices" as const, value: "" } };
+      yield { messageRequest: { case: "fileContainingSymbol" as const, value: "auth.v1.AuthService.SignIn" } };
+      yield { messageRequest: { case: "fileByFilename" as const, value: "nope.proto" } };
+    }
+    const answers = [];
+    for await (const answer of reflection.serverReflectionInfo(requests())) answers.push(answer.messageResponse);
+    expect(answers[0]?.case).toBe("listServicesResponse");
+    const names = answers[0]?.case === "listServicesResponse" ? answers[0].value.service.map((s) => s.name) : [];
+    expect(names).toEqual(expect.arrayContaining(["auth.v1.AuthService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]));
+    expect(answers[1]?.case).toBe("fileDescriptorResponse");
+    const files = answers[1]?.case === "fileDescriptorResponse" ? answers[1].value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b).name) : [];
+    expect(files).toEqual(["google/protobuf/timestamp.proto", "auth/v1/auth.proto"]);
+    expect(answers[2]).toMatchObject({ case: "errorResponse", value: { errorCode: Code.NotFound } });
   });
 
   it("answers gRPC health checks", async () => {
