@@ -1,18 +1,10 @@
 import http2 from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+import { rejection } from "../../support/rpc-errors.js";
 
 const STACK_TRACE = /\n\s+at |node_modules|\.ts:\d+|Error:/;
-
-async function rejection(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** Sends one raw gRPC message (5-byte frame header + body) and returns the grpc-status trailer. */
 function rawGrpc(port: number, path: string, body: Buffer, declaredLength = body.length): Promise<{ status: string; message: string }> {

@@ -2,15 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { bearer, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
-
-async function codeOf(call: Promise<unknown>): Promise<Code> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error).code;
-  }
-  throw new Error("expected the call to fail");
-}
+import { codeOf } from "../../support/rpc-errors.js";
 
 describe("Refresh", () => {
   let auth: TestAuth;

@@ -1,16 +1,8 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
-
-async function rpcError(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to fail");
-}
+import { rejection } from "../../support/rpc-errors.js";
 
 describe("SignUp and SignIn", () => {
   let auth: TestAuth;
@@ -52,15 +44,15 @@ describe("SignUp and SignIn", () => {
     const again = await auth.client.signUp({ email: email.toUpperCase(), password: "another long passphrase" });
     expect(again).toEqual(first);
     await expect(auth.client.signIn({ email, password: GOOD_PASSWORD })).resolves.toBeTruthy();
-    const error = await rpcError(auth.client.signIn({ email, password: "another long passphrase" }));
+    const error = await rejection(auth.client.signIn({ email, password: "another long passphrase" }));
     expect(error.code).toBe(Code.Unauthenticated);
   });
 
   it("gives the same UNAUTHENTICATED answer for a wrong password and an unknown email", async () => {
     const email = uniqueEmail();
     await auth.client.signUp({ email, password: GOOD_PASSWORD });
-    const wrong = await rpcError(auth.client.signIn({ email, password: "not the password at all" }));
-    const unknown = await rpcError(auth.client.signIn({ email: uniqueEmail("nobody"), password: "not the password at all" }));
+    const wrong = await rejection(auth.client.signIn({ email, password: "not the password at all" }));
+    const unknown = await rejection(auth.client.signIn({ email: uniqueEmail("nobody"), password: "not the password at all" }));
     expect(wrong.code).toBe(Code.Unauthenticated);
     expect(unknown.code).toBe(Code.Unauthenticated);
     expect(wrong.rawMessage).toBe(unknown.rawMessage);
@@ -83,7 +75,7 @@ describe("SignUp and SignIn", () => {
       ["", /password is required/],
     ];
     for (const [password, message] of cases) {
-      const error = await rpcError(auth.client.signUp({ email: uniqueEmail(), password }));
+      const error = await rejection(auth.client.signUp({ email: uniqueEmail(), password }));
       expect(error.code).toBe(Code.InvalidArgument);
       expect(error.rawMessage).toMatch(message);
     }

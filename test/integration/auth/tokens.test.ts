@@ -1,18 +1,10 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { createLocalJWKSet, generateKeyPair, importPKCS8, jwtVerify, SignJWT, type JSONWebKeySet } from "jose";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { decryptPrivateKey } from "../../../src/auth/tokens/key-crypto.js";
 import { bearer, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
-
-async function rejection(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to fail");
-}
+import { rejection } from "../../support/rpc-errors.js";
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
