@@ -1,5 +1,5 @@
-import type { ServerResponse } from "node:http";
-import { createContextValues } from "@connectrpc/connect";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createClient, createContextValues, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
@@ -14,16 +14,32 @@ import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
 import { createReflectionService } from "../platform/reflection.js";
+import { createReplicaReads } from "../platform/replica-reads.js";
 import { kRequestMeta, requestMetaFrom } from "../platform/request-context.js";
+import { createAbuseProtection } from "./abuse/abuse-protection.js";
+import { createAuditService } from "./audit/audit-service.js";
+import { createPgAuditTrail } from "./audit/pg-audit-trail.js";
+import { createRequestAudit } from "./audit/request-audit.js";
+import type { AccountRef } from "./lifecycle/account-writes.js";
+import { createLifecycleService } from "./lifecycle/lifecycle-service.js";
+import { createPgAccountWrites } from "./lifecycle/pg-account-writes.js";
+import { createMailTemplates } from "./mail/templates.js";
+import { createMfaService } from "./mfa/mfa-service.js";
+import { createPgMfaStore } from "./mfa/pg-mfa-store.js";
+import { createSecondFactor } from "./mfa/second-factor.js";
+import { createSignInChallenges } from "./mfa/sign-in-challenges.js";
+import { createTotp } from "./mfa/totp.js";
 import { createPgAuditLog } from "./audit/pg-audit-log.js";
 import { createAuthService } from "./auth-service.js";
 import { createAuthenticator } from "./authenticate.js";
+import { createHostedPages } from "./pages/hosted-pages.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
 import { createAccessTokens } from "./tokens/access-tokens.js";
 import { createKeyRing } from "./tokens/key-ring.js";
 import { createPgSigningKeyStore } from "./tokens/signing-key-store.js";
+import { createCachedUserStore } from "./users/cached-user-store.js";
 import { createPgUserStore } from "./users/pg-user-store.js";
 
 export interface AuthServer {
@@ -81,21 +97,49 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       reuseGraceMs: options.refreshReuseGraceMs ?? 2_000,
     });
     const tokens = createAccessTokens({ keys, issuer: config.issuer, audience: config.audience, ttlMs: config.accessTokenTtlMs, clock });
-    const service = createAuthService({
-      users: createPgUserStore(db.write),
-      sessions,
-      tokens,
-      authenticator: createAuthenticator({ tokens, sessions }),
-      hasher: await createPasswordHasher(config.argon2),
-      policy: createPasswordPolicy(loadCommonPasswords()),
-      audit: createPgAuditLog(db.write),
-      log,
+    const ownReads = createReplicaReads({ write: db.write, read: db.read, redis, log });
+    const users = createCachedUserStore({ inner: createPgUserStore(db.write, ownReads), redis, ttlMs: config.userCacheTtlMs });
+    const authenticator = createAuthenticator({ tokens, sessions });
+    const hasher = await createPasswordHasher(config.argon2);
+    const policy = createPasswordPolicy(loadCommonPasswords());
+    const auditLog = createPgAuditLog(db.write);
+    const abuse = createAbuseProtection({ redis, clock, rateLimits: config.rateLimits, lockout: config.lockout });
+    const templates = createMailTemplates({ publicBaseUrl: config.publicBaseUrl });
+    const userWritten = async (account: AccountRef) => {
+      await users.invalidate(account.email);
+      await ownReads.wrote(account.id);
+    };
+    const accounts = createPgAccountWrites({
+      primary: db.write,
+      templates,
+      verifyEmailTokenTtlMs: config.verifyEmailTokenTtlMs,
+      resetTokenTtlMs: config.resetTokenTtlMs,
+      userWritten,
     });
+    const mfaStore = createPgMfaStore({ primary: db.write, templates, userWritten });
+    const totp = createTotp({ issuer: config.mfaIssuer });
+    const secondFactor = createSecondFactor({ store: mfaStore, totp, key: config.mfaEncryptionKey, clock });
+    const challenges = createSignInChallenges({ redis, ttlMs: config.mfaChallengeTtlMs, maxAttempts: config.mfaChallengeAttempts });
+    const audit = createRequestAudit(auditLog, log);
+    const service: ServiceImpl<typeof AuthService> = {
+      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit: auditLog, abuse, accounts, secondFactor, challenges, log }),
+      ...createLifecycleService({ users, accounts, sessions, authenticator, hasher, policy, abuse, audit }),
+      ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, clock }),
+      ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),
+    };
     const probe: ReadinessProbe = {
       async check() {
         await Promise.all([db.write.query("SELECT 1"), redis.ping()]);
       },
     };
+
+    const interceptors = [createErrorInterceptor(log)];
+    const pages = createHostedPages({
+      auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
+      sessions,
+      cookie: { ...config.sessionCookie, maxAgeMs: config.sessionAbsoluteTtlMs },
+      log,
+    });
 
     const handler = createNodeHandler({
       log,
@@ -104,7 +148,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
         router.service(Health, createHealthService([AuthService.typeName], probe));
         router.service(ServerReflection, createReflectionService([AuthService, Health]));
       },
-      interceptors: [createErrorInterceptor(log)],
+      interceptors,
       readMaxBytes: config.maxMessageBytes,
       maxTimeoutMs: 30_000,
       contextValues: (req) => createContextValues().set(kRequestMeta, requestMetaFrom(req, config.trustedProxies)),
@@ -119,7 +163,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
             () => sendJson(res, 200, { status: "ready" }),
             () => sendJson(res, 503, { status: "not ready" }),
           );
-        } else {
+        } else if (!pages.handle(req as IncomingMessage, res as ServerResponse, requestMetaFrom(req, config.trustedProxies))) {
           sendJson(res, 404, { code: "not_found", message: "no such route" });
         }
       },

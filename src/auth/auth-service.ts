@@ -4,11 +4,19 @@ import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { DomainError, invalidArgument, invalidCredentials } from "../platform/errors.js";
 import type { Logger } from "../platform/log.js";
 import { kRequestMeta } from "../platform/request-context.js";
-import type { AuditEvent, AuditLog } from "./audit/audit-log.js";
+import type { AbuseProtection } from "./abuse/abuse-protection.js";
+import { retryLater } from "./abuse/retry-later.js";
+import type { AuditLog } from "./audit/audit-log.js";
+import { createRequestAudit } from "./audit/request-audit.js";
 import type { Authenticator } from "./authenticate.js";
 import { normalizeEmail } from "./email.js";
 import type { PasswordHasher } from "./passwords/password-hasher.js";
-import { MAX_PASSWORD_LENGTH, type PasswordPolicy } from "./passwords/password-policy.js";
+import type { PasswordPolicy } from "./passwords/password-policy.js";
+import { requirePassword } from "./passwords/require-password.js";
+import type { AccountWrites } from "./lifecycle/account-writes.js";
+import type { SecondFactor } from "./mfa/second-factor.js";
+import type { SignInChallenges } from "./mfa/sign-in-challenges.js";
+import { tokenPair as pairFor } from "./tokens/token-pair.js";
 import { SESSION_ID_FORMAT } from "./sessions/refresh-token.js";
 import type { IssuedRefresh, SessionStore } from "./sessions/session-store.js";
 import type { AccessTokens } from "./tokens/access-tokens.js";
@@ -22,68 +30,65 @@ export interface AuthServiceDeps {
   hasher: PasswordHasher;
   policy: PasswordPolicy;
   audit: AuditLog;
+  abuse: AbuseProtection;
+  accounts: AccountWrites;
+  secondFactor: Pick<SecondFactor, "required">;
+  challenges: Pick<SignInChallenges, "create">;
   log: Logger;
 }
 
-// A password is hashed only after this cheap bound, so huge inputs cannot buy CPU time.
-const MAX_PASSWORD_BYTES = MAX_PASSWORD_LENGTH * 4;
+/** The RPCs of the auth core; account lifecycle and MFA handlers live beside their domains. */
+export type CoreHandlers = Pick<
+  ServiceImpl<typeof AuthService>,
+  "signUp" | "signIn" | "refresh" | "signOut" | "signOutAll" | "listSessions" | "revokeSession" | "getMe" | "changePassword"
+>;
 
-function requirePassword(field: string, value: string): string {
-  if (value === "") throw invalidArgument(`${field} is required`);
-  if (Buffer.byteLength(value) > MAX_PASSWORD_BYTES) throw invalidArgument(`${field} must be at most ${MAX_PASSWORD_LENGTH} characters`);
-  return value;
-}
-
-export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof AuthService> {
-  const { users, sessions, tokens, authenticator, hasher, policy, log } = deps;
-
-  async function audit(ctx: HandlerContext, event: AuditEvent): Promise<void> {
-    const meta = ctx.values.get(kRequestMeta);
-    try {
-      await deps.audit.record({ ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId, ...event });
-    } catch (error) {
-      // The request's own outcome stands; a lost audit row is loud in the logs instead.
-      log.error({ err: error, event: event.type, requestId: meta.requestId }, "audit write failed");
-    }
-  }
+export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
+  const { users, sessions, tokens, authenticator, hasher, policy, abuse, accounts, log } = deps;
+  const audit = createRequestAudit(deps.audit, log);
 
   const caller = (ctx: HandlerContext) => authenticator.authenticate(ctx.requestHeader.get("authorization"));
 
-  async function tokenPair(issued: IssuedRefresh) {
-    const access = await tokens.issue(issued.session.userId, issued.session.id);
-    return {
-      accessToken: access.token,
-      refreshToken: issued.refreshToken,
-      sessionId: issued.session.id,
-      accessTokenExpiresAt: timestampFromDate(access.expiresAt),
-      refreshTokenExpiresAt: timestampFromDate(issued.refreshExpiresAt),
-      tokenType: "Bearer",
-    };
-  }
+  const tokenPair = (issued: IssuedRefresh) => pairFor(tokens, issued);
 
   return {
     async signUp(req, ctx) {
       const email = normalizeEmail(req.email);
       policy.check(requirePassword("password", req.password));
+      await abuse.signUpIp.consume(ctx, ctx.values.get(kRequestMeta).ip);
       // Hash before knowing whether the email is taken: both answers cost the same.
       const hash = await hasher.hash(req.password);
-      const result = await users.create(email, hash);
-      if (result.created && result.user) await audit(ctx, { type: "signup", userId: result.user.id });
+      // Either branch commits one transaction with one mail (verification, or a notice to the owner).
+      const result = await accounts.register(email, hash);
+      await audit(ctx, result.account ? { type: "signup", userId: result.account.id } : { type: "signup.existing_email" });
       return {};
     },
 
     async signIn(req, ctx) {
       const email = normalizeEmail(req.email);
       const password = requirePassword("password", req.password);
+      const meta = ctx.values.get(kRequestMeta);
+      await abuse.signInIp.check(ctx, meta.ip);
       const user = await users.findByEmail(email);
+      // Before any hashing, so a locked account costs no CPU; keyed on the email, so unknown ones lock alike.
+      const lockedMs = await abuse.lockout.lockedFor(email, meta.ip);
+      if (lockedMs > 0) {
+        await audit(ctx, { type: "signin.failure", userId: user?.id, details: { reason: "locked" } });
+        throw retryLater(ctx, lockedMs);
+      }
+      const failed = async (reason: string, userId: string | undefined) => {
+        await audit(ctx, { type: "signin.failure", userId, details: { reason } });
+        await abuse.signInIp.penalize(meta.ip);
+        const lockMs = await abuse.lockout.recordFailure(email);
+        if (lockMs > 0) await audit(ctx, { type: "signin.locked", userId, details: { lockSeconds: Math.ceil(lockMs / 1000) } });
+        return invalidCredentials();
+      };
       if (!user || user.disabled) {
         await hasher.verifyDummy(password);
-        await audit(ctx, { type: "signin.failure", userId: user?.id, details: { reason: user ? "disabled" : "unknown_email" } });
-        throw invalidCredentials();
+        throw await failed(user ? "disabled" : "unknown_email", user?.id);
       }
       if (!(await hasher.verify(user.passwordHash, password))) {
-        await audit(ctx, { type: "signin.failure", userId: user.id, details: { reason: "wrong_password" } });
-        throw invalidCredentials();
+        throw await failed("wrong_password", user.id);
       }
       if (hasher.needsRehash(user.passwordHash)) {
         const upgraded = await hasher.hash(password);
@@ -91,7 +96,13 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
           await audit(ctx, { type: "password.rehash", userId: user.id });
         }
       }
-      const meta = ctx.values.get(kRequestMeta);
+      if (await deps.secondFactor.required(user.id)) {
+        // No tokens yet: the lockout and known-device record wait for the second factor too.
+        const mfaChallenge = await deps.challenges.create({ userId: user.id, email });
+        await audit(ctx, { type: "mfa.challenge", userId: user.id });
+        return { mfaRequired: true, mfaChallenge };
+      }
+      await abuse.lockout.recordSuccess(email, meta.ip);
       const issued = await sessions.create({ userId: user.id, userAgent: meta.userAgent, ip: meta.ip });
       await audit(ctx, { type: "signin.success", userId: user.id, details: { sessionId: issued.session.id } });
       return tokenPair(issued);
@@ -150,7 +161,8 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
 
     async getMe(_req, ctx) {
       const who = await caller(ctx);
-      const user = await users.findById(who.userId);
+      // The caller's own profile: may come from a replica (read-your-writes); the live session above is the access check.
+      const user = await users.findProfile(who.userId);
       if (!user || user.disabled) throw new DomainError("unauthenticated", "account is not active");
       return {
         user: { id: user.id, email: user.email, emailVerified: user.emailVerified, createdAt: timestampFromDate(user.createdAt) },
@@ -170,7 +182,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       policy.check(next);
       if (next === current) throw invalidArgument("new_password must differ from current_password");
       const hash = await hasher.hash(next);
-      if (!(await users.replacePasswordHash(user.id, user.passwordHash, hash))) {
+      if (!(await accounts.changePassword(user, user.passwordHash, hash))) {
         throw new DomainError("failed_precondition", "password was changed concurrently; retry");
       }
       const revokedSessions = await sessions.revokeAllForUser(user.id, who.sessionId);

@@ -1,3 +1,4 @@
+import { hkdfSync } from "node:crypto";
 import { parseDuration } from "./duration.js";
 
 export interface Argon2Params {
@@ -44,6 +45,78 @@ export interface AuthConfig {
   trustedProxies: string[];
   /** LOG_LEVEL: default info. */
   logLevel: string;
+  /** Per-IP and per-account request budgets; each variable reads "<points>/<duration>", e.g. 5/1h. */
+  rateLimits: RateLimits;
+  lockout: LockoutPolicy;
+  /** PUBLIC_BASE_URL: where links in mail point; never taken from request headers. Default http://127.0.0.1:8080. */
+  publicBaseUrl: string;
+  /** VERIFY_EMAIL_TOKEN_TTL: how long a verification link works. Default 24h. */
+  verifyEmailTokenTtlMs: number;
+  /** RESET_TOKEN_TTL: how long a password reset link works. Default 30m. */
+  resetTokenTtlMs: number;
+  /**
+   * MFA_ENCRYPTION_KEY: 32 bytes, base64; encrypts TOTP secrets at rest.
+   * Default: derived from SIGNING_KEY_ENCRYPTION_KEY by HKDF-SHA256 under a label of its own.
+   */
+  mfaEncryptionKey: Buffer;
+  /** MFA_ISSUER: the issuer shown in authenticator apps. Default auth-platform. */
+  mfaIssuer: string;
+  /** MFA_CHALLENGE_TTL: how long a half-finished sign-in waits for its second factor. Default 5m. */
+  mfaChallengeTtlMs: number;
+  /** MFA_CHALLENGE_ATTEMPTS: wrong codes that void a sign-in challenge. Default 5. */
+  mfaChallengeAttempts: number;
+  /** USER_CACHE_TTL: how long sign-in's user lookup stays in Redis; every write invalidates it sooner. Default 60s. */
+  userCacheTtlMs: number;
+  /** SESSION_COOKIE_NAME (default auth_session) and SESSION_COOKIE_SECURE (default true) for the hosted sign-in page. */
+  sessionCookie: { name: string; secure: boolean };
+}
+
+export interface MailWorkerConfig {
+  /** DATABASE_URL: where the outbox lives. Required. */
+  databaseUrl: string;
+  /** SMTP_URL: smtp://user:pass@host:port or smtps://... Required. */
+  smtpUrl: string;
+  /** MAIL_FROM: the From of every message. Default "Auth <no-reply@localhost>". */
+  from: string;
+  /** MAIL_MAX_ATTEMPTS: sends tried before a message is marked failed. Default 8. */
+  maxAttempts: number;
+  /** MAIL_RETRY_BASE: the wait after the first failure; doubles with each attempt. Default 30s. */
+  retryBaseMs: number;
+  /** MAIL_POLL_INTERVAL: how often an idle worker looks for due mail. Default 2s. */
+  pollIntervalMs: number;
+  /** LOG_LEVEL: default info. */
+  logLevel: string;
+}
+
+export interface Rate {
+  points: number;
+  durationMs: number;
+}
+
+export interface RateLimits {
+  /** RATE_LIMIT_SIGNIN_IP: failed sign-ins (and second factors) per client IP. Default 50/15m. */
+  signInIp: Rate;
+  /** RATE_LIMIT_SIGNUP_IP: sign-ups per client IP. Default 100/1h. */
+  signUpIp: Rate;
+  /** RATE_LIMIT_MAIL_ACCOUNT: reset and verification mails per email address, existing or not. Default 5/1h. */
+  mailAccount: Rate;
+  /** RATE_LIMIT_MAIL_IP: reset and verification requests per client IP. Default 20/1h. */
+  mailIp: Rate;
+  /** RATE_LIMIT_TOKEN_IP: VerifyEmail and ResetPassword attempts per client IP. Default 30/1h. */
+  tokenIp: Rate;
+  /** RATE_LIMIT_MFA_ACCOUNT: wrong second-factor codes per account. Default 10/15m. */
+  mfaAccount: Rate;
+}
+
+export interface LockoutPolicy {
+  /** LOCKOUT_THRESHOLD: consecutive failed sign-ins for one email before it locks. Default 5. */
+  threshold: number;
+  /** LOCKOUT_BASE: the first lock; each further failure doubles it. Default 1m. */
+  baseMs: number;
+  /** LOCKOUT_MAX: the longest lock. Default 1h. */
+  maxMs: number;
+  /** LOCKOUT_MEMORY: failures are forgotten this long after the last one. Default 24h. */
+  memoryMs: number;
 }
 
 export class ConfigError extends Error {
@@ -85,10 +158,57 @@ export function loadConfig(env: Env): AuthConfig {
     maxMessageBytes: read.integer("MAX_MESSAGE_BYTES", 65_536, 1024, 16_777_216),
     trustedProxies: read.list("TRUSTED_PROXIES"),
     logLevel: read.oneOf("LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
+    rateLimits: {
+      signInIp: read.rate("RATE_LIMIT_SIGNIN_IP", "50/15m"),
+      signUpIp: read.rate("RATE_LIMIT_SIGNUP_IP", "100/1h"),
+      mailAccount: read.rate("RATE_LIMIT_MAIL_ACCOUNT", "5/1h"),
+      mailIp: read.rate("RATE_LIMIT_MAIL_IP", "20/1h"),
+      tokenIp: read.rate("RATE_LIMIT_TOKEN_IP", "30/1h"),
+      mfaAccount: read.rate("RATE_LIMIT_MFA_ACCOUNT", "10/15m"),
+    },
+    lockout: {
+      threshold: read.integer("LOCKOUT_THRESHOLD", 5, 1, 1000),
+      baseMs: read.duration("LOCKOUT_BASE", "1m"),
+      maxMs: read.duration("LOCKOUT_MAX", "1h"),
+      memoryMs: read.duration("LOCKOUT_MEMORY", "24h"),
+    },
+    publicBaseUrl: (read.optionalUrl("PUBLIC_BASE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8080").replace(/\/+$/, ""),
+    verifyEmailTokenTtlMs: read.duration("VERIFY_EMAIL_TOKEN_TTL", "24h"),
+    resetTokenTtlMs: read.duration("RESET_TOKEN_TTL", "30m"),
+    mfaEncryptionKey: read.optionalKey32("MFA_ENCRYPTION_KEY") ?? Buffer.alloc(0),
+    mfaIssuer: read.string("MFA_ISSUER", "auth-platform"),
+    mfaChallengeTtlMs: read.duration("MFA_CHALLENGE_TTL", "5m"),
+    mfaChallengeAttempts: read.integer("MFA_CHALLENGE_ATTEMPTS", 5, 1, 100),
+    userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
+    sessionCookie: {
+      name: read.string("SESSION_COOKIE_NAME", "auth_session"),
+      secure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
+    },
   };
+  if (config.mfaEncryptionKey.length === 0) {
+    // One secret to manage by default, yet a TOTP ciphertext and a signing-key ciphertext never share a key.
+    config.mfaEncryptionKey = Buffer.from(hkdfSync("sha256", config.signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform totp secrets v1", 32));
+  }
   if (config.sessionAbsoluteTtlMs < config.sessionIdleTtlMs) {
     problems.push("SESSION_ABSOLUTE_TTL must not be shorter than SESSION_IDLE_TTL");
   }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** The mail worker's config: only what delivering the outbox needs. */
+export function loadMailWorkerConfig(env: Env): MailWorkerConfig {
+  const problems: string[] = [];
+  const read = new EnvReader(env, problems);
+  const config: MailWorkerConfig = {
+    databaseUrl: read.url("DATABASE_URL", ["postgres:", "postgresql:"]),
+    smtpUrl: read.url("SMTP_URL", ["smtp:", "smtps:"]),
+    from: read.string("MAIL_FROM", "Auth <no-reply@localhost>"),
+    maxAttempts: read.integer("MAIL_MAX_ATTEMPTS", 8, 1, 100),
+    retryBaseMs: read.duration("MAIL_RETRY_BASE", "30s"),
+    pollIntervalMs: read.duration("MAIL_POLL_INTERVAL", "2s"),
+    logLevel: read.oneOf("LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
+  };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -137,6 +257,18 @@ class EnvReader {
     return parsed;
   }
 
+  rate(name: string, fallback: string): Rate {
+    const value = this.raw(name) ?? fallback;
+    const match = /^(\d{1,9})\/(.+)$/.exec(value);
+    const points = match ? Number(match[1]) : 0;
+    const durationMs = match?.[2] ? parseDuration(match[2]) : undefined;
+    if (points < 1 || durationMs === undefined || durationMs < 1000) {
+      this.problems.push(`${name} must read <points>/<duration> such as 5/1h; got "${value}"`);
+      return { points: 1, durationMs: 1000 };
+    }
+    return { points, durationMs };
+  }
+
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
     const value = this.raw(name);
     if (value === undefined) return fallback;
@@ -170,6 +302,10 @@ class EnvReader {
       return "";
     }
     return this.optionalUrl(name, protocols) ?? "";
+  }
+
+  optionalKey32(name: string): Buffer | undefined {
+    return this.raw(name) === undefined ? undefined : this.key32(name);
   }
 
   key32(name: string): Buffer {

@@ -22,7 +22,8 @@ export function createErrorInterceptor(log: Logger): Interceptor {
       const { error, fault } = toConnectError(thrown);
       error.metadata.set("x-request-id", meta.requestId);
       const entry = { ...fields, code: Code[error.code], ms: Math.round(performance.now() - started) };
-      if (fault) log.error({ ...entry, err: thrown }, "rpc failed");
+      if (fault && error.code === Code.Unavailable) log.error({ ...entry, err: thrown }, "rpc failed: database or Redis unreachable");
+      else if (fault) log.error({ ...entry, err: thrown }, "rpc failed");
       else log.info({ ...entry, reason: error.rawMessage }, "rpc");
       throw error;
     }

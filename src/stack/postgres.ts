@@ -111,9 +111,9 @@ export async function bootstrapPrimary(port: number): Promise<void> {
     await queryOnce(url, `CREATE DATABASE ${APP_DATABASE} OWNER ${APP_USER}`);
   }
   // Tests pause replay on a replica to prove reads-after-writes never hit a lagging one;
-  // pg_monitor lets the app read replication lag.
+  // pg_monitor lets the app read replication lag. Function grants are per database: the app's.
   await queryOnce(
-    url,
+    url.replace(/\/postgres$/, `/${APP_DATABASE}`),
     `GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), pg_wal_replay_resume() TO ${APP_USER}; GRANT pg_monitor TO ${APP_USER}`,
   );
 }

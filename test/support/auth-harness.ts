@@ -29,6 +29,10 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     SIGNING_KEY_ENCRYPTION_KEY: stack.signingKeyEncryptionKey,
     AUTH_PORT: "0",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    // Every test client speaks from 127.0.0.1, so the per-IP budgets would couple unrelated tests;
+    // the tests of those limits set their own budgets and client IPs.
+    RATE_LIMIT_SIGNUP_IP: "100000/1h",
+    RATE_LIMIT_SIGNIN_IP: "100000/15m",
     ...overrides,
   };
 }

@@ -6,7 +6,19 @@ export type AuditEventType =
   | "password.change"
   | "refresh.reuse"
   | "session.revoke"
-  | "session.revoke_all";
+  | "session.revoke_all"
+  | "signin.locked"
+  | "signup.existing_email"
+  | "password.reset_requested"
+  | "password.reset"
+  | "email.verification_requested"
+  | "email.verified"
+  | "mfa.enrollment_started"
+  | "mfa.enabled"
+  | "mfa.disabled"
+  | "mfa.challenge"
+  | "mfa.failure"
+  | "mfa.recovery_code_used";
 
 export interface AuditEvent {
   type: AuditEventType;

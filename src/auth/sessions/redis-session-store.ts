@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Clock } from "../../platform/clock.js";
-import { hashRefreshToken, newRefreshToken, newSessionId, parseRefreshToken, SESSION_ID_FORMAT } from "./refresh-token.js";
+import { hashRefreshToken, newRefreshToken, newSessionCookie, newSessionId, parseRefreshToken, SESSION_ID_FORMAT } from "./refresh-token.js";
 import { REVOCATION_CHANNEL, type SessionRecord, type SessionStore } from "./session-store.js";
 
 export interface RedisSessionStoreDeps {
@@ -53,6 +53,19 @@ redis.call('HSET', KEYS[1], 'seen', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
 cur[3] = ARGV[1]
+return cur
+`;
+
+const ATTACH_COOKIE = `
+if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'ck', ARGV[2])
+return 1
+`;
+
+const FIND_BY_COOKIE = `
+local cur = redis.call('HMGET', KEYS[1], 'uid', 'created', 'seen', 'exp', 'ua', 'ip', 'ck')
+if not cur[1] or cur[7] ~= ARGV[1] or tonumber(cur[4]) <= tonumber(ARGV[2]) then return nil end
+cur[7] = nil
 return cur
 `;
 
@@ -171,6 +184,19 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
       // Sessions that ended by idle expiry leave their id behind in the index.
       if (gone.length > 0) await redis.zrem(userKey(userId), ...gone);
       return sessions.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    },
+
+    async attachCookie(sessionId, userId) {
+      if (!SESSION_ID_FORMAT.test(sessionId)) return undefined;
+      const cookie = newSessionCookie(sessionId);
+      const attached = await redis.eval(ATTACH_COOKIE, 1, sessionKey(sessionId), userId, cookie.hash);
+      return attached === 1 ? cookie.value : undefined;
+    },
+
+    async findByCookie(sessionId, cookieHash) {
+      if (!SESSION_ID_FORMAT.test(sessionId)) return undefined;
+      const values = (await redis.eval(FIND_BY_COOKIE, 1, sessionKey(sessionId), cookieHash, clock.now())) as (string | null)[] | null;
+      return values ? toRecord(sessionId, values) : undefined;
     },
 
     revoke: (sessionId, userId) => (SESSION_ID_FORMAT.test(sessionId) ? revoke(sessionId, userId) : Promise.resolve(false)),

@@ -21,3 +21,17 @@ export function parseRefreshToken(token: string): { sessionId: string } | undefi
 }
 
 export const SESSION_ID_FORMAT = /^[A-Za-z0-9_-]{22}$/;
+
+// A browser's session cookie is its own secret, not the session id: the id travels to
+// upstream services (x-session-id, the JWT's sid) and must not be enough to act as the browser.
+const COOKIE_FORMAT = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
+
+export function newSessionCookie(sessionId: string): { value: string; hash: string } {
+  const value = `${sessionId}.${randomBytes(32).toString("base64url")}`;
+  return { value, hash: hashRefreshToken(value) };
+}
+
+export function parseSessionCookie(value: string): { sessionId: string; hash: string } | undefined {
+  const match = COOKIE_FORMAT.exec(value);
+  return match?.[1] ? { sessionId: match[1], hash: hashRefreshToken(value) } : undefined;
+}

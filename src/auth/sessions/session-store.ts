@@ -35,6 +35,13 @@ export interface SessionStore {
   touch(sessionId: string): Promise<SessionRecord | undefined>;
   listForUser(userId: string): Promise<SessionRecord[]>;
   revoke(sessionId: string, userId: string): Promise<boolean>;
+  /**
+   * Gives the session a browser cookie (value returned once, hash stored), so the
+   * gateway can accept the cookie for it. Undefined if the session is not the user's.
+   */
+  attachCookie(sessionId: string, userId: string): Promise<string | undefined>;
+  /** The live session a browser cookie belongs to, if the cookie's hash matches. */
+  findByCookie(sessionId: string, cookieHash: string): Promise<SessionRecord | undefined>;
   /** Revokes every session of the user except `keep`; returns how many. */
   revokeAllForUser(userId: string, keep?: string): Promise<number>;
 }

@@ -1,5 +1,6 @@
 import type pg from "pg";
-import type { User, UserStore } from "./user-store.js";
+import { primaryReads, type ReplicaReads } from "../../platform/replica-reads.js";
+import type { Profile, User, UserStore } from "./user-store.js";
 
 interface UserRow {
   id: string;
@@ -11,21 +12,21 @@ interface UserRow {
 }
 
 const COLUMNS = "id, email, email_verified, password_hash, disabled_at, created_at";
+const PROFILE_COLUMNS = "id, email, email_verified, disabled_at, created_at";
 
-function toUser(row: UserRow): User {
-  return {
-    id: row.id,
-    email: row.email,
-    emailVerified: row.email_verified,
-    passwordHash: row.password_hash,
-    disabled: row.disabled_at !== null,
-    createdAt: row.created_at,
-  };
+function toProfile(row: Omit<UserRow, "password_hash">): Profile {
+  return { id: row.id, email: row.email, emailVerified: row.email_verified, disabled: row.disabled_at !== null, createdAt: row.created_at };
 }
+
+const toUser = (row: UserRow): User => ({ ...toProfile(row), passwordHash: row.password_hash });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function createPgUserStore(primary: pg.Pool): UserStore {
+/**
+ * `primary` serves every write and every security-critical read; `ownReads`
+ * (default: the primary too) serves a user's reads of their own profile.
+ */
+export function createPgUserStore(primary: pg.Pool, ownReads: ReplicaReads = primaryReads(primary)): UserStore {
   return {
     async create(email, passwordHash) {
       const result = await primary.query<UserRow>(
@@ -33,7 +34,9 @@ export function createPgUserStore(primary: pg.Pool): UserStore {
         [email, passwordHash],
       );
       const row = result.rows[0];
-      return row ? { created: true, user: toUser(row) } : { created: false };
+      if (!row) return { created: false };
+      await ownReads.wrote(row.id);
+      return { created: true, user: toUser(row) };
     },
     async findByEmail(email) {
       const result = await primary.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE email = $1`, [email]);
@@ -44,12 +47,19 @@ export function createPgUserStore(primary: pg.Pool): UserStore {
       const result = await primary.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
       return result.rows[0] ? toUser(result.rows[0]) : undefined;
     },
+    async findProfile(id) {
+      if (!UUID.test(id)) return undefined;
+      const result = await ownReads.query<Omit<UserRow, "password_hash">>(id, `SELECT ${PROFILE_COLUMNS} FROM users WHERE id = $1`, [id]);
+      return result.rows[0] ? toProfile(result.rows[0]) : undefined;
+    },
     async replacePasswordHash(id, expected, next) {
       const result = await primary.query(
         "UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2",
         [id, expected, next],
       );
-      return result.rowCount === 1;
+      if (result.rowCount !== 1) return false;
+      await ownReads.wrote(id);
+      return true;
     },
   };
 }

@@ -7,15 +7,21 @@ export interface User {
   createdAt: Date;
 }
 
+/** What a user sees of their own account: no credentials, so it may come from a replica. */
+export type Profile = Omit<User, "passwordHash">;
+
 /**
- * Persistence of accounts. Every read here is security-critical or a user's
- * own data, so implementations read from the primary.
+ * Persistence of accounts. Reads of credentials and account state
+ * (`findByEmail`, `findById`) are security-critical and always hit the
+ * primary; only `findProfile` may be served by a replica, read-your-writes.
  */
 export interface UserStore {
   /** Inserts the account; `created` is false when the email is already registered. */
   create(email: string, passwordHash: string): Promise<{ created: boolean; user?: User }>;
   findByEmail(email: string): Promise<User | undefined>;
   findById(id: string): Promise<User | undefined>;
+  /** The user's own profile, for display: from a replica once it has replayed this user's writes. */
+  findProfile(id: string): Promise<Profile | undefined>;
   /** Replaces the hash only if it is still `expected`, so a concurrent change is never overwritten by a rehash. */
   replacePasswordHash(id: string, expected: string, next: string): Promise<boolean>;
 }

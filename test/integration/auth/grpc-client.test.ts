@@ -75,7 +75,7 @@ describe("plain gRPC stubs (@grpc/grpc-js), gRPC-Web and health", () => {
     expect(names).toEqual(expect.arrayContaining(["auth.v1.AuthService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]));
     expect(answers[1]?.case).toBe("fileDescriptorResponse");
     const files = answers[1]?.case === "fileDescriptorResponse" ? answers[1].value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b).name) : [];
-    expect(files).toEqual(["google/protobuf/timestamp.proto", "auth/v1/auth.proto"]);
+    expect(files).toEqual(["google/protobuf/struct.proto", "google/protobuf/timestamp.proto", "auth/v1/auth.proto"]);
     expect(answers[2]).toMatchObject({ case: "errorResponse", value: { errorCode: Code.NotFound } });
   });
 

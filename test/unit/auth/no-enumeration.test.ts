@@ -1,6 +1,9 @@
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
+import type { AbuseProtection } from "../../../src/auth/abuse/abuse-protection.js";
 import type { AuditEvent } from "../../../src/auth/audit/audit-log.js";
+import type { AccountWrites } from "../../../src/auth/lifecycle/account-writes.js";
+import type { SignInChallenges } from "../../../src/auth/mfa/sign-in-challenges.js";
 import { createAuthService } from "../../../src/auth/auth-service.js";
 import type { Authenticator } from "../../../src/auth/authenticate.js";
 import { createPasswordHasher, type PasswordHasher } from "../../../src/auth/passwords/password-hasher.js";
@@ -28,6 +31,9 @@ function memoryUsers(): UserStore {
     async findById(id) {
       return [...byEmail.values()].find((u) => u.id === id);
     },
+    async findProfile(id) {
+      return [...byEmail.values()].find((u) => u.id === id);
+    },
     async replacePasswordHash() {
       return false;
     },
@@ -46,19 +52,47 @@ function counting(inner: PasswordHasher) {
   return { hasher, calls };
 }
 
+/** Budgets that never run out: these cases are about the work done, not about limits. */
+function unlimited(): AbuseProtection {
+  const limiter = { consume: async () => {}, check: async () => {}, penalize: async () => {} };
+  const lockout = { lockedFor: async () => 0, recordFailure: async () => 0, recordSuccess: async () => {}, clear: async () => {} };
+  return { signInIp: limiter, lockout, signUpIp: limiter, mailAccount: limiter, mailIp: limiter, tokenIp: limiter, mfaAccount: limiter };
+}
+
+/** Registration over the same memory store; the mail it would queue is not what these cases measure. */
+function accountsOver(users: UserStore): AccountWrites {
+  const none = () => Promise.reject(new Error("not used on these paths"));
+  return {
+    async register(email, hash) {
+      const result = await users.create(email, hash);
+      return result.user ? { created: true, account: result.user } : { created: false };
+    },
+    changePassword: none,
+    requestVerification: none,
+    verifyEmail: none,
+    requestReset: none,
+    resetPassword: none,
+  };
+}
+
 const unused = new Proxy({}, { get: () => () => Promise.reject(new Error("not used on these paths")) });
 
 describe("no user enumeration (answers and work done)", async () => {
   const { hasher, calls } = counting(await createPasswordHasher({ memoryKiB: 1024, iterations: 1, parallelism: 1 }));
   const audit: AuditEvent[] = [];
+  const users = memoryUsers();
   const service = createAuthService({
-    users: memoryUsers(),
+    users,
     sessions: unused as SessionStore,
     tokens: unused as AccessTokens,
     authenticator: unused as Authenticator,
     hasher,
     policy: createPasswordPolicy(new Set()),
     audit: { record: async (e) => void audit.push(e) },
+    abuse: unlimited(),
+    accounts: accountsOver(users),
+    secondFactor: { required: async () => false },
+    challenges: unused as SignInChallenges,
     log: createLogger("silent"),
   });
   const transport = createRouterTransport(({ service: register }) => register(AuthService, service), {

@@ -23,7 +23,9 @@ describe("toConnectError", () => {
     const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6432"), { code: "ECONNREFUSED" });
     const shutdown = Object.assign(new Error("terminating connection due to administrator command"), { code: "57P01" });
     const redis = new Error("Stream isn't writeable and enableOfflineQueue options is false");
-    for (const e of [refused, shutdown, redis, new Error("Connection terminated unexpectedly")]) {
+    // pg's own query_timeout: a statement stuck waiting on PgBouncer for a primary that is gone.
+    const stuck = new Error("Query read timeout");
+    for (const e of [refused, shutdown, redis, stuck, new Error("Connection terminated unexpectedly")]) {
       expect(isUnavailableFault(e)).toBe(true);
       expect(toConnectError(e).error.code).toBe(Code.Unavailable);
     }

@@ -1,0 +1,41 @@
+import type { Redis } from "ioredis";
+import type { Clock } from "../../platform/clock.js";
+import type { LockoutPolicy, RateLimits } from "../../platform/config.js";
+import { createRateLimiter, type RateLimiter } from "./rate-limiter.js";
+import { createSignInLockout, type SignInLockout } from "./sign-in-lockout.js";
+
+/** Every budget the auth service spends from, one limiter per (operation, subject). */
+export interface AbuseProtection {
+  /** Failed sign-ins and wrong second factors per client IP. */
+  signInIp: RateLimiter;
+  lockout: SignInLockout;
+  signUpIp: RateLimiter;
+  /** Reset and verification mails, keyed on the normalised email whether or not an account has it. */
+  mailAccount: RateLimiter;
+  mailIp: RateLimiter;
+  /** Attempts at single-use mailed tokens per IP: guessing them is pointless, but not free. */
+  tokenIp: RateLimiter;
+  /** Wrong second-factor codes per account. */
+  mfaAccount: RateLimiter;
+}
+
+export interface AbuseProtectionDeps {
+  redis: Redis;
+  clock: Clock;
+  rateLimits: RateLimits;
+  lockout: LockoutPolicy;
+}
+
+export function createAbuseProtection(deps: AbuseProtectionDeps): AbuseProtection {
+  const { redis, rateLimits: rates } = deps;
+  const limiter = (name: string, rate: RateLimits[keyof RateLimits]) => createRateLimiter({ redis, name, rate });
+  return {
+    signInIp: limiter("signin-ip", rates.signInIp),
+    lockout: createSignInLockout({ redis, policy: deps.lockout, clock: deps.clock }),
+    signUpIp: limiter("signup-ip", rates.signUpIp),
+    mailAccount: limiter("mail-account", rates.mailAccount),
+    mailIp: limiter("mail-ip", rates.mailIp),
+    tokenIp: limiter("token-ip", rates.tokenIp),
+    mfaAccount: limiter("mfa-account", rates.mfaAccount),
+  };
+}

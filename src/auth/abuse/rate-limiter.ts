@@ -1,0 +1,49 @@
+import type { HandlerContext } from "@connectrpc/connect";
+import type { Redis } from "ioredis";
+import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import type { Rate } from "../../platform/config.js";
+import { limiterKey } from "./limiter-key.js";
+import { retryLater } from "./retry-later.js";
+
+export interface RateLimiter {
+  /** Spends a point; refuses with RESOURCE_EXHAUSTED and `retry-after` once the window's budget is spent. */
+  consume(ctx: HandlerContext, key: string): Promise<void>;
+  /** Refuses if the budget is already spent, without spending. */
+  check(ctx: HandlerContext, key: string): Promise<void>;
+  /** Spends a point without refusing this request: a failure that counts against the next ones. */
+  penalize(key: string): Promise<void>;
+}
+
+export interface RateLimiterDeps {
+  redis: Redis;
+  /** Namespaces the counters: one limiter per (operation, subject). */
+  name: string;
+  rate: Rate;
+}
+
+export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
+  // Redis-backed so every instance spends from the same counter (an atomic INCR + PEXPIRE script).
+  const limiter = new RateLimiterRedis({
+    storeClient: deps.redis,
+    keyPrefix: `rl:${deps.name}`,
+    points: deps.rate.points,
+    duration: Math.ceil(deps.rate.durationMs / 1000),
+  });
+  return {
+    async consume(ctx, key) {
+      try {
+        await limiter.consume(limiterKey(key));
+      } catch (rejected) {
+        if (rejected instanceof RateLimiterRes) throw retryLater(ctx, rejected.msBeforeNext);
+        throw rejected;
+      }
+    },
+    async check(ctx, key) {
+      const state = await limiter.get(limiterKey(key));
+      if (state && state.consumedPoints >= deps.rate.points) throw retryLater(ctx, state.msBeforeNext);
+    },
+    async penalize(key) {
+      await limiter.penalty(limiterKey(key));
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import type { Redis } from "ioredis";
+import type { Clock } from "../../platform/clock.js";
+import type { LockoutPolicy } from "../../platform/config.js";
+import { limiterKey } from "./limiter-key.js";
+
+/**
+ * Progressive lockout per email address (existing or not, so it reveals
+ * nothing). The rule, documented in the README:
+ * - every failed sign-in for the email counts; the count is forgotten
+ *   `memoryMs` after the last failure, and cleared by a successful sign-in or
+ *   password reset;
+ * - from the `threshold`-th consecutive failure on, each failure locks the email
+ *   for base * 2^(failures - threshold), at most `maxMs`; the lock ends by itself;
+ * - a lock refuses sign-ins from unknown IPs only: an IP that completed a
+ *   sign-in for this account in the last 30 days still gets a password check,
+ *   so attackers elsewhere cannot lock the owner out of their usual device.
+ */
+export interface SignInLockout {
+  /** Milliseconds left on the lock for a sign-in from `ip`; 0 when not locked for it. */
+  lockedFor(email: string, ip: string): Promise<number>;
+  /** Counts a failure; returns the length of the lock it started, or 0. */
+  recordFailure(email: string): Promise<number>;
+  /** Clears failures and lock, and remembers `ip` as a device the owner uses. */
+  recordSuccess(email: string, ip: string): Promise<void>;
+  /** Clears failures and lock (after a password reset: the owner proved control of the mailbox). */
+  clear(email: string): Promise<void>;
+}
+
+export interface SignInLockoutDeps {
+  redis: Redis;
+  policy: LockoutPolicy;
+  clock: Clock;
+}
+
+const KNOWN_DEVICE_MS = 30 * 86_400_000;
+
+const keys = (email: string) => {
+  const id = limiterKey(email);
+  return { fails: `lockout:{${id}}:fails`, lock: `lockout:{${id}}:lock`, known: `lockout:{${id}}:known` };
+};
+
+// Count and lock in one script, so concurrent failures on several instances each see a distinct count.
+const RECORD_FAILURE = `
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local threshold = tonumber(ARGV[2])
+if n < threshold then return 0 end
+local lock = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ (n - threshold))
+redis.call('SET', KEYS[2], n, 'PX', math.floor(lock))
+return math.floor(lock)
+`;
+
+export function createSignInLockout(deps: SignInLockoutDeps): SignInLockout {
+  const { redis, policy, clock } = deps;
+  return {
+    async lockedFor(email, ip) {
+      const k = keys(email);
+      const [ttl, knownAt] = await Promise.all([redis.pttl(k.lock), redis.zscore(k.known, limiterKey(ip))]);
+      if (ttl <= 0) return 0;
+      if (knownAt !== null && Number(knownAt) > clock.now() - KNOWN_DEVICE_MS) return 0;
+      return ttl;
+    },
+    async recordFailure(email) {
+      const k = keys(email);
+      const lock = await redis.eval(RECORD_FAILURE, 2, k.fails, k.lock, policy.memoryMs, policy.threshold, policy.baseMs, policy.maxMs);
+      return Number(lock);
+    },
+    async recordSuccess(email, ip) {
+      const k = keys(email);
+      const now = clock.now();
+      await redis
+        .multi()
+        .del(k.fails, k.lock)
+        .zadd(k.known, now, limiterKey(ip))
+        .zremrangebyscore(k.known, "-inf", now - KNOWN_DEVICE_MS)
+        .pexpire(k.known, KNOWN_DEVICE_MS)
+        .exec();
+    },
+    async clear(email) {
+      const k = keys(email);
+      await redis.del(k.fails, k.lock);
+    },
+  };
+}

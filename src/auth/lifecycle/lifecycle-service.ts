@@ -1,0 +1,88 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import { DomainError, invalidArgument } from "../../platform/errors.js";
+import { kRequestMeta } from "../../platform/request-context.js";
+import type { AbuseProtection } from "../abuse/abuse-protection.js";
+import type { RequestAudit } from "../audit/request-audit.js";
+import type { Authenticator } from "../authenticate.js";
+import { normalizeEmail } from "../email.js";
+import type { PasswordHasher } from "../passwords/password-hasher.js";
+import type { PasswordPolicy } from "../passwords/password-policy.js";
+import { requirePassword } from "../passwords/require-password.js";
+import type { SessionStore } from "../sessions/session-store.js";
+import type { UserStore } from "../users/user-store.js";
+import { requireAccountToken } from "./account-token.js";
+import type { AccountWrites } from "./account-writes.js";
+
+export type LifecycleHandlers = Pick<
+  ServiceImpl<typeof AuthService>,
+  "requestEmailVerification" | "verifyEmail" | "requestPasswordReset" | "resetPassword"
+>;
+
+export interface LifecycleServiceDeps {
+  users: UserStore;
+  accounts: AccountWrites;
+  sessions: SessionStore;
+  authenticator: Authenticator;
+  hasher: PasswordHasher;
+  policy: PasswordPolicy;
+  abuse: AbuseProtection;
+  audit: RequestAudit;
+}
+
+const badToken = () => invalidArgument("token is invalid, expired or already used");
+
+export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHandlers {
+  const { users, accounts, sessions, abuse, audit } = deps;
+  const ipOf = (ctx: Parameters<RequestAudit>[0]) => ctx.values.get(kRequestMeta).ip;
+
+  return {
+    async requestEmailVerification(_req, ctx) {
+      const who = await deps.authenticator.authenticate(ctx.requestHeader.get("authorization"));
+      const user = await users.findById(who.userId);
+      if (!user || user.disabled) throw new DomainError("unauthenticated", "account is not active");
+      if (user.emailVerified) throw new DomainError("failed_precondition", "email is already verified");
+      await abuse.mailIp.consume(ctx, ipOf(ctx));
+      await abuse.mailAccount.consume(ctx, user.email);
+      await accounts.requestVerification(user);
+      await audit(ctx, { type: "email.verification_requested", userId: user.id });
+      return {};
+    },
+
+    async verifyEmail(req, ctx) {
+      const token = requireAccountToken(req.token);
+      await abuse.tokenIp.consume(ctx, ipOf(ctx));
+      const account = await accounts.verifyEmail(token);
+      if (!account) throw badToken();
+      await audit(ctx, { type: "email.verified", userId: account.id });
+      return {};
+    },
+
+    async requestPasswordReset(req, ctx) {
+      const email = normalizeEmail(req.email);
+      await abuse.mailIp.consume(ctx, ipOf(ctx));
+      // Keyed on the address whether or not an account has it, so the limit itself reveals nothing.
+      await abuse.mailAccount.consume(ctx, email);
+      const user = await users.findByEmail(email);
+      if (user && !user.disabled) await accounts.requestReset(user);
+      await audit(ctx, { type: "password.reset_requested", userId: user?.id, details: { known: user !== undefined } });
+      // The same empty answer either way (no user enumeration).
+      return {};
+    },
+
+    async resetPassword(req, ctx) {
+      const token = requireAccountToken(req.token);
+      const password = requirePassword("new_password", req.newPassword);
+      // Policy first: a refused password must not burn the single-use token.
+      deps.policy.check(password);
+      await abuse.tokenIp.consume(ctx, ipOf(ctx));
+      const account = await accounts.resetPassword(token, await deps.hasher.hash(password));
+      if (!account) throw badToken();
+      // Whoever held the old password holds no session after this; the lock an attacker caused is lifted.
+      const revokedSessions = await sessions.revokeAllForUser(account.id);
+      await abuse.lockout.clear(account.email);
+      await audit(ctx, { type: "password.reset", userId: account.id, details: { revokedSessions } });
+      return { revokedSessions };
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import type { Clock } from "../../platform/clock.js";
+import { DomainError, invalidArgument } from "../../platform/errors.js";
+import { kRequestMeta } from "../../platform/request-context.js";
+import type { AbuseProtection } from "../abuse/abuse-protection.js";
+import type { RequestAudit } from "../audit/request-audit.js";
+import type { Authenticator } from "../authenticate.js";
+import type { SessionStore } from "../sessions/session-store.js";
+import type { AccessTokens } from "../tokens/access-tokens.js";
+import { tokenPair } from "../tokens/token-pair.js";
+import type { UserStore } from "../users/user-store.js";
+import type { MfaStore } from "./mfa-store.js";
+import { hashRecoveryCode, newRecoveryCodes } from "./recovery-codes.js";
+import type { SecondFactor } from "./second-factor.js";
+import type { SignInChallenges } from "./sign-in-challenges.js";
+import type { Totp } from "./totp.js";
+
+export type MfaHandlers = Pick<
+  ServiceImpl<typeof AuthService>,
+  "completeSignIn" | "beginTotpEnrollment" | "confirmTotpEnrollment" | "disableTotp"
+>;
+
+export interface MfaServiceDeps {
+  users: UserStore;
+  store: MfaStore;
+  factor: SecondFactor;
+  totp: Totp;
+  challenges: SignInChallenges;
+  sessions: SessionStore;
+  tokens: AccessTokens;
+  authenticator: Authenticator;
+  abuse: AbuseProtection;
+  audit: RequestAudit;
+  clock: Clock;
+}
+
+const requireCode = (code: string) => {
+  if (code.trim() === "") throw invalidArgument("code is required");
+  if (code.length > 64) throw invalidArgument("code is too long");
+  return code;
+};
+
+export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
+  const { users, store, factor, challenges, sessions, abuse, audit } = deps;
+
+  async function activeCaller(ctx: HandlerContext) {
+    const who = await deps.authenticator.authenticate(ctx.requestHeader.get("authorization"));
+    const user = await users.findById(who.userId);
+    if (!user || user.disabled) throw new DomainError("unauthenticated", "account is not active");
+    return user;
+  }
+
+  /** Every wrong code costs the IP and the account budget, and is audited. */
+  async function wrongCode(ctx: HandlerContext, userId: string, during: string) {
+    await abuse.signInIp.penalize(ctx.values.get(kRequestMeta).ip);
+    await abuse.mfaAccount.penalize(userId);
+    await audit(ctx, { type: "mfa.failure", userId, details: { during } });
+  }
+
+  async function checkBudgets(ctx: HandlerContext, userId: string) {
+    await abuse.signInIp.check(ctx, ctx.values.get(kRequestMeta).ip);
+    await abuse.mfaAccount.check(ctx, userId);
+  }
+
+  return {
+    async completeSignIn(req, ctx) {
+      const code = requireCode(req.code);
+      const pending = await challenges.get(req.challenge);
+      if (!pending) throw new DomainError("unauthenticated", "sign-in challenge is invalid or expired; sign in again");
+      await checkBudgets(ctx, pending.userId);
+      const used = await factor.verify(pending.userId, code);
+      if (!used) {
+        await wrongCode(ctx, pending.userId, "sign_in");
+        const left = await challenges.fail(req.challenge);
+        throw new DomainError("unauthenticated", left > 0 ? "invalid code" : "invalid code; this sign-in has ended, sign in again");
+      }
+      // Of two requests finishing the same challenge, only one gets a session.
+      if (!(await challenges.consume(req.challenge))) throw new DomainError("unauthenticated", "sign-in challenge is invalid or expired; sign in again");
+      const meta = ctx.values.get(kRequestMeta);
+      await abuse.lockout.recordSuccess(pending.email, meta.ip);
+      const issued = await sessions.create({ userId: pending.userId, userAgent: meta.userAgent, ip: meta.ip });
+      if (used === "recovery_code") await audit(ctx, { type: "mfa.recovery_code_used", userId: pending.userId });
+      await audit(ctx, { type: "signin.success", userId: pending.userId, details: { sessionId: issued.session.id, factor: used } });
+      return tokenPair(deps.tokens, issued);
+    },
+
+    async beginTotpEnrollment(_req, ctx) {
+      const user = await activeCaller(ctx);
+      const secret = deps.totp.newSecret();
+      if (!(await store.beginEnrollment(user.id, factor.sealSecret(user.id, secret)))) {
+        throw new DomainError("failed_precondition", "TOTP is already enabled; disable it first");
+      }
+      await audit(ctx, { type: "mfa.enrollment_started", userId: user.id });
+      return { secret, otpauthUri: deps.totp.uri(secret, user.email) };
+    },
+
+    async confirmTotpEnrollment(req, ctx) {
+      const code = requireCode(req.code);
+      const user = await activeCaller(ctx);
+      const pending = await store.factor(user.id);
+      if (!pending || pending.confirmed) throw new DomainError("failed_precondition", "no TOTP enrollment in progress; call BeginTotpEnrollment");
+      await checkBudgets(ctx, user.id);
+      const counter = deps.totp.match(factor.openSecret(user.id, pending.secretEnc), code.replace(/\s/g, ""), deps.clock.now());
+      if (counter === undefined) {
+        await wrongCode(ctx, user.id, "enrollment");
+        throw invalidArgument("code does not match; check the authenticator app's clock");
+      }
+      const recoveryCodes = newRecoveryCodes();
+      if (!(await store.confirm(user, counter, recoveryCodes.map(hashRecoveryCode)))) {
+        throw new DomainError("failed_precondition", "TOTP enrollment changed concurrently; start again");
+      }
+      await audit(ctx, { type: "mfa.enabled", userId: user.id });
+      return { recoveryCodes };
+    },
+
+    async disableTotp(req, ctx) {
+      const code = requireCode(req.code);
+      const user = await activeCaller(ctx);
+      if (!(await factor.required(user.id))) throw new DomainError("failed_precondition", "TOTP is not enabled");
+      await checkBudgets(ctx, user.id);
+      // A stolen access token alone must not be able to remove the second factor.
+      const used = await factor.verify(user.id, code);
+      if (!used) {
+        await wrongCode(ctx, user.id, "disable");
+        throw new DomainError("permission_denied", "a current TOTP code or a recovery code is required");
+      }
+      await store.disable(user);
+      await audit(ctx, { type: "mfa.disabled", userId: user.id, details: { factor: used } });
+      return {};
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+
+/** A password-verified sign-in waiting for its second factor. */
+export interface PendingSignIn {
+  userId: string;
+  email: string;
+}
+
+/**
+ * Half-finished sign-ins in Redis. The challenge is an opaque random string,
+ * not a token: the authenticator does not accept it, so it opens nothing but
+ * CompleteSignIn. Stored under its SHA-256 only.
+ */
+export interface SignInChallenges {
+  create(pending: PendingSignIn): Promise<string>;
+  get(challenge: string): Promise<PendingSignIn | undefined>;
+  /** Counts a wrong code; voids the challenge at the limit. Returns attempts left. */
+  fail(challenge: string): Promise<number>;
+  /** Ends the challenge; true only for the one caller that ended it. */
+  consume(challenge: string): Promise<boolean>;
+}
+
+export interface SignInChallengesDeps {
+  redis: Redis;
+  ttlMs: number;
+  maxAttempts: number;
+}
+
+const key = (challenge: string) => `mfa:challenge:${createHash("sha256").update(challenge).digest("base64url")}`;
+
+// Counts only on a live challenge: HINCRBY on an expired key would recreate it without a TTL.
+const FAIL = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = redis.call('HINCRBY', KEYS[1], 'fails', 1)
+if n >= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
+return tonumber(ARGV[1]) - n
+`;
+
+export function createSignInChallenges(deps: SignInChallengesDeps): SignInChallenges {
+  const { redis } = deps;
+  return {
+    async create(pending) {
+      const challenge = randomBytes(32).toString("base64url");
+      await redis.multi().hset(key(challenge), "uid", pending.userId, "email", pending.email, "fails", 0).pexpire(key(challenge), deps.ttlMs).exec();
+      return challenge;
+    },
+    async get(challenge) {
+      if (!/^[A-Za-z0-9_-]{43}$/.test(challenge)) return undefined;
+      const [userId, email] = await redis.hmget(key(challenge), "uid", "email");
+      return userId && email ? { userId, email } : undefined;
+    },
+    async fail(challenge) {
+      return Math.max(0, Number(await redis.eval(FAIL, 1, key(challenge), deps.maxAttempts)));
+    },
+    async consume(challenge) {
+      return (await redis.del(key(challenge))) === 1;
+    },
+  };
+}

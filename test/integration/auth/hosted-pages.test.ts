@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+
+/** A tiny cookie-keeping browser over fetch, redirects not followed. */
+function browser(base: string) {
+  const jar = new Map<string, string>();
+  const remember = (res: Response) => {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(";");
+      const [name, value] = (pair ?? "").split("=");
+      if (name) value ? jar.set(name, value) : jar.delete(name);
+    }
+    return res;
+  };
+  const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+  return {
+    jar,
+    get: async (path: string) => remember(await fetch(base + path, { headers: { cookie: cookie(), accept: "text/html" }, redirect: "manual" })),
+    post: async (path: string, form: Record<string, string>) =>
+      remember(
+        await fetch(base + path, {
+          method: "POST",
+          headers: { cookie: cookie(), "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams(form).toString(),
+          redirect: "manual",
+        }),
+      ),
+  };
+}
+
+const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
+
+describe("hosted sign-in page", () => {
+  let auth: TestAuth;
+  let email: string;
+
+  beforeAll(async () => {
+    auth = await startTestAuth();
+    email = uniqueEmail();
+    await auth.client.signUp({ email, password: GOOD_PASSWORD });
+  });
+  afterAll(async () => {
+    await auth?.close();
+  });
+
+  it("renders a form with a CSRF token and strict security headers", async () => {
+    const b = browser(auth.server.url);
+    const res = await b.get("/signin?return_to=/example/");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    const html = await res.text();
+    expect(html).toContain('name="return_to" value="/example/"');
+    expect(csrfOf(html)).toBe(b.jar.get("auth_csrf"));
+  });
+
+  it("signs in, sets a secure HttpOnly SameSite cookie and returns to the page wanted", async () => {
+    const b = browser(auth.server.url);
+    const csrf = csrfOf(await (await b.get("/signin?return_to=/example/page?x=1")).text());
+    const res = await b.post("/signin", { email, password: GOOD_PASSWORD, csrf, return_to: "/example/page?x=1" });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe("/example/page?x=1");
+    const setCookie = res.headers.getSetCookie().find((c) => c.startsWith("auth_session="));
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Lax/);
+    expect(setCookie).toMatch(/Secure/);
+    expect(b.jar.get("auth_session")).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+  });
+
+  it("answers wrong credentials with the form again, 401, and no cookie", async () => {
+    const b = browser(auth.server.url);
+    const csrf = csrfOf(await (await b.get("/signin")).text());
+    const res = await b.post("/signin", { email, password: "not the password", csrf, return_to: "/" });
+    expect(res.status).toBe(401);
+    expect(await res.text()).toContain("Invalid email or password.");
+    expect(b.jar.has("auth_session")).toBe(false);
+  });
+
+  it("refuses a post without the CSRF token of its form", async () => {
+    const b = browser(auth.server.url);
+    await b.get("/signin");
+    const res = await b.post("/signin", { email, password: GOOD_PASSWORD, csrf: "forged", return_to: "/" });
+    expect(res.status).toBe(403);
+    expect(b.jar.has("auth_session")).toBe(false);
+  });
+
+  it("never redirects off-site and escapes what it echoes", async () => {
+    const b = browser(auth.server.url);
+    const page = await (await b.get(`/signin?return_to=${encodeURIComponent('/"><script>alert(1)</script>')}`)).text();
+    expect(page).not.toContain("<script>alert(1)</script>");
+    expect(page).toContain("&lt;script&gt;");
+    const csrf = csrfOf(page);
+    const res = await b.post("/signin", { email, password: GOOD_PASSWORD, csrf, return_to: "//evil.example/" });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe("/");
+  });
+
+  it("signs out: the session ends and the cookie is cleared", async () => {
+    const b = browser(auth.server.url);
+    const csrf = csrfOf(await (await b.get("/signin")).text());
+    await b.post("/signin", { email, password: GOOD_PASSWORD, csrf, return_to: "/" });
+    const sessionId = (b.jar.get("auth_session") ?? "").split(".")[0];
+    const tokens = await auth.client.signIn({ email, password: GOOD_PASSWORD });
+    const before = await auth.client.listSessions({}, bearer(tokens.accessToken));
+    expect(before.sessions.map((s) => s.sessionId)).toContain(sessionId);
+    const res = await b.post("/signout", {});
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe("/signin");
+    expect(b.jar.has("auth_session")).toBe(false);
+    const after = await auth.client.listSessions({}, bearer(tokens.accessToken));
+    expect(after.sessions.map((s) => s.sessionId)).not.toContain(sessionId);
+  });
+
+  it("does not accept a session id alone as the cookie", async () => {
+    const tokens = await auth.client.signIn({ email, password: GOOD_PASSWORD });
+    const forged = `${tokens.sessionId}.${"A".repeat(43)}`;
+    const res = await fetch(`${auth.server.url}/signout`, { method: "POST", headers: { cookie: `auth_session=${forged}` }, redirect: "manual" });
+    expect(res.status).toBe(303);
+    await expect(auth.client.getMe({}, bearer(tokens.accessToken))).resolves.toBeTruthy();
+  });
+
+  it("answers oversized posts with 413 and non-form posts with 400", async () => {
+    const big = await fetch(`${auth.server.url}/signin`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "a=" + "x".repeat(20_000) });
+    expect(big.status).toBe(413);
+    const json = await fetch(`${auth.server.url}/signin`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(json.status).toBe(400);
+  });
+});

@@ -1,0 +1,72 @@
+import { createHash } from "node:crypto";
+import { Code } from "@connectrpc/connect";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+import { clientFrom, codeOf, randomIp, TRUST_LOOPBACK } from "./helpers.js";
+
+describe("ListAuditEvents and the user-lookup cache", () => {
+  let a: TestAuth;
+  let b: TestAuth;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startTestAuth(TRUST_LOOPBACK), startTestAuth(TRUST_LOOPBACK)]);
+    redis = new Redis(inject("stack").redisUrl);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    redis?.disconnect();
+  });
+
+  it("lists the caller's own events, newest first, with IP, user agent and request id, page by page", async () => {
+    const ip = randomIp();
+    const c = clientFrom(a, ip);
+    const email = uniqueEmail("audit");
+    await c.signUp({ email, password: GOOD_PASSWORD });
+    await codeOf(c.signIn({ email, password: "not my password" }, { headers: { "user-agent": "Probe/1", "x-request-id": "req-fail-1" } }));
+    const { accessToken } = await c.signIn({ email, password: GOOD_PASSWORD });
+    const other = clientFrom(a, randomIp());
+    const stranger = uniqueEmail("stranger");
+    await other.signUp({ email: stranger, password: GOOD_PASSWORD });
+    await other.signIn({ email: stranger, password: GOOD_PASSWORD });
+
+    const all = await c.listAuditEvents({}, bearer(accessToken));
+    expect(all.events.map((e) => e.type)).toEqual(["signin.success", "signin.failure", "signup"]);
+    expect(all.nextPageToken).toBe("");
+    expect(all.events[1]).toMatchObject({ ip, userAgent: "Probe/1", requestId: "req-fail-1", details: { reason: "wrong_password" } });
+    expect(Number(all.events[0]?.createdAt?.seconds)).toBeGreaterThan(Date.now() / 1000 - 60);
+
+    const first = await c.listAuditEvents({ pageSize: 2 }, bearer(accessToken));
+    expect(first.events.map((e) => e.type)).toEqual(["signin.success", "signin.failure"]);
+    const second = await c.listAuditEvents({ pageSize: 2, pageToken: first.nextPageToken }, bearer(accessToken));
+    expect(second.events.map((e) => e.type)).toEqual(["signup"]);
+    expect(second.nextPageToken).toBe("");
+  });
+
+  it("needs an access token and refuses a forged page token", async () => {
+    const c = clientFrom(a, randomIp());
+    expect(await codeOf(c.listAuditEvents({}))).toBe(Code.Unauthenticated);
+    const email = uniqueEmail("audit");
+    await c.signUp({ email, password: GOOD_PASSWORD });
+    const { accessToken } = await c.signIn({ email, password: GOOD_PASSWORD });
+    expect(await codeOf(c.listAuditEvents({ pageToken: "bm90LWEtdG9rZW4" }, bearer(accessToken)))).toBe(Code.InvalidArgument);
+    expect(await codeOf(c.listAuditEvents({ pageSize: -1 }, bearer(accessToken)))).toBe(Code.InvalidArgument);
+  });
+
+  it("a password changed on one instance takes effect on the next sign-in on another", async () => {
+    const email = uniqueEmail("cached");
+    const onA = clientFrom(a, randomIp());
+    const onB = clientFrom(b, randomIp());
+    await onA.signUp({ email, password: GOOD_PASSWORD });
+    await onA.signIn({ email, password: GOOD_PASSWORD });
+    const key = `usercache:{${createHash("sha256").update(email).digest("base64url").slice(0, 32)}}`;
+    expect(await redis.exists(key)).toBe(1);
+
+    const { accessToken } = await onB.signIn({ email, password: GOOD_PASSWORD });
+    await onB.changePassword({ currentPassword: GOOD_PASSWORD, newPassword: "a changed passphrase" }, bearer(accessToken));
+    expect(await redis.exists(key)).toBe(0);
+    expect(await codeOf(onA.signIn({ email, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
+    await expect(onA.signIn({ email, password: "a changed passphrase" })).resolves.toMatchObject({ tokenType: "Bearer" });
+  });
+});

@@ -1,0 +1,80 @@
+import { randomInt } from "node:crypto";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
+import pg from "pg";
+import type { AuthServerOptions } from "../../../src/auth/app.js";
+import { createMailWorker } from "../../../src/auth/mail/mail-worker.js";
+import { createSmtpSender } from "../../../src/auth/mail/smtp-sender.js";
+import { createLogger } from "../../../src/platform/log.js";
+import { migrate } from "../../../src/platform/migrate.js";
+import { startTestAuth, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
+import { createScratchDatabase } from "../../support/databases.js";
+import { startSmtpSink } from "../../support/smtp-sink.js";
+
+/** Servers in these tests trust the loopback peer as a proxy, so each client can speak from an IP of its own. */
+export const TRUST_LOOPBACK = { TRUSTED_PROXIES: "127.0.0.1" };
+
+/** A random documentation-range address, so rate-limit counters never collide between tests or runs. */
+export const randomIp = () => `198.18.${randomInt(256)}.${randomInt(1, 255)}`;
+
+/** A client whose requests arrive from `ip` (via X-Forwarded-For, believed from the trusted loopback peer). */
+export function clientFrom(auth: TestAuth, ip: string): AuthClient {
+  const forwardFor: Interceptor = (next) => (req) => {
+    req.header.set("x-forwarded-for", ip);
+    return next(req);
+  };
+  return createClient(AuthService, createConnectTransport({ baseUrl: auth.server.url, httpVersion: "1.1", interceptors: [forwardFor] }));
+}
+
+export async function failureOf(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error("expected the call to fail");
+}
+
+export async function codeOf(call: Promise<unknown>): Promise<Code> {
+  return (await failureOf(call)).code;
+}
+
+/**
+ * An auth server, mail worker and SMTP sink on a database of their own: a
+ * worker drains every due row, so sharing the outbox with other test files
+ * would deliver their mail to this file's sink.
+ */
+export async function startMailStack(overrides: Record<string, string> = {}, options: Partial<AuthServerOptions> = {}) {
+  const db = await createScratchDatabase();
+  const log = createLogger("silent");
+  await migrate(db.url, log);
+  const auth = await startTestAuth({ DATABASE_URL: db.url, DATABASE_PRIMARY_URL: db.url, DATABASE_REPLICA_URL: db.url, ...TRUST_LOOPBACK, ...overrides }, options);
+  const sink = await startSmtpSink();
+  const primary = new pg.Pool({ connectionString: db.url });
+  const sender = createSmtpSender(sink.url, "Auth <no-reply@example.com>");
+  const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 50, pollIntervalMs: 50 });
+  worker.start();
+  return {
+    auth,
+    sink,
+    primary,
+    dbUrl: db.url,
+    /** The token in the newest link of `path` mailed to `to`. */
+    async tokenFrom(to: string, subject: RegExp) {
+      const mail = await sink.waitFor(to, subject);
+      sink.messages.splice(sink.messages.indexOf(mail), 1);
+      const token = /#token=([A-Za-z0-9_-]{43})/.exec(mail.text)?.[1];
+      if (!token) throw new Error(`no token in mail: ${mail.text}`);
+      return { token, mail };
+    },
+    async close() {
+      await worker.stop();
+      sender.close();
+      await auth.close();
+      await sink.close();
+      await primary.end();
+      await db.drop();
+    },
+  };
+}

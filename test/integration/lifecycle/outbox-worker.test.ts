@@ -1,0 +1,83 @@
+import { createServer, type AddressInfo } from "node:net";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMailWorker } from "../../../src/auth/mail/mail-worker.js";
+import { enqueueMail } from "../../../src/auth/mail/mail.js";
+import { createSmtpSender } from "../../../src/auth/mail/smtp-sender.js";
+import { createLogger } from "../../../src/platform/log.js";
+import { migrate } from "../../../src/platform/migrate.js";
+import { createScratchDatabase } from "../../support/databases.js";
+import { startSmtpSink, type SmtpSink } from "../../support/smtp-sink.js";
+
+/** A loopback port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe("mail outbox worker", () => {
+  const log = createLogger("silent");
+  let db: Awaited<ReturnType<typeof createScratchDatabase>>;
+  let primary: pg.Pool;
+  let sink: SmtpSink;
+
+  beforeAll(async () => {
+    db = await createScratchDatabase();
+    await migrate(db.url, log);
+    primary = new pg.Pool({ connectionString: db.url, max: 6 });
+    sink = await startSmtpSink();
+  });
+  afterAll(async () => {
+    await sink?.close();
+    await primary?.end();
+    await db?.drop();
+  });
+
+  it("a message that keeps failing ends 'failed' with its last error, never dropped", async () => {
+    await enqueueMail(primary, { to: "doomed@example.com", subject: "Doomed", text: "never arrives" });
+    const sender = createSmtpSender(`smtp://127.0.0.1:${await closedPort()}`, "no-reply@example.com");
+    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 20, pollIntervalMs: 10 });
+    await worker.drain();
+    const afterFirst = await primary.query(
+      "SELECT status, attempts, last_error, next_attempt_at > created_at AS backed_off FROM mail_outbox WHERE recipient = 'doomed@example.com'",
+    );
+    expect(afterFirst.rows[0]).toMatchObject({ status: "pending", attempts: 1, backed_off: true });
+    expect(afterFirst.rows[0].last_error).toMatch(/ECONNREFUSED/);
+
+    worker.start();
+    try {
+      for (let i = 0; i < 200; i++) {
+        const { rows } = await primary.query("SELECT status FROM mail_outbox WHERE recipient = 'doomed@example.com'");
+        if (rows[0].status === "failed") break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      await worker.stop();
+      sender.close();
+    }
+    const { rows } = await primary.query("SELECT status, attempts, last_error FROM mail_outbox WHERE recipient = 'doomed@example.com'");
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: "failed", attempts: 3 });
+    expect(rows[0].last_error).toMatch(/ECONNREFUSED/);
+  });
+
+  it("two workers deliver each of many messages exactly once", async () => {
+    const count = 40;
+    for (let i = 0; i < count; i++) await enqueueMail(primary, { to: `bulk-${i}@example.com`, subject: `Bulk ${i}`, text: "hello" });
+    const senders = [createSmtpSender(sink.url, "a@example.com"), createSmtpSender(sink.url, "b@example.com")];
+    const workers = senders.map((sender) => createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000 }));
+    const [a, b] = await Promise.all(workers.map((w) => w.drain()));
+    senders.forEach((s) => s.close());
+    expect((a ?? 0) + (b ?? 0)).toBeGreaterThanOrEqual(count);
+    expect(a).toBeGreaterThan(0);
+    expect(b).toBeGreaterThan(0);
+    const bulk = sink.messages.filter((m) => m.to.startsWith("bulk-"));
+    expect(bulk).toHaveLength(count);
+    expect(new Set(bulk.map((m) => m.to)).size).toBe(count);
+    const { rows } = await primary.query("SELECT count(*)::int AS n FROM mail_outbox WHERE recipient LIKE 'bulk-%' AND status = 'sent' AND attempts = 1");
+    expect(rows[0].n).toBe(count);
+  });
+});
