@@ -104,37 +104,88 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
     });
   }
 
-  async function signIn(req: Req, res: Res, meta: RequestMeta) {
+  function codeForm(returnTo: string, csrf: string, challenge: string, error?: string): string {
+    return page(
+      "Two-step sign-in",
+      `<h1>Enter your code</h1>
+${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
+<form method="post" action="/signin/code">
+  <input type="hidden" name="csrf" value="${escapeHtml(csrf)}">
+  <input type="hidden" name="return_to" value="${escapeHtml(returnTo)}">
+  <input type="hidden" name="challenge" value="${escapeHtml(challenge)}">
+  <label for="code">Code from your authenticator app, or a recovery code</label>
+  <input id="code" name="code" autocomplete="one-time-code" required maxlength="32">
+  <button type="submit">Continue</button>
+</form>
+<p><a href="/signin?return_to=${encodeURIComponent(returnTo)}">Start over</a></p>`,
+    );
+  }
+
+  /** Reads a posted form and checks its CSRF token; answers the request itself when either fails. */
+  async function postedForm(req: Req, res: Res): Promise<{ form: URLSearchParams; returnTo: string; csrf: string } | undefined> {
     const form = await readForm(req);
-    if (form === "too_large") return send(res, 413, page("Too large", "<h1>Request too large</h1>"));
-    if (!form) return send(res, 400, page("Bad request", "<h1>Bad request</h1><p>Send the sign-in form.</p>"));
+    if (form === "too_large") return void send(res, 413, page("Too large", "<h1>Request too large</h1>"));
+    if (!form) return void send(res, 400, page("Bad request", "<h1>Bad request</h1><p>Send the sign-in form.</p>"));
     const returnTo = safeReturnTo(form.get("return_to"));
-    if (!sameToken(form.get("csrf") ?? "", cookies(req).get(CSRF_COOKIE) ?? "")) {
-      return showForm(res, 403, returnTo, "Your sign-in form expired. Please try again.");
+    const csrf = form.get("csrf") ?? "";
+    if (!sameToken(csrf, cookies(req).get(CSRF_COOKIE) ?? "")) {
+      return void showForm(res, 403, returnTo, "Your sign-in form expired. Please try again.");
     }
+    return { form, returnTo, csrf };
+  }
+
+  /** Turns the session the service opened into a browser cookie and sends the browser on. */
+  async function finish(res: Res, tokens: { accessToken: string; sessionId: string }, returnTo: string) {
+    // The token was minted by this very process a moment ago: reading its subject needs no verification.
+    const userId = decodeJwt(tokens.accessToken).sub ?? "";
+    const value = await deps.sessions.attachCookie(tokens.sessionId, userId);
+    if (!value) throw new ConnectError("session vanished", Code.Unavailable);
+    res.writeHead(303, {
+      location: returnTo,
+      "cache-control": "no-store",
+      "set-cookie": [
+        `${cookie.name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(cookie.maxAgeMs / 1000)}${secure}`,
+        `${CSRF_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict${secure}`,
+      ],
+    });
+    res.end();
+  }
+
+  function failed(res: Res, error: unknown, meta: RequestMeta, retry: (status: number, message: string) => void) {
+    const { code, rawMessage } = ConnectError.from(error);
+    if (code === Code.Unauthenticated) return retry(401, "Invalid email or password.");
+    if (code === Code.InvalidArgument) return retry(400, rawMessage);
+    if (code === Code.ResourceExhausted) return retry(429, "Too many attempts. Please wait and try again.");
+    deps.log.error({ err: error, requestId: meta.requestId }, "hosted sign-in failed");
+    return retry(503, "Sign-in is unavailable right now. Please try again.");
+  }
+
+  async function signIn(req: Req, res: Res, meta: RequestMeta) {
+    const posted = await postedForm(req, res);
+    if (!posted) return;
+    const { form, returnTo, csrf } = posted;
     try {
-      const values = createContextValues().set(kRequestMeta, meta);
-      const answer = await deps.auth.signIn({ email: form.get("email") ?? "", password: form.get("password") ?? "" }, { contextValues: values });
-      // The token was minted by this very process a moment ago: reading its subject needs no verification.
-      const userId = decodeJwt(answer.accessToken).sub ?? "";
-      const value = await deps.sessions.attachCookie(answer.sessionId, userId);
-      if (!value) throw new ConnectError("session vanished", Code.Unavailable);
-      res.writeHead(303, {
-        location: returnTo,
-        "cache-control": "no-store",
-        "set-cookie": [
-          `${cookie.name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(cookie.maxAgeMs / 1000)}${secure}`,
-          `${CSRF_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict${secure}`,
-        ],
-      });
-      res.end();
+      const contextValues = createContextValues().set(kRequestMeta, meta);
+      const answer = await deps.auth.signIn({ email: form.get("email") ?? "", password: form.get("password") ?? "" }, { contextValues });
+      if (answer.mfaRequired) return send(res, 200, codeForm(returnTo, csrf, answer.mfaChallenge));
+      await finish(res, answer, returnTo);
     } catch (error) {
-      const { code, rawMessage } = ConnectError.from(error);
-      if (code === Code.Unauthenticated) return showForm(res, 401, returnTo, "Invalid email or password.");
-      if (code === Code.InvalidArgument) return showForm(res, 400, returnTo, rawMessage);
-      if (code === Code.ResourceExhausted) return showForm(res, 429, returnTo, "Too many attempts. Please wait and try again.");
-      deps.log.error({ err: error, requestId: meta.requestId }, "hosted sign-in failed");
-      return showForm(res, 503, returnTo, "Sign-in is unavailable right now. Please try again.");
+      failed(res, error, meta, (status, message) => showForm(res, status, returnTo, message));
+    }
+  }
+
+  async function completeWithCode(req: Req, res: Res, meta: RequestMeta) {
+    const posted = await postedForm(req, res);
+    if (!posted) return;
+    const { form, returnTo, csrf } = posted;
+    const challenge = form.get("challenge") ?? "";
+    try {
+      const contextValues = createContextValues().set(kRequestMeta, meta);
+      await finish(res, await deps.auth.completeSignIn({ challenge, code: form.get("code") ?? "" }, { contextValues }), returnTo);
+    } catch (error) {
+      failed(res, error, meta, (status, message) =>
+        send(res, status, codeForm(returnTo, csrf, challenge, status === 401 ? "That code did not work." : message)),
+      );
     }
   }
 
@@ -151,7 +202,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   }
 
   return {
-    /** True if it answered the request (the paths /signin and /signout). */
+    /** True if it answered the request (the paths /signin, /signin/code and /signout). */
     handle(req: Req, res: Res, meta: RequestMeta): boolean {
       const url = new URL(req.url ?? "/", "http://local");
       if (url.pathname === "/signin" && req.method === "GET") {
@@ -160,6 +211,10 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
       }
       if (url.pathname === "/signin" && req.method === "POST") {
         void signIn(req, res, meta);
+        return true;
+      }
+      if (url.pathname === "/signin/code" && req.method === "POST") {
+        void completeWithCode(req, res, meta);
         return true;
       }
       if (url.pathname === "/signout" && req.method === "POST") {

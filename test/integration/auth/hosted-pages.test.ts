@@ -1,5 +1,7 @@
+import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+import { steppingClock } from "../../support/clock.js";
 
 /** A tiny cookie-keeping browser over fetch, redirects not followed. */
 function browser(base: string) {
@@ -117,6 +119,39 @@ describe("hosted sign-in page", () => {
     const res = await fetch(`${auth.server.url}/signout`, { method: "POST", headers: { cookie: `auth_session=${forged}` }, redirect: "manual" });
     expect(res.status).toBe(303);
     await expect(auth.client.getMe({}, bearer(tokens.accessToken))).resolves.toBeTruthy();
+  });
+
+  it("asks for the second factor when the account has TOTP on, then signs in with a code", async () => {
+    const clock = steppingClock();
+    const mfa = await startTestAuth({}, { clock });
+    try {
+      const address = uniqueEmail("mfa-page");
+      await mfa.client.signUp({ email: address, password: GOOD_PASSWORD });
+      const { accessToken } = await mfa.client.signIn({ email: address, password: GOOD_PASSWORD });
+      const { secret } = await mfa.client.beginTotpEnrollment({}, bearer(accessToken));
+      const code = () => TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: clock.now() });
+      await mfa.client.confirmTotpEnrollment({ code: code() }, bearer(accessToken));
+      clock.advance(30_000);
+
+      const b = browser(mfa.server.url);
+      const csrf = csrfOf(await (await b.get("/signin?return_to=/example/")).text());
+      const step = await b.post("/signin", { email: address, password: GOOD_PASSWORD, csrf, return_to: "/example/" });
+      expect(step.status).toBe(200);
+      const html = await step.text();
+      expect(html).toContain('action="/signin/code"');
+      expect(b.jar.has("auth_session")).toBe(false);
+      const challenge = /name="challenge" value="([^"]+)"/.exec(html)?.[1] ?? "";
+
+      const wrong = await b.post("/signin/code", { csrf, challenge, code: code() === "000000" ? "111111" : "000000", return_to: "/example/" });
+      expect(wrong.status).toBe(401);
+      expect(await wrong.text()).toContain("That code did not work.");
+      const done = await b.post("/signin/code", { csrf, challenge, code: code(), return_to: "/example/" });
+      expect(done.status).toBe(303);
+      expect(done.headers.get("location")).toBe("/example/");
+      expect(b.jar.get("auth_session")).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+    } finally {
+      await mfa.close();
+    }
   });
 
   it("answers oversized posts with 413 and non-form posts with 400", async () => {

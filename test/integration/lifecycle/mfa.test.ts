@@ -1,15 +1,9 @@
 import { Code } from "@connectrpc/connect";
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Clock } from "../../../src/platform/clock.js";
 import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
 import { clientFrom, codeOf, failureOf, randomIp, startMailStack } from "./helpers.js";
-
-/** One clock for both instances, moved by the test, so TOTP steps are chosen rather than waited for. */
-function steppingClock(): Clock & { advance(ms: number): void } {
-  let offset = 0;
-  return { now: () => Date.now() + offset, advance: (ms) => void (offset += ms) };
-}
+import { steppingClock } from "../../support/clock.js";
 
 describe("TOTP MFA with recovery codes", () => {
   let stack: Awaited<ReturnType<typeof startMailStack>>;
