@@ -3,9 +3,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startAuthServer } from "./auth/app.js";
+import { startAuthzServer } from "./authz/app.js";
+import { loadAuthzConfig } from "./authz/config.js";
+import { startExampleUpstream } from "./example/upstream.js";
 import { ConfigError, loadConfig } from "./platform/config.js";
 import { createLogger } from "./platform/log.js";
 import { loadStackConfig, StackConfigError } from "./stack/config.js";
+import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
 import { formatEndpoints, startStack } from "./stack/stack.js";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -24,17 +28,24 @@ function localSecret(dir: string, name: string): string {
   return value;
 }
 
+const EXAMPLE_PORT = 7010;
+const endpointOf = (url: string) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) });
+
 /**
- * `npm start`: the auth service, on the whole local topology when no database
- * or Redis is configured (Postgres primary + replicas, PgBouncer, HAProxy,
- * Redis from Debian's packages), or on the configured ones otherwise.
+ * `npm start`: the whole request path on one machine. The data tier when no database or Redis is
+ * configured (Postgres primary + replicas, PgBouncer, HAProxy, Redis from Debian's packages), then
+ * the auth service, the authz server and the example upstream in this process, and the gateway
+ * (Envoy if installed, else nginx) in front of them as a child process.
  */
 async function main(): Promise<void> {
   const env: Record<string, string | undefined> = { ...process.env };
   const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
+  const stackConfig = loadStackConfig(env, REPO_ROOT);
+  const gatewayConfig = loadGatewayConfig(env);
+  const gatewayUrl = `http://127.0.0.1:${gatewayConfig.port}`;
+  let endpoints = "";
 
   if (!env.DATABASE_URL && !env.REDIS_URL) {
-    const stackConfig = loadStackConfig(env, REPO_ROOT);
     const started = Date.now();
     const stack = await startStack({
       dir: stackConfig.dir,
@@ -43,7 +54,7 @@ async function main(): Promise<void> {
       log: (line) => process.stderr.write(`[stack] ${line}\n`),
     });
     say(`data tier up in ${((Date.now() - started) / 1000).toFixed(1)} s (state in ${stackConfig.dir})`);
-    process.stdout.write(formatEndpoints(stack));
+    endpoints = formatEndpoints(stack);
     env.DATABASE_URL = stack.databaseUrl;
     env.DATABASE_PRIMARY_URL = stack.primaryUrl;
     env.DATABASE_REPLICA_URL = stack.replicaUrl;
@@ -53,14 +64,61 @@ async function main(): Promise<void> {
 
   const config = loadConfig(env);
   const log = createLogger(config.logLevel);
+  // Chromium keeps Secure cookies on http://127.0.0.1 and localhost (potentially trustworthy
+  // origins), so the launcher keeps SESSION_COOKIE_SECURE's default: test/integration/e2e/browser.test.ts.
   const auth = await startAuthServer(config, { log });
-  process.stdout.write(`# auth service (gRPC, gRPC-Web, Connect): ${auth.url}\n# JWKS: ${auth.url}/.well-known/jwks.json\n`);
+  const authz = await startAuthzServer(
+    loadAuthzConfig({
+      ...env,
+      AUTHZ_JWKS_URL: env.AUTHZ_JWKS_URL ?? `${auth.url}/.well-known/jwks.json`,
+      AUTH_ISSUER: config.issuer,
+      AUTH_AUDIENCE: config.audience,
+      AUTHZ_SESSION_COOKIE: env.AUTHZ_SESSION_COOKIE ?? config.sessionCookie.name,
+      SIGNIN_URL: env.SIGNIN_URL ?? `${gatewayUrl}/signin`,
+    }),
+    { log: log.child({ service: "authz" }) },
+  );
+  const example = await startExampleUpstream("127.0.0.1", EXAMPLE_PORT);
+  const gateway = await startGateway({
+    dir: stackConfig.dir,
+    listen: endpointOf(gatewayUrl),
+    auth: endpointOf(auth.url),
+    authz: [{ grpc: endpointOf(`http://${authz.grpcAddress}`), http: endpointOf(authz.httpUrl) }],
+    example: endpointOf(example.url),
+    ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),
+    log: (line) => process.stderr.write(`[gateway] ${line}\n`),
+  });
+
+  process.stdout.write(
+    [
+      `# gateway (${gateway.proxy}): ${gateway.url}  <- open ${gateway.url}/example/ in a browser`,
+      `# auth service (gRPC, gRPC-Web, Connect): ${auth.url}`,
+      `# JWKS: ${auth.url}/.well-known/jwks.json`,
+      `# authz (ext_authz gRPC): ${authz.grpcAddress}`,
+      `# authz (forward-auth, /metrics): ${authz.httpUrl}`,
+      `# example upstream (direct, unprotected): ${example.url}`,
+      `# gateway logs: ${gateway.logFiles.join(", ")}`,
+      endpoints,
+    ].join("\n"),
+  );
   say("running; Ctrl-C stops everything this command started");
-  const stop = async () => {
-    await auth.close();
-  };
-  process.once("SIGINT", () => void stop());
-  process.once("SIGTERM", () => void stop());
+
+  // The stack's and the gateway's process managers stop their children on the same signals; the
+  // last handler to finish exits, so the in-process servers close before the process ends.
+  let closing: Promise<void> | undefined;
+  const closeInProcess = () =>
+    (closing ??= (async () => {
+      for (const close of [() => example.close(), () => authz.close(), () => auth.close()]) await close().catch(() => {});
+    })());
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    const onSignal = () => {
+      void closeInProcess().finally(() => {
+        process.off(signal, onSignal);
+        if (process.listenerCount(signal) === 0) process.exit(signal === "SIGINT" ? 130 : 143);
+      });
+    };
+    process.on(signal, onSignal);
+  }
 }
 
 main().catch((error: unknown) => {

@@ -17,7 +17,6 @@ export interface Binaries {
   redisServer: string;
   pgbouncer: string;
   haproxy: string;
-  nginx?: string;
 }
 
 const SEARCH_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -54,8 +53,10 @@ export const REQUIREMENTS: Requirement[] = [
   { name: "redis-server", debianPackage: "redis-server", locate: () => whichProgram("redis-server") },
   { name: "pgbouncer", debianPackage: "pgbouncer", locate: () => whichProgram("pgbouncer") },
   { name: "haproxy", debianPackage: "haproxy", locate: () => whichProgram("haproxy") },
-  { name: "nginx", debianPackage: "nginx", optional: true, locate: () => whichProgram("nginx") },
 ];
+
+/** The gateway runs Envoy when one is on PATH; Debian has no Envoy package, so nginx is what gets installed. */
+export const GATEWAY_REQUIREMENTS: Requirement[] = [{ name: "nginx", debianPackage: "nginx", locate: () => whichProgram("nginx") }];
 
 export function installCommand(packages: string[], asRoot: boolean): string {
   return `${asRoot ? "" : "sudo "}apt-get install -y ${packages.join(" ")}`;
@@ -73,7 +74,17 @@ export interface EnsureInstalledOptions {
  * default ports; the stack never uses those (it picks its own ports and state dir).
  */
 export function ensureInstalled(opts: EnsureInstalledOptions = {}): Binaries {
-  const requirements = opts.requirements ?? REQUIREMENTS;
+  const found = ensurePrograms(opts.requirements ?? REQUIREMENTS, opts);
+  return {
+    postgresBin: found.postgres!,
+    redisServer: found["redis-server"]!,
+    pgbouncer: found.pgbouncer!,
+    haproxy: found.haproxy!,
+  };
+}
+
+/** ensureInstalled for any list of programs: their paths by name (optional ones may be missing). */
+export function ensurePrograms(requirements: Requirement[], opts: Omit<EnsureInstalledOptions, "requirements"> = {}): Record<string, string | undefined> {
   const isRoot = opts.isRoot ?? process.getuid?.() === 0;
   const log = opts.log ?? (() => {});
 
@@ -90,14 +101,7 @@ export function ensureInstalled(opts: EnsureInstalledOptions = {}): Binaries {
     if (still.length > 0) throw new Error(`apt-get install did not provide ${still.map((r) => r.name).join(", ")}`);
   }
 
-  const found = Object.fromEntries(requirements.map((r) => [r.name, r.locate()]));
-  return {
-    postgresBin: found.postgres!,
-    redisServer: found["redis-server"]!,
-    pgbouncer: found.pgbouncer!,
-    haproxy: found.haproxy!,
-    ...(found.nginx ? { nginx: found.nginx } : {}),
-  };
+  return Object.fromEntries(requirements.map((r) => [r.name, r.locate()]));
 }
 
 function aptGet(args: string[]): void {

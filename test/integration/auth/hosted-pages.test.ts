@@ -1,36 +1,8 @@
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+import { cookieBrowser, csrfOf } from "../../support/browser.js";
 import { steppingClock } from "../../support/clock.js";
-
-/** A tiny cookie-keeping browser over fetch, redirects not followed. */
-function browser(base: string) {
-  const jar = new Map<string, string>();
-  const remember = (res: Response) => {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(";");
-      const [name, value] = (pair ?? "").split("=");
-      if (name) value ? jar.set(name, value) : jar.delete(name);
-    }
-    return res;
-  };
-  const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-  return {
-    jar,
-    get: async (path: string) => remember(await fetch(base + path, { headers: { cookie: cookie(), accept: "text/html" }, redirect: "manual" })),
-    post: async (path: string, form: Record<string, string>) =>
-      remember(
-        await fetch(base + path, {
-          method: "POST",
-          headers: { cookie: cookie(), "content-type": "application/x-www-form-urlencoded" },
-          body: new URLSearchParams(form).toString(),
-          redirect: "manual",
-        }),
-      ),
-  };
-}
-
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
 
 describe("hosted sign-in page", () => {
   let auth: TestAuth;
@@ -46,7 +18,7 @@ describe("hosted sign-in page", () => {
   });
 
   it("renders a form with a CSRF token and strict security headers", async () => {
-    const b = browser(auth.server.url);
+    const b = cookieBrowser(auth.server.url);
     const res = await b.get("/signin?return_to=/example/");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/html");
@@ -57,7 +29,7 @@ describe("hosted sign-in page", () => {
   });
 
   it("signs in, sets a secure HttpOnly SameSite cookie and returns to the page wanted", async () => {
-    const b = browser(auth.server.url);
+    const b = cookieBrowser(auth.server.url);
     const csrf = csrfOf(await (await b.get("/signin?return_to=/example/page?x=1")).text());
     const res = await b.post("/signin", { email, password: GOOD_PASSWORD, csrf, return_to: "/example/page?x=1" });
     expect(res.status).toBe(303);
@@ -70,7 +42,7 @@ describe("hosted sign-in page", () => {
   });
 
   it("answers wrong credentials with the form again, 401, and no cookie", async () => {
-    const b = browser(auth.server.url);
+    const b = cookieBrowser(auth.server.url);
     const csrf = csrfOf(await (await b.get("/signin")).text());
     const res = await b.post("/signin", { email, password: "not the password", csrf, return_to: "/" });
     expect(res.status).toBe(401);
@@ -79,7 +51,7 @@ describe("hosted sign-in page", () => {
   });
 
   it("refuses a post without the CSRF token of its form", async () => {
-    const b = browser(auth.server.url);
+    const b = cookieBrowser(auth.server.url);
     await b.get("/signin");
     const res = await b.post("/signin", { email, password: GOOD_PASSWORD, csrf: "forged", return_to: "/" });
     expect(res.status).toBe(403);
@@ -87,7 +59,7 @@ describe("hosted sign-in page", () => {
   });
 
   it("never redirects off-site and escapes what it echoes", async () => {
-    const b = browser(auth.server.url);
+    const b = cookieBrowser(auth.server.url);
     const page = await (await b.get(`/signin?return_to=${encodeURIComponent('/"><script>alert(1)</script>')}`)).text();
     expect(page).not.toContain("<script>alert(1)</script>");
     expect(page).toContain("&lt;script&gt;");
@@ -98,7 +70,7 @@ describe("hosted sign-in page", () => {
   });
 
   it("signs out: the session ends and the cookie is cleared", async () => {
-    const b = browser(auth.server.url);
+    const b = cookieBrowser(auth.server.url);
     const csrf = csrfOf(await (await b.get("/signin")).text());
     await b.post("/signin", { email, password: GOOD_PASSWORD, csrf, return_to: "/" });
     const sessionId = (b.jar.get("auth_session") ?? "").split(".")[0];
@@ -133,7 +105,7 @@ describe("hosted sign-in page", () => {
       await mfa.client.confirmTotpEnrollment({ code: code() }, bearer(accessToken));
       clock.advance(30_000);
 
-      const b = browser(mfa.server.url);
+      const b = cookieBrowser(mfa.server.url);
       const csrf = csrfOf(await (await b.get("/signin?return_to=/example/")).text());
       const step = await b.post("/signin", { email: address, password: GOOD_PASSWORD, csrf, return_to: "/example/" });
       expect(step.status).toBe(200);

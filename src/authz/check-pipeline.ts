@@ -1,0 +1,99 @@
+import { timingSafeEqual } from "node:crypto";
+import { parseSessionCookie } from "../auth/sessions/refresh-token.js";
+import type { Clock } from "../platform/clock.js";
+import { meetsLevel, type AuthLevel } from "./auth-level.js";
+import { bearerToken, cookieValue, type CheckInput } from "./check-input.js";
+import type { DegradedMode, DeviceBinding } from "./config.js";
+import { deny, type Decision, type DenyReason, type Identity } from "./decision.js";
+import { deviceMatches } from "./device-binding.js";
+import type { RoutePolicy } from "./route-policy.js";
+import { SessionStoreUnavailable, type SessionLookup, type SessionState } from "./session-lookup.js";
+import type { TokenClaims, TokenVerifier } from "./token-verifier.js";
+
+export interface CheckPipeline {
+  check(input: CheckInput): Promise<Decision>;
+}
+
+export interface CheckPipelineDeps {
+  tokens: TokenVerifier;
+  sessions: SessionLookup;
+  routes: RoutePolicy;
+  clock: Clock;
+  sessionCookie: string;
+  degradedMode: DegradedMode;
+  deviceBinding: DeviceBinding;
+  /** Told after every session read whether the store answered, so metrics and logs can show degraded operation. */
+  onStoreStatus(reachable: boolean): void;
+}
+
+const sameHash = (stored: string | undefined, presented: string) =>
+  stored !== undefined && stored.length === presented.length && timingSafeEqual(Buffer.from(stored), Buffer.from(presented));
+
+type Principal = { via: "token"; claims: TokenClaims } | { via: "cookie"; sessionId: string; cookieHash: string };
+
+/**
+ * The Check as phases (after Kuadrant/authorino): route (public?) -> identity (the first credential
+ * that verifies) -> session state (live, unexpired, same device) -> route level -> allow. Every
+ * outcome is a Decision; only bugs throw.
+ */
+export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
+  async function identify(input: CheckInput): Promise<Principal | DenyReason> {
+    let failure: DenyReason = "missing_credential";
+    const bearer = bearerToken(input.headers);
+    if (bearer.kind === "malformed") failure = "invalid_token";
+    if (bearer.kind === "token") {
+      const result = await deps.tokens.verify(bearer.token);
+      if (result.ok) return { via: "token", claims: result.claims };
+      failure = result.reason;
+    }
+    const cookie = cookieValue(input.headers, deps.sessionCookie);
+    if (cookie === undefined) return failure;
+    const parsed = parseSessionCookie(cookie);
+    return parsed ? { via: "cookie", sessionId: parsed.sessionId, cookieHash: parsed.hash } : "invalid_cookie";
+  }
+
+  async function readSession(sessionId: string): Promise<SessionState | null | "unavailable"> {
+    try {
+      const session = await deps.sessions.get(sessionId);
+      deps.onStoreStatus(true);
+      return session;
+    } catch (error) {
+      if (!(error instanceof SessionStoreUnavailable)) throw error;
+      deps.onStoreStatus(false);
+      return "unavailable";
+    }
+  }
+
+  function authorize(input: CheckInput, identity: Identity, reason: "authenticated" | "degraded"): Decision {
+    const needed: AuthLevel | undefined = deps.routes.requiredLevel(input.path);
+    if (needed && !meetsLevel(identity.level, needed)) return deny("insufficient_level", needed);
+    return { allow: true, reason, identity };
+  }
+
+  return {
+    async check(input) {
+      if (deps.routes.isPublic(input.path)) return { allow: true, reason: "public" };
+
+      const principal = await identify(input);
+      if (typeof principal === "string") return deny(principal);
+      const sessionId = principal.via === "token" ? principal.claims.sessionId : principal.sessionId;
+
+      const session = await readSession(sessionId);
+      if (session === "unavailable") {
+        // Fail closed unless configured otherwise; even then only a signed, unexpired token passes, never a bare cookie.
+        if (principal.via !== "token" || deps.degradedMode !== "allow_tokens") return deny("session_store_unavailable");
+        const { userId, level } = principal.claims;
+        return authorize(input, { userId, sessionId, level, via: "token" }, "degraded");
+      }
+      if (session === null) return deny("session_not_found");
+      if (session.expiresAt <= deps.clock.now()) return deny("session_expired");
+      if (principal.via === "token" && principal.claims.userId !== session.userId) return deny("invalid_token");
+      // The cookie is its own secret: knowing a session id (x-session-id, a JWT's sid) is not enough to be the browser.
+      if (principal.via === "cookie" && !sameHash(session.cookieHash, principal.cookieHash)) return deny("invalid_cookie");
+      if (!deviceMatches(deps.deviceBinding, input, session)) return deny("device_mismatch");
+
+      const level = principal.via === "token" ? principal.claims.level : session.level;
+      return authorize(input, { userId: session.userId, sessionId, level, via: principal.via }, "authenticated");
+    },
+  };
+}

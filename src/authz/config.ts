@@ -1,0 +1,160 @@
+import { ConfigError } from "../platform/config.js";
+import { parseDuration } from "../platform/duration.js";
+import { AUTH_LEVELS, type AuthLevel } from "./auth-level.js";
+
+export { ConfigError };
+
+export type DegradedMode = "fail_closed" | "allow_tokens";
+export type DeviceBinding = "off" | "user-agent";
+
+export interface LevelRule {
+  prefix: string;
+  level: AuthLevel;
+}
+
+export interface AuthzConfig {
+  /** AUTHZ_HOST, default 127.0.0.1: both ports trust their callers (Envoy, nginx), so keep them private. */
+  host: string;
+  /** AUTHZ_PORT, default 7002: envoy.service.auth.v3.Authorization and grpc.health.v1 over gRPC. */
+  port: number;
+  /** AUTHZ_HTTP_PORT, default 7003: /auth/forward, /metrics, /healthz, /readyz. */
+  httpPort: number;
+  /** REDIS_URL: sessions and the revocation channel. Required. */
+  redisUrl: string;
+  /** AUTHZ_REDIS_TIMEOUT, default 200ms: every Redis call is bounded so a Check never outlives Envoy's timeout. */
+  redisTimeoutMs: number;
+  /** AUTHZ_JWKS_URL, default http://127.0.0.1:7001/.well-known/jwks.json (the auth service). */
+  jwksUrl: string;
+  /** AUTH_ISSUER, default http://127.0.0.1:7001: must equal the auth service's. */
+  issuer: string;
+  /** AUTH_AUDIENCE, default auth-platform. */
+  audience: string;
+  /** AUTHZ_SESSION_COOKIE, default auth_session: `<session id>.<secret>` from the hosted sign-in page; Redis keeps its hash. */
+  sessionCookie: string;
+  /** AUTHZ_PUBLIC_PREFIXES: comma-separated path prefixes allowed without identity. Default: sign-up/in/refresh, /signin, /signout, JWKS. */
+  publicPrefixes: string[];
+  /** AUTHZ_LEVEL_RULES: comma-separated `prefix=level` (levels basic, verified, mfa); the longest prefix wins. Default none. */
+  levelRules: LevelRule[];
+  /** SIGNIN_URL, default http://127.0.0.1:8080/signin: browsers are sent here with ?return_to=<path>. */
+  signinUrl: string;
+  /** AUTHZ_REALM, default auth-platform: the realm in WWW-Authenticate. */
+  realm: string;
+  /** AUTHZ_CACHE_TTL, default 5s: the safety net behind revocation events. */
+  cacheTtlMs: number;
+  /** AUTHZ_CACHE_MAX_ENTRIES, default 100000 per cache (sessions, tokens). */
+  cacheMaxEntries: number;
+  /** AUTHZ_DEGRADED_MODE: fail_closed (default) or allow_tokens (valid access tokens pass while Redis is unreachable). */
+  degradedMode: DegradedMode;
+  /** AUTHZ_DEVICE_BINDING: off (default) or user-agent (the request's User-Agent must match the session's). */
+  deviceBinding: DeviceBinding;
+  /** LOG_LEVEL, default info. */
+  logLevel: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+export const DEFAULT_PUBLIC_PREFIXES = [
+  "/auth.v1.AuthService/SignUp",
+  "/auth.v1.AuthService/SignIn",
+  "/auth.v1.AuthService/Refresh",
+  "/signin",
+  "/signout",
+  "/.well-known/jwks.json",
+];
+
+/** Reads the authz config from env, collecting every problem before failing once. */
+export function loadAuthzConfig(env: Env): AuthzConfig {
+  const problems: string[] = [];
+  const raw = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const value = raw(name);
+    if (value === undefined) return fallback;
+    const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
+      return fallback;
+    }
+    return parsed;
+  };
+  const duration = (name: string, fallback: string, maxMs: number): number => {
+    const value = raw(name) ?? fallback;
+    const parsed = parseDuration(value);
+    if (parsed === undefined || parsed <= 0 || parsed > maxMs) {
+      problems.push(`${name} must be a duration from 1ms to ${maxMs}ms such as 200ms or 5s; got "${value}"`);
+      return parseDuration(fallback) ?? 1;
+    }
+    return parsed;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const value = raw(name);
+    if (value === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(value)) {
+      problems.push(`${name} must be one of ${allowed.join(", ")}; got "${value}"`);
+      return fallback;
+    }
+    return value as T;
+  };
+  const url = (name: string, fallback: string | undefined, protocols: string[]): string => {
+    const value = raw(name) ?? fallback;
+    if (value === undefined) {
+      problems.push(`${name} is required`);
+      return "";
+    }
+    try {
+      if (!protocols.includes(new URL(value).protocol)) problems.push(`${name} must use ${protocols.join(" or ")}//`);
+    } catch {
+      problems.push(`${name} is not a valid URL`);
+    }
+    return value;
+  };
+  const list = (name: string): string[] | undefined =>
+    raw(name)
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "");
+  const prefixes = (name: string, values: string[]): string[] => {
+    for (const prefix of values) if (!prefix.startsWith("/")) problems.push(`${name}: "${prefix}" must start with /`);
+    return values;
+  };
+
+  const levelRules: LevelRule[] = [];
+  for (const rule of list("AUTHZ_LEVEL_RULES") ?? []) {
+    const [prefix = "", level = ""] = rule.split("=").map((s) => s.trim());
+    if (!prefix.startsWith("/") || !(AUTH_LEVELS as readonly string[]).includes(level)) {
+      problems.push(`AUTHZ_LEVEL_RULES: "${rule}" must be /prefix=level with level one of ${AUTH_LEVELS.join(", ")}`);
+      continue;
+    }
+    levelRules.push({ prefix, level: level as AuthLevel });
+  }
+
+  const sessionCookie = raw("AUTHZ_SESSION_COOKIE") ?? "auth_session";
+  // RFC 6265 4.1.1: a cookie-name is an RFC 7230 token.
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(sessionCookie)) problems.push(`AUTHZ_SESSION_COOKIE "${sessionCookie}" is not a valid cookie name`);
+
+  const config: AuthzConfig = {
+    host: raw("AUTHZ_HOST") ?? "127.0.0.1",
+    port: integer("AUTHZ_PORT", 7002, 0, 65535),
+    httpPort: integer("AUTHZ_HTTP_PORT", 7003, 0, 65535),
+    redisUrl: url("REDIS_URL", undefined, ["redis:", "rediss:"]),
+    redisTimeoutMs: duration("AUTHZ_REDIS_TIMEOUT", "200ms", 10_000),
+    jwksUrl: url("AUTHZ_JWKS_URL", "http://127.0.0.1:7001/.well-known/jwks.json", ["http:", "https:"]),
+    issuer: raw("AUTH_ISSUER") ?? "http://127.0.0.1:7001",
+    audience: raw("AUTH_AUDIENCE") ?? "auth-platform",
+    sessionCookie,
+    publicPrefixes: prefixes("AUTHZ_PUBLIC_PREFIXES", list("AUTHZ_PUBLIC_PREFIXES") ?? DEFAULT_PUBLIC_PREFIXES),
+    levelRules,
+    signinUrl: url("SIGNIN_URL", "http://127.0.0.1:8080/signin", ["http:", "https:"]),
+    realm: raw("AUTHZ_REALM") ?? "auth-platform",
+    cacheTtlMs: duration("AUTHZ_CACHE_TTL", "5s", 60_000),
+    cacheMaxEntries: integer("AUTHZ_CACHE_MAX_ENTRIES", 100_000, 1, 10_000_000),
+    degradedMode: oneOf("AUTHZ_DEGRADED_MODE", ["fail_closed", "allow_tokens"] as const, "fail_closed"),
+    deviceBinding: oneOf("AUTHZ_DEVICE_BINDING", ["off", "user-agent"] as const, "off"),
+    logLevel: oneOf("LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
+  };
+  if (/["\\]/.test(config.realm)) problems.push("AUTHZ_REALM must not contain quotes or backslashes");
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

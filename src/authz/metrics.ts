@@ -1,0 +1,50 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Decision } from "./decision.js";
+
+export type Transport = "grpc" | "http";
+
+export interface AuthzMetrics {
+  registry: Registry;
+  observe(transport: Transport, decision: Decision | "error", seconds: number): void;
+  setDegraded(active: boolean): void;
+  setRevocationsLive(live: boolean): void;
+}
+
+/** A registry per server instance, so tests can run several in one process. */
+export function createAuthzMetrics(): AuthzMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const checks = new Counter({
+    name: "authz_checks_total",
+    help: "Checks answered, by transport, decision and reason",
+    labelNames: ["transport", "decision", "reason"] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "authz_check_duration_seconds",
+    help: "Time to decide a Check",
+    labelNames: ["transport"] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [registry],
+  });
+  const degraded = new Gauge({
+    name: "authz_degraded",
+    help: "1 while Redis is unreachable and access tokens pass without a session check (AUTHZ_DEGRADED_MODE=allow_tokens)",
+    registers: [registry],
+  });
+  const revocations = new Gauge({
+    name: "authz_revocations_subscribed",
+    help: "1 while revocation events are followed (caches in use)",
+    registers: [registry],
+  });
+  return {
+    registry,
+    observe(transport, decision, seconds) {
+      if (decision === "error") checks.inc({ transport, decision: "error", reason: "internal" });
+      else checks.inc({ transport, decision: decision.allow ? "allow" : "deny", reason: decision.reason });
+      latency.observe({ transport }, seconds);
+    },
+    setDegraded: (active) => degraded.set(active ? 1 : 0),
+    setRevocationsLive: (live) => revocations.set(live ? 1 : 0),
+  };
+}

@@ -1,0 +1,71 @@
+import type { Redis } from "ioredis";
+import { REVOCATION_CHANNEL, type RevocationEvent } from "../auth/sessions/session-store.js";
+import type { Logger } from "../platform/log.js";
+
+export interface RevocationListener {
+  /** True only while subscribed: events published while this is false may have been lost. */
+  live(): boolean;
+  close(): Promise<void>;
+}
+
+export interface RevocationListenerDeps {
+  /** A connection of its own (subscribed connections take no other commands), created with autoResubscribe off. */
+  subscriber: Redis;
+  onRevoked(event: RevocationEvent): void;
+  /** Called once each (re)subscription is confirmed: anything cached before it may have missed events. */
+  onResync(): void;
+  log: Logger;
+}
+
+function parseEvent(message: string): RevocationEvent | undefined {
+  try {
+    const event = JSON.parse(message) as Partial<RevocationEvent> | null;
+    if (event?.type === "session.revoked" && typeof event.sessionId === "string" && typeof event.userId === "string") {
+      return { type: event.type, sessionId: event.sessionId, userId: event.userId };
+    }
+  } catch {
+    // Reported below with the other unusable messages.
+  }
+  return undefined;
+}
+
+/** Follows the auth service's revocation channel, resubscribing (and resyncing) on every reconnect. */
+export function createRevocationListener(deps: RevocationListenerDeps): RevocationListener {
+  const { subscriber, log } = deps;
+  let subscribed = false;
+
+  const subscribe = () => {
+    subscriber.subscribe(REVOCATION_CHANNEL).then(
+      () => {
+        deps.onResync();
+        subscribed = true;
+        log.info({ channel: REVOCATION_CHANNEL }, "revocation events followed; caches flushed");
+      },
+      (error: Error) => log.warn({ err: error.message }, "could not subscribe to revocation events; will retry on reconnect"),
+    );
+  };
+  const lost = () => {
+    if (subscribed) log.warn("revocation events lost; caches bypassed until resubscribed");
+    subscribed = false;
+  };
+
+  subscriber.on("message", (channel: string, message: string) => {
+    if (channel !== REVOCATION_CHANNEL) return;
+    const event = parseEvent(message);
+    if (event) deps.onRevoked(event);
+    else log.warn({ message: message.slice(0, 200) }, "ignored malformed revocation event");
+  });
+  subscriber.on("ready", subscribe);
+  subscriber.on("close", lost);
+  if (subscriber.status === "ready") subscribe();
+
+  return {
+    live: () => subscribed,
+    async close() {
+      subscriber.off("ready", subscribe);
+      subscriber.off("close", lost);
+      subscribed = false;
+      await subscriber.quit().catch(() => subscriber.disconnect());
+    },
+  };
+}

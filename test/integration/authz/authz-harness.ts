@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import { Redis } from "ioredis";
+import { inject } from "vitest";
+import { defaultProtoDirs, startAuthzServer, type AuthzServer } from "../../../src/authz/app.js";
+import { loadAuthzConfig } from "../../../src/authz/config.js";
+import { loadAuthzProtos } from "../../../src/authz/grpc-server.js";
+import type { EnvoyCheckResponse } from "../../../src/authz/envoy-check.js";
+import { createLogger } from "../../../src/platform/log.js";
+import type { TestAuth } from "../../support/auth-harness.js";
+
+export interface TestAuthz {
+  server: AuthzServer;
+  /** Calls envoy.service.auth.v3.Authorization/Check as Envoy would. */
+  check(http: CheckHttp): Promise<EnvoyCheckResponse>;
+  /** Calls the forward-auth endpoint as nginx auth_request would. */
+  forward(target: string, headers?: Record<string, string>, query?: string): Promise<Response>;
+  metrics(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface CheckHttp {
+  method?: string;
+  path?: string;
+  host?: string;
+  headers?: Record<string, string>;
+}
+
+/** An authz server on free ports, verifying tokens against `auth`'s JWKS and reading the shared Redis unless overridden. */
+export async function startTestAuthz(auth: TestAuth, overrides: Record<string, string> = {}): Promise<TestAuthz> {
+  const config = loadAuthzConfig({
+    REDIS_URL: inject("stack").redisUrl,
+    AUTHZ_PORT: "0",
+    AUTHZ_HTTP_PORT: "0",
+    AUTHZ_JWKS_URL: `${auth.server.url}/.well-known/jwks.json`,
+    AUTH_ISSUER: auth.config.issuer,
+    AUTH_AUDIENCE: auth.config.audience,
+    SIGNIN_URL: "http://gateway.test/signin",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...overrides,
+  });
+  const server = await startAuthzServer(config, { log: createLogger(config.logLevel) });
+  const root = loadAuthzProtos(defaultProtoDirs());
+  const Authorization = (root.envoy as grpc.GrpcObject & { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } }).service.auth.v3
+    .Authorization;
+  const client = new Authorization(server.grpcAddress, grpc.credentials.createInsecure());
+  return {
+    server,
+    check: (http) => rawCheck(client, { attributes: { request: { http: { method: "GET", path: "/example/", host: "gateway.test", ...http } } } }),
+    forward: (target, headers = {}, query = "") =>
+      fetch(`${server.httpUrl}/auth/forward${query}`, { headers: { "x-original-uri": target, "x-original-method": "GET", ...headers }, redirect: "manual" }),
+    metrics: async () => (await fetch(`${server.httpUrl}/metrics`)).text(),
+    async close() {
+      client.close();
+      await server.close();
+    },
+  };
+}
+
+export function rawCheck(client: grpc.Client, request: unknown): Promise<EnvoyCheckResponse> {
+  return new Promise((resolve, reject) =>
+    (client as unknown as { Check: (r: unknown, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: EnvoyCheckResponse) => void) => void }).Check(
+      request,
+      { deadline: Date.now() + 5000 },
+      (error, response) => (error ? reject(error) : resolve(response)),
+    ),
+  );
+}
+
+/** The header a CheckResponse sets (ok) or sends (denied), by name. */
+export function headerOf(response: EnvoyCheckResponse, name: string): string | undefined {
+  const headers = response.ok_response?.headers ?? response.denied_response?.headers ?? [];
+  return headers.find((h) => h.header.key === name)?.header.value;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A Redis of the test's own, so it can be killed without touching the shared stack. */
+export async function startPrivateRedis(port?: number): Promise<{ url: string; port: number; kill(): Promise<void> }> {
+  const actual = port ?? (await freePort());
+  const child: ChildProcess = spawn("redis-server", ["--port", String(actual), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  const url = `redis://127.0.0.1:${actual}`;
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // Refusals while the server starts are expected; the loop below retries them.
+  probe.on("error", () => {});
+  for (let i = 0; ; i++) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      break;
+    } catch (error) {
+      if (i > 100) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  probe.disconnect();
+  return {
+    url,
+    port: actual,
+    kill: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGKILL");
+      }),
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}

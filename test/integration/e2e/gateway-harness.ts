@@ -1,0 +1,147 @@
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { startExampleUpstream } from "../../../src/example/upstream.js";
+import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
+import { startGateway, type RunningGateway } from "../../../src/stack/gateway.js";
+import { connectTransport, startTestAuth, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
+import { freePort, startTestAuthz, type TestAuthz } from "../authz/authz-harness.js";
+
+export interface TestGateway {
+  url: string;
+  port: number;
+  gateway: RunningGateway;
+  authz: TestAuthz[];
+  /** Connect JSON through the gateway, as a browser app or curl would call it. */
+  client: AuthClient;
+  close(): Promise<void>;
+}
+
+export interface TestTopology {
+  auth: TestAuth;
+  example: Awaited<ReturnType<typeof startExampleUpstream>>;
+  /** A gateway (nginx, the path the local stack runs without Envoy) over its own authz instances. */
+  addGateway(instances: number, authzEnv?: Record<string, string>): Promise<TestGateway>;
+  close(): Promise<void>;
+}
+
+const endpointOf = (url: string) => {
+  const { hostname, port } = new URL(url);
+  return { host: hostname, port: Number(port) };
+};
+
+/** The auth service (on the shared data stack unless REDIS_URL etc. are overridden) and the example upstream. */
+export async function startTopology(authEnv: Record<string, string> = {}): Promise<TestTopology> {
+  const dir = mkdtempSync(path.join(tmpdir(), "e2e-gw-"));
+  // As root nginx runs as the stack's unprivileged user, which must reach its config through here.
+  chmodSync(dir, 0o755);
+  const auth = await startTestAuth(authEnv);
+  const example = await startExampleUpstream("127.0.0.1", 0);
+  const gateways: TestGateway[] = [];
+  let started = 0;
+  return {
+    auth,
+    example,
+    async addGateway(instances, authzEnv = {}) {
+      // Taken before the first await: gateways started in parallel each get their own state dir.
+      const stateDir = path.join(dir, `gw-${started++}`);
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const authz: TestAuthz[] = [];
+      try {
+        for (let i = 0; i < instances; i++) authz.push(await startTestAuthz(auth, { SIGNIN_URL: `${url}/signin`, ...authzEnv }));
+        const gateway = await startGateway({
+          dir: stateDir,
+          listen: { host: "127.0.0.1", port },
+          auth: endpointOf(auth.server.url),
+          authz: authz.map((a) => ({ grpc: endpointOf(`http://${a.server.grpcAddress}`), http: endpointOf(a.server.httpUrl) })),
+          example: endpointOf(example.url),
+          proxy: "nginx",
+        });
+        const running: TestGateway = {
+          url,
+          port,
+          gateway,
+          authz,
+          client: createClient(AuthService, connectTransport(url)),
+          async close() {
+            await gateway.stop();
+            for (const a of authz) await a.close();
+          },
+        };
+        gateways.push(running);
+        return running;
+      } catch (error) {
+        for (const a of authz) await a.close();
+        throw error;
+      }
+    },
+    async close() {
+      for (const g of gateways) await g.close();
+      await example.close();
+      await auth.close().catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Sends bytes as they are (fetch refuses to send most malformed requests) and reads one answer. The
+ * socket is not half-closed: nginx takes that for a client gone (499, no answer). The answer ends at
+ * its Content-Length or the server's close, whichever comes first (nginx lingers before closing).
+ */
+export function rawHttp(port: number, request: string | Buffer): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    const chunks: Buffer[] = [];
+    const parse = () => {
+      const text = Buffer.concat(chunks).toString("latin1");
+      const split = text.indexOf("\r\n\r\n");
+      const head = split < 0 ? text : text.slice(0, split);
+      const length = /\r\ncontent-length: *(\d+)/i.exec(head)?.[1];
+      const body = split < 0 ? "" : text.slice(split + 4);
+      return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0), head, body, complete: split >= 0 && length !== undefined && body.length >= Number(length) };
+    };
+    const finish = () => {
+      const { complete: _, ...answer } = parse();
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(5000, () => socket.destroy(new Error("no answer within 5 s")));
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (parse().complete) finish();
+    });
+    socket.on("error", reject);
+    socket.on("close", finish);
+    socket.write(request);
+  });
+}
+
+/** Counts of Checks this instance answered over forward-auth, from its own /metrics. */
+export async function forwardAuthChecks(authz: TestAuthz): Promise<number> {
+  const metrics = await authz.metrics();
+  return [...metrics.matchAll(/^authz_checks_total\{transport="http",[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+/** An HTTP/1.1 request as raw text; Connection: close so the server ends it after answering. */
+export const http1 = (requestLine: string, headers: string[] = ["Host: gw"], body = "") => `${requestLine}\r\n${[...headers, "Connection: close"].map((h) => `${h}\r\n`).join("")}\r\n${body}`;
+
+export const userIdOf = (jwt: string): string => JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString()).sub;
+
+/**
+ * Quantiles of authz_check_duration_seconds for one transport, in ms, as the upper bound of the
+ * bucket they fall in (what Prometheus' histogram_quantile would interpolate within).
+ */
+export function bucketQuantile(metrics: string, transport: string, quantiles: number[]): string[] {
+  const buckets = [...metrics.matchAll(new RegExp(`^authz_check_duration_seconds_bucket\\{le="([^"]+)",transport="${transport}"\\} (\\d+)$`, "gm"))].map(
+    (m) => ({ le: m[1] ?? "", count: Number(m[2]) }),
+  );
+  const total = buckets.at(-1)?.count ?? 0;
+  return quantiles.map((q) => {
+    const hit = buckets.find((b) => b.count >= q * total);
+    return hit === undefined || hit.le === "+Inf" ? "+Inf" : String(Number(hit.le) * 1000);
+  });
+}

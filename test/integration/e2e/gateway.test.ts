@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bearer, GOOD_PASSWORD, uniqueEmail } from "../../support/auth-harness.js";
+import { browserSignIn } from "../../support/browser.js";
+import { percentile } from "../authz/authz-harness.js";
+import { bucketQuantile, forwardAuthChecks, http1, rawHttp, startTopology, userIdOf, type TestGateway, type TestTopology } from "./gateway-harness.js";
+
+/** The real request path: client -> nginx gateway -> two authz instances (forward-auth) -> auth service / example upstream. */
+describe("through the gateway", () => {
+  let topo: TestTopology;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    topo = await startTopology();
+    // A long cache TTL, so only the revocation event can explain a prompt denial.
+    gw = await topo.addGateway(2, { AUTHZ_CACHE_TTL: "60s" });
+  });
+  afterAll(async () => {
+    await topo?.close();
+  });
+
+  const signUpAndIn = async () => {
+    const email = uniqueEmail("gw");
+    const signUp = await fetch(`${gw.url}/auth.v1.AuthService/SignUp`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, password: GOOD_PASSWORD }),
+    });
+    expect(signUp.status).toBe(200);
+    const tokens = await gw.client.signIn({ email, password: GOOD_PASSWORD });
+    return { email, tokens };
+  };
+
+  it("signs up and in over Connect JSON; the upstream sees x-user-id, never a forged one", async () => {
+    const { tokens } = await signUpAndIn();
+    const forged = { "x-user-id": "admin", "x-session-id": "forged", "x-auth-level": "mfa" };
+    const response = await fetch(`${gw.url}/example/hello?x=1`, { headers: { ...forged, authorization: `Bearer ${tokens.accessToken}` } });
+    expect(response.status).toBe(200);
+    const body = await response.json();
+    expect(body).toMatchObject({ path: "/example/hello?x=1", identity: { userId: userIdOf(tokens.accessToken), sessionId: tokens.sessionId, authLevel: "basic" } });
+    expect(body.requestId).toMatch(/^[0-9a-f]{32}$/);
+    // A protected RPC passes the Check at the edge and the service's own bearer check.
+    expect((await gw.client.getMe({}, bearer(tokens.accessToken))).user?.id).toBe(userIdOf(tokens.accessToken));
+  });
+
+  it("without a credential: 401 with WWW-Authenticate for APIs, 302 to the sign-in page for browsers", async () => {
+    const api = await fetch(`${gw.url}/example/hello`, { headers: { accept: "application/json", "x-user-id": "admin" } });
+    expect(api.status).toBe(401);
+    expect(api.headers.get("www-authenticate")).toBe('Bearer realm="auth-platform"');
+    expect(api.headers.get("x-auth-reason")).toBe("missing_credential");
+    expect(await api.json()).toEqual({ code: "missing_credential" });
+
+    const page = await fetch(`${gw.url}/example/page?x=1`, { headers: { accept: "text/html,application/xhtml+xml,*/*;q=0.8" }, redirect: "manual" });
+    expect(page.status).toBe(302);
+    const location = page.headers.get("location") ?? "";
+    expect(location).toBe(`${gw.url}/signin?return_to=%2Fexample%2Fpage%3Fx%3D1`);
+    const form = await fetch(location);
+    expect(form.status).toBe(200);
+    expect(await form.text()).toContain('name="return_to" value="/example/page?x=1"');
+    expect((await fetch(`${gw.url}/some/other/service`)).status).toBe(401);
+  });
+
+  it("accepts the hosted page's cookie and denies a real session id with a made-up secret", async () => {
+    const { email, tokens } = await signUpAndIn();
+    const cookie = await browserSignIn(gw.url, email, GOOD_PASSWORD);
+    const ok = await fetch(`${gw.url}/example/`, { headers: { cookie: `auth_session=${cookie}` } });
+    expect(ok.status).toBe(200);
+    expect((await ok.json()).identity.userId).toBe(userIdOf(tokens.accessToken));
+    const [sessionId] = cookie.split(".");
+    const forged = await fetch(`${gw.url}/example/`, { headers: { cookie: `auth_session=${sessionId}.${"A".repeat(43)}`, accept: "application/json" } });
+    expect(forged.status).toBe(401);
+    expect(forged.headers.get("x-auth-reason")).toBe("invalid_cookie");
+  });
+
+  it("after RevokeSession returns, both authz instances deny within 100 ms", async () => {
+    const { email, tokens: victim } = await signUpAndIn();
+    const admin = await gw.client.signIn({ email, password: GOOD_PASSWORD });
+    const asVictim = { authorization: `Bearer ${victim.accessToken}`, accept: "application/json" };
+    const viaGateway = () => fetch(`${gw.url}/example/`, { headers: asVictim });
+
+    // Warm every cache on the path: an allow served from memory is what must not outlive the revocation.
+    const before = await Promise.all(gw.authz.map(forwardAuthChecks));
+    for (let i = 0; i < 20; i++) expect((await viaGateway()).status).toBe(200);
+    const after = await Promise.all(gw.authz.map(forwardAuthChecks));
+    after.forEach((n, i) => expect(n, `authz instance ${i} answered gateway checks`).toBeGreaterThan(before[i] ?? 0));
+    for (const authz of gw.authz) expect((await authz.forward("/example/", asVictim)).status).toBe(200);
+
+    await gw.client.revokeSession({ sessionId: victim.sessionId }, bearer(admin.accessToken));
+    const returned = performance.now();
+    const until401 = async (send: () => Promise<Response>) => {
+      for (;;) {
+        const response = await send();
+        if (response.status === 401) {
+          expect(response.headers.get("x-auth-reason")).toBe("session_not_found");
+          return performance.now() - returned;
+        }
+        expect(response.status).toBe(200);
+        if (performance.now() - returned > 1000) return Number.POSITIVE_INFINITY;
+      }
+    };
+    const [gatewayMs, ...instanceMs] = await Promise.all([until401(viaGateway), ...gw.authz.map((authz) => until401(() => authz.forward("/example/", asVictim)))]);
+    console.log(
+      `revocation through the gateway: denied ${gatewayMs.toFixed(1)} ms after RevokeSession returned; ` +
+        `per authz instance (forward-auth direct): ${instanceMs.map((ms) => `${ms.toFixed(1)} ms`).join(", ")}`,
+    );
+    for (const ms of [gatewayMs, ...instanceMs]) expect(ms).toBeLessThan(100);
+    // And every later request, whichever instance nginx picks, stays denied.
+    const statuses = await Promise.all(Array.from({ length: 10 }, viaGateway).map(async (r) => (await r).status));
+    expect(new Set(statuses)).toEqual(new Set([401]));
+  });
+
+  it("answers malformed and hostile requests with a clean 4xx, never a 5xx or a stack", async () => {
+    const h = (...headers: string[]) => ["Host: gw", ...headers];
+    const cases: Array<[string, string]> = [
+      ["dot-dot above the root", http1("GET /../../etc/passwd HTTP/1.1")],
+      ["encoded dot-dot", http1("GET /example/%2e%2e/%2e%2e/%2e%2e/etc/passwd HTTP/1.1")],
+      ["dot-dot out of a public prefix", http1("GET /signin/../example/ HTTP/1.1", h("Accept: application/json"))],
+      ["encoded slash dot-dot", http1("GET /signin/..%2fexample%2f HTTP/1.1", h("Accept: application/json"))],
+      ["NUL in the path", http1("GET /example/%00 HTTP/1.1")],
+      ["no leading slash", http1("GET example HTTP/1.1")],
+      ["no Host", http1("GET /example/ HTTP/1.1", [])],
+      ["unknown method", http1("BREW /example/ HTTP/1.1")],
+      ["garbage request line", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"],
+      ["huge header", http1("GET /example/ HTTP/1.1", h(`X-Pad: ${"p".repeat(64 * 1024)}`))],
+      ["huge cookie", http1("GET /example/ HTTP/1.1", h(`Cookie: auth_session=${"c".repeat(20_000)}`))],
+      ["many headers", http1("GET /example/ HTTP/1.1", h(...Array.from({ length: 500 }, (_, i) => `X-H${i}: ${"v".repeat(60)}`)))],
+      ["garbage cookie", http1("GET /example/ HTTP/1.1", h("Cookie: auth_session=%00%ff..;;=; auth_session=../../etc"))],
+      ["cookie with a bad session id", http1("GET /example/ HTTP/1.1", h(`Cookie: auth_session=${"!".repeat(22)}.${"A".repeat(43)}`))],
+      ["control bytes in a bearer", http1("GET /example/ HTTP/1.1", h("Authorization: Bearer \x01\x02.e30."))],
+      ["alg none token", http1("GET /example/ HTTP/1.1", h(`Authorization: Bearer ${Buffer.from('{"alg":"none"}').toString("base64url")}.e30.`))],
+      ["bad content-length", http1("POST /auth.v1.AuthService/SignIn HTTP/1.1", h("Content-Length: -1"))],
+      ["oversized sign-up body", http1("POST /auth.v1.AuthService/SignUp HTTP/1.1", h("Content-Type: application/json", `Content-Length: ${2 * 1024 * 1024}`))],
+      ["bad JSON sign-in", http1("POST /auth.v1.AuthService/SignIn HTTP/1.1", h("Content-Type: application/json", "Content-Length: 9"), '{"email":')],
+    ];
+    const answers: string[] = [];
+    for (const [label, request] of cases) {
+      const { status, head, body } = await rawHttp(gw.port, request).catch((error: Error) => {
+        throw new Error(`${label}: ${error.message}`);
+      });
+      expect(status, `${label}: ${head.split("\r\n")[0]}`).toBeGreaterThanOrEqual(400);
+      expect(status, `${label}: ${head.split("\r\n")[0]}`).toBeLessThan(500);
+      expect(body, label).not.toMatch(/\bat [\w.<>]+ \(|node:internal|Error:|\/work\//);
+      answers.push(`${label} ${status}`);
+    }
+    console.log(`hostile requests through the gateway: ${answers.join("; ")}`);
+    // Still serving after all that.
+    expect((await fetch(`${gw.url}/.well-known/jwks.json`)).status).toBe(200);
+  });
+
+  it("measures Check latency (reported, not asserted)", async () => {
+    const { tokens } = await signUpAndIn();
+    const headers = { authorization: `Bearer ${tokens.accessToken}`, accept: "application/json" };
+    const time = async (send: () => Promise<Response>, n: number) => {
+      for (let i = 0; i < 50; i++) await (await send()).arrayBuffer();
+      const samples: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const started = performance.now();
+        const response = await send();
+        await response.arrayBuffer();
+        samples.push(performance.now() - started);
+        expect(response.status).toBe(200);
+      }
+      return samples.sort((a, b) => a - b);
+    };
+    const fmt = (s: number[]) => `p50 ${percentile(s, 50).toFixed(3)} ms, p99 ${percentile(s, 99).toFixed(3)} ms`;
+    const forward = await time(() => gw.authz[0]!.forward("/example/", headers), 500);
+    const whole = await time(() => fetch(`${gw.url}/example/`, { headers }), 500);
+    const server = await Promise.all(gw.authz.map(async (a) => bucketQuantile(await a.metrics(), "http", [0.5, 0.99])));
+    console.log(
+      [
+        `Check latency, forward-auth round trip (500 sequential, fetch keep-alive, cached): ${fmt(forward)}`,
+        `whole request through nginx -> authz -> example upstream (500 sequential): ${fmt(whole)}`,
+        ...server.map(([p50, p99], i) => `authz instance ${i} decision time from authz_check_duration_seconds (bucket upper bounds): p50 <= ${p50} ms, p99 <= ${p99} ms`),
+      ].join("\n"),
+    );
+  });
+});

@@ -1,0 +1,170 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import protobuf from "protobufjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { loadEnvoyApi } from "./envoy-api.js";
+
+const ENVOY_YAML = path.resolve(import.meta.dirname, "../../../envoy/envoy.yaml");
+const TYPE_URL = "type.googleapis.com/";
+const SCALARS: Record<string, (v: unknown) => boolean> = {
+  string: (v) => typeof v === "string",
+  bytes: (v) => typeof v === "string",
+  bool: (v) => typeof v === "boolean",
+  double: (v) => typeof v === "number" || (typeof v === "string" && !Number.isNaN(Number(v))),
+  float: (v) => typeof v === "number" || (typeof v === "string" && !Number.isNaN(Number(v))),
+};
+const isInteger = (v: unknown) => (typeof v === "number" && Number.isInteger(v)) || (typeof v === "string" && /^-?\d+$/.test(v));
+const camel = (name: string) => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Checks a YAML value against a message type the way Envoy's strict loader does: unknown fields,
+ * wrong shapes, unknown `@type`s, two members of one oneof and deprecated fields are all errors.
+ */
+function validate(root: protobuf.Root, type: protobuf.Type, value: unknown, at: string, errors: string[]): void {
+  const name = type.fullName.slice(1);
+  switch (name) {
+    case "google.protobuf.Any": {
+      if (!isObject(value) || typeof value["@type"] !== "string") return void errors.push(`${at}: Any needs an @type`);
+      const url = value["@type"];
+      const inner = url.startsWith(TYPE_URL) ? root.lookup(url.slice(TYPE_URL.length)) : null;
+      if (!(inner instanceof protobuf.Type)) return void errors.push(`${at}: unknown @type ${url}`);
+      const { "@type": _, ...rest } = value;
+      return validate(root, inner, rest, `${at}<${inner.name}>`, errors);
+    }
+    case "google.protobuf.Duration":
+      if (typeof value !== "string" || !/^-?\d+(\.\d{1,9})?s$/.test(value)) errors.push(`${at}: duration must look like 0.25s, got ${JSON.stringify(value)}`);
+      return;
+    case "google.protobuf.Timestamp":
+      if (typeof value !== "string") errors.push(`${at}: timestamp must be an RFC 3339 string`);
+      return;
+    case "google.protobuf.Struct":
+      if (!isObject(value)) errors.push(`${at}: Struct must be a mapping`);
+      return;
+    case "google.protobuf.Value":
+    case "google.protobuf.ListValue":
+      return;
+    case "google.protobuf.BoolValue":
+      if (typeof value !== "boolean") errors.push(`${at}: must be a boolean`);
+      return;
+    case "google.protobuf.StringValue":
+    case "google.protobuf.BytesValue":
+      if (typeof value !== "string") errors.push(`${at}: must be a string`);
+      return;
+    case "google.protobuf.UInt32Value":
+    case "google.protobuf.UInt64Value":
+    case "google.protobuf.Int32Value":
+    case "google.protobuf.Int64Value":
+      if (!isInteger(value)) errors.push(`${at}: must be an integer`);
+      return;
+    case "google.protobuf.DoubleValue":
+    case "google.protobuf.FloatValue":
+      if (!SCALARS.double?.(value)) errors.push(`${at}: must be a number`);
+      return;
+  }
+  if (!isObject(value)) return void errors.push(`${at}: ${name} must be a mapping`);
+  const byName = new Map<string, protobuf.Field>();
+  for (const field of type.fieldsArray) {
+    byName.set(field.name, field);
+    byName.set(camel(field.name), field);
+  }
+  const oneofsSeen = new Map<string, string>();
+  for (const [key, child] of Object.entries(value)) {
+    const field = byName.get(key);
+    if (!field) {
+      errors.push(`${at}.${key}: unknown field of ${name}`);
+      continue;
+    }
+    if (field.options?.deprecated) errors.push(`${at}.${key}: deprecated field of ${name}`);
+    if (field.partOf) {
+      const other = oneofsSeen.get(field.partOf.name);
+      if (other) errors.push(`${at}: ${key} and ${other} are both in oneof ${field.partOf.name}`);
+      oneofsSeen.set(field.partOf.name, key);
+    }
+    field.resolve();
+    const check = (item: unknown, where: string) => validateField(root, field, item, where, errors);
+    if (field instanceof protobuf.MapField) {
+      if (!isObject(child)) errors.push(`${at}.${key}: map must be a mapping`);
+      else for (const [k, v] of Object.entries(child)) check(v, `${at}.${key}[${k}]`);
+    } else if (field.repeated) {
+      if (!Array.isArray(child)) errors.push(`${at}.${key}: must be a list`);
+      else child.forEach((item, i) => check(item, `${at}.${key}[${i}]`));
+    } else {
+      check(child, `${at}.${key}`);
+    }
+  }
+}
+
+function validateField(root: protobuf.Root, field: protobuf.Field, value: unknown, at: string, errors: string[]): void {
+  const resolved = field.resolvedType;
+  if (resolved instanceof protobuf.Type) return validate(root, resolved, value, at, errors);
+  if (resolved instanceof protobuf.Enum) {
+    const ok = typeof value === "string" ? value in resolved.values : Object.values(resolved.values).includes(value as number);
+    if (!ok) errors.push(`${at}: ${JSON.stringify(value)} is not a value of ${resolved.fullName.slice(1)}`);
+    return;
+  }
+  const scalar = SCALARS[field.type];
+  if (scalar ? !scalar(value) : !isInteger(value)) errors.push(`${at}: ${JSON.stringify(value)} is not a ${field.type}`);
+}
+
+describe("envoy/envoy.yaml", () => {
+  let root: protobuf.Root;
+  let bootstrap: protobuf.Type;
+  const errorsOf = (config: unknown) => {
+    const errors: string[] = [];
+    validate(root, bootstrap, config, "bootstrap", errors);
+    return errors;
+  };
+  const config = () => parse(readFileSync(ENVOY_YAML, "utf8")) as Record<string, any>;
+
+  beforeAll(() => {
+    root = loadEnvoyApi();
+    bootstrap = root.lookupType("envoy.config.bootstrap.v3.Bootstrap");
+  });
+
+  it("is a valid v3 Bootstrap, every typed_config included", () => {
+    expect(errorsOf(config())).toEqual([]);
+  });
+
+  it("wires ext_authz over gRPC, failing closed, with public routes exempt", () => {
+    const hcm = config().static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    const filters = hcm.http_filters.map((f: { name: string }) => f.name);
+    expect(filters).toEqual(["envoy.filters.http.cors", "envoy.filters.http.grpc_web", "envoy.filters.http.ext_authz", "envoy.filters.http.router"]);
+    const extAuthz = hcm.http_filters[2].typed_config;
+    expect(extAuthz).toMatchObject({ transport_api_version: "V3", failure_mode_allow: false, grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "0.25s" } });
+    expect(extAuthz.with_request_body).toBeUndefined();
+    const routes = hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
+    const exempt = routes.filter((r) => r.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled).map((r) => r.match.path ?? r.match.prefix);
+    expect(exempt).toEqual(["/auth.v1.AuthService/SignUp", "/auth.v1.AuthService/SignIn", "/auth.v1.AuthService/Refresh", "/signin", "/signout", "/.well-known/jwks.json"]);
+    expect(JSON.stringify(hcm.access_log)).toContain("%REQ(X-REQUEST-ID)%");
+  });
+
+  it("catches an unknown field anywhere, including inside a typed_config", () => {
+    const top = config();
+    top.static_resources.clusters[0].conect_timeout = "1s";
+    expect(errorsOf(top)).toEqual(["bootstrap.static_resources.clusters[0].conect_timeout: unknown field of envoy.config.cluster.v3.Cluster"]);
+
+    const nested = config();
+    nested.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[2].typed_config.failure_mode_alow = false;
+    expect(errorsOf(nested).join("\n")).toMatch(/failure_mode_alow: unknown field of envoy\.extensions\.filters\.http\.ext_authz\.v3\.ExtAuthz/);
+  });
+
+  it("catches an unknown @type, a wrong shape, a bad enum and a deprecated field", () => {
+    const bad = config();
+    const hcm = bad.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    hcm.http_filters[1].typed_config["@type"] = "type.googleapis.com/envoy.extensions.filters.http.grpc_webb.v3.GrpcWeb";
+    hcm.http_filters[2].typed_config.grpc_service.timeout = 250;
+    hcm.http_filters[2].typed_config.transport_api_version = "V4";
+    hcm.use_remote_address = "yes";
+    const errors = errorsOf(bad).join("\n");
+    expect(errors).toContain("unknown @type type.googleapis.com/envoy.extensions.filters.http.grpc_webb.v3.GrpcWeb");
+    expect(errors).toContain("grpc_service.timeout: duration must look like 0.25s");
+    expect(errors).toContain('"V4" is not a value of envoy.config.core.v3.ApiVersion');
+    expect(errors).toContain("use_remote_address: must be a boolean");
+
+    const old = config();
+    old.static_resources.clusters[0].http2_protocol_options = {};
+    expect(errorsOf(old).join("\n")).toContain("http2_protocol_options: deprecated field");
+  });
+});

@@ -1,0 +1,59 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const TEMPLATE = path.resolve(import.meta.dirname, "../../../nginx/nginx.conf.template");
+
+function render(values: Record<string, string>): string {
+  const text = readFileSync(TEMPLATE, "utf8").replace(/\{\{([A-Z_]+)\}\}/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new Error(`no value for {{${name}}}`);
+    return value;
+  });
+  return text;
+}
+
+const nginxTest = (file: string, dir: string) => {
+  try {
+    return { ok: true, output: execFileSync("nginx", ["-t", "-q", "-e", "stderr", "-p", dir, "-c", file], { encoding: "utf8", stdio: "pipe" }) };
+  } catch (error) {
+    return { ok: false, output: String((error as { stderr?: string }).stderr ?? error) };
+  }
+};
+
+describe("nginx/nginx.conf.template", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "nginx-conf-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const values = { LISTEN: "127.0.0.1:18080", AUTH: "127.0.0.1:17001", AUTHZ_HTTP: "127.0.0.1:17003", EXAMPLE: "127.0.0.1:17010", RUN_DIR: dir, ACCESS_LOG: path.join(dir, "access.log") };
+
+  it("documents every placeholder it uses", () => {
+    const text = readFileSync(TEMPLATE, "utf8");
+    const used = new Set([...text.matchAll(/\{\{([A-Z_]+)\}\}/g)].map((m) => m[1]));
+    expect([...used].sort()).toEqual(Object.keys(values).sort());
+    for (const name of used) expect(text).toMatch(new RegExp(`^#\\s+\\{\\{${name}\\}\\}`, "m"));
+  });
+
+  it("renders to a config `nginx -t` accepts", () => {
+    const file = path.join(dir, "nginx.conf");
+    writeFileSync(file, render(values));
+    const result = nginxTest(file, dir);
+    expect(result.output).not.toMatch(/emerg|\[warn\]/);
+    expect(result.ok).toBe(true);
+  });
+
+  it("is really checked: a broken directive fails `nginx -t`", () => {
+    const file = path.join(dir, "broken.conf");
+    writeFileSync(file, render(values).replace("auth_request /_authz;", "auth_requets /_authz;"));
+    expect(nginxTest(file, dir).ok).toBe(false);
+  });
+
+  it("guards every proxied location except the public ones, and strips client identity headers", () => {
+    const text = render(values);
+    const locations = [...text.matchAll(/^\s*location ([^{\n]+)\{([^}]*)\}/gm)].map((m) => ({ name: (m[1] ?? "").trim(), body: m[2] ?? "" }));
+    const open = locations.filter((l) => l.body.includes("proxy_pass http://") && !l.body.includes("auth_request /_authz")).map((l) => l.name);
+    expect(open).toEqual(["= /_authz", "= /auth.v1.AuthService/SignUp", "= /auth.v1.AuthService/SignIn", "= /auth.v1.AuthService/Refresh", "^~ /signin", "= /signout", "= /.well-known/jwks.json"]);
+    for (const header of ["X-User-Id", "X-Session-Id", "X-Auth-Level", "X-Auth-Degraded"]) expect(text).toContain(`proxy_set_header ${header} $authz_`);
+  });
+});

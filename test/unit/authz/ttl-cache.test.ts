@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import { createTtlCache } from "../../../src/authz/ttl-cache.js";
+
+const clockAt = (t: { now: number }) => ({ now: () => t.now });
+
+describe("createTtlCache", () => {
+  it("serves entries until the TTL, including cached nulls", () => {
+    const t = { now: 0 };
+    const cache = createTtlCache<string | null>({ clock: clockAt(t), ttlMs: 100, maxEntries: 10 });
+    cache.set("a", null, cache.mark());
+    expect(cache.get("a")).toEqual({ value: null });
+    t.now = 100;
+    expect(cache.get("a")).toBeUndefined();
+  });
+
+  it("never stores a read that raced an invalidation", () => {
+    const cache = createTtlCache<string>({ clock: clockAt({ now: 0 }), ttlMs: 100, maxEntries: 10 });
+    const mark = cache.mark();
+    cache.delete("a");
+    cache.set("a", "stale", mark);
+    expect(cache.get("a")).toBeUndefined();
+  });
+
+  it("caps a per-entry TTL at the cache TTL and evicts the oldest beyond the size limit", () => {
+    const t = { now: 0 };
+    const cache = createTtlCache<number>({ clock: clockAt(t), ttlMs: 100, maxEntries: 2 });
+    cache.set("a", 1, cache.mark(), 10_000);
+    cache.set("b", 2, cache.mark());
+    cache.set("c", 3, cache.mark());
+    expect(cache.get("a")).toBeUndefined();
+    expect(cache.size).toBe(2);
+    t.now = 100;
+    expect(cache.get("b")).toBeUndefined();
+  });
+});
