@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       AUTHZ_SESSION_COOKIE: env.AUTHZ_SESSION_COOKIE ?? config.sessionCookie.name,
       SIGNIN_URL: env.SIGNIN_URL ?? `${gatewayUrl}/signin`,
     }),
-    { log: log.child({ service: "authz" }) },
+    { log: createLogger(config.logLevel, "authz") },
   );
   const example = await startExampleUpstream("127.0.0.1", EXAMPLE_PORT);
   const gateway = await startGateway({

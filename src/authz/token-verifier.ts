@@ -2,6 +2,7 @@ import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import type { Clock } from "../platform/clock.js";
 import { levelOf, type AuthLevel } from "./auth-level.js";
 import type { TtlCache } from "./ttl-cache.js";
+import { accessTokenVerifyOptions, CLOCK_TOLERANCE_S } from "../auth/tokens/access-token-rules.js";
 
 export interface TokenClaims {
   userId: string;
@@ -27,11 +28,8 @@ export interface TokenVerifierDeps {
   cache: TtlCache<TokenClaims>;
 }
 
-// RFC 9068 2.1: only "at+jwt" is an access token; an ID token signed by the same key is not.
-const TYP = "at+jwt";
-// RFC 8725 3.1: the algorithms the auth service signs with, never "none" or HMAC.
+// The algorithms the auth service can be configured to sign with (SIGNING_KEY_ALG).
 const ALGORITHMS = ["EdDSA", "ES256"];
-const CLOCK_TOLERANCE_S = 5;
 
 export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
   const fresh = (claims: TokenClaims) => claims.expiresAt + CLOCK_TOLERANCE_S > deps.clock.now() / 1000;
@@ -42,15 +40,11 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
       if (cached) return fresh(cached.value) ? { ok: true, claims: cached.value } : { ok: false, reason: "token_expired" };
       const mark = deps.cache.mark();
       try {
-        const { payload } = await jwtVerify(token, deps.keys, {
-          algorithms: ALGORITHMS,
-          issuer: deps.issuer,
-          audience: deps.audience,
-          typ: TYP,
-          requiredClaims: ["sub", "sid", "jti", "iat", "exp"],
-          clockTolerance: CLOCK_TOLERANCE_S,
-          currentDate: new Date(deps.clock.now()),
-        });
+        const { payload } = await jwtVerify(
+          token,
+          deps.keys,
+          accessTokenVerifyOptions({ algorithms: ALGORITHMS, issuer: deps.issuer, audience: deps.audience, now: deps.clock.now() }),
+        );
         const { sub, sid, exp } = payload;
         if (typeof sub !== "string" || typeof sid !== "string" || typeof exp !== "number" || sub === "" || sid === "") {
           return { ok: false, reason: "invalid_token" };

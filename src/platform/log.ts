@@ -19,11 +19,12 @@ const REDACT = [
   "headers.cookie",
 ];
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/** A JSON logger; `service` names the process in every line (auth, authz, mail-worker). */
+export function createLogger(level: string, service = "auth", destination?: DestinationStream): Logger {
   return pino(
     {
       level,
-      base: { service: "auth" },
+      base: { service },
       redact: { paths: REDACT, censor: "[redacted]" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTHeaderParameters } from "jose";
 import type { Clock } from "../../platform/clock.js";
 import { DomainError } from "../../platform/errors.js";
+import { ACCESS_TOKEN_TYP, accessTokenVerifyOptions } from "./access-token-rules.js";
 import type { KeyRing } from "./key-ring.js";
 
 export interface AccessClaims {
@@ -26,10 +27,7 @@ export interface AccessTokenDeps {
   clock: Clock;
 }
 
-// RFC 9068 2.1: access tokens carry typ "at+jwt", so an ID token or other JWT cannot stand in for one.
-const TYP = "at+jwt";
 const MAX_TOKEN_LENGTH = 4096;
-const CLOCK_TOLERANCE_S = 5;
 
 const invalidToken = (reason: string) => new DomainError("unauthenticated", `invalid access token: ${reason}`);
 
@@ -40,7 +38,7 @@ export function createAccessTokens(deps: AccessTokenDeps): AccessTokens {
       const nowS = Math.floor(deps.clock.now() / 1000);
       const expS = nowS + Math.floor(deps.ttlMs / 1000);
       const token = await new SignJWT({ sid: sessionId })
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: TYP })
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYP })
         .setIssuer(deps.issuer)
         .setAudience(deps.audience)
         .setSubject(userId)
@@ -63,16 +61,7 @@ export function createAccessTokens(deps: AccessTokenDeps): AccessTokens {
             if (!key) throw invalidToken("unknown signing key");
             return key;
           },
-          {
-            // RFC 8725 3.1: only the algorithms we sign with; never "none", never HMAC with a public key.
-            algorithms: deps.keys.algorithms(),
-            issuer: deps.issuer,
-            audience: deps.audience,
-            typ: TYP,
-            requiredClaims: ["sub", "sid", "jti", "iat", "exp"],
-            clockTolerance: CLOCK_TOLERANCE_S,
-            currentDate: new Date(deps.clock.now()),
-          },
+          accessTokenVerifyOptions({ algorithms: deps.keys.algorithms(), issuer: deps.issuer, audience: deps.audience, now: deps.clock.now() }),
         );
         const { sub, sid, jti, iat, exp } = payload;
         if (typeof sid !== "string" || typeof sub !== "string" || typeof jti !== "string") throw invalidToken("malformed claims");

@@ -53,7 +53,7 @@ export async function startTopology(replicas: number, prefix: string): Promise<T
       // Load loops sign up hundreds of accounts from one IP.
       RATE_LIMIT_SIGNUP_IP: "100000/1h",
     });
-    server = await startAuthServer(config, { log: createLogger("info", sink) });
+    server = await startAuthServer(config, { log: createLogger("info", "auth", sink) });
   } catch (error) {
     await stack.stop();
     fs.rmSync(dir, { recursive: true, force: true });
