@@ -4,9 +4,7 @@ import { defaultProtoDirs } from "../../../src/authz/app.js";
 import { loadAuthzProtos } from "../../../src/authz/grpc-server.js";
 import { bearer, GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
 import { browserSignIn, cookieBrowser } from "../../support/browser.js";
-import { headerOf, rawCheck, startTestAuthz, type TestAuthz } from "./authz-harness.js";
-
-const userIdOf = (jwt: string): string => JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString()).sub;
+import { headerOf, rawCheck, startTestAuthz, type TestAuthz, userIdOf } from "./authz-harness.js";
 
 describe("ext_authz Check over gRPC", () => {
   let auth: TestAuth;

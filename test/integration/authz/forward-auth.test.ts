@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
 import { browserSignIn } from "../../support/browser.js";
-import { startTestAuthz, type TestAuthz } from "./authz-harness.js";
-
-const userIdOf = (jwt: string): string => JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString()).sub;
+import { startTestAuthz, type TestAuthz, userIdOf } from "./authz-harness.js";
 
 describe("HTTP forward-auth endpoint", () => {
   let auth: TestAuth;

@@ -6,11 +6,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
 import { browserSignIn } from "../../support/browser.js";
-import { freePort, startTestAuthz, type TestAuthz } from "./authz-harness.js";
+import { freePort, startTestAuthz, type TestAuthz, userIdOf } from "./authz-harness.js";
 
 const TEMPLATE = path.resolve(import.meta.dirname, "../../../nginx/nginx.conf.template");
-const userIdOf = (jwt: string): string => JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString()).sub;
-
 /** nginx/nginx.conf.template for real: nginx + the authz forward-auth endpoint + an echoing upstream. */
 describe("nginx auth_request gateway", () => {
   let auth: TestAuth;

@@ -7,7 +7,7 @@ import { startExampleUpstream } from "../../../src/example/upstream.js";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import { startGateway, type RunningGateway } from "../../../src/stack/gateway.js";
 import { connectTransport, startTestAuth, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
-import { freePort, startTestAuthz, type TestAuthz } from "../authz/authz-harness.js";
+import { freePort, startTestAuthz, type TestAuthz, userIdOf } from "../authz/authz-harness.js";
 
 export interface TestGateway {
   url: string;
@@ -129,7 +129,7 @@ export async function forwardAuthChecks(authz: TestAuthz): Promise<number> {
 /** An HTTP/1.1 request as raw text; Connection: close so the server ends it after answering. */
 export const http1 = (requestLine: string, headers: string[] = ["Host: gw"], body = "") => `${requestLine}\r\n${[...headers, "Connection: close"].map((h) => `${h}\r\n`).join("")}\r\n${body}`;
 
-export const userIdOf = (jwt: string): string => JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString()).sub;
+export { userIdOf };
 
 /**
  * Quantiles of authz_check_duration_seconds for one transport, in ms, as the upper bound of the
