@@ -103,7 +103,7 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
         return { mfaRequired: true, mfaChallenge };
       }
       await abuse.lockout.recordSuccess(email, meta.ip);
-      const issued = await sessions.create({ userId: user.id, userAgent: meta.userAgent, ip: meta.ip });
+      const issued = await sessions.create({ userId: user.id, userAgent: meta.userAgent, ip: meta.ip, secondFactor: false, emailVerified: user.emailVerified });
       await audit(ctx, { type: "signin.success", userId: user.id, details: { sessionId: issued.session.id } });
       return tokenPair(issued);
     },

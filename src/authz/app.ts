@@ -68,6 +68,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     subscriber,
     log,
     onRevoked: (event) => sessionCache.delete(event.sessionId),
+    onChanged: (event) => sessionCache.delete(event.sessionId),
     onResync: () => {
       sessionCache.clear();
       tokenCache.clear();

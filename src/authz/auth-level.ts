@@ -5,10 +5,12 @@ export type AuthLevel = (typeof AUTH_LEVELS)[number];
 export const meetsLevel = (have: AuthLevel, need: AuthLevel): boolean => AUTH_LEVELS.indexOf(have) >= AUTH_LEVELS.indexOf(need);
 
 /**
- * The level a credential proves. `acr` (RFC 9068 2.2.1, OpenID Connect Core 2) carries it when the
- * auth service states one; `email_verified` alone lifts a basic credential to `verified`.
+ * The level a credential proves. `verified`: the account's email is verified. `mfa`: the session was
+ * opened with a second factor (`acr` "mfa", RFC 9068 2.2.1, OpenID Connect Core 2) and the email is
+ * verified too, so that `mfa` admits everything `verified` does; an MFA session with an unverified
+ * email proves only `basic` until the email is verified.
  */
-export function levelOf(acr: unknown, emailVerified?: unknown): AuthLevel {
-  const stated = typeof acr === "string" && (AUTH_LEVELS as readonly string[]).includes(acr) ? (acr as AuthLevel) : "basic";
-  return emailVerified === true && stated === "basic" ? "verified" : stated;
+export function levelOf(acr: unknown, emailVerified: unknown): AuthLevel {
+  if (emailVerified !== true) return "basic";
+  return acr === "mfa" ? "mfa" : "verified";
 }

@@ -12,6 +12,8 @@ export interface RevocationListenerDeps {
   /** A connection of its own (subscribed connections take no other commands), created with autoResubscribe off. */
   subscriber: Redis;
   onRevoked(event: RevocationEvent): void;
+  /** The session lives on but its cached state (the level) is stale; not a revocation. */
+  onChanged(event: RevocationEvent): void;
   /** Called once each (re)subscription is confirmed: anything cached before it may have missed events. */
   onResync(): void;
   log: Logger;
@@ -20,8 +22,9 @@ export interface RevocationListenerDeps {
 function parseEvent(message: string): RevocationEvent | undefined {
   try {
     const event = JSON.parse(message) as Partial<RevocationEvent> | null;
-    if (event?.type === "session.revoked" && typeof event.sessionId === "string" && typeof event.userId === "string") {
-      return { type: event.type, sessionId: event.sessionId, userId: event.userId };
+    const type = event?.type;
+    if ((type === "session.revoked" || type === "session.changed") && typeof event?.sessionId === "string" && typeof event.userId === "string") {
+      return { type, sessionId: event.sessionId, userId: event.userId };
     }
   } catch {
     // Reported below with the other unusable messages.
@@ -52,7 +55,8 @@ export function createRevocationListener(deps: RevocationListenerDeps): Revocati
   subscriber.on("message", (channel: string, message: string) => {
     if (channel !== REVOCATION_CHANNEL) return;
     const event = parseEvent(message);
-    if (event) deps.onRevoked(event);
+    if (event?.type === "session.revoked") deps.onRevoked(event);
+    else if (event?.type === "session.changed") deps.onChanged(event);
     else log.warn({ message: message.slice(0, 200) }, "ignored malformed revocation event");
   });
   subscriber.on("ready", subscribe);

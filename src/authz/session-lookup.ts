@@ -37,7 +37,7 @@ export interface SessionLookupDeps {
 
 // The layout of src/auth/sessions/redis-session-store.ts; read-only here, so a Check never slides the idle expiry.
 const sessionKey = (id: string) => `session:{${id}}`;
-const FIELDS = ["uid", "exp", "ua", "fp", "acr", "ck"] as const;
+const FIELDS = ["uid", "exp", "ua", "fp", "acr", "ev", "ck"] as const;
 
 export function createSessionLookup(deps: SessionLookupDeps): SessionLookup {
   return {
@@ -55,10 +55,10 @@ export function createSessionLookup(deps: SessionLookupDeps): SessionLookup {
       } catch (error) {
         throw new SessionStoreUnavailable(error);
       }
-      const [uid, exp, ua, fp, acr, ck] = values;
+      const [uid, exp, ua, fp, acr, ev, ck] = values;
       const state =
         uid && exp
-          ? { userId: uid, expiresAt: Number(exp), userAgent: ua ?? "", fingerprint: fp ?? undefined, level: levelOf(acr), cookieHash: ck ?? undefined }
+          ? { userId: uid, expiresAt: Number(exp), userAgent: ua ?? "", fingerprint: fp ?? undefined, level: levelOf(acr, ev === "1"), cookieHash: ck ?? undefined }
           : null;
       // Session ids are never reused, so "gone" is as cacheable as "live".
       if (trusted) deps.cache.set(sessionId, state, mark);

@@ -54,6 +54,8 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       await abuse.tokenIp.consume(ctx, ipOf(ctx));
       const account = await accounts.verifyEmail(token);
       if (!account) throw badToken();
+      // Sessions opened before this commit would otherwise prove only `basic` until they end.
+      await sessions.markEmailVerified(account.id);
       await audit(ctx, { type: "email.verified", userId: account.id });
       return {};
     },

@@ -79,7 +79,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
       if (!(await challenges.consume(req.challenge))) throw new DomainError("unauthenticated", "sign-in challenge is invalid or expired; sign in again");
       const meta = ctx.values.get(kRequestMeta);
       await abuse.lockout.recordSuccess(pending.email, meta.ip);
-      const issued = await sessions.create({ userId: pending.userId, userAgent: meta.userAgent, ip: meta.ip });
+      // Read now rather than at SignIn: the email may have been verified while the challenge waited.
+      const emailVerified = (await users.findById(pending.userId))?.emailVerified === true;
+      const issued = await sessions.create({ userId: pending.userId, userAgent: meta.userAgent, ip: meta.ip, secondFactor: true, emailVerified });
       if (used === "recovery_code") await audit(ctx, { type: "mfa.recovery_code_used", userId: pending.userId });
       await audit(ctx, { type: "signin.success", userId: pending.userId, details: { sessionId: issued.session.id, factor: used } });
       return tokenPair(deps.tokens, issued);

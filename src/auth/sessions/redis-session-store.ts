@@ -16,11 +16,12 @@ const sessionKey = (id: string) => `session:{${id}}`;
 const rotatedKey = (id: string) => `session:{${id}}:rotated`;
 const userKey = (userId: string) => `user:{${userId}}:sessions`;
 
-const FIELDS = ["uid", "created", "seen", "exp", "ua", "ip"] as const;
+// `acr` is "mfa" or "basic", `ev` "1" once the email is verified: the authz session lookup reads both.
+const FIELDS = ["uid", "created", "seen", "exp", "ua", "ip", "acr", "ev"] as const;
 
 // Rotation in one script so that, of two concurrent refreshes, exactly one finds its token current.
 const ROTATE = `
-local cur = redis.call('HMGET', KEYS[1], 'rt', 'exp', 'uid', 'created', 'ua', 'ip')
+local cur = redis.call('HMGET', KEYS[1], 'rt', 'exp', 'uid', 'created', 'ua', 'ip', 'acr', 'ev')
 if not cur[1] then return {'invalid'} end
 local now = tonumber(ARGV[3])
 if cur[1] == ARGV[1] then
@@ -31,7 +32,7 @@ if cur[1] == ARGV[1] then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
-  return {'ok', cur[3], cur[4], ARGV[3], cur[2], cur[5], cur[6]}
+  return {'ok', cur[3], cur[4], ARGV[3], cur[2], cur[5], cur[6], cur[7], cur[8]}
 end
 local rotatedAt = redis.call('HGET', KEYS[2], ARGV[1])
 if not rotatedAt then return {'invalid'} end
@@ -40,7 +41,7 @@ return {'reused', cur[3]}
 `;
 
 const TOUCH = `
-local cur = redis.call('HMGET', KEYS[1], 'uid', 'created', 'seen', 'exp', 'ua', 'ip')
+local cur = redis.call('HMGET', KEYS[1], 'uid', 'created', 'seen', 'exp', 'ua', 'ip', 'acr', 'ev')
 if not cur[1] then return nil end
 local now = tonumber(ARGV[1])
 local exp = tonumber(cur[4])
@@ -63,9 +64,9 @@ return 1
 `;
 
 const FIND_BY_COOKIE = `
-local cur = redis.call('HMGET', KEYS[1], 'uid', 'created', 'seen', 'exp', 'ua', 'ip', 'ck')
-if not cur[1] or cur[7] ~= ARGV[1] or tonumber(cur[4]) <= tonumber(ARGV[2]) then return nil end
-cur[7] = nil
+local cur = redis.call('HMGET', KEYS[1], 'uid', 'created', 'seen', 'exp', 'ua', 'ip', 'acr', 'ev', 'ck')
+if not cur[1] or cur[9] ~= ARGV[1] or tonumber(cur[4]) <= tonumber(ARGV[2]) then return nil end
+cur[9] = nil
 return cur
 `;
 
@@ -79,8 +80,16 @@ redis.call('PUBLISH', ARGV[3], cjson.encode({type = 'session.revoked', sessionId
 return 1
 `;
 
+// Change and announce together, so a gateway cannot keep serving the level it cached before the change.
+const MARK_EMAIL_VERIFIED = `
+if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'ev', '1')
+redis.call('PUBLISH', ARGV[3], cjson.encode({type = 'session.changed', sessionId = ARGV[1], userId = ARGV[2]}))
+return 1
+`;
+
 function toRecord(id: string, values: (string | null)[]): SessionRecord | undefined {
-  const [uid, created, seen, exp, ua, ip] = values;
+  const [uid, created, seen, exp, ua, ip, acr, ev] = values;
   if (!uid || !created || !exp) return undefined;
   return {
     id,
@@ -90,6 +99,8 @@ function toRecord(id: string, values: (string | null)[]): SessionRecord | undefi
     expiresAt: new Date(Number(exp)),
     userAgent: ua ?? "",
     ip: ip ?? "",
+    acr: acr === "mfa" ? "mfa" : "basic",
+    emailVerified: ev === "1",
   };
 }
 
@@ -106,22 +117,23 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
   }
 
   return {
-    async create({ userId, userAgent, ip }) {
+    async create({ userId, userAgent, ip, secondFactor, emailVerified }) {
       const now = clock.now();
       const id = newSessionId();
       const exp = now + deps.absoluteTtlMs;
+      const acr = secondFactor ? "mfa" : "basic";
       const refresh = newRefreshToken(id);
       const ttl = Math.min(deps.idleTtlMs, deps.absoluteTtlMs);
       await redis
         .multi()
-        .hset(sessionKey(id), { uid: userId, created: now, seen: now, exp, ua: userAgent.slice(0, 256), ip, rt: refresh.hash })
+        .hset(sessionKey(id), { uid: userId, created: now, seen: now, exp, ua: userAgent.slice(0, 256), ip, acr, ev: emailVerified ? "1" : "0", rt: refresh.hash })
         .pexpire(sessionKey(id), ttl)
         .zadd(userKey(userId), exp, id)
         .zremrangebyscore(userKey(userId), "-inf", now)
         .pexpire(userKey(userId), deps.absoluteTtlMs)
         .exec();
       return {
-        session: { id, userId, createdAt: new Date(now), lastSeenAt: new Date(now), expiresAt: new Date(exp), userAgent, ip },
+        session: { id, userId, createdAt: new Date(now), lastSeenAt: new Date(now), expiresAt: new Date(exp), userAgent, ip, acr, emailVerified },
         refreshToken: refresh.token,
         refreshExpiresAt: new Date(now + ttl),
       };
@@ -146,7 +158,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
       )) as string[];
       const [outcome, ...rest] = result;
       if (outcome === "ok") {
-        const session = toRecord(id, rest.slice(0, 6));
+        const session = toRecord(id, rest.slice(0, FIELDS.length));
         if (!session) return { outcome: "invalid" };
         return {
           outcome: "ok",
@@ -208,6 +220,11 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
         if (id !== keep && (await revoke(id, userId))) revoked += 1;
       }
       return revoked;
+    },
+
+    async markEmailVerified(userId) {
+      const ids = await liveSessionIds(userId);
+      await Promise.all(ids.map((id) => redis.eval(MARK_EMAIL_VERIFIED, 1, sessionKey(id), id, userId, REVOCATION_CHANNEL)));
     },
   };
 }

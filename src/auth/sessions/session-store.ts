@@ -7,7 +7,13 @@ export interface SessionRecord {
   expiresAt: Date;
   userAgent: string;
   ip: string;
+  /** "mfa" when the session was opened with a second factor (CompleteSignIn), else "basic". */
+  acr: SessionAcr;
+  /** Whether the account's email was verified, as of sign-in or a later VerifyEmail. */
+  emailVerified: boolean;
 }
+
+export type SessionAcr = "mfa" | "basic";
 
 export interface IssuedRefresh {
   session: SessionRecord;
@@ -28,7 +34,7 @@ export type RotateOutcome =
  * hashes. Revoking publishes an invalidation event for the gateways.
  */
 export interface SessionStore {
-  create(input: { userId: string; userAgent: string; ip: string }): Promise<IssuedRefresh>;
+  create(input: { userId: string; userAgent: string; ip: string; secondFactor: boolean; emailVerified: boolean }): Promise<IssuedRefresh>;
   /** Atomically swaps the family's current token for a new one: of two concurrent calls, one wins. */
   rotate(refreshToken: string): Promise<RotateOutcome>;
   /** The live session, marking it used (sliding the idle expiry); undefined if revoked or expired. */
@@ -44,13 +50,16 @@ export interface SessionStore {
   findByCookie(sessionId: string, cookieHash: string): Promise<SessionRecord | undefined>;
   /** Revokes every session of the user except `keep`; returns how many. */
   revokeAllForUser(userId: string, keep?: string): Promise<number>;
+  /** Records on every live session of the user that the email is now verified, and tells the gateways. */
+  markEmailVerified(userId: string): Promise<void>;
 }
 
 /** The channel gateways subscribe to; each message is a JSON RevocationEvent. */
 export const REVOCATION_CHANNEL = "auth:revocations";
 
+/** `session.changed`: the session lives on, but what a gateway cached about it (its level) is stale. */
 export interface RevocationEvent {
-  type: "session.revoked";
+  type: "session.revoked" | "session.changed";
   sessionId: string;
   userId: string;
 }

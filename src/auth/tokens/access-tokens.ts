@@ -4,6 +4,7 @@ import type { Clock } from "../../platform/clock.js";
 import { DomainError } from "../../platform/errors.js";
 import { ACCESS_TOKEN_TYP, accessTokenVerifyOptions } from "./access-token-rules.js";
 import type { KeyRing } from "./key-ring.js";
+import type { SessionRecord } from "../sessions/session-store.js";
 
 export interface AccessClaims {
   userId: string;
@@ -14,7 +15,8 @@ export interface AccessClaims {
 }
 
 export interface AccessTokens {
-  issue(userId: string, sessionId: string): Promise<{ token: string; expiresAt: Date }>;
+  /** The token states the session's `acr` and `email_verified`, from which the gateway derives the level. */
+  issue(session: Pick<SessionRecord, "id" | "userId" | "acr" | "emailVerified">): Promise<{ token: string; expiresAt: Date }>;
   /** Checks signature and claims only; whether the session still lives is the caller's question. */
   verify(token: string): Promise<AccessClaims>;
 }
@@ -33,11 +35,12 @@ const invalidToken = (reason: string) => new DomainError("unauthenticated", `inv
 
 export function createAccessTokens(deps: AccessTokenDeps): AccessTokens {
   return {
-    async issue(userId, sessionId) {
+    async issue({ id, userId, acr, emailVerified }) {
       const key = deps.keys.current();
       const nowS = Math.floor(deps.clock.now() / 1000);
       const expS = nowS + Math.floor(deps.ttlMs / 1000);
-      const token = await new SignJWT({ sid: sessionId })
+      // RFC 9068 2.2.1 (acr), OpenID Connect Core 5.1 (email_verified). Not required claims: a token without them proves `basic`.
+      const token = await new SignJWT({ sid: id, acr, email_verified: emailVerified })
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYP })
         .setIssuer(deps.issuer)
         .setAudience(deps.audience)

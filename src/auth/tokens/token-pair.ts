@@ -4,7 +4,7 @@ import type { AccessTokens } from "./access-tokens.js";
 
 /** The access token for a new or rotated session, with its refresh token: what every sign-in path answers. */
 export async function tokenPair(tokens: AccessTokens, issued: IssuedRefresh) {
-  const access = await tokens.issue(issued.session.userId, issued.session.id);
+  const access = await tokens.issue(issued.session);
   return {
     accessToken: access.token,
     refreshToken: issued.refreshToken,

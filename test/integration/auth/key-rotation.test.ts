@@ -60,7 +60,7 @@ describe("signing keys (real Postgres, a clock the test moves)", () => {
     const published = ring.jwks().keys.map((k) => k.kid);
     expect(published).toHaveLength(2);
     expect(ring.current().kid).toBe(first);
-    const oldToken = (await tokens.issue("user", "session")).token;
+    const oldToken = (await tokens.issue({ id: "session", userId: "user", acr: "basic", emailVerified: false })).token;
 
     // After the switch: the new key signs; the old one still verifies tokens it signed.
     now += 6 * 60_000;

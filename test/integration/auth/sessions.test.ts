@@ -1,8 +1,11 @@
+import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createRedisSessionStore } from "../../../src/auth/sessions/redis-session-store.js";
 import { REVOCATION_CHANNEL } from "../../../src/auth/sessions/session-store.js";
+import { systemClock } from "../../../src/platform/clock.js";
 import { bearer, GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
 import { codeOf } from "../../support/rpc-errors.js";
 
@@ -100,6 +103,30 @@ describe("sessions", () => {
     await expect(auth.client.signIn({ email, password: "a brand new passphrase" })).resolves.toBeTruthy();
     const audit = await primary.query("SELECT 1 FROM audit_events a JOIN users u ON u.id = a.user_id WHERE u.email = $1 AND a.type = 'password.change'", [email]);
     expect(audit.rowCount).toBe(1);
+  });
+
+  it("a session keeps its acr; markEmailVerified lifts each live one of the user and announces it", async () => {
+    const redis = new Redis(inject("stack").redisUrl);
+    try {
+      const store = createRedisSessionStore({ redis, clock: systemClock, idleTtlMs: 60_000, absoluteTtlMs: 3_600_000, reuseGraceMs: 2000 });
+      const userId = randomUUID();
+      const open = (secondFactor: boolean, user = userId) => store.create({ userId: user, userAgent: "t", ip: "127.0.0.1", secondFactor, emailVerified: false });
+      const [mfa, password, stranger] = await Promise.all([open(true), open(false), open(false, randomUUID())]);
+      expect(mfa.session).toMatchObject({ acr: "mfa", emailVerified: false });
+      expect(await redis.hmget(`session:{${password.session.id}}`, "acr", "ev")).toEqual(["basic", "0"]);
+
+      await store.markEmailVerified(userId);
+      expect(await store.touch(mfa.session.id)).toMatchObject({ acr: "mfa", emailVerified: true });
+      const rotated = await store.rotate(password.refreshToken);
+      expect(rotated).toMatchObject({ outcome: "ok", session: { acr: "basic", emailVerified: true } });
+      expect(await store.touch(stranger.session.id)).toMatchObject({ emailVerified: false });
+      for (const { session } of [mfa, password]) {
+        expect(await waitForEvent(session.id)).toEqual({ type: "session.changed", sessionId: session.id, userId });
+      }
+      expect(events.some((e) => e.sessionId === stranger.session.id)).toBe(false);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it("sessions expire after the idle TTL", async () => {

@@ -39,7 +39,8 @@ describe("access tokens", () => {
     });
     expect(protectedHeader).toMatchObject({ alg: "EdDSA", typ: "at+jwt" });
     expect(jwks.keys.map((k) => k.kid)).toContain(protectedHeader.kid);
-    expect(Object.keys(payload).sort()).toEqual(["aud", "exp", "iat", "iss", "jti", "sid", "sub"]);
+    expect(Object.keys(payload).sort()).toEqual(["acr", "aud", "email_verified", "exp", "iat", "iss", "jti", "sid", "sub"]);
+    expect(payload).toMatchObject({ acr: "basic", email_verified: false });
     expect(payload.sid).toBe(tokens.sessionId);
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(600);
     expect(jwks.keys.every((k) => k.d === undefined)).toBe(true);
