@@ -6,10 +6,14 @@ import { startAuthServer } from "./auth/app.js";
 import { startAuthzServer } from "./authz/app.js";
 import { loadAuthzConfig } from "./authz/config.js";
 import { startExampleUpstream } from "./example/upstream.js";
-import { ConfigError, loadConfig } from "./platform/config.js";
+import { createMailWorker } from "./auth/mail/mail-worker.js";
+import { createSmtpSender } from "./auth/mail/smtp-sender.js";
+import { ConfigError, loadConfig, loadMailWorkerConfig } from "./platform/config.js";
+import { createDb } from "./platform/db.js";
 import { createLogger } from "./platform/log.js";
 import { loadStackConfig, StackConfigError } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
+import { startMailSink } from "./stack/mail-sink.js";
 import { formatEndpoints, startStack } from "./stack/stack.js";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -29,6 +33,7 @@ function localSecret(dir: string, name: string): string {
 }
 
 const EXAMPLE_PORT = 7010;
+const MAIL_SINK_PORT = 2525;
 const endpointOf = (url: string) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) });
 
 /**
@@ -79,6 +84,21 @@ async function main(): Promise<void> {
     { log: createLogger(config.logLevel, "authz") },
   );
   const example = await startExampleUpstream("127.0.0.1", EXAMPLE_PORT);
+  // Without SMTP_URL, mail goes to a local sink that keeps every message as a file to open.
+  const mailDir = path.join(stackConfig.dir, "mail");
+  const sink = env.SMTP_URL
+    ? undefined
+    : await startMailSink({
+        port: MAIL_SINK_PORT,
+        dir: mailDir,
+        onMail: (mail) => say(`mail to ${mail.to}: "${mail.subject}" -> ${mail.file}`),
+      });
+  const mailConfig = loadMailWorkerConfig({ ...env, SMTP_URL: env.SMTP_URL ?? sink?.url });
+  const mailLog = createLogger(config.logLevel, "mail-worker");
+  const mailDb = createDb({ writeUrl: mailConfig.databaseUrl, max: 2, onError: (error) => mailLog.warn({ err: error }, "database connection lost") });
+  const mailSender = createSmtpSender(mailConfig.smtpUrl, mailConfig.from);
+  const mailWorker = createMailWorker({ primary: mailDb.write, sender: mailSender, log: mailLog, ...mailConfig });
+  mailWorker.start();
   const gateway = await startGateway({
     dir: stackConfig.dir,
     listen: endpointOf(gatewayUrl),
@@ -97,6 +117,7 @@ async function main(): Promise<void> {
       `# authz (ext_authz gRPC): ${authz.grpcAddress}`,
       `# authz (forward-auth, /metrics): ${authz.httpUrl}`,
       `# example upstream (direct, unprotected): ${example.url}`,
+      sink ? `# mail: SMTP ${sink.url}, every message kept in ${mailDir}/` : `# mail: delivered through ${mailConfig.smtpUrl}`,
       `# gateway logs: ${gateway.logFiles.join(", ")}`,
       endpoints,
     ].join("\n"),
@@ -108,7 +129,16 @@ async function main(): Promise<void> {
   let closing: Promise<void> | undefined;
   const closeInProcess = () =>
     (closing ??= (async () => {
-      for (const close of [() => example.close(), () => authz.close(), () => auth.close()]) await close().catch(() => {});
+      const closers = [
+        () => mailWorker.stop(),
+        async () => mailSender.close(),
+        () => mailDb.close(),
+        async () => sink?.close(),
+        () => example.close(),
+        () => authz.close(),
+        () => auth.close(),
+      ];
+      for (const close of closers) await close().catch(() => {});
     })());
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     const onSignal = () => {

@@ -31,7 +31,7 @@ export interface AuthzConfig {
   audience: string;
   /** AUTHZ_SESSION_COOKIE, default auth_session: `<session id>.<secret>` from the hosted sign-in page; Redis keeps its hash. */
   sessionCookie: string;
-  /** AUTHZ_PUBLIC_PREFIXES: comma-separated path prefixes allowed without identity. Default: sign-up/in/refresh, /signin, /signout, JWKS. */
+  /** AUTHZ_PUBLIC_PREFIXES: comma-separated path prefixes allowed without identity. Default: DEFAULT_PUBLIC_PREFIXES. */
   publicPrefixes: string[];
   /** AUTHZ_LEVEL_RULES: comma-separated `prefix=level` (levels basic, verified, mfa); the longest prefix wins. Default none. */
   levelRules: LevelRule[];
@@ -53,12 +53,19 @@ export interface AuthzConfig {
 
 type Env = Record<string, string | undefined>;
 
+// The RPCs and pages a caller uses before it has, or when it has lost, a credential.
 export const DEFAULT_PUBLIC_PREFIXES = [
   "/auth.v1.AuthService/SignUp",
   "/auth.v1.AuthService/SignIn",
+  "/auth.v1.AuthService/CompleteSignIn",
   "/auth.v1.AuthService/Refresh",
+  "/auth.v1.AuthService/RequestPasswordReset",
+  "/auth.v1.AuthService/ResetPassword",
+  "/auth.v1.AuthService/VerifyEmail",
   "/signin",
   "/signout",
+  "/verify-email",
+  "/reset-password",
   "/.well-known/jwks.json",
 ];
 

@@ -5,7 +5,13 @@ export interface MailTemplatesDeps {
   publicBaseUrl: string;
 }
 
-const minutes = (ms: number) => Math.round(ms / 60_000);
+/** "30 minutes", "24 hours": how a person would say the link's lifetime. */
+function lifetime(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  if (minutes % 60 !== 0) return `${minutes} minute${minutes === 1 ? "" : "s"}`;
+  const hours = minutes / 60;
+  return `${hours} hour${hours === 1 ? "" : "s"}`;
+}
 const notYou = "If this was not you, reset your password now and review your active sessions.";
 
 export function createMailTemplates(deps: MailTemplatesDeps) {
@@ -22,7 +28,7 @@ export function createMailTemplates(deps: MailTemplatesDeps) {
         "",
         link("/verify-email", token),
         "",
-        `The link works once and expires in ${minutes(ttlMs)} minutes.`,
+        `The link works once and expires in ${lifetime(ttlMs)}.`,
         "If you did not create an account, you can ignore this message.",
       ].join("\n"),
     }),
@@ -36,7 +42,7 @@ export function createMailTemplates(deps: MailTemplatesDeps) {
         "",
         link("/reset-password", token),
         "",
-        `The link works once and expires in ${minutes(ttlMs)} minutes.`,
+        `The link works once and expires in ${lifetime(ttlMs)}.`,
         "If you did not ask for this, ignore this message: your password stays as it is.",
       ].join("\n"),
     }),

@@ -1,5 +1,3 @@
-import { randomBytes, timingSafeEqual } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { Code, ConnectError, createContextValues, type Client } from "@connectrpc/connect";
 import { decodeJwt } from "jose";
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
@@ -7,7 +5,9 @@ import type { Logger } from "../../platform/log.js";
 import { kRequestMeta, type RequestMeta } from "../../platform/request-context.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import { parseSessionCookie } from "../sessions/refresh-token.js";
+import { cookies, createCsrf, readForm, sendHtml, type Req, type Res } from "./forms.js";
 import { escapeHtml, page } from "./html.js";
+import { createLinkPages } from "./link-pages.js";
 import { safeReturnTo } from "./return-to.js";
 
 export interface SessionCookieConfig {
@@ -27,38 +27,6 @@ export interface HostedPagesDeps {
   log: Logger;
 }
 
-type Req = IncomingMessage;
-type Res = ServerResponse;
-
-const CSRF_COOKIE = "auth_csrf";
-const MAX_FORM_BYTES = 8192;
-
-function cookies(req: Req): Map<string, string> {
-  const jar = new Map<string, string>();
-  for (const part of (req.headers.cookie ?? "").split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0) jar.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
-  }
-  return jar;
-}
-
-/** The urlencoded form of a POST, "too_large" past MAX_FORM_BYTES, undefined for any other body. */
-function readForm(req: Req): Promise<URLSearchParams | "too_large" | undefined> {
-  return new Promise((resolve) => {
-    if (!/^application\/x-www-form-urlencoded/i.test(req.headers["content-type"] ?? "")) return resolve(undefined);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_FORM_BYTES) chunks.push(chunk);
-    });
-    req.on("end", () => resolve(size > MAX_FORM_BYTES ? "too_large" : new URLSearchParams(Buffer.concat(chunks).toString("utf8"))));
-    req.on("error", () => resolve(undefined));
-  });
-}
-
-const sameToken = (a: string, b: string) => a.length === b.length && a.length > 0 && timingSafeEqual(Buffer.from(a), Buffer.from(b));
-
 /**
  * The hosted sign-in page: plain server-rendered HTML, a CSRF double-submit
  * token, and on success an HttpOnly SameSite cookie and a redirect back to
@@ -68,17 +36,10 @@ export function createHostedPages(deps: HostedPagesDeps) {
   const { cookie } = deps;
   const secure = cookie.secure ? "; Secure" : "";
 
-  function send(res: Res, status: number, html: string, headers: Record<string, string | string[]> = {}) {
-    res.writeHead(status, {
-      "content-type": "text/html; charset=utf-8",
-      "cache-control": "no-store",
-      "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-      "x-frame-options": "DENY",
-      "referrer-policy": "no-referrer",
-      ...headers,
-    });
-    res.end(html);
-  }
+  const csrfTokens = createCsrf(cookie.secure);
+  const send = (res: Res, status: number, html: string, headers: Record<string, string | string[]> = {}) => sendHtml(res, status, html, { headers });
+  const links = createLinkPages({ auth: deps.auth, csrf: csrfTokens, log: deps.log });
+
 
   function signInForm(returnTo: string, csrf: string, error?: string): string {
     return page(
@@ -98,10 +59,8 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   }
 
   function showForm(res: Res, status: number, returnTo: string, error?: string) {
-    const csrf = randomBytes(24).toString("base64url");
-    send(res, status, signInForm(returnTo, csrf, error), {
-      "set-cookie": `${CSRF_COOKIE}=${csrf}; Path=/; HttpOnly; SameSite=Strict${secure}`,
-    });
+    const csrf = csrfTokens.issue();
+    send(res, status, signInForm(returnTo, csrf.token, error), { "set-cookie": csrf.setCookie });
   }
 
   function codeForm(returnTo: string, csrf: string, challenge: string, error?: string): string {
@@ -128,7 +87,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
     if (!form) return void send(res, 400, page("Bad request", "<h1>Bad request</h1><p>Send the sign-in form.</p>"));
     const returnTo = safeReturnTo(form.get("return_to"));
     const csrf = form.get("csrf") ?? "";
-    if (!sameToken(csrf, cookies(req).get(CSRF_COOKIE) ?? "")) {
+    if (!csrfTokens.matches(req, csrf)) {
       return void showForm(res, 403, returnTo, "Your sign-in form expired. Please try again.");
     }
     return { form, returnTo, csrf };
@@ -145,7 +104,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
       "cache-control": "no-store",
       "set-cookie": [
         `${cookie.name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(cookie.maxAgeMs / 1000)}${secure}`,
-        `${CSRF_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict${secure}`,
+        csrfTokens.clear,
       ],
     });
     res.end();
@@ -202,8 +161,9 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   }
 
   return {
-    /** True if it answered the request (the paths /signin, /signin/code and /signout). */
+    /** True if it answered the request (/signin, /signin/code, /signout, and the pages mail links open). */
     handle(req: Req, res: Res, meta: RequestMeta): boolean {
+      if (links.handle(req, res, meta)) return true;
       const url = new URL(req.url ?? "/", "http://local");
       if (url.pathname === "/signin" && req.method === "GET") {
         showForm(res, 200, safeReturnTo(url.searchParams.get("return_to")));

@@ -59,6 +59,27 @@ describe("through the gateway", () => {
     expect((await fetch(`${gw.url}/some/other/service`)).status).toBe(401);
   });
 
+  it("lets a caller without a credential recover an account: reset, verification and the second sign-in step", async () => {
+    const post = (rpc: string, body: unknown) =>
+      fetch(`${gw.url}/auth.v1.AuthService/${rpc}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await post("RequestPasswordReset", { email: uniqueEmail("gw") })).status).toBe(200);
+    // A bad token is refused by the auth service itself, not by the gateway for lack of a credential.
+    for (const [rpc, body] of [
+      ["ResetPassword", { token: "A".repeat(43), newPassword: "a fresh long passphrase" }],
+      ["VerifyEmail", { token: "A".repeat(43) }],
+      ["CompleteSignIn", { challenge: "nope", code: "123456" }],
+    ] as const) {
+      const res = await post(rpc, body);
+      expect(res.headers.get("x-auth-reason"), rpc).toBeNull();
+      expect((await res.json()).code, rpc).toMatch(/invalid_argument|unauthenticated/);
+    }
+    for (const page of ["/verify-email", "/reset-password"]) {
+      const res = await fetch(`${gw.url}${page}`, { headers: { accept: "text/html" }, redirect: "manual" });
+      expect(res.status, page).toBe(200);
+      expect(await res.text()).toContain("<form");
+    }
+  });
+
   it("accepts the hosted page's cookie and denies a real session id with a made-up secret", async () => {
     const { email, tokens } = await signUpAndIn();
     const cookie = await browserSignIn(gw.url, email, GOOD_PASSWORD);

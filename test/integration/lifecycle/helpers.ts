@@ -10,7 +10,7 @@ import { createLogger } from "../../../src/platform/log.js";
 import { migrate } from "../../../src/platform/migrate.js";
 import { startTestAuth, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
 import { createScratchDatabase } from "../../support/databases.js";
-import { startSmtpSink } from "../../support/smtp-sink.js";
+import { startMailSink } from "../../../src/stack/mail-sink.js";
 
 /** Servers in these tests trust the loopback peer as a proxy, so each client can speak from an IP of its own. */
 export const TRUST_LOOPBACK = { TRUSTED_PROXIES: "127.0.0.1" };
@@ -50,7 +50,7 @@ export async function startMailStack(overrides: Record<string, string> = {}, opt
   const log = createLogger("silent");
   await migrate(db.url, log);
   const auth = await startTestAuth({ DATABASE_URL: db.url, DATABASE_PRIMARY_URL: db.url, DATABASE_REPLICA_URL: db.url, ...TRUST_LOOPBACK, ...overrides }, options);
-  const sink = await startSmtpSink();
+  const sink = await startMailSink();
   const primary = new pg.Pool({ connectionString: db.url });
   const sender = createSmtpSender(sink.url, "Auth <no-reply@example.com>");
   const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 50, pollIntervalMs: 50 });

@@ -7,7 +7,7 @@ import { createSmtpSender } from "../../../src/auth/mail/smtp-sender.js";
 import { createLogger } from "../../../src/platform/log.js";
 import { migrate } from "../../../src/platform/migrate.js";
 import { createScratchDatabase } from "../../support/databases.js";
-import { startSmtpSink, type SmtpSink } from "../../support/smtp-sink.js";
+import { startMailSink, type MailSink } from "../../../src/stack/mail-sink.js";
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {
@@ -22,13 +22,13 @@ describe("mail outbox worker", () => {
   const log = createLogger("silent");
   let db: Awaited<ReturnType<typeof createScratchDatabase>>;
   let primary: pg.Pool;
-  let sink: SmtpSink;
+  let sink: MailSink;
 
   beforeAll(async () => {
     db = await createScratchDatabase();
     await migrate(db.url, log);
     primary = new pg.Pool({ connectionString: db.url, max: 6 });
-    sink = await startSmtpSink();
+    sink = await startMailSink();
   });
   afterAll(async () => {
     await sink?.close();

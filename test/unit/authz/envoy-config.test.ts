@@ -136,7 +136,20 @@ describe("envoy/envoy.yaml", () => {
     expect(extAuthz.with_request_body).toBeUndefined();
     const routes = hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
     const exempt = routes.filter((r) => r.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled).map((r) => r.match.path ?? r.match.prefix);
-    expect(exempt).toEqual(["/auth.v1.AuthService/SignUp", "/auth.v1.AuthService/SignIn", "/auth.v1.AuthService/Refresh", "/signin", "/signout", "/.well-known/jwks.json"]);
+    expect(exempt).toEqual([
+      "/auth.v1.AuthService/SignUp",
+      "/auth.v1.AuthService/SignIn",
+      "/auth.v1.AuthService/Refresh",
+      "/auth.v1.AuthService/CompleteSignIn",
+      "/auth.v1.AuthService/RequestPasswordReset",
+      "/auth.v1.AuthService/ResetPassword",
+      "/auth.v1.AuthService/VerifyEmail",
+      "/signin",
+      "/signout",
+      "/verify-email",
+      "/reset-password",
+      "/.well-known/jwks.json",
+    ]);
     expect(JSON.stringify(hcm.access_log)).toContain("%REQ(X-REQUEST-ID)%");
   });
 

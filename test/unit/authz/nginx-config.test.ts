@@ -53,7 +53,21 @@ describe("nginx/nginx.conf.template", () => {
     const text = render(values);
     const locations = [...text.matchAll(/^\s*location ([^{\n]+)\{([^}]*)\}/gm)].map((m) => ({ name: (m[1] ?? "").trim(), body: m[2] ?? "" }));
     const open = locations.filter((l) => l.body.includes("proxy_pass http://") && !l.body.includes("auth_request /_authz")).map((l) => l.name);
-    expect(open).toEqual(["= /_authz", "= /auth.v1.AuthService/SignUp", "= /auth.v1.AuthService/SignIn", "= /auth.v1.AuthService/Refresh", "^~ /signin", "= /signout", "= /.well-known/jwks.json"]);
+    expect(open).toEqual([
+      "= /_authz",
+      "= /auth.v1.AuthService/SignUp",
+      "= /auth.v1.AuthService/SignIn",
+      "= /auth.v1.AuthService/Refresh",
+      "= /auth.v1.AuthService/CompleteSignIn",
+      "= /auth.v1.AuthService/RequestPasswordReset",
+      "= /auth.v1.AuthService/ResetPassword",
+      "= /auth.v1.AuthService/VerifyEmail",
+      "^~ /signin",
+      "= /signout",
+      "= /verify-email",
+      "= /reset-password",
+      "= /.well-known/jwks.json",
+    ]);
     for (const header of ["X-User-Id", "X-Session-Id", "X-Auth-Level", "X-Auth-Degraded"]) expect(text).toContain(`proxy_set_header ${header} $authz_`);
   });
 });

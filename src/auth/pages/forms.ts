@@ -1,0 +1,68 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+export type Req = IncomingMessage;
+export type Res = ServerResponse;
+
+const CSRF_COOKIE = "auth_csrf";
+const MAX_FORM_BYTES = 8192;
+
+export function cookies(req: Req): Map<string, string> {
+  const jar = new Map<string, string>();
+  for (const part of (req.headers.cookie ?? "").split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0) jar.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return jar;
+}
+
+/** The urlencoded form of a POST, "too_large" past MAX_FORM_BYTES, undefined for any other body. */
+export function readForm(req: Req): Promise<URLSearchParams | "too_large" | undefined> {
+  return new Promise((resolve) => {
+    if (!/^application\/x-www-form-urlencoded/i.test(req.headers["content-type"] ?? "")) return resolve(undefined);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_FORM_BYTES) chunks.push(chunk);
+    });
+    req.on("end", () => resolve(size > MAX_FORM_BYTES ? "too_large" : new URLSearchParams(Buffer.concat(chunks).toString("utf8"))));
+    req.on("error", () => resolve(undefined));
+  });
+}
+
+/** Sends a page with headers that keep it from being framed, cached, or running anything but its own nonce'd script. */
+export function sendHtml(res: Res, status: number, html: string, options: { nonce?: string; headers?: Record<string, string | string[]> } = {}) {
+  const script = options.nonce ? ` script-src 'nonce-${options.nonce}';` : "";
+  res.writeHead(status, {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    "content-security-policy": `default-src 'none';${script} style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    ...options.headers,
+  });
+  res.end(html);
+}
+
+/**
+ * CSRF double submit (OWASP CSRF cheat sheet): a random token in a cookie and
+ * in the form; a cross-site page can make the browser post, but cannot read
+ * the cookie to put the same value in the form.
+ */
+export function createCsrf(secure: boolean) {
+  const flags = `Path=/; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`;
+  return {
+    issue(): { token: string; setCookie: string } {
+      const token = randomBytes(24).toString("base64url");
+      return { token, setCookie: `${CSRF_COOKIE}=${token}; ${flags}` };
+    },
+    clear: `${CSRF_COOKIE}=; Max-Age=0; ${flags}`,
+    matches(req: Req, token: string): boolean {
+      const expected = cookies(req).get(CSRF_COOKIE) ?? "";
+      return token.length === expected.length && token.length > 0 && timingSafeEqual(Buffer.from(token), Buffer.from(expected));
+    },
+  };
+}
+
+export const newNonce = () => randomBytes(16).toString("base64");
