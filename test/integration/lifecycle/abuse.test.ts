@@ -2,7 +2,8 @@ import { Code } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
-import { clientFrom, codeOf, failureOf, randomIp, TRUST_LOOPBACK } from "./helpers.js";
+import { clientFrom, randomIp, TRUST_LOOPBACK } from "./helpers.js";
+import { codeOf, rejection } from "../../support/rpc-errors.js";
 
 describe("rate limits and lockout", () => {
   let auth: TestAuth;
@@ -34,7 +35,7 @@ describe("rate limits and lockout", () => {
       expect(await codeOf(clientFrom(auth, randomIp()).signIn({ email, password: `wrong guess ${i}` }))).toBe(Code.Unauthenticated);
     }
     // Even the right password is refused from a new IP while locked: the attacker learns nothing from it.
-    const locked = await failureOf(clientFrom(auth, randomIp()).signIn({ email, password: GOOD_PASSWORD }));
+    const locked = await rejection(clientFrom(auth, randomIp()).signIn({ email, password: GOOD_PASSWORD }));
     expect(locked.code).toBe(Code.ResourceExhausted);
     expect(locked.rawMessage).toMatch(/retry after [12] seconds/);
     expect(locked.metadata.get("retry-after")).toMatch(/^[12]$/);
@@ -68,7 +69,7 @@ describe("rate limits and lockout", () => {
   it("an unknown email locks exactly like an existing one", async () => {
     const answers = async (email: string) => {
       for (let i = 0; i < 3; i++) await codeOf(clientFrom(auth, randomIp()).signIn({ email, password: "not the password" }));
-      const error = await failureOf(clientFrom(auth, randomIp()).signIn({ email, password: "not the password" }));
+      const error = await rejection(clientFrom(auth, randomIp()).signIn({ email, password: "not the password" }));
       return { code: error.code, message: error.rawMessage.replace(/\d+/, "N") };
     };
     const existing = uniqueEmail("exists");
@@ -82,7 +83,7 @@ describe("rate limits and lockout", () => {
     for (let i = 0; i < 5; i++) {
       expect(await codeOf(attacker.signIn({ email: uniqueEmail("spray"), password: "Summer2024!!" }))).toBe(Code.Unauthenticated);
     }
-    const refused = await failureOf(attacker.signIn({ email: uniqueEmail("spray"), password: "Summer2024!!" }));
+    const refused = await rejection(attacker.signIn({ email: uniqueEmail("spray"), password: "Summer2024!!" }));
     expect(refused.code).toBe(Code.ResourceExhausted);
     expect(Number(refused.metadata.get("retry-after"))).toBeGreaterThan(0);
     expect(await codeOf(clientFrom(auth, randomIp()).signIn({ email: uniqueEmail("spray"), password: "Summer2024!!" }))).toBe(

@@ -3,7 +3,8 @@ import { Code } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
-import { clientFrom, codeOf, randomIp, TRUST_LOOPBACK } from "./helpers.js";
+import { clientFrom, randomIp, TRUST_LOOPBACK } from "./helpers.js";
+import { codeOf } from "../../support/rpc-errors.js";
 
 describe("ListAuditEvents and the user-lookup cache", () => {
   let a: TestAuth;

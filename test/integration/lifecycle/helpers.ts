@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import pg from "pg";
@@ -25,19 +25,6 @@ export function clientFrom(auth: TestAuth, ip: string): AuthClient {
     return next(req);
   };
   return createClient(AuthService, createConnectTransport({ baseUrl: auth.server.url, httpVersion: "1.1", interceptors: [forwardFor] }));
-}
-
-export async function failureOf(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to fail");
-}
-
-export async function codeOf(call: Promise<unknown>): Promise<Code> {
-  return (await failureOf(call)).code;
 }
 
 /**

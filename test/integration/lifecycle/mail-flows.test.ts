@@ -1,7 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, GOOD_PASSWORD, uniqueEmail } from "../../support/auth-harness.js";
-import { clientFrom, codeOf, failureOf, randomIp, startMailStack } from "./helpers.js";
+import { clientFrom, randomIp, startMailStack } from "./helpers.js";
+import { codeOf, rejection } from "../../support/rpc-errors.js";
 
 const NEW_PASSWORD = "a brand new passphrase";
 
@@ -75,7 +76,7 @@ describe("email verification and password reset (outbox, worker, SMTP)", () => {
     await c.requestPasswordReset({ email });
     const { token } = await stack.tokenFrom(email, /Reset your password/);
 
-    expect((await failureOf(c.resetPassword({ token, newPassword: "password1" }))).rawMessage).toMatch(/too common/);
+    expect((await rejection(c.resetPassword({ token, newPassword: "password1" }))).rawMessage).toMatch(/too common/);
     expect((await c.resetPassword({ token, newPassword: NEW_PASSWORD })).revokedSessions).toBe(1);
     expect(await codeOf(c.getMe({}, bearer(before.accessToken)))).toBe(Code.Unauthenticated);
     expect(await codeOf(c.signIn({ email, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
@@ -101,7 +102,7 @@ describe("email verification and password reset (outbox, worker, SMTP)", () => {
     await client().signUp({ email: existing, password: GOOD_PASSWORD });
     for (const email of [existing, uniqueEmail("limited-unknown")]) {
       for (let i = 0; i < 3; i++) await clientFrom(stack.auth, randomIp()).requestPasswordReset({ email });
-      const refused = await failureOf(clientFrom(stack.auth, randomIp()).requestPasswordReset({ email }));
+      const refused = await rejection(clientFrom(stack.auth, randomIp()).requestPasswordReset({ email }));
       expect(refused.code).toBe(Code.ResourceExhausted);
       expect(refused.metadata.get("retry-after")).toMatch(/^\d+$/);
     }
@@ -124,7 +125,7 @@ describe("email verification and password reset (outbox, worker, SMTP)", () => {
     const c = client();
     await c.signUp({ email, password: GOOD_PASSWORD });
     const tokens = await c.signIn({ email, password: GOOD_PASSWORD });
-    const weak = await failureOf(c.changePassword({ currentPassword: GOOD_PASSWORD, newPassword: "password123" }, bearer(tokens.accessToken)));
+    const weak = await rejection(c.changePassword({ currentPassword: GOOD_PASSWORD, newPassword: "password123" }, bearer(tokens.accessToken)));
     expect(weak.code).toBe(Code.InvalidArgument);
     await c.changePassword({ currentPassword: GOOD_PASSWORD, newPassword: NEW_PASSWORD }, bearer(tokens.accessToken));
     await stack.sink.waitFor(email, /Security notice: your password was changed/);

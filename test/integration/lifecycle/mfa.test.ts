@@ -2,7 +2,8 @@ import { Code } from "@connectrpc/connect";
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
-import { clientFrom, codeOf, failureOf, randomIp, startMailStack } from "./helpers.js";
+import { clientFrom, randomIp, startMailStack } from "./helpers.js";
+import { codeOf, rejection } from "../../support/rpc-errors.js";
 import { steppingClock } from "../../support/clock.js";
 
 describe("TOTP MFA with recovery codes", () => {
@@ -98,9 +99,9 @@ describe("TOTP MFA with recovery codes", () => {
     const { email, secret } = await enrolled(a);
     const { mfaChallenge } = await a.signIn({ email, password: GOOD_PASSWORD });
     const wrong = codeAt(secret) === "123456" ? "654321" : "123456";
-    expect((await failureOf(a.completeSignIn({ challenge: mfaChallenge, code: wrong }))).rawMessage).toBe("invalid code");
+    expect((await rejection(a.completeSignIn({ challenge: mfaChallenge, code: wrong }))).rawMessage).toBe("invalid code");
     await codeOf(a.completeSignIn({ challenge: mfaChallenge, code: wrong }));
-    expect((await failureOf(a.completeSignIn({ challenge: mfaChallenge, code: wrong }))).rawMessage).toMatch(/sign-in has ended/);
+    expect((await rejection(a.completeSignIn({ challenge: mfaChallenge, code: wrong }))).rawMessage).toMatch(/sign-in has ended/);
     expect(await codeOf(a.completeSignIn({ challenge: mfaChallenge, code: codeAt(secret, 30_000) }))).toBe(Code.Unauthenticated);
 
     // 3 spent above; 5 more on fresh challenges (each from its own IP) spend the account's 8.
@@ -111,7 +112,7 @@ describe("TOTP MFA with recovery codes", () => {
     }
     const c = clientFrom(stack.auth, randomIp());
     const last = await c.signIn({ email, password: GOOD_PASSWORD });
-    const limited = await failureOf(c.completeSignIn({ challenge: last.mfaChallenge, code: codeAt(secret, 30_000) }));
+    const limited = await rejection(c.completeSignIn({ challenge: last.mfaChallenge, code: codeAt(secret, 30_000) }));
     expect(limited.code).toBe(Code.ResourceExhausted);
     expect(limited.metadata.get("retry-after")).toMatch(/^\d+$/);
   });
