@@ -1,13 +1,18 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import net from "node:net";
 import { startAuthServer } from "../src/auth/app.js";
+import { startAuthzServer } from "../src/authz/app.js";
+import { loadAuthzConfig } from "../src/authz/config.js";
+import { startExampleUpstream } from "../src/example/upstream.js";
 import { AuthService } from "../src/gen/auth/v1/auth_pb.js";
 import { loadConfig } from "../src/platform/config.js";
 import { createLogger } from "../src/platform/log.js";
+import { startGateway } from "../src/stack/gateway.js";
 import { startStack } from "../src/stack/stack.js";
 
 /**
@@ -16,6 +21,19 @@ import { startStack } from "../src/stack/stack.js";
  * the ratio, not the absolute numbers.
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
+
+const endpointOf = (url: string) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 function stats(samples: number[]) {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -39,6 +57,8 @@ const describe = (outcomes: Map<string, number>) => [...outcomes].map(([k, n]) =
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), "auth-bench-"));
+  // As root the data tier and the gateway run as an unprivileged user that must reach their state here.
+  chmodSync(dir, 0o755);
   const stack = await startStack({ dir, replicas: 0 });
   try {
     const config = loadConfig({
@@ -48,6 +68,10 @@ async function main(): Promise<void> {
       SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
       AUTH_PORT: "0",
       LOG_LEVEL: "silent",
+      // The bench times the work of each answer; limits and lockout would time their refusals instead.
+      RATE_LIMIT_SIGNIN_IP: "1000000/1m",
+      RATE_LIMIT_SIGNUP_IP: "1000000/1m",
+      LOCKOUT_THRESHOLD: "1000",
     });
     const server = await startAuthServer(config, { log: createLogger("silent") });
     const client = createClient(AuthService, createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }));
@@ -56,10 +80,42 @@ async function main(): Promise<void> {
     await client.signUp({ email: known, password });
     const { accessToken } = await client.signIn({ email: known, password });
 
+    // The request path: the example upstream directly, and through nginx + the authz server.
+    const authz = await startAuthzServer(
+      loadAuthzConfig({ REDIS_URL: stack.redisUrl, AUTHZ_PORT: "0", AUTHZ_HTTP_PORT: "0", AUTHZ_JWKS_URL: `${server.url}/.well-known/jwks.json`, AUTH_ISSUER: config.issuer, LOG_LEVEL: "silent" }),
+      { log: createLogger("silent", "authz") },
+    );
+    const example = await startExampleUpstream("127.0.0.1", 0);
+    const gateway = await startGateway({
+      dir: path.join(dir, "gateway"),
+      listen: { host: "127.0.0.1", port: await freePort() },
+      auth: endpointOf(server.url),
+      authz: [{ grpc: endpointOf(`http://${authz.grpcAddress}`), http: endpointOf(authz.httpUrl) }],
+      example: endpointOf(example.url),
+      proxy: "nginx",
+    });
+    const bearerHeader = { authorization: `Bearer ${accessToken}` };
+    const httpGet = (url: string) => async () => {
+      const res = await fetch(url, { headers: bearerHeader });
+      await res.arrayBuffer();
+      if (!res.ok) throw new ConnectError(`HTTP ${res.status}`, Code.Unknown);
+    };
+
     const pairs: Array<[string, () => Promise<unknown>, string, () => Promise<unknown>]> = [
+      ["GET /example/ through gateway + authz", httpGet(`${gateway.url}/example/hello`), "GET /example/ direct", httpGet(`${example.url}/example/hello`)],
       ["SignIn wrong password", () => client.signIn({ email: known, password: "wrong passphrase" }), "SignIn unknown email", () => client.signIn({ email: `nobody-${randomUUID()}@example.com`, password: "wrong passphrase" })],
       ["SignUp taken email", () => client.signUp({ email: known, password }), "SignUp new email", () => client.signUp({ email: `new-${randomUUID()}@example.com`, password })],
-      ["GetMe (bearer)", () => client.getMe({}, { headers: { authorization: `Bearer ${accessToken}` } }), "SignIn success", () => client.signIn({ email: known, password })],
+      [
+        "forward-auth Check (cached)",
+        async () => {
+          const res = await fetch(`${authz.httpUrl}/auth/forward`, { headers: { ...bearerHeader, "x-original-uri": "/example/hello", "x-original-method": "GET" } });
+          await res.arrayBuffer();
+          if (res.status !== 200) throw new ConnectError(`HTTP ${res.status}`, Code.Unknown);
+        },
+        "authz /healthz (no decision)",
+        httpGet(`${authz.httpUrl}/healthz`),
+      ],
+      ["GetMe (bearer, live session check)", () => client.getMe({}, { headers: bearerHeader }), "SignIn success (argon2id)", () => client.signIn({ email: known, password })],
     ];
     const rows: string[] = [];
     for (const [nameA, a, nameB, b] of pairs) {
@@ -81,6 +137,9 @@ async function main(): Promise<void> {
     console.log("| A | p50 ms | p90 ms | B | p50 ms | p90 ms | A/B p50 |");
     console.log("| --- | --- | --- | --- | --- | --- | --- |");
     for (const row of rows) console.log(row);
+    await gateway.stop();
+    await example.close();
+    await authz.close();
     await server.close();
   } finally {
     await stack.stop();
