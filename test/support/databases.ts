@@ -22,5 +22,20 @@ export async function createScratchDatabase(): Promise<{ url: string; drop(): Pr
   await run(`CREATE DATABASE ${name} OWNER ${primary.username}`);
   const url = new URL(primary);
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return {
+    url: url.toString(),
+    async drop() {
+      // Pools resolve end() before their last connections are gone; forcing the drop then would
+      // kill a closing connection, whose error no one listens for any more. Wait for them instead.
+      for (let attempt = 0; attempt < 30; attempt++) {
+        try {
+          return await run(`DROP DATABASE IF EXISTS ${name}`);
+        } catch (error) {
+          if ((error as { code?: string }).code !== "55006") throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+      await run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
 }
