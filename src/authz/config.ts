@@ -64,6 +64,7 @@ export const DEFAULT_PUBLIC_PREFIXES = [
   "/auth.v1.AuthService/VerifyEmail",
   "/signin",
   "/signout",
+  "/forgot-password",
   "/verify-email",
   "/reset-password",
   "/.well-known/jwks.json",

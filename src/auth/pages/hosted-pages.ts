@@ -54,7 +54,8 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   <label for="password">Password</label>
   <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="128">
   <button type="submit">Sign in</button>
-</form>`,
+</form>
+<p><a href="/forgot-password">Forgot your password?</a></p>`,
     );
   }
 

@@ -12,10 +12,11 @@ export interface LinkPagesDeps {
 }
 
 /**
- * The pages the links in mail open: /verify-email and /reset-password. The
- * token travels in the URL fragment, which browsers never send to a server
- * (no access log or Referer ever holds it); a small nonce'd script moves it
- * into the form, and the form's POST redeems it.
+ * The account-recovery pages: /forgot-password asks for a reset mail, and the
+ * pages the links in mail open, /verify-email and /reset-password. Their token
+ * travels in the URL fragment, which browsers never send to a server (no
+ * access log or Referer ever holds it); a small nonce'd script moves it into
+ * the form, and the form's POST redeems it.
  */
 export function createLinkPages(deps: LinkPagesDeps) {
   const tokenScript = (nonce: string) =>
@@ -53,6 +54,23 @@ ${tokenScript(nonce)}`,
       error,
     );
 
+  function forgotForm(res: Res, status: number, error?: string) {
+    const csrf = deps.csrf.issue();
+    const html = page(
+      "Reset your password",
+      `<h1>Reset your password</h1>
+${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
+<form method="post" action="/forgot-password">
+  <input type="hidden" name="csrf" value="${escapeHtml(csrf.token)}">
+  <label for="email">Email</label>
+  <input id="email" name="email" type="email" autocomplete="username" required maxlength="254">
+  <button type="submit">Send me a reset link</button>
+</form>
+<p><a href="/signin">Back to sign in</a></p>`,
+    );
+    sendHtml(res, status, html, { headers: { "set-cookie": csrf.setCookie } });
+  }
+
   function done(res: Res, title: string, text: string) {
     sendHtml(res, 200, page(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p><p><a href="/signin">Sign in</a></p>`), {
       headers: { "set-cookie": deps.csrf.clear },
@@ -82,7 +100,14 @@ ${tokenScript(nonce)}`,
     handle(req: Req, res: Res, meta: RequestMeta): boolean {
       const path = (req.url ?? "").split("?", 1)[0];
       const contextValues = createContextValues().set(kRequestMeta, meta);
-      if (path === "/verify-email" && req.method === "GET") verifyForm(res, 200);
+      if (path === "/forgot-password" && req.method === "GET") forgotForm(res, 200);
+      else if (path === "/forgot-password" && req.method === "POST") {
+        void redeem(req, res, meta, (status, error) => forgotForm(res, status, error), async (form) => {
+          await deps.auth.requestPasswordReset({ email: form.get("email") ?? "" }, { contextValues });
+          // The same words whether or not the address has an account: no enumeration here either.
+          done(res, "Check your email", "If an account uses this address, a link to reset its password is on its way.");
+        });
+      } else if (path === "/verify-email" && req.method === "GET") verifyForm(res, 200);
       else if (path === "/reset-password" && req.method === "GET") resetForm(res, 200);
       else if (path === "/verify-email" && req.method === "POST") {
         void redeem(req, res, meta, (status, error) => verifyForm(res, status, error), async (form) => {

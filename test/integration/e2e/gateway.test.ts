@@ -73,7 +73,7 @@ describe("through the gateway", () => {
       expect(res.headers.get("x-auth-reason"), rpc).toBeNull();
       expect((await res.json()).code, rpc).toMatch(/invalid_argument|unauthenticated/);
     }
-    for (const page of ["/verify-email", "/reset-password"]) {
+    for (const page of ["/forgot-password", "/verify-email", "/reset-password"]) {
       const res = await fetch(`${gw.url}${page}`, { headers: { accept: "text/html" }, redirect: "manual" });
       expect(res.status, page).toBe(200);
       expect(await res.text()).toContain("<form");

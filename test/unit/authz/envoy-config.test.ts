@@ -146,6 +146,7 @@ describe("envoy/envoy.yaml", () => {
       "/auth.v1.AuthService/VerifyEmail",
       "/signin",
       "/signout",
+      "/forgot-password",
       "/verify-email",
       "/reset-password",
       "/.well-known/jwks.json",

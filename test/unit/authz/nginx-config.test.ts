@@ -64,6 +64,7 @@ describe("nginx/nginx.conf.template", () => {
       "= /auth.v1.AuthService/VerifyEmail",
       "^~ /signin",
       "= /signout",
+      "= /forgot-password",
       "= /verify-email",
       "= /reset-password",
       "= /.well-known/jwks.json",
