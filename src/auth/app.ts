@@ -114,6 +114,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       templates,
       verifyEmailTokenTtlMs: config.verifyEmailTokenTtlMs,
       resetTokenTtlMs: config.resetTokenTtlMs,
+      changeEmailTokenTtlMs: config.changeEmailTokenTtlMs,
       userWritten,
     });
     const mfaStore = createPgMfaStore({ primary: db.write, templates, userWritten });

@@ -54,6 +54,8 @@ export interface AuthConfig {
   verifyEmailTokenTtlMs: number;
   /** RESET_TOKEN_TTL: how long a password reset link works. Default 30m. */
   resetTokenTtlMs: number;
+  /** CHANGE_EMAIL_TOKEN_TTL: how long the link confirming a new email address works. Default 1h. */
+  changeEmailTokenTtlMs: number;
   /**
    * MFA_ENCRYPTION_KEY: 32 bytes, base64; encrypts TOTP secrets at rest.
    * Default: derived from SIGNING_KEY_ENCRYPTION_KEY by HKDF-SHA256 under a label of its own.
@@ -175,6 +177,7 @@ export function loadConfig(env: Env): AuthConfig {
     publicBaseUrl: (read.optionalUrl("PUBLIC_BASE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8080").replace(/\/+$/, ""),
     verifyEmailTokenTtlMs: read.duration("VERIFY_EMAIL_TOKEN_TTL", "24h"),
     resetTokenTtlMs: read.duration("RESET_TOKEN_TTL", "30m"),
+    changeEmailTokenTtlMs: read.duration("CHANGE_EMAIL_TOKEN_TTL", "1h"),
     mfaEncryptionKey: read.optionalKey32("MFA_ENCRYPTION_KEY") ?? Buffer.alloc(0),
     mfaIssuer: read.string("MFA_ISSUER", "auth-platform"),
     mfaChallengeTtlMs: read.duration("MFA_CHALLENGE_TTL", "5m"),

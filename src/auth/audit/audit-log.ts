@@ -13,6 +13,8 @@ export type AuditEventType =
   | "password.reset"
   | "email.verification_requested"
   | "email.verified"
+  | "email.change_requested"
+  | "email.changed"
   | "mfa.enrollment_started"
   | "mfa.enabled"
   | "mfa.disabled"

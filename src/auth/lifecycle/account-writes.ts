@@ -4,6 +4,11 @@ export interface AccountRef {
   email: string;
 }
 
+/** A redeemed verification token; `previousEmail` is set when it confirmed a change of address. */
+export interface VerifiedEmail extends AccountRef {
+  previousEmail?: string;
+}
+
 /**
  * Account changes that mail the owner. Each method commits the change and its
  * mail (and any token) in one transaction: nothing acknowledged loses its mail.
@@ -14,8 +19,16 @@ export interface AccountWrites {
   /** Replaces the hash only if it is still `expected`; notifies the owner. */
   changePassword(account: AccountRef, expected: string, next: string): Promise<boolean>;
   requestVerification(account: AccountRef): Promise<void>;
-  /** Redeems a verification token; undefined if it is unknown, used or expired. */
-  verifyEmail(token: string): Promise<AccountRef | undefined>;
+  /**
+   * Mails `newEmail` a link that moves the account there (or, if another account has it, a notice)
+   * and mails the current address a notice either way.
+   */
+  requestEmailChange(account: AccountRef, newEmail: string): Promise<void>;
+  /**
+   * Redeems a verification or email-change token; undefined if it is unknown, used or expired.
+   * Throws INVALID_ARGUMENT, changing nothing, if the new address was taken since the request.
+   */
+  verifyEmail(token: string): Promise<VerifiedEmail | undefined>;
   requestReset(account: AccountRef): Promise<void>;
   /** Redeems a reset token and sets the password; undefined if the token is unknown, used or expired. */
   resetPassword(token: string, passwordHash: string): Promise<AccountRef | undefined>;

@@ -16,7 +16,7 @@ import type { AccountWrites } from "./account-writes.js";
 
 export type LifecycleHandlers = Pick<
   ServiceImpl<typeof AuthService>,
-  "requestEmailVerification" | "verifyEmail" | "requestPasswordReset" | "resetPassword"
+  "requestEmailVerification" | "changeEmail" | "verifyEmail" | "requestPasswordReset" | "resetPassword"
 >;
 
 export interface LifecycleServiceDeps {
@@ -49,6 +49,28 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       return {};
     },
 
+    async changeEmail(req, ctx) {
+      const who = await deps.authenticator.authenticate(ctx.requestHeader.get("authorization"));
+      const current = requirePassword("current_password", req.currentPassword);
+      const newEmail = normalizeEmail(req.newEmail);
+      const user = await users.findById(who.userId);
+      if (!user || user.disabled) throw new DomainError("unauthenticated", "account is not active");
+      if (newEmail === user.email) throw invalidArgument("new_email is already the account's email");
+      // Spent before the password check too, so a stolen access token buys few password guesses.
+      await abuse.mailIp.consume(ctx, ipOf(ctx));
+      await abuse.mailAccount.consume(ctx, user.email);
+      // Keyed on the new address whether or not it is taken, so the limit itself reveals nothing.
+      await abuse.mailAccount.consume(ctx, newEmail);
+      if (!(await deps.hasher.verify(user.passwordHash, current))) {
+        await audit(ctx, { type: "signin.failure", userId: user.id, details: { reason: "wrong_current_password", during: "change_email" } });
+        throw new DomainError("permission_denied", "current password is incorrect");
+      }
+      // Either way one transaction and two mails, and the same empty answer (no user enumeration).
+      await accounts.requestEmailChange(user, newEmail);
+      await audit(ctx, { type: "email.change_requested", userId: user.id });
+      return {};
+    },
+
     async verifyEmail(req, ctx) {
       const token = requireAccountToken(req.token);
       await abuse.tokenIp.consume(ctx, ipOf(ctx));
@@ -56,7 +78,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       if (!account) throw badToken();
       // Sessions opened before this commit would otherwise prove only `basic` until they end.
       await sessions.markEmailVerified(account.id);
-      await audit(ctx, { type: "email.verified", userId: account.id });
+      await audit(ctx, { type: account.previousEmail ? "email.changed" : "email.verified", userId: account.id });
       return {};
     },
 

@@ -1,38 +1,59 @@
 import type pg from "pg";
+import { invalidArgument } from "../../platform/errors.js";
 import { withTransaction, type Queryable } from "../../platform/transaction.js";
 import { enqueueMail } from "../mail/mail.js";
 import type { MailTemplates } from "../mail/templates.js";
 import { hashAccountToken, newAccountToken } from "./account-token.js";
-import type { AccountRef, AccountWrites } from "./account-writes.js";
+import type { AccountRef, AccountWrites, VerifiedEmail } from "./account-writes.js";
 
 export interface PgAccountWritesDeps {
   primary: pg.Pool;
   templates: MailTemplates;
   verifyEmailTokenTtlMs: number;
   resetTokenTtlMs: number;
+  changeEmailTokenTtlMs: number;
   /** Called after every committed write to a user row, e.g. to drop cached copies. */
   userWritten(account: AccountRef): Promise<void>;
 }
 
-type Purpose = "verify_email" | "reset_password";
+type Purpose = "verify_email" | "reset_password" | "change_email";
 
-async function issueToken(tx: Queryable, userId: string, purpose: Purpose, ttlMs: number): Promise<string> {
+const UNIQUE_VIOLATION = "23505";
+
+async function issueToken(tx: Queryable, userId: string, purpose: Purpose, ttlMs: number, newEmail: string | null = null): Promise<string> {
   const { token, hash } = newAccountToken();
   await tx.query(
-    "INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
-    [hash, userId, purpose, ttlMs / 1000],
+    "INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at, new_email) VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)",
+    [hash, userId, purpose, ttlMs / 1000, newEmail],
   );
   return token;
 }
 
-/** Marks the token used in the same statement that checks it, so two concurrent redemptions cannot both win. */
-async function redeemToken(tx: Queryable, token: string, purpose: Purpose): Promise<string | undefined> {
-  const result = await tx.query<{ user_id: string }>(
-    `UPDATE account_tokens SET used_at = now()
-     WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now() RETURNING user_id`,
-    [hashAccountToken(token), purpose],
+/** The token's owner as it was before redemption, and the address a change_email token confirms. */
+interface Redeemed extends AccountRef {
+  newEmail: string | null;
+}
+
+/**
+ * Locks the owner's row before touching any token: with one lock order, two redemptions for one user
+ * (each voiding the other's tokens) queue instead of deadlocking. Marks the token used in the same
+ * statement that checks it, so two concurrent redemptions cannot both win.
+ */
+async function redeemToken(tx: Queryable, token: string, purposes: Purpose[]): Promise<Redeemed | undefined> {
+  const hash = hashAccountToken(token);
+  const owner = await tx.query<AccountRef>(
+    "SELECT u.id, u.email FROM users u JOIN account_tokens t ON t.user_id = u.id WHERE t.token_hash = $1 FOR UPDATE OF u",
+    [hash],
   );
-  return result.rows[0]?.user_id;
+  const account = owner.rows[0];
+  if (!account) return undefined;
+  const result = await tx.query<{ new_email: string | null }>(
+    `UPDATE account_tokens SET used_at = now()
+     WHERE token_hash = $1 AND purpose = ANY($2) AND used_at IS NULL AND expires_at > now() RETURNING new_email`,
+    [hash, purposes],
+  );
+  const redeemed = result.rows[0];
+  return redeemed && { ...account, newEmail: redeemed.new_email };
 }
 
 export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites {
@@ -85,16 +106,47 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
       });
     },
 
-    async verifyEmail(token) {
-      const account = await withTransaction(primary, async (tx) => {
-        const userId = await redeemToken(tx, token, "verify_email");
-        if (!userId) return undefined;
-        const result = await tx.query<AccountRef>(
-          "UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1 RETURNING id, email",
-          [userId],
-        );
-        return result.rows[0];
+    async requestEmailChange(account, newEmail) {
+      await withTransaction(primary, async (tx) => {
+        const taken = await tx.query("SELECT 1 FROM users WHERE email = $1", [newEmail]);
+        if (taken.rowCount === 0) {
+          const token = await issueToken(tx, account.id, "change_email", deps.changeEmailTokenTtlMs, newEmail);
+          await enqueueMail(tx, templates.confirmEmailChange(newEmail, token, deps.changeEmailTokenTtlMs));
+        } else {
+          await enqueueMail(tx, templates.emailChangeAttempt(newEmail));
+        }
+        await enqueueMail(tx, templates.emailChangeRequested(account.email, newEmail));
       });
+    },
+
+    async verifyEmail(token) {
+      const account = await withTransaction(primary, async (tx): Promise<VerifiedEmail | undefined> => {
+        const redeemed = await redeemToken(tx, token, ["verify_email", "change_email"]);
+        if (!redeemed) return undefined;
+        if (redeemed.newEmail === null) {
+          await tx.query("UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1", [redeemed.id]);
+          return { id: redeemed.id, email: redeemed.email };
+        }
+        try {
+          await tx.query("UPDATE users SET email = $2, email_verified = true, updated_at = now() WHERE id = $1", [
+            redeemed.id,
+            redeemed.newEmail,
+          ]);
+        } catch (error) {
+          // Free when requested, taken since: the unique index decides, and the rollback leaves everything as it was.
+          if ((error as { code?: unknown }).code === UNIQUE_VIOLATION) throw invalidArgument("this address is no longer available");
+          throw error;
+        }
+        // Other pending changes end with this one; verification links sent to the old address no longer speak for the account.
+        await tx.query(
+          "UPDATE account_tokens SET used_at = now() WHERE user_id = $1 AND purpose IN ('verify_email', 'change_email') AND used_at IS NULL",
+          [redeemed.id],
+        );
+        await enqueueMail(tx, templates.emailChanged(redeemed.email, redeemed.newEmail));
+        return { id: redeemed.id, email: redeemed.newEmail, previousEmail: redeemed.email };
+      });
+      // Sign-in by the old address must fail at once on every instance, not when its cache entry expires.
+      if (account?.previousEmail) await deps.userWritten({ id: account.id, email: account.previousEmail });
       return written(account);
     },
 
@@ -107,12 +159,14 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
 
     async resetPassword(token, passwordHash) {
       const account = await withTransaction(primary, async (tx) => {
-        const userId = await redeemToken(tx, token, "reset_password");
+        const userId = (await redeemToken(tx, token, ["reset_password"]))?.id;
         if (!userId) return undefined;
-        // Any other reset link still out there dies with this one.
-        await tx.query("UPDATE account_tokens SET used_at = now() WHERE user_id = $1 AND purpose = 'reset_password' AND used_at IS NULL", [
-          userId,
-        ]);
+        // Any other reset link still out there dies with this one, and so does a pending email change:
+        // the change notice tells an owner who did not ask for it that a reset cancels it.
+        await tx.query(
+          "UPDATE account_tokens SET used_at = now() WHERE user_id = $1 AND purpose IN ('reset_password', 'change_email') AND used_at IS NULL",
+          [userId],
+        );
         const result = await tx.query<AccountRef>(
           "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1 RETURNING id, email",
           [userId, passwordHash],

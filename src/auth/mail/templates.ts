@@ -14,6 +14,12 @@ function lifetime(ms: number): string {
 }
 const notYou = "If this was not you, reset your password now and review your active sessions.";
 
+/** "n***@example.com": mail to the old address may be read by someone other than the owner; enough to recognise the address, not to learn it. */
+function masked(email: string): string {
+  const at = email.lastIndexOf("@");
+  return `${[...email.slice(0, at)][0] ?? ""}***${email.slice(at)}`;
+}
+
 export function createMailTemplates(deps: MailTemplatesDeps) {
   // The token travels in the fragment, which browsers never send to servers or in Referer headers.
   const link = (path: string, token: string) => `${deps.publicBaseUrl}${path}#token=${token}`;
@@ -56,6 +62,56 @@ export function createMailTemplates(deps: MailTemplatesDeps) {
         "No new account was created and nothing changed on yours.",
         "",
         "If it was you, sign in instead, or reset your password if you forgot it.",
+      ].join("\n"),
+    }),
+    confirmEmailChange: (to: string, token: string, ttlMs: number): Mail => ({
+      to,
+      subject: "Confirm your new email address",
+      text: [
+        "Hello,",
+        "",
+        "Someone asked to use this address for their account. To confirm it, open this link:",
+        "",
+        link("/verify-email", token),
+        "",
+        `The link works once and expires in ${lifetime(ttlMs)}.`,
+        "If you did not ask for this, ignore this message: nothing changes.",
+      ].join("\n"),
+    }),
+    emailChangeAttempt: (to: string): Mail => ({
+      to,
+      subject: "Someone tried to move an account to your email address",
+      text: [
+        "Hello,",
+        "",
+        "Someone tried to change the email address of another account to this address, which already has an account.",
+        "Nothing changed on either account.",
+        "",
+        "If it was you, sign in with this address instead.",
+      ].join("\n"),
+    }),
+    emailChangeRequested: (to: string, newEmail: string): Mail => ({
+      to,
+      subject: "Security notice: someone asked to change your email address",
+      text: [
+        "Hello,",
+        "",
+        `Someone asked to change the email address of your account to ${masked(newEmail)}.`,
+        "Nothing changes until the link mailed to that address is opened.",
+        "",
+        "If this was not you, reset your password now: that also cancels the change.",
+      ].join("\n"),
+    }),
+    emailChanged: (to: string, newEmail: string): Mail => ({
+      to,
+      subject: "Security notice: your email address was changed",
+      text: [
+        "Hello,",
+        "",
+        `The email address of your account was changed to ${masked(newEmail)}.`,
+        "This address no longer signs in to the account or receives its mail.",
+        "",
+        "If this was not you, contact the administrator of this service.",
       ].join("\n"),
     }),
     securityNotice: (to: string, change: string): Mail => ({

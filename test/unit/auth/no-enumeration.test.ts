@@ -69,6 +69,7 @@ function accountsOver(users: UserStore): AccountWrites {
     },
     changePassword: none,
     requestVerification: none,
+    requestEmailChange: none,
     verifyEmail: none,
     requestReset: none,
     resetPassword: none,

@@ -26,6 +26,7 @@ describe("account lifecycle config", () => {
     expect(config.lockout).toEqual({ threshold: 5, baseMs: 60_000, maxMs: 3_600_000, memoryMs: 86_400_000 });
     expect(config.publicBaseUrl).toBe("http://127.0.0.1:8080");
     expect(config.resetTokenTtlMs).toBe(30 * 60_000);
+    expect(config.changeEmailTokenTtlMs).toBe(60 * 60_000);
     expect(config.mfaEncryptionKey).toHaveLength(32);
     expect(config.mfaEncryptionKey.equals(config.signingKeyEncryptionKey)).toBe(false);
     expect(config.userCacheTtlMs).toBe(60_000);
