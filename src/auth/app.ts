@@ -14,6 +14,7 @@ import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
 import { createReflectionService } from "../platform/reflection.js";
+import { createRpcMetrics } from "../platform/rpc-metrics.js";
 import { createReplicaReads } from "../platform/replica-reads.js";
 import { kRequestMeta, requestMetaFrom } from "../platform/request-context.js";
 import { createAbuseProtection } from "./abuse/abuse-protection.js";
@@ -134,7 +135,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       },
     };
 
-    const interceptors = [createErrorInterceptor(log)];
+    const metrics = createRpcMetrics("auth");
+    const interceptors = [metrics.interceptor, createErrorInterceptor(log)];
     const pages = createHostedPages({
       auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
       sessions,
@@ -157,6 +159,14 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
         const path = (req.url ?? "").split("?")[0];
         if (req.method === "GET" && path === "/.well-known/jwks.json") {
           sendJson(res, 200, keys.jwks(), { "cache-control": "public, max-age=300" });
+        } else if (req.method === "GET" && path === "/metrics") {
+          metrics.registry.metrics().then(
+            (text) => {
+              (res as ServerResponse).writeHead(200, { "content-type": metrics.registry.contentType });
+              res.end(text);
+            },
+            () => sendJson(res, 500, { code: "internal", message: "metrics unavailable" }),
+          );
         } else if (req.method === "GET" && path === "/healthz") {
           sendJson(res, 200, { status: "ok" });
         } else if (req.method === "GET" && path === "/readyz") {
