@@ -7,11 +7,13 @@ export type Res = ServerResponse;
 const CSRF_COOKIE = "auth_csrf";
 const MAX_FORM_BYTES = 8192;
 
+/** The request's cookies; of repeated names the first wins, as in the gateway's parser, so both act on the same session. */
 export function cookies(req: Req): Map<string, string> {
   const jar = new Map<string, string>();
   for (const part of (req.headers.cookie ?? "").split(";")) {
     const eq = part.indexOf("=");
-    if (eq > 0) jar.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+    const name = part.slice(0, eq).trim();
+    if (eq > 0 && !jar.has(name)) jar.set(name, part.slice(eq + 1).trim());
   }
   return jar;
 }
@@ -59,10 +61,24 @@ export function createCsrf(secure: boolean) {
     },
     clear: `${CSRF_COOKIE}=; Max-Age=0; ${flags}`,
     matches(req: Req, token: string): boolean {
-      const expected = cookies(req).get(CSRF_COOKIE) ?? "";
-      return token.length === expected.length && token.length > 0 && timingSafeEqual(Buffer.from(token), Buffer.from(expected));
+      // Byte lengths, not string lengths: "é" and "a" are one character each, and timingSafeEqual throws on unequal buffers.
+      const presented = Buffer.from(token);
+      const expected = Buffer.from(cookies(req).get(CSRF_COOKIE) ?? "");
+      return presented.length > 0 && presented.length === expected.length && timingSafeEqual(presented, expected);
     },
   };
 }
 
 export const newNonce = () => randomBytes(16).toString("base64");
+
+/**
+ * Runs a page's async work so that nothing it throws escapes: an unhandled
+ * rejection would end the whole process, and with it every other request.
+ */
+export function answerSafely(res: Res, work: Promise<unknown>, onError: (error: unknown) => void): void {
+  work.catch((error: unknown) => {
+    onError(error);
+    if (!res.headersSent) sendHtml(res, 503, "<!doctype html><title>Unavailable</title><h1>Please try again</h1>");
+    else res.destroy();
+  });
+}

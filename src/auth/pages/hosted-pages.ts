@@ -5,7 +5,7 @@ import type { Logger } from "../../platform/log.js";
 import { kRequestMeta, type RequestMeta } from "../../platform/request-context.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import { parseSessionCookie } from "../sessions/refresh-token.js";
-import { cookies, createCsrf, readForm, sendHtml, type Req, type Res } from "./forms.js";
+import { answerSafely, cookies, createCsrf, readForm, sendHtml, type Req, type Res } from "./forms.js";
 import { escapeHtml, page } from "./html.js";
 import { createLinkPages } from "./link-pages.js";
 import { safeReturnTo } from "./return-to.js";
@@ -39,6 +39,7 @@ export function createHostedPages(deps: HostedPagesDeps) {
   const csrfTokens = createCsrf(cookie.secure);
   const send = (res: Res, status: number, html: string, headers: Record<string, string | string[]> = {}) => sendHtml(res, status, html, { headers });
   const links = createLinkPages({ auth: deps.auth, csrf: csrfTokens, log: deps.log });
+  const failedPage = (meta: RequestMeta) => (error: unknown) => deps.log.error({ err: error, requestId: meta.requestId }, "hosted page failed");
 
 
   function signInForm(returnTo: string, csrf: string, error?: string): string {
@@ -171,18 +172,15 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
         return true;
       }
       if (url.pathname === "/signin" && req.method === "POST") {
-        void signIn(req, res, meta);
+        answerSafely(res, signIn(req, res, meta), failedPage(meta));
         return true;
       }
       if (url.pathname === "/signin/code" && req.method === "POST") {
-        void completeWithCode(req, res, meta);
+        answerSafely(res, completeWithCode(req, res, meta), failedPage(meta));
         return true;
       }
       if (url.pathname === "/signout" && req.method === "POST") {
-        signOut(req, res).catch((error: unknown) => {
-          deps.log.error({ err: error }, "sign-out failed");
-          send(res, 503, page("Unavailable", "<h1>Please try again</h1>"));
-        });
+        answerSafely(res, signOut(req, res), failedPage(meta));
         return true;
       }
       return false;

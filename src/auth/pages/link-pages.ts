@@ -2,7 +2,7 @@ import { Code, ConnectError, createContextValues, type Client } from "@connectrp
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../../platform/log.js";
 import { kRequestMeta, type RequestMeta } from "../../platform/request-context.js";
-import { newNonce, readForm, sendHtml, type createCsrf, type Req, type Res } from "./forms.js";
+import { answerSafely, newNonce, readForm, sendHtml, type createCsrf, type Req, type Res } from "./forms.js";
 import { escapeHtml, page } from "./html.js";
 
 export interface LinkPagesDeps {
@@ -100,25 +100,26 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
     handle(req: Req, res: Res, meta: RequestMeta): boolean {
       const path = (req.url ?? "").split("?", 1)[0];
       const contextValues = createContextValues().set(kRequestMeta, meta);
+      const failed = (error: unknown) => deps.log.error({ err: error, requestId: meta.requestId }, "link page failed");
       if (path === "/forgot-password" && req.method === "GET") forgotForm(res, 200);
       else if (path === "/forgot-password" && req.method === "POST") {
-        void redeem(req, res, meta, (status, error) => forgotForm(res, status, error), async (form) => {
+        answerSafely(res, redeem(req, res, meta, (status, error) => forgotForm(res, status, error), async (form) => {
           await deps.auth.requestPasswordReset({ email: form.get("email") ?? "" }, { contextValues });
           // The same words whether or not the address has an account: no enumeration here either.
           done(res, "Check your email", "If an account uses this address, a link to reset its password is on its way.");
-        });
+        }), failed);
       } else if (path === "/verify-email" && req.method === "GET") verifyForm(res, 200);
       else if (path === "/reset-password" && req.method === "GET") resetForm(res, 200);
       else if (path === "/verify-email" && req.method === "POST") {
-        void redeem(req, res, meta, (status, error) => verifyForm(res, status, error), async (form) => {
+        answerSafely(res, redeem(req, res, meta, (status, error) => verifyForm(res, status, error), async (form) => {
           await deps.auth.verifyEmail({ token: form.get("token") ?? "" }, { contextValues });
           done(res, "Email address confirmed", "Thank you: your email address is confirmed.");
-        });
+        }), failed);
       } else if (path === "/reset-password" && req.method === "POST") {
-        void redeem(req, res, meta, (status, error) => resetForm(res, status, error), async (form) => {
+        answerSafely(res, redeem(req, res, meta, (status, error) => resetForm(res, status, error), async (form) => {
           await deps.auth.resetPassword({ token: form.get("token") ?? "", newPassword: form.get("new_password") ?? "" }, { contextValues });
           done(res, "Password changed", "Your password is changed and every session was signed out. Sign in with the new password.");
-        });
+        }), failed);
       } else return false;
       return true;
     },

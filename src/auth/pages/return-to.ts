@@ -8,6 +8,7 @@ const MAX_LENGTH = 2048;
 export function safeReturnTo(candidate: string | null | undefined): string {
   if (!candidate || candidate.length > MAX_LENGTH) return "/";
   if (!candidate.startsWith("/") || candidate.startsWith("//") || candidate.startsWith("/\\")) return "/";
-  if (/[\u0000-\u001f\u007f\\]/.test(candidate)) return "/";
+  // Printable ASCII only: browsers send anything else percent-encoded, and a raw one would not fit a Location header.
+  if (/[^\u0021-\u007e]|\\/.test(candidate)) return "/";
   return candidate;
 }

@@ -58,6 +58,26 @@ describe("hosted sign-in page", () => {
     expect(b.jar.has("auth_session")).toBe(false);
   });
 
+  it("survives a CSRF token as long as the cookie's in characters but not in bytes, on every form", async () => {
+    for (const path of ["/signin", "/signin/code", "/forgot-password", "/verify-email", "/reset-password"]) {
+      const res = await fetch(`${auth.server.url}${path}`, {
+        method: "POST",
+        headers: { cookie: "auth_csrf=a", "content-type": "application/x-www-form-urlencoded" },
+        body: "csrf=%C3%A9&email=a%40example.com&password=x&token=x&new_password=x&code=1&challenge=x",
+      });
+      expect(res.status, path).toBe(403);
+    }
+    expect((await fetch(`${auth.server.url}/healthz`)).status).toBe(200);
+  });
+
+  it("sends a return_to with characters a Location header cannot carry home", async () => {
+    const b = cookieBrowser(auth.server.url);
+    const csrf = csrfOf(await (await b.get("/signin")).text());
+    const res = await b.post("/signin", { email, password: GOOD_PASSWORD, csrf, return_to: "/пример/страница" });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe("/");
+  });
+
   it("never redirects off-site and escapes what it echoes", async () => {
     const b = cookieBrowser(auth.server.url);
     const page = await (await b.get(`/signin?return_to=${encodeURIComponent('/"><script>alert(1)</script>')}`)).text();
