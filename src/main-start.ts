@@ -67,6 +67,9 @@ async function main(): Promise<void> {
     env.SIGNING_KEY_ENCRYPTION_KEY ??= localSecret(stackConfig.dir, "signing-key-encryption-key");
   }
 
+  // The gateway runs on this machine and appends the client's address to X-Forwarded-For; without
+  // trusting it, every client would share one IP for rate limits and the lockout's known devices.
+  env.TRUSTED_PROXIES ??= "127.0.0.1";
   const config = loadConfig(env);
   const log = createLogger(config.logLevel);
   // Chromium keeps Secure cookies on http://127.0.0.1 and localhost (potentially trustworthy

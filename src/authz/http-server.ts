@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../platform/log.js";
 import type { Authorizer } from "./authorizer.js";
-import { fromForwardAuthRequest } from "./forward-auth.js";
+import { AmbiguousForwardRequest, fromForwardAuthRequest } from "./forward-auth.js";
 import type { AuthzMetrics } from "./metrics.js";
 
 export interface HttpServerDeps {
@@ -37,7 +37,15 @@ export async function startHttpServer(deps: HttpServerDeps, host: string, port: 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://authz");
     if (url.pathname === "/auth/forward") {
-      const { verdict } = await deps.authorizer.authorize(fromForwardAuthRequest(req), "http", url.searchParams.get("redirect") === "true");
+      let input;
+      try {
+        input = fromForwardAuthRequest(req);
+      } catch (error) {
+        if (!(error instanceof AmbiguousForwardRequest)) throw error;
+        send(res, 400, [["x-auth-reason", "ambiguous_original_request"]], JSON.stringify({ code: "ambiguous_original_request", message: error.message }));
+        return;
+      }
+      const { verdict } = await deps.authorizer.authorize(input, "http", url.searchParams.get("redirect") === "true");
       if (verdict.status === 200) send(res, 200, verdict.upstreamHeaders, "");
       else send(res, verdict.status, verdict.clientHeaders, verdict.body);
     } else if (req.method === "GET" && url.pathname === "/metrics") {

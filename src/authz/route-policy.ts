@@ -8,15 +8,41 @@ export interface RoutePolicy {
   requiredLevel(path: string): AuthLevel | undefined;
 }
 
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+/**
+ * RFC 3986 6.2.2.2: a percent-encoded unreserved character is the character itself, so
+ * `/example/%61dmin` is `/example/admin` to any upstream that decodes; match on that.
+ * Encoded reserved characters stay encoded (and make the path non-canonical where they matter).
+ */
+export function normalizePercentEncoding(path: string): string {
+  return path.replace(/%([0-9A-Fa-f]{2})/g, (escape, hex: string) => {
+    const char = String.fromCharCode(Number.parseInt(hex, 16));
+    return UNRESERVED.test(char) ? char : escape.toUpperCase();
+  });
+}
+
+/** A public prefix covers itself and what lies below it, not every path that merely starts alike (`/signin` is not `/signinX`). */
+const covers = (prefix: string, path: string) => path === prefix || path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`);
+
 export function createRoutePolicy(deps: { publicPrefixes: string[]; levelRules: LevelRule[] }): RoutePolicy {
-  const rules = [...deps.levelRules].sort((a, b) => b.prefix.length - a.prefix.length);
+  // Level rules match case-insensitively and without a boundary: for a rule, matching too much only asks for more.
+  const rules = [...deps.levelRules].map((rule) => ({ ...rule, prefix: rule.prefix.toLowerCase() })).sort((a, b) => b.prefix.length - a.prefix.length);
   const strictest = rules.reduce<AuthLevel | undefined>(
     (max, rule) => (max === undefined || AUTH_LEVELS.indexOf(rule.level) > AUTH_LEVELS.indexOf(max) ? rule.level : max),
     undefined,
   );
   return {
-    isPublic: (path) => isCanonicalPath(path) && deps.publicPrefixes.some((prefix) => path.startsWith(prefix)),
+    isPublic(raw) {
+      const path = normalizePercentEncoding(raw);
+      return isCanonicalPath(path) && deps.publicPrefixes.some((prefix) => covers(prefix, path));
+    },
     // A path an upstream might read differently than we do (dot segments, encoded slashes) gets the strictest rule.
-    requiredLevel: (path) => (isCanonicalPath(path) ? rules.find((rule) => path.startsWith(rule.prefix))?.level : strictest),
+    requiredLevel(raw) {
+      const path = normalizePercentEncoding(raw);
+      if (!isCanonicalPath(path)) return strictest;
+      const lower = path.toLowerCase();
+      return rules.find((rule) => lower.startsWith(rule.prefix))?.level;
+    },
   };
 }

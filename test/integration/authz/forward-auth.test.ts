@@ -49,6 +49,15 @@ describe("HTTP forward-auth endpoint", () => {
     expect(response.headers.get("x-user-id")).toBeNull();
   });
 
+  it("refuses a client's X-Original-URI beside the proxy's X-Forwarded-Uri (Traefik and Caddy pass client headers on)", async () => {
+    const response = await fetch(`${authz.server.httpUrl}/auth/forward?redirect=true`, {
+      headers: { "x-forwarded-uri": "/admin/delete-everything", "x-forwarded-method": "GET", "x-forwarded-host": "gw", "x-original-uri": "/signin" },
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get("x-auth-reason")).toBe("ambiguous_original_request");
+    expect(response.headers.get("x-user-id")).toBeNull();
+  });
+
   it("denies without a credential: 401, WWW-Authenticate and the reason", async () => {
     const response = await authz.forward("/example/", { accept: "application/json" });
     expect(response.status).toBe(401);

@@ -37,7 +37,8 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
   const dir = mkdtempSync(path.join(tmpdir(), "e2e-gw-"));
   // As root nginx runs as the stack's unprivileged user, which must reach its config through here.
   chmodSync(dir, 0o755);
-  const auth = await startTestAuth(authEnv);
+  // As npm start does: the gateway on loopback is the proxy whose X-Forwarded-For is believed.
+  const auth = await startTestAuth({ TRUSTED_PROXIES: "127.0.0.1", ...authEnv });
   const example = await startExampleUpstream("127.0.0.1", 0);
   const gateways: TestGateway[] = [];
   let started = 0;

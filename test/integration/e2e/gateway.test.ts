@@ -1,3 +1,4 @@
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, GOOD_PASSWORD, uniqueEmail } from "../../support/auth-harness.js";
 import { browserSignIn } from "../../support/browser.js";
@@ -90,6 +91,42 @@ describe("through the gateway", () => {
     const forged = await fetch(`${gw.url}/example/`, { headers: { cookie: `auth_session=${sessionId}.${"A".repeat(43)}`, accept: "application/json" } });
     expect(forged.status).toBe(401);
     expect(forged.headers.get("x-auth-reason")).toBe("invalid_cookie");
+  });
+
+  it("holds level rules against encoded and re-cased paths, and ignores a client's X-Forwarded-Uri", async () => {
+    const strict = await topo.addGateway(1, { AUTHZ_LEVEL_RULES: "/example/admin=mfa" });
+    const { tokens } = await signUpAndIn();
+    const get = (path: string, headers: Record<string, string> = {}) =>
+      fetch(`${strict.url}${path}`, { headers: { authorization: `Bearer ${tokens.accessToken}`, accept: "application/json", ...headers } });
+    for (const path of ["/example/admin", "/example/%61dmin", "/example/admi%6e/x", "/example/Admin"]) {
+      const res = await get(path);
+      expect(res.status, path).toBe(403);
+      expect(res.headers.get("x-auth-reason"), path).toBe("insufficient_level");
+    }
+    const spoofed = await get("/example/hello", { "x-forwarded-uri": "/signin", "x-original-uri": "/signin" });
+    expect(spoofed.status).toBe(200);
+    expect((await spoofed.json()).identity.userId).toBe(userIdOf(tokens.accessToken));
+  });
+
+  it("tells the auth service each client's own address, so limits and lockout are per client", async () => {
+    const { email } = await signUpAndIn();
+    const body = JSON.stringify({ email, password: GOOD_PASSWORD });
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = http.request(
+        `${gw.url}/auth.v1.AuthService/SignIn`,
+        { method: "POST", localAddress: "127.0.0.3", headers: { "content-type": "application/json", "x-forwarded-for": "6.6.6.6" } },
+        (res) => {
+          let text = "";
+          res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          res.on("end", () => resolve(text));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+    const { accessToken, sessionId } = JSON.parse(answer);
+    const { sessions } = await gw.client.listSessions({}, bearer(accessToken));
+    expect(sessions.find((s) => s.sessionId === sessionId)?.ip).toBe("127.0.0.3");
   });
 
   it("after RevokeSession returns, both authz instances deny within 100 ms", async () => {
