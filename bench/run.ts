@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import net from "node:net";
 import { startAuthServer } from "../src/auth/app.js";
 import { startAuthzServer } from "../src/authz/app.js";
 import { loadAuthzConfig } from "../src/authz/config.js";
@@ -13,7 +12,9 @@ import { AuthService } from "../src/gen/auth/v1/auth_pb.js";
 import { loadConfig } from "../src/platform/config.js";
 import { createLogger } from "../src/platform/log.js";
 import { startGateway } from "../src/stack/gateway.js";
+import { findFreePort } from "../src/stack/ports.js";
 import { startStack } from "../src/stack/stack.js";
+import { endpointOf } from "../src/stack/render-config.js";
 
 /**
  * Side-by-side timings on one machine in one run. Pairs are interleaved so
@@ -21,19 +22,6 @@ import { startStack } from "../src/stack/stack.js";
  * the ratio, not the absolute numbers.
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
-
-const endpointOf = (url: string) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function stats(samples: number[]) {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -88,7 +76,7 @@ async function main(): Promise<void> {
     const example = await startExampleUpstream("127.0.0.1", 0);
     const gateway = await startGateway({
       dir: path.join(dir, "gateway"),
-      listen: { host: "127.0.0.1", port: await freePort() },
+      listen: { host: "127.0.0.1", port: await findFreePort() },
       auth: endpointOf(server.url),
       authz: [{ grpc: endpointOf(`http://${authz.grpcAddress}`), http: endpointOf(authz.httpUrl) }],
       example: endpointOf(example.url),

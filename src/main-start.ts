@@ -6,15 +6,14 @@ import { startAuthServer } from "./auth/app.js";
 import { startAuthzServer } from "./authz/app.js";
 import { loadAuthzConfig } from "./authz/config.js";
 import { startExampleUpstream } from "./example/upstream.js";
-import { createMailWorker } from "./auth/mail/mail-worker.js";
-import { createSmtpSender } from "./auth/mail/smtp-sender.js";
+import { runMailWorker } from "./auth/mail/run-mail-worker.js";
 import { ConfigError, loadConfig, loadMailWorkerConfig } from "./platform/config.js";
-import { createDb } from "./platform/db.js";
 import { createLogger } from "./platform/log.js";
 import { loadStackConfig, StackConfigError } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
 import { startMailSink } from "./stack/mail-sink.js";
 import { formatEndpoints, startStack } from "./stack/stack.js";
+import { endpointOf } from "./stack/render-config.js";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -34,8 +33,6 @@ function localSecret(dir: string, name: string): string {
 
 const EXAMPLE_PORT = 7010;
 const MAIL_SINK_PORT = 2525;
-const endpointOf = (url: string) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) });
-
 /**
  * `npm start`: the whole request path on one machine. The data tier when no database or Redis is
  * configured (Postgres primary + replicas, PgBouncer, HAProxy, Redis from Debian's packages), then
@@ -97,11 +94,7 @@ async function main(): Promise<void> {
         onMail: (mail) => say(`mail to ${mail.to}: "${mail.subject}" -> ${mail.file}`),
       });
   const mailConfig = loadMailWorkerConfig({ ...env, SMTP_URL: env.SMTP_URL ?? sink?.url });
-  const mailLog = createLogger(config.logLevel, "mail-worker");
-  const mailDb = createDb({ writeUrl: mailConfig.databaseUrl, max: 2, onError: (error) => mailLog.warn({ err: error }, "database connection lost") });
-  const mailSender = createSmtpSender(mailConfig.smtpUrl, mailConfig.from);
-  const mailWorker = createMailWorker({ primary: mailDb.write, sender: mailSender, log: mailLog, ...mailConfig });
-  mailWorker.start();
+  const mailWorker = runMailWorker(mailConfig, createLogger(config.logLevel, "mail-worker"));
   const gateway = await startGateway({
     dir: stackConfig.dir,
     listen: endpointOf(gatewayUrl),
@@ -134,8 +127,6 @@ async function main(): Promise<void> {
     (closing ??= (async () => {
       const closers = [
         () => mailWorker.stop(),
-        async () => mailSender.close(),
-        () => mailDb.close(),
         async () => sink?.close(),
         () => example.close(),
         () => authz.close(),

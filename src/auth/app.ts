@@ -124,7 +124,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const challenges = createSignInChallenges({ redis, ttlMs: config.mfaChallengeTtlMs, maxAttempts: config.mfaChallengeAttempts });
     const audit = createRequestAudit(auditLog, log);
     const service: ServiceImpl<typeof AuthService> = {
-      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit: auditLog, abuse, accounts, secondFactor, challenges, log }),
+      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges }),
       ...createLifecycleService({ users, accounts, sessions, authenticator, hasher, policy, abuse, audit }),
       ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, clock }),
       ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),

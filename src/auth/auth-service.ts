@@ -2,12 +2,10 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { DomainError, invalidArgument, invalidCredentials } from "../platform/errors.js";
-import type { Logger } from "../platform/log.js";
 import { kRequestMeta } from "../platform/request-context.js";
 import type { AbuseProtection } from "./abuse/abuse-protection.js";
 import { retryLater } from "./abuse/retry-later.js";
-import type { AuditLog } from "./audit/audit-log.js";
-import { createRequestAudit } from "./audit/request-audit.js";
+import type { RequestAudit } from "./audit/request-audit.js";
 import type { Authenticator } from "./authenticate.js";
 import { normalizeEmail } from "./email.js";
 import type { PasswordHasher } from "./passwords/password-hasher.js";
@@ -29,12 +27,11 @@ export interface AuthServiceDeps {
   authenticator: Authenticator;
   hasher: PasswordHasher;
   policy: PasswordPolicy;
-  audit: AuditLog;
+  audit: RequestAudit;
   abuse: AbuseProtection;
   accounts: AccountWrites;
   secondFactor: Pick<SecondFactor, "required">;
   challenges: Pick<SignInChallenges, "create">;
-  log: Logger;
 }
 
 /** The RPCs of the auth core; account lifecycle and MFA handlers live beside their domains. */
@@ -44,8 +41,7 @@ export type CoreHandlers = Pick<
 >;
 
 export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
-  const { users, sessions, tokens, authenticator, hasher, policy, abuse, accounts, log } = deps;
-  const audit = createRequestAudit(deps.audit, log);
+  const { users, sessions, tokens, authenticator, hasher, policy, abuse, accounts, audit } = deps;
 
   const caller = (ctx: HandlerContext) => authenticator.authenticate(ctx.requestHeader.get("authorization"));
 

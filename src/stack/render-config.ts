@@ -27,6 +27,12 @@ export interface Endpoint {
   port: number;
 }
 
+/** The host and port of an http://host:port URL, as the gateway's targets are given. */
+export function endpointOf(url: string): Endpoint {
+  const { hostname, port } = new URL(url);
+  return { host: hostname, port: Number(port) };
+}
+
 /** Expands lines ending in "# @each replica" once per replica, then fills the placeholders. */
 export function renderHaproxyConfig(
   template: string,

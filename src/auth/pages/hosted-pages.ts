@@ -41,7 +41,6 @@ export function createHostedPages(deps: HostedPagesDeps) {
   const links = createLinkPages({ auth: deps.auth, csrf: csrfTokens, log: deps.log });
   const failedPage = (meta: RequestMeta) => (error: unknown) => deps.log.error({ err: error, requestId: meta.requestId }, "hosted page failed");
 
-
   function signInForm(returnTo: string, csrf: string, error?: string): string {
     return page(
       "Sign in",

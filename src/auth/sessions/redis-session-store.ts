@@ -215,11 +215,8 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
 
     async revokeAllForUser(userId, keep) {
       const ids = await redis.zrange(userKey(userId), "0", "-1");
-      let revoked = 0;
-      for (const id of ids) {
-        if (id !== keep && (await revoke(id, userId))) revoked += 1;
-      }
-      return revoked;
+      const results = await Promise.all(ids.filter((id) => id !== keep).map((id) => revoke(id, userId)));
+      return results.filter(Boolean).length;
     },
 
     async markEmailVerified(userId) {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
+import { findFreePort } from "../../../src/stack/ports.js";
 import * as grpc from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { inject } from "vitest";
@@ -74,17 +74,9 @@ export function headerOf(response: EnvoyCheckResponse, name: string): string | u
   return headers.find((h) => h.header.key === name)?.header.value;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** A Redis of the test's own, so it can be killed without touching the shared stack. */
 export async function startPrivateRedis(port?: number): Promise<{ url: string; port: number; kill(): Promise<void> }> {
-  const actual = port ?? (await freePort());
+  const actual = port ?? (await findFreePort());
   const child: ChildProcess = spawn("redis-server", ["--port", String(actual), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
     stdio: "ignore",
   });

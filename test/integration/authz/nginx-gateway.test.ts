@@ -6,7 +6,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
 import { browserSignIn } from "../../support/browser.js";
-import { freePort, startTestAuthz, type TestAuthz, userIdOf } from "./authz-harness.js";
+import { startTestAuthz, type TestAuthz, userIdOf } from "./authz-harness.js";
+import { findFreePort } from "../../../src/stack/ports.js";
 
 const TEMPLATE = path.resolve(import.meta.dirname, "../../../nginx/nginx.conf.template");
 /** nginx/nginx.conf.template for real: nginx + the authz forward-auth endpoint + an echoing upstream. */
@@ -20,7 +21,7 @@ describe("nginx auth_request gateway", () => {
 
   beforeAll(async () => {
     auth = await startTestAuth();
-    const listen = await freePort();
+    const listen = await findFreePort();
     gateway = `http://127.0.0.1:${listen}`;
     authz = await startTestAuthz(auth, { SIGNIN_URL: `${gateway}/signin` });
     echo = createServer((req, res) => {

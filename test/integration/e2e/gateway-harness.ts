@@ -7,7 +7,9 @@ import { startExampleUpstream } from "../../../src/example/upstream.js";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import { startGateway, type RunningGateway } from "../../../src/stack/gateway.js";
 import { connectTransport, startTestAuth, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
-import { freePort, startTestAuthz, type TestAuthz, userIdOf } from "../authz/authz-harness.js";
+import { startTestAuthz, type TestAuthz, userIdOf } from "../authz/authz-harness.js";
+import { findFreePort } from "../../../src/stack/ports.js";
+import { endpointOf } from "../../../src/stack/render-config.js";
 
 export interface TestGateway {
   url: string;
@@ -27,11 +29,6 @@ export interface TestTopology {
   close(): Promise<void>;
 }
 
-const endpointOf = (url: string) => {
-  const { hostname, port } = new URL(url);
-  return { host: hostname, port: Number(port) };
-};
-
 /** The auth service (on the shared data stack unless REDIS_URL etc. are overridden) and the example upstream. */
 export async function startTopology(authEnv: Record<string, string> = {}): Promise<TestTopology> {
   const dir = mkdtempSync(path.join(tmpdir(), "e2e-gw-"));
@@ -48,7 +45,7 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
     async addGateway(instances, authzEnv = {}) {
       // Taken before the first await: gateways started in parallel each get their own state dir.
       const stateDir = path.join(dir, `gw-${started++}`);
-      const port = await freePort();
+      const port = await findFreePort();
       const url = `http://127.0.0.1:${port}`;
       const authz: TestAuthz[] = [];
       try {

@@ -89,12 +89,11 @@ describe("no user enumeration (answers and work done)", async () => {
     authenticator: unused as Authenticator,
     hasher,
     policy: createPasswordPolicy(new Set()),
-    audit: { record: async (e) => void audit.push(e) },
+    audit: async (_ctx, e) => void audit.push(e),
     abuse: unlimited(),
     accounts: accountsOver(users),
     secondFactor: { required: async () => false },
     challenges: unused as SignInChallenges,
-    log: createLogger("silent"),
   });
   const transport = createRouterTransport(({ service: register }) => register(AuthService, service), {
     router: { interceptors: [createErrorInterceptor(createLogger("silent"))] },
