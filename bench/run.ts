@@ -78,7 +78,7 @@ async function main(): Promise<void> {
       dir: path.join(dir, "gateway"),
       listen: { host: "127.0.0.1", port: await findFreePort() },
       auth: endpointOf(server.url),
-      authz: [{ grpc: endpointOf(`http://${authz.grpcAddress}`), http: endpointOf(authz.httpUrl) }],
+      authz: [authz.endpoints],
       example: endpointOf(example.url),
       proxy: "nginx",
     });

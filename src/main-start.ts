@@ -9,7 +9,7 @@ import { startExampleUpstream } from "./example/upstream.js";
 import { runMailWorker } from "./auth/mail/run-mail-worker.js";
 import { ConfigError, loadConfig, loadMailWorkerConfig } from "./platform/config.js";
 import { createLogger } from "./platform/log.js";
-import { loadStackConfig, StackConfigError } from "./stack/config.js";
+import { loadStackConfig } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
 import { startMailSink } from "./stack/mail-sink.js";
 import { formatEndpoints, startStack } from "./stack/stack.js";
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     dir: stackConfig.dir,
     listen: endpointOf(gatewayUrl),
     auth: endpointOf(auth.url),
-    authz: [{ grpc: endpointOf(`http://${authz.grpcAddress}`), http: endpointOf(authz.httpUrl) }],
+    authz: [authz.endpoints],
     example: endpointOf(example.url),
     ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),
     log: (line) => process.stderr.write(`[gateway] ${line}\n`),
@@ -146,7 +146,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof StackConfigError) {
+  // StackConfigError is a ConfigError too.
+  if (error instanceof ConfigError) {
     process.stderr.write(`npm start: ${error.message}\n`);
     process.exit(2);
   }

@@ -1,5 +1,4 @@
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import { createRemoteJWKSet } from "jose";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
@@ -17,8 +16,8 @@ import { createTokenVerifier, type TokenClaims } from "./token-verifier.js";
 import { createTtlCache } from "./ttl-cache.js";
 
 export interface AuthzServer {
-  grpcPort: number;
-  httpPort: number;
+  /** Where each port listens, as a gateway's targets are given. */
+  endpoints: { grpc: { host: string; port: number }; http: { host: string; port: number } };
   /** host:port for gRPC clients (Envoy's cluster). */
   grpcAddress: string;
   httpUrl: string;
@@ -52,14 +51,11 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     commandTimeoutMs: config.redisTimeoutMs,
     onError: (error) => log.warn({ err: error.message }, "redis error"),
   });
-  const subscriber = new Redis(config.redisUrl, {
-    autoResubscribe: false,
-    connectTimeout: 2000,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+  const subscriber = createRedis(config.redisUrl, {
+    onError: (error) => log.warn({ err: error.message }, "revocation subscriber error"),
+    // The listener resubscribes itself so it can resync caches; a subscribed connection waits for messages indefinitely.
+    ioredis: { autoResubscribe: false, commandTimeout: undefined },
   });
-  subscriber.on("error", (error: Error) => log.warn({ err: error.message }, "revocation subscriber error"));
 
   const cacheDeps = { clock, ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries };
   const sessionCache = createTtlCache<SessionState | null>(cacheDeps);
@@ -67,15 +63,14 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const revocations = createRevocationListener({
     subscriber,
     log,
-    onRevoked: (event) => sessionCache.delete(event.sessionId),
-    onChanged: (event) => sessionCache.delete(event.sessionId),
+    onSessionEvent: (event) => sessionCache.delete(event.sessionId),
     onResync: () => {
       sessionCache.clear();
       tokenCache.clear();
       metrics.setRevocationsLive(true);
     },
+    onLost: () => metrics.setRevocationsLive(false),
   });
-  subscriber.on("close", () => metrics.setRevocationsLive(false));
 
   let storeReachable = true;
   const onStoreStatus = (reachable: boolean) => {
@@ -123,8 +118,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     const httpServer = await startHttpServer({ authorizer, metrics, serving, log }, config.host, config.httpPort);
     closers.unshift(() => httpServer.close());
     return {
-      grpcPort: grpcServer.port,
-      httpPort: httpServer.port,
+      endpoints: { grpc: { host: config.host, port: grpcServer.port }, http: { host: config.host, port: httpServer.port } },
       grpcAddress: `${config.host}:${grpcServer.port}`,
       httpUrl: `http://${config.host}:${httpServer.port}`,
       async close() {

@@ -18,27 +18,34 @@ export interface AuthorizerDeps {
   signinUrl: string;
 }
 
+// The reduced request only: credentials never reach the logs.
+const requestOf = (input: CheckInput) => ({ requestId: input.headers.get("x-request-id"), method: input.method, host: input.host, path: input.path.slice(0, 512) });
+
 export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
+  // Fixed for the server's life, so not rebuilt per request.
+  const redirecting: VerdictOptions = { realm: deps.realm, signinUrl: deps.signinUrl, redirectBrowsers: true };
+  const notRedirecting: VerdictOptions = { ...redirecting, redirectBrowsers: false };
   return {
     async authorize(input, transport, redirectBrowsers) {
       const started = process.hrtime.bigint();
       const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
-      // The reduced request only: credentials never reach the logs.
-      const request = { requestId: input.headers.get("x-request-id"), method: input.method, host: input.host, path: input.path.slice(0, 512) };
       let decision: Decision;
       try {
         decision = await deps.pipeline.check(input);
       } catch (error) {
         deps.metrics.observe(transport, "error", seconds());
-        deps.log.error({ err: error, request, transport }, "check failed");
+        deps.log.error({ err: error, request: requestOf(input), transport }, "check failed");
         throw error;
       }
       deps.metrics.observe(transport, decision, seconds());
-      const options: VerdictOptions = { realm: deps.realm, signinUrl: deps.signinUrl, redirectBrowsers };
-      const verdict = toVerdict(decision, input, options);
-      const entry = { request, transport, decision: decision.allow ? "allow" : "deny", reason: decision.reason, status: verdict.status };
-      if (decision.allow) deps.log.debug({ ...entry, userId: "identity" in decision ? decision.identity.userId : undefined }, "check");
-      else deps.log.info(entry, "check denied");
+      const verdict = toVerdict(decision, input, redirectBrowsers ? redirecting : notRedirecting);
+      if (!decision.allow) {
+        deps.log.info({ request: requestOf(input), transport, decision: "deny", reason: decision.reason, status: verdict.status }, "check denied");
+      } else if (deps.log.isLevelEnabled("debug")) {
+        // Allows are the bulk of traffic: their entry is built only when it will be written.
+        const userId = "identity" in decision ? decision.identity.userId : undefined;
+        deps.log.debug({ request: requestOf(input), transport, decision: "allow", reason: decision.reason, status: verdict.status, userId }, "check");
+      }
       return { decision, verdict };
     },
   };

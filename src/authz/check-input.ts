@@ -76,5 +76,6 @@ export function splitTarget(target: string): { path: string; query: string } {
 export function isCanonicalPath(path: string): boolean {
   if (!path.startsWith("/") || path.includes("//") || path.includes("\\")) return false;
   if (/%(2e|2f|5c|00)/i.test(path)) return false;
-  return !path.split("/").some((segment) => segment === "." || segment === "..");
+  // A "." or ".." segment, without splitting the path into an array.
+  return !/(^|\/)\.\.?(\/|$)/.test(path);
 }

@@ -1,5 +1,4 @@
-import { ConfigError } from "../platform/config.js";
-import { parseDuration } from "../platform/duration.js";
+import { ConfigError, EnvReader, LOG_LEVELS } from "../platform/config.js";
 import { AUTH_LEVELS, type AuthLevel } from "./auth-level.js";
 
 export { ConfigError };
@@ -70,66 +69,19 @@ export const DEFAULT_PUBLIC_PREFIXES = [
   "/.well-known/jwks.json",
 ];
 
+const HTTP = ["http:", "https:"];
+
 /** Reads the authz config from env, collecting every problem before failing once. */
 export function loadAuthzConfig(env: Env): AuthzConfig {
   const problems: string[] = [];
-  const raw = (name: string): string | undefined => {
-    const value = env[name]?.trim();
-    return value === undefined || value === "" ? undefined : value;
-  };
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const value = raw(name);
-    if (value === undefined) return fallback;
-    const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-      problems.push(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
-      return fallback;
-    }
-    return parsed;
-  };
-  const duration = (name: string, fallback: string, maxMs: number): number => {
-    const value = raw(name) ?? fallback;
-    const parsed = parseDuration(value);
-    if (parsed === undefined || parsed <= 0 || parsed > maxMs) {
-      problems.push(`${name} must be a duration from 1ms to ${maxMs}ms such as 200ms or 5s; got "${value}"`);
-      return parseDuration(fallback) ?? 1;
-    }
-    return parsed;
-  };
-  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
-    const value = raw(name);
-    if (value === undefined) return fallback;
-    if (!(allowed as readonly string[]).includes(value)) {
-      problems.push(`${name} must be one of ${allowed.join(", ")}; got "${value}"`);
-      return fallback;
-    }
-    return value as T;
-  };
-  const url = (name: string, fallback: string | undefined, protocols: string[]): string => {
-    const value = raw(name) ?? fallback;
-    if (value === undefined) {
-      problems.push(`${name} is required`);
-      return "";
-    }
-    try {
-      if (!protocols.includes(new URL(value).protocol)) problems.push(`${name} must use ${protocols.join(" or ")}//`);
-    } catch {
-      problems.push(`${name} is not a valid URL`);
-    }
-    return value;
-  };
-  const list = (name: string): string[] | undefined =>
-    raw(name)
-      ?.split(",")
-      .map((s) => s.trim())
-      .filter((s) => s !== "");
+  const read = new EnvReader(env, problems);
   const prefixes = (name: string, values: string[]): string[] => {
     for (const prefix of values) if (!prefix.startsWith("/")) problems.push(`${name}: "${prefix}" must start with /`);
     return values;
   };
 
   const levelRules: LevelRule[] = [];
-  for (const rule of list("AUTHZ_LEVEL_RULES") ?? []) {
+  for (const rule of read.list("AUTHZ_LEVEL_RULES")) {
     const [prefix = "", level = ""] = rule.split("=").map((s) => s.trim());
     if (!prefix.startsWith("/") || !(AUTH_LEVELS as readonly string[]).includes(level)) {
       problems.push(`AUTHZ_LEVEL_RULES: "${rule}" must be /prefix=level with level one of ${AUTH_LEVELS.join(", ")}`);
@@ -138,29 +90,30 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     levelRules.push({ prefix, level: level as AuthLevel });
   }
 
-  const sessionCookie = raw("AUTHZ_SESSION_COOKIE") ?? "auth_session";
+  const sessionCookie = read.string("AUTHZ_SESSION_COOKIE", "auth_session");
   // RFC 6265 4.1.1: a cookie-name is an RFC 7230 token.
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(sessionCookie)) problems.push(`AUTHZ_SESSION_COOKIE "${sessionCookie}" is not a valid cookie name`);
 
   const config: AuthzConfig = {
-    host: raw("AUTHZ_HOST") ?? "127.0.0.1",
-    port: integer("AUTHZ_PORT", 7002, 0, 65535),
-    httpPort: integer("AUTHZ_HTTP_PORT", 7003, 0, 65535),
-    redisUrl: url("REDIS_URL", undefined, ["redis:", "rediss:"]),
-    redisTimeoutMs: duration("AUTHZ_REDIS_TIMEOUT", "200ms", 10_000),
-    jwksUrl: url("AUTHZ_JWKS_URL", "http://127.0.0.1:7001/.well-known/jwks.json", ["http:", "https:"]),
-    issuer: raw("AUTH_ISSUER") ?? "http://127.0.0.1:7001",
-    audience: raw("AUTH_AUDIENCE") ?? "auth-platform",
+    host: read.string("AUTHZ_HOST", "127.0.0.1"),
+    port: read.port("AUTHZ_PORT", 7002),
+    httpPort: read.port("AUTHZ_HTTP_PORT", 7003),
+    redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"]),
+    redisTimeoutMs: read.duration("AUTHZ_REDIS_TIMEOUT", "200ms", 10_000),
+    jwksUrl: read.optionalUrl("AUTHZ_JWKS_URL", HTTP) ?? "http://127.0.0.1:7001/.well-known/jwks.json",
+    issuer: read.string("AUTH_ISSUER", "http://127.0.0.1:7001"),
+    audience: read.string("AUTH_AUDIENCE", "auth-platform"),
     sessionCookie,
-    publicPrefixes: prefixes("AUTHZ_PUBLIC_PREFIXES", list("AUTHZ_PUBLIC_PREFIXES") ?? DEFAULT_PUBLIC_PREFIXES),
+    // Set but listing nothing (",,") means no public prefixes, not the defaults.
+    publicPrefixes: prefixes("AUTHZ_PUBLIC_PREFIXES", env.AUTHZ_PUBLIC_PREFIXES?.trim() ? read.list("AUTHZ_PUBLIC_PREFIXES") : DEFAULT_PUBLIC_PREFIXES),
     levelRules,
-    signinUrl: url("SIGNIN_URL", "http://127.0.0.1:8080/signin", ["http:", "https:"]),
-    realm: raw("AUTHZ_REALM") ?? "auth-platform",
-    cacheTtlMs: duration("AUTHZ_CACHE_TTL", "5s", 60_000),
-    cacheMaxEntries: integer("AUTHZ_CACHE_MAX_ENTRIES", 100_000, 1, 10_000_000),
-    degradedMode: oneOf("AUTHZ_DEGRADED_MODE", ["fail_closed", "allow_tokens"] as const, "fail_closed"),
-    deviceBinding: oneOf("AUTHZ_DEVICE_BINDING", ["off", "user-agent"] as const, "off"),
-    logLevel: oneOf("LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
+    signinUrl: read.optionalUrl("SIGNIN_URL", HTTP) ?? "http://127.0.0.1:8080/signin",
+    realm: read.string("AUTHZ_REALM", "auth-platform"),
+    cacheTtlMs: read.duration("AUTHZ_CACHE_TTL", "5s", 60_000),
+    cacheMaxEntries: read.integer("AUTHZ_CACHE_MAX_ENTRIES", 100_000, 1, 10_000_000),
+    degradedMode: read.oneOf("AUTHZ_DEGRADED_MODE", ["fail_closed", "allow_tokens"] as const, "fail_closed"),
+    deviceBinding: read.oneOf("AUTHZ_DEVICE_BINDING", ["off", "user-agent"] as const, "off"),
+    logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
   if (/["\\]/.test(config.realm)) problems.push("AUTHZ_REALM must not contain quotes or backslashes");
   if (problems.length > 0) throw new ConfigError(problems);

@@ -18,7 +18,7 @@ export type AllowReason = "authenticated" | "public" | "degraded";
 export type DenyStatus = 401 | 403 | 503;
 
 /** The one table from reason to HTTP status: 401 asks for (other) credentials, 403 does not, 503 is our fault. */
-export const DENY_STATUS: Record<DenyReason, DenyStatus> = {
+const DENY_STATUS: Record<DenyReason, DenyStatus> = {
   missing_credential: 401,
   invalid_token: 401,
   invalid_cookie: 401,

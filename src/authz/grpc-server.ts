@@ -24,7 +24,7 @@ export interface GrpcServer {
   close(): Promise<void>;
 }
 
-export const AUTHORIZATION_SERVICE = "envoy.service.auth.v3.Authorization";
+const AUTHORIZATION_SERVICE = "envoy.service.auth.v3.Authorization";
 // Envoy's default request header limit is 60 KiB; a Check far beyond it was not sent by Envoy.
 const MAX_CHECK_REQUEST_BYTES = 1024 * 1024;
 

@@ -11,11 +11,12 @@ export interface RevocationListener {
 export interface RevocationListenerDeps {
   /** A connection of its own (subscribed connections take no other commands), created with autoResubscribe off. */
   subscriber: Redis;
-  onRevoked(event: RevocationEvent): void;
-  /** The session lives on but its cached state (the level) is stale; not a revocation. */
-  onChanged(event: RevocationEvent): void;
+  /** A session was revoked, or lives on with stale cached state (the level): either way its cache entry is wrong. */
+  onSessionEvent(event: RevocationEvent): void;
   /** Called once each (re)subscription is confirmed: anything cached before it may have missed events. */
   onResync(): void;
+  /** Called on every close of the subscriber connection: events may be missed until the next resync. */
+  onLost(): void;
   log: Logger;
 }
 
@@ -50,13 +51,13 @@ export function createRevocationListener(deps: RevocationListenerDeps): Revocati
   const lost = () => {
     if (subscribed) log.warn("revocation events lost; caches bypassed until resubscribed");
     subscribed = false;
+    deps.onLost();
   };
 
   subscriber.on("message", (channel: string, message: string) => {
     if (channel !== REVOCATION_CHANNEL) return;
     const event = parseEvent(message);
-    if (event?.type === "session.revoked") deps.onRevoked(event);
-    else if (event?.type === "session.changed") deps.onChanged(event);
+    if (event) deps.onSessionEvent(event);
     else log.warn({ message: message.slice(0, 200) }, "ignored malformed revocation event");
   });
   subscriber.on("ready", subscribe);

@@ -1,8 +1,15 @@
 import { isBrowserNavigation, isCanonicalPath, type CheckInput } from "./check-input.js";
-import type { Decision } from "./decision.js";
+import type { AllowReason, Decision } from "./decision.js";
 
 /** Headers only this server may set for upstreams; a client's copies are always replaced or removed. */
-export const IDENTITY_HEADERS = ["x-user-id", "x-session-id", "x-auth-level", "x-auth-degraded"] as const;
+const IDENTITY_HEADERS = ["x-user-id", "x-session-id", "x-auth-level", "x-auth-degraded"];
+
+/** Per allow reason, the identity headers its upstreamHeaders do not set, in IDENTITY_HEADERS order: fixed, so built once. */
+const REMOVED_HEADERS: Record<AllowReason, string[]> = {
+  public: IDENTITY_HEADERS,
+  authenticated: ["x-auth-degraded"],
+  degraded: [],
+};
 
 export interface Verdict {
   /** 200 to allow; otherwise the status the client gets. */
@@ -24,7 +31,7 @@ export interface VerdictOptions {
 }
 
 /** Where to send a browser to sign in, returning it to the page it asked for. */
-export function signinRedirect(input: CheckInput, signinUrl: string): string {
+function signinRedirect(input: CheckInput, signinUrl: string): string {
   const url = new URL(signinUrl);
   // Only a plain local path goes back: never a scheme-relative `//evil.example` (open redirect, OWASP ASVS 5.1.5).
   const path = isCanonicalPath(input.path) ? input.path : "/";
@@ -44,8 +51,7 @@ export function toVerdict(decision: Decision, input: CheckInput, options: Verdic
             ["x-auth-level", decision.identity.level],
           ];
     if (decision.reason === "degraded") upstreamHeaders.push(["x-auth-degraded", "1"]);
-    const set = new Set(upstreamHeaders.map(([name]) => name));
-    return { status: 200, upstreamHeaders, removeHeaders: IDENTITY_HEADERS.filter((h) => !set.has(h)), clientHeaders: [], body: "" };
+    return { status: 200, upstreamHeaders, removeHeaders: REMOVED_HEADERS[decision.reason], clientHeaders: [], body: "" };
   }
 
   const clientHeaders: Array<[string, string]> = [

@@ -122,13 +122,19 @@ export interface LockoutPolicy {
 }
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+  constructor(
+    readonly problems: string[],
+    message = `invalid configuration:\n  - ${problems.join("\n  - ")}`,
+  ) {
+    super(message);
     this.name = "ConfigError";
   }
 }
 
 type Env = Record<string, string | undefined>;
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+const POSTGRES_PROTOCOLS = ["postgres:", "postgresql:"];
 
 /** Reads the whole config from env, collecting every problem before failing once. */
 export function loadConfig(env: Env): AuthConfig {
@@ -136,17 +142,18 @@ export function loadConfig(env: Env): AuthConfig {
   const read = new EnvReader(env, problems);
 
   const port = read.port("AUTH_PORT", 7001);
-  const databaseUrl = read.url("DATABASE_URL", ["postgres:", "postgresql:"]);
+  const databaseUrl = read.url("DATABASE_URL", POSTGRES_PROTOCOLS);
+  const signingKeyEncryptionKey = read.key32("SIGNING_KEY_ENCRYPTION_KEY");
   const config: AuthConfig = {
     host: read.string("AUTH_HOST", "127.0.0.1"),
     port,
     databaseUrl,
-    databasePrimaryUrl: read.optionalUrl("DATABASE_PRIMARY_URL", ["postgres:", "postgresql:"]) ?? databaseUrl,
-    databaseReplicaUrl: read.optionalUrl("DATABASE_REPLICA_URL", ["postgres:", "postgresql:"]),
+    databasePrimaryUrl: read.optionalUrl("DATABASE_PRIMARY_URL", POSTGRES_PROTOCOLS) ?? databaseUrl,
+    databaseReplicaUrl: read.optionalUrl("DATABASE_REPLICA_URL", POSTGRES_PROTOCOLS),
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"]),
     issuer: read.string("AUTH_ISSUER", `http://127.0.0.1:${port}`),
     audience: read.string("AUTH_AUDIENCE", "auth-platform"),
-    signingKeyEncryptionKey: read.key32("SIGNING_KEY_ENCRYPTION_KEY"),
+    signingKeyEncryptionKey,
     signingKeyAlg: read.oneOf("SIGNING_KEY_ALG", ["EdDSA", "ES256"] as const, "EdDSA"),
     signingKeyRotationMs: read.duration("SIGNING_KEY_ROTATION", "30d"),
     accessTokenTtlMs: read.duration("ACCESS_TOKEN_TTL", "10m"),
@@ -159,7 +166,7 @@ export function loadConfig(env: Env): AuthConfig {
     },
     maxMessageBytes: read.integer("MAX_MESSAGE_BYTES", 65_536, 1024, 16_777_216),
     trustedProxies: read.list("TRUSTED_PROXIES"),
-    logLevel: read.oneOf("LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
+    logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     rateLimits: {
       signInIp: read.rate("RATE_LIMIT_SIGNIN_IP", "50/15m"),
       signUpIp: read.rate("RATE_LIMIT_SIGNUP_IP", "100/1h"),
@@ -178,7 +185,10 @@ export function loadConfig(env: Env): AuthConfig {
     verifyEmailTokenTtlMs: read.duration("VERIFY_EMAIL_TOKEN_TTL", "24h"),
     resetTokenTtlMs: read.duration("RESET_TOKEN_TTL", "30m"),
     changeEmailTokenTtlMs: read.duration("CHANGE_EMAIL_TOKEN_TTL", "1h"),
-    mfaEncryptionKey: read.optionalKey32("MFA_ENCRYPTION_KEY") ?? Buffer.alloc(0),
+    mfaEncryptionKey:
+      read.optionalKey32("MFA_ENCRYPTION_KEY") ??
+      // One secret to manage by default, yet a TOTP ciphertext and a signing-key ciphertext never share a key.
+      Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform totp secrets v1", 32)),
     mfaIssuer: read.string("MFA_ISSUER", "auth-platform"),
     mfaChallengeTtlMs: read.duration("MFA_CHALLENGE_TTL", "5m"),
     mfaChallengeAttempts: read.integer("MFA_CHALLENGE_ATTEMPTS", 5, 1, 100),
@@ -188,10 +198,6 @@ export function loadConfig(env: Env): AuthConfig {
       secure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
     },
   };
-  if (config.mfaEncryptionKey.length === 0) {
-    // One secret to manage by default, yet a TOTP ciphertext and a signing-key ciphertext never share a key.
-    config.mfaEncryptionKey = Buffer.from(hkdfSync("sha256", config.signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform totp secrets v1", 32));
-  }
   if (config.sessionAbsoluteTtlMs < config.sessionIdleTtlMs) {
     problems.push("SESSION_ABSOLUTE_TTL must not be shorter than SESSION_IDLE_TTL");
   }
@@ -204,19 +210,20 @@ export function loadMailWorkerConfig(env: Env): MailWorkerConfig {
   const problems: string[] = [];
   const read = new EnvReader(env, problems);
   const config: MailWorkerConfig = {
-    databaseUrl: read.url("DATABASE_URL", ["postgres:", "postgresql:"]),
+    databaseUrl: read.url("DATABASE_URL", POSTGRES_PROTOCOLS),
     smtpUrl: read.url("SMTP_URL", ["smtp:", "smtps:"]),
     from: read.string("MAIL_FROM", "Auth <no-reply@localhost>"),
     maxAttempts: read.integer("MAIL_MAX_ATTEMPTS", 8, 1, 100),
     retryBaseMs: read.duration("MAIL_RETRY_BASE", "30s"),
     pollIntervalMs: read.duration("MAIL_POLL_INTERVAL", "2s"),
-    logLevel: read.oneOf("LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
+    logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
 
-class EnvReader {
+/** Typed reads of env variables; each bad value adds a problem naming its variable and yields a placeholder. */
+export class EnvReader {
   constructor(
     private readonly env: Env,
     private readonly problems: string[],
@@ -250,11 +257,12 @@ class EnvReader {
     return this.integer(name, fallback, 0, 65535);
   }
 
-  duration(name: string, fallback: string): number {
+  duration(name: string, fallback: string, maxMs = Infinity): number {
     const value = this.raw(name) ?? fallback;
     const parsed = parseDuration(value);
-    if (parsed === undefined || parsed <= 0) {
-      this.problems.push(`${name} must be a duration such as 30s, 10m, 7d; got "${value}"`);
+    if (parsed === undefined || parsed <= 0 || parsed > maxMs) {
+      const range = maxMs === Infinity ? "such as 30s, 10m, 7d" : `from 1ms to ${maxMs}ms such as 200ms or 5s`;
+      this.problems.push(`${name} must be a duration ${range}; got "${value}"`);
       return 1;
     }
     return parsed;

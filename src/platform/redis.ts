@@ -1,9 +1,11 @@
-import { Redis } from "ioredis";
+import { Redis, type RedisOptions as IoredisOptions } from "ioredis";
 
 export interface RedisOptions {
   /** Every command fails after this long instead of waiting for a reconnect. */
   commandTimeoutMs?: number;
   onError?: (error: Error) => void;
+  /** Applied last, over the defaults above, for connections with needs of their own (a subscriber). */
+  ioredis?: Partial<IoredisOptions>;
 }
 
 export function createRedis(url: string, options: RedisOptions = {}): Redis {
@@ -15,6 +17,7 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
     // Queueing while disconnected would turn an outage into hung requests.
     enableOfflineQueue: false,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+    ...options.ioredis,
   });
   redis.on("error", (error: Error) => options.onError?.(error));
   return redis;

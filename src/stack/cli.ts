@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { loadStackConfig, StackConfigError } from "./config.js";
+import { loadStackConfig } from "./config.js";
 import { formatEndpoints, readStackState, startStack, stopDetachedStack } from "./stack.js";
 
 const USAGE = `usage: tsx src/stack/cli.ts <command>
@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`${err instanceof StackConfigError ? err.message : err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   },
 );

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { ConfigError } from "../platform/config.js";
 import type { StackPorts } from "./ports.js";
 
 /** Fixed ports for the CLI so `status` output and shell exports stay stable across runs. */
@@ -17,10 +18,9 @@ export interface StackCliConfig {
   ports: StackPorts;
 }
 
-export class StackConfigError extends Error {
-  readonly code = "ERR_STACK_CONFIG";
-  constructor(readonly problems: string[]) {
-    super(`invalid stack configuration:\n  ${problems.join("\n  ")}`);
+export class StackConfigError extends ConfigError {
+  constructor(problems: string[]) {
+    super(problems, `invalid stack configuration:\n  ${problems.join("\n  ")}`);
   }
 }
 
@@ -99,7 +99,7 @@ export function loadStackConfig(env: Record<string, string | undefined>, repoRoo
   return { dir, replicas, ports };
 }
 
-function parsePort(raw: string): number | undefined {
+export function parsePort(raw: string): number | undefined {
   const trimmed = raw.trim();
   if (!/^\d+$/.test(trimmed)) return undefined;
   const n = Number(trimmed);

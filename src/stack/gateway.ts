@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { StackConfigError } from "./config.js";
+import { parsePort, StackConfigError } from "./config.js";
 import { renderEnvoyConfig, renderNginxConfig, type GatewayTargets } from "./gateway-config.js";
 import { ensurePrograms, GATEWAY_REQUIREMENTS, whichProgram } from "./install.js";
 import { canConnect, findFreePort } from "./ports.js";
@@ -50,11 +50,11 @@ const NAME = "gateway";
 export function loadGatewayConfig(env: Record<string, string | undefined>): GatewayConfig {
   const problems: string[] = [];
   const rawPort = env.GATEWAY_PORT?.trim() || "8080";
-  const port = /^\d+$/.test(rawPort) ? Number(rawPort) : Number.NaN;
-  if (!(port >= 1 && port <= 65535)) problems.push(`GATEWAY_PORT: expected a port number 1-65535, got "${rawPort}"`);
+  const port = parsePort(rawPort);
+  if (port === undefined) problems.push(`GATEWAY_PORT: expected a port number 1-65535, got "${rawPort}"`);
   const proxy = env.GATEWAY_PROXY?.trim() || undefined;
   if (proxy !== undefined && proxy !== "envoy" && proxy !== "nginx") problems.push(`GATEWAY_PROXY: expected envoy or nginx, got "${proxy}"`);
-  if (problems.length > 0) throw new StackConfigError(problems);
+  if (port === undefined || problems.length > 0) throw new StackConfigError(problems);
   return { port, ...(proxy ? { proxy: proxy as GatewayProxy } : {}) };
 }
 

@@ -37,7 +37,7 @@ export function whichProgram(program: string, pathEnv = process.env.PATH ?? ""):
 }
 
 /** Highest Postgres major in /usr/lib/postgresql/<major>/bin, preferring 15 (what we test on). */
-export function locatePostgresBin(root = "/usr/lib/postgresql"): string | undefined {
+function locatePostgresBin(root = "/usr/lib/postgresql"): string | undefined {
   let majors: string[];
   try {
     majors = fs.readdirSync(root).filter((d) => /^\d+$/.test(d));
@@ -48,7 +48,7 @@ export function locatePostgresBin(root = "/usr/lib/postgresql"): string | undefi
   return majors.map((m) => path.join(root, m, "bin")).find((bin) => fs.existsSync(path.join(bin, "initdb")));
 }
 
-export const REQUIREMENTS: Requirement[] = [
+const REQUIREMENTS: Requirement[] = [
   { name: "postgres", debianPackage: "postgresql", locate: () => locatePostgresBin() },
   { name: "redis-server", debianPackage: "redis-server", locate: () => whichProgram("redis-server") },
   { name: "pgbouncer", debianPackage: "pgbouncer", locate: () => whichProgram("pgbouncer") },

@@ -5,7 +5,7 @@ import { queryOnce, waitUntil } from "./readiness.js";
 
 export const APP_USER = "auth";
 export const APP_PASSWORD = "auth";
-export const APP_DATABASE = "auth";
+const APP_DATABASE = "auth";
 const SUPERUSER = "postgres";
 const REPLICATION_USER = "replicator";
 
@@ -20,8 +20,8 @@ export interface PostgresContext {
 
 export const pgUrl = (port: number, user = APP_USER, database = APP_DATABASE) =>
   `postgres://${user}:${APP_PASSWORD}@127.0.0.1:${port}/${database}`;
-const superUrl = (port: number) => `postgres://${SUPERUSER}@127.0.0.1:${port}/postgres`;
-export const slotName = (index: number) => `replica_${index}`;
+export const superUrl = (port: number) => `postgres://${SUPERUSER}@127.0.0.1:${port}/postgres`;
+const slotName = (index: number) => `replica_${index}`;
 export const replicaName = (index: number) => `replica-${index}`;
 
 /** Settings written once into postgresql.conf; they travel to replicas with pg_basebackup. */

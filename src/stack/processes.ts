@@ -195,7 +195,7 @@ export async function stopPid(pid: number, stopSignal: NodeJS.Signals, timeoutMs
  * each backend in its own session, so killing the process group would leave them behind,
  * holding the shared memory a restarted postmaster then refuses to start over.
  */
-export async function killTree(pid: number): Promise<void> {
+async function killTree(pid: number): Promise<void> {
   const doomed = [pid, ...descendants(pid)];
   signal(-pid, "SIGKILL");
   for (const p of doomed) signal(p, "SIGKILL");

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { RunAs } from "./processes.js";
 
-export const SERVICE_USER = "authstack";
+const SERVICE_USER = "authstack";
 
 /**
  * Postgres and PgBouncer refuse to run as root. As root we run every component as an

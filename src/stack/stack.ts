@@ -13,6 +13,7 @@ import {
   primarySpec,
   replicaName,
   replicaSpec,
+  superUrl,
   waitForStreaming,
   type PostgresContext,
 } from "./postgres.js";
@@ -129,7 +130,7 @@ async function startOnce(opts: StackOptions, replicas: number): Promise<RunningS
   try {
     const fresh = await initPrimary(ctx, layout.primary);
     if (fresh) for (let i = 0; i < replicas; i++) fs.rmSync(layout.replica(i), { recursive: true, force: true });
-    await launch(primarySpec(ctx, layout.primary, ports.primary), postgresAnswers(superuserUrl(ports.primary)), `primary on port ${ports.primary}`);
+    await launch(primarySpec(ctx, layout.primary, ports.primary), postgresAnswers(superUrl(ports.primary)), `primary on port ${ports.primary}`);
     await bootstrapPrimary(ports.primary);
 
     const replicaNames = Array.from({ length: replicas }, (_, i) => replicaName(i));
@@ -239,12 +240,8 @@ export function formatEndpoints(stack: Pick<RunningStack, "databaseUrl" | "prima
  */
 export function readStackState(dir: string): (StackState & { down: string[] }) | undefined {
   const layout = createLayout(path.resolve(dir));
-  let state: StackState;
-  try {
-    state = JSON.parse(fs.readFileSync(layout.state, "utf8")) as StackState;
-  } catch {
-    return undefined;
-  }
+  const state = readStateFile(layout);
+  if (!state) return undefined;
   const down = state.components
     .filter((c) => {
       const pid = readPid(layout.pidFile(c.name));
@@ -257,13 +254,8 @@ export function readStackState(dir: string): (StackState & { down: string[] }) |
 /** Stops a stack started elsewhere (e.g. `up --detach`) from its pid files. */
 export async function stopDetachedStack(dir: string, log: (line: string) => void = () => {}): Promise<boolean> {
   const layout = createLayout(path.resolve(dir));
-  const names = fs.existsSync(layout.run) ? fs.readdirSync(layout.run).filter((f) => f.endsWith(".pid")).map((f) => f.slice(0, -4)) : [];
-  let state: StackState | undefined;
-  try {
-    state = JSON.parse(fs.readFileSync(layout.state, "utf8")) as StackState;
-  } catch {
-    state = undefined;
-  }
+  const names = pidFileNames(layout);
+  const state = readStateFile(layout);
   // Stop in reverse start order when known; Postgres wants SIGINT (fast shutdown).
   const order = state ? [...state.components].reverse().map((c) => c.name).filter((n) => names.includes(n)) : [];
   for (const n of names) if (!order.includes(n)) order.push(n);
@@ -309,13 +301,24 @@ function readPid(file: string): number | undefined {
   }
 }
 
+/** stack.json, or undefined when it is missing or unreadable. */
+function readStateFile(layout: Layout): StackState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(layout.state, "utf8")) as StackState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The components that have a pid file in the run directory. */
+function pidFileNames(layout: Layout): string[] {
+  return fs.existsSync(layout.run) ? fs.readdirSync(layout.run).filter((f) => f.endsWith(".pid")).map((f) => f.slice(0, -4)) : [];
+}
+
 function readRunningPids(dir: string): number[] {
   const layout = createLayout(dir);
-  if (!fs.existsSync(layout.run)) return [];
-  return fs
-    .readdirSync(layout.run)
-    .filter((f) => f.endsWith(".pid"))
-    .map((f) => readPid(path.join(layout.run, f)))
+  return pidFileNames(layout)
+    .map((name) => readPid(layout.pidFile(name)))
     .filter((pid): pid is number => pid !== undefined && isAlive(pid));
 }
 
@@ -342,8 +345,6 @@ async function assertPortsFree(ports: StackPorts, replicas: number): Promise<voi
   for (const [name, port] of wanted) if (await canConnect(port)) busy.push(`${name} port ${port}`);
   if (busy.length > 0) throw new Error(`ports already in use on 127.0.0.1: ${busy.join(", ")}`);
 }
-
-const superuserUrl = (port: number) => `postgres://postgres@127.0.0.1:${port}/postgres`;
 
 function redisSpec(bins: Binaries, layout: Layout, port: number, runAs: ServiceSpec["runAs"]): ServiceSpec {
   const conf = path.join(layout.redis, "redis.conf");

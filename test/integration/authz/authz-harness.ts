@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { findFreePort } from "../../../src/stack/ports.js";
+import { redisPing, waitUntil } from "../../../src/stack/readiness.js";
 import * as grpc from "@grpc/grpc-js";
-import { Redis } from "ioredis";
 import { inject } from "vitest";
 import { defaultProtoDirs, startAuthzServer, type AuthzServer } from "../../../src/authz/app.js";
 import { loadAuthzConfig } from "../../../src/authz/config.js";
@@ -27,6 +27,13 @@ export interface CheckHttp {
   headers?: Record<string, string>;
 }
 
+type EnvoyRoot = grpc.GrpcObject & { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
+
+let authorizationClient: grpc.ServiceClientConstructor | undefined;
+/** Parsing the Envoy protos is slow and gives the same constructor every time: once per test file. */
+const authorizationClientConstructor = (): grpc.ServiceClientConstructor =>
+  (authorizationClient ??= (loadAuthzProtos(defaultProtoDirs()).envoy as EnvoyRoot).service.auth.v3.Authorization);
+
 /** An authz server on free ports, verifying tokens against `auth`'s JWKS and reading the shared Redis unless overridden. */
 export async function startTestAuthz(auth: TestAuth, overrides: Record<string, string> = {}): Promise<TestAuthz> {
   const config = loadAuthzConfig({
@@ -41,9 +48,7 @@ export async function startTestAuthz(auth: TestAuth, overrides: Record<string, s
     ...overrides,
   });
   const server = await startAuthzServer(config, { log: createLogger(config.logLevel) });
-  const root = loadAuthzProtos(defaultProtoDirs());
-  const Authorization = (root.envoy as grpc.GrpcObject & { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } }).service.auth.v3
-    .Authorization;
+  const Authorization = authorizationClientConstructor();
   const client = new Authorization(server.grpcAddress, grpc.credentials.createInsecure());
   return {
     server,
@@ -81,20 +86,12 @@ export async function startPrivateRedis(port?: number): Promise<{ url: string; p
     stdio: "ignore",
   });
   const url = `redis://127.0.0.1:${actual}`;
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  // Refusals while the server starts are expected; the loop below retries them.
-  probe.on("error", () => {});
-  for (let i = 0; ; i++) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      break;
-    } catch (error) {
-      if (i > 100) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  probe.disconnect();
+  await waitUntil(() => redisPing(actual), {
+    what: `private redis-server on port ${actual}`,
+    timeoutMs: 5000,
+    intervalMs: 50,
+    alive: () => child.exitCode === null && child.signalCode === null,
+  });
   return {
     url,
     port: actual,

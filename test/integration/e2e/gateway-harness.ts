@@ -54,7 +54,7 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
           dir: stateDir,
           listen: { host: "127.0.0.1", port },
           auth: endpointOf(auth.server.url),
-          authz: authz.map((a) => ({ grpc: endpointOf(`http://${a.server.grpcAddress}`), http: endpointOf(a.server.httpUrl) })),
+          authz: authz.map((a) => a.server.endpoints),
           example: endpointOf(example.url),
           proxy: "nginx",
         });
