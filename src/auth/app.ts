@@ -106,8 +106,10 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const auditLog = createPgAuditLog(db.write);
     const abuse = createAbuseProtection({ redis, clock, rateLimits: config.rateLimits, lockout: config.lockout });
     const templates = createMailTemplates({ publicBaseUrl: config.publicBaseUrl });
-    const userWritten = async (account: AccountRef) => {
+    const userWritten = async (account: AccountRef & { previousEmail?: string }) => {
       await users.invalidate(account.email);
+      // Sign-in by a replaced address must fail at once on every instance, not when its cache entry expires.
+      if (account.previousEmail) await users.invalidate(account.previousEmail);
       await ownReads.wrote(account.id);
     };
     const accounts = createPgAccountWrites({
@@ -118,7 +120,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       changeEmailTokenTtlMs: config.changeEmailTokenTtlMs,
       userWritten,
     });
-    const mfaStore = createPgMfaStore({ primary: db.write, templates, userWritten });
+    const mfaStore = createPgMfaStore({ primary: db.write, templates });
     const totp = createTotp({ issuer: config.mfaIssuer });
     const secondFactor = createSecondFactor({ store: mfaStore, totp, key: config.mfaEncryptionKey, clock });
     const challenges = createSignInChallenges({ redis, ttlMs: config.mfaChallengeTtlMs, maxAttempts: config.mfaChallengeAttempts });
@@ -126,7 +128,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const service: ServiceImpl<typeof AuthService> = {
       ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges }),
       ...createLifecycleService({ users, accounts, sessions, authenticator, hasher, policy, abuse, audit }),
-      ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, clock }),
+      ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit }),
       ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),
     };
     const probe: ReadinessProbe = {

@@ -6,6 +6,7 @@ import { kRequestMeta } from "../platform/request-context.js";
 import type { AbuseProtection } from "./abuse/abuse-protection.js";
 import { retryLater } from "./abuse/retry-later.js";
 import type { RequestAudit } from "./audit/request-audit.js";
+import { activeCaller, requireCurrentPassword } from "./active-caller.js";
 import type { Authenticator } from "./authenticate.js";
 import { normalizeEmail } from "./email.js";
 import type { PasswordHasher } from "./passwords/password-hasher.js";
@@ -88,7 +89,7 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
       }
       if (hasher.needsRehash(user.passwordHash)) {
         const upgraded = await hasher.hash(password);
-        if (await users.replacePasswordHash(user.id, user.passwordHash, upgraded)) {
+        if (await users.replacePasswordHash(user, user.passwordHash, upgraded)) {
           await audit(ctx, { type: "password.rehash", userId: user.id });
         }
       }
@@ -166,22 +167,17 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
     },
 
     async changePassword(req, ctx) {
-      const who = await caller(ctx);
+      const { user, sessionId } = await activeCaller(deps, ctx);
       const current = requirePassword("current_password", req.currentPassword);
       const next = requirePassword("new_password", req.newPassword);
-      const user = await users.findById(who.userId);
-      if (!user || user.disabled) throw new DomainError("unauthenticated", "account is not active");
-      if (!(await hasher.verify(user.passwordHash, current))) {
-        await audit(ctx, { type: "signin.failure", userId: user.id, details: { reason: "wrong_current_password", during: "change_password" } });
-        throw new DomainError("permission_denied", "current password is incorrect");
-      }
+      await requireCurrentPassword(deps, ctx, user, current, "change_password");
       policy.check(next);
       if (next === current) throw invalidArgument("new_password must differ from current_password");
       const hash = await hasher.hash(next);
       if (!(await accounts.changePassword(user, user.passwordHash, hash))) {
         throw new DomainError("failed_precondition", "password was changed concurrently; retry");
       }
-      const revokedSessions = await sessions.revokeAllForUser(user.id, who.sessionId);
+      const revokedSessions = await sessions.revokeAllForUser(user.id, sessionId);
       await audit(ctx, { type: "password.change", userId: user.id, details: { revokedSessions } });
       return { revokedSessions };
     },

@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type pg from "pg";
 import { isUnavailableFault } from "./errors.js";
 import type { Logger } from "./log.js";
+import { withClient } from "./transaction.js";
 
 /**
  * Read-your-writes over lagging replicas. After a write on behalf of a user,
@@ -50,7 +51,7 @@ const key = (userId: string) => `ryw:${userId}`;
 type Freshness = { kind: "none" } | { kind: "lsn"; lsn: string } | { kind: "unknown" };
 
 /** Without replicas every read is fresh, so there is nothing to record. */
-export function primaryReads(primary: pg.Pool): ReplicaReads {
+function primaryReads(primary: pg.Pool): ReplicaReads {
   return { wrote: async () => {}, query: (_userId, text, values) => primary.query(text, values) };
 }
 
@@ -72,23 +73,15 @@ export function createReplicaReads(deps: ReplicaReadsDeps): ReplicaReads {
 
   /** The replica answers only if it has replayed `lsn`; check and read share one connection, since HAProxy balances per connection. */
   async function onCaughtUpReplica<R extends pg.QueryResultRow>(lsn: string, text: string, values?: unknown[]) {
-    const client = await read.connect();
-    let broken: Error | undefined;
-    // A checked-out client has no pool listener; a replica dying between queries must not crash the process.
-    const onError = (error: Error) => {
-      broken = error;
-    };
-    client.on("error", onError);
-    try {
-      const check = await client.query<{ fresh: boolean }>(REPLAYED_UP_TO, [lsn]);
-      return check.rows[0]?.fresh ? await client.query<R>(text, values) : undefined;
-    } catch (error) {
-      broken = error as Error;
-      throw error;
-    } finally {
-      client.off("error", onError);
-      client.release(broken);
-    }
+    return withClient(
+      read,
+      async (client) => {
+        const check = await client.query<{ fresh: boolean }>(REPLAYED_UP_TO, [lsn]);
+        return check.rows[0]?.fresh ? await client.query<R>(text, values) : undefined;
+      },
+      // Only reads ran, so nothing needs undoing; any failure may mean a replica going away, not worth reusing.
+      () => true,
+    );
   }
 
   /** A pool that cannot be reached hands the read to the other one: stale-but-available beats failing when the primary is down. */

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { invalidArgument } from "../../platform/errors.js";
 
 // 256 bits from the CSPRNG, base64url: 43 characters.
-const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+export const TOKEN_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 
 /** A single-use mailed token and the only form of it that is stored. */
 export function newAccountToken(): { token: string; hash: Buffer } {
@@ -16,6 +16,6 @@ export function hashAccountToken(token: string): Buffer {
 }
 
 export function requireAccountToken(token: string): string {
-  if (!TOKEN.test(token)) throw invalidArgument("token is malformed");
+  if (!TOKEN_FORMAT.test(token)) throw invalidArgument("token is malformed");
   return token;
 }

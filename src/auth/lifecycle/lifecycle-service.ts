@@ -3,6 +3,7 @@ import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { DomainError, invalidArgument } from "../../platform/errors.js";
 import { kRequestMeta } from "../../platform/request-context.js";
 import type { AbuseProtection } from "../abuse/abuse-protection.js";
+import { activeCaller, requireCurrentPassword } from "../active-caller.js";
 import type { RequestAudit } from "../audit/request-audit.js";
 import type { Authenticator } from "../authenticate.js";
 import { normalizeEmail } from "../email.js";
@@ -38,9 +39,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
 
   return {
     async requestEmailVerification(_req, ctx) {
-      const who = await deps.authenticator.authenticate(ctx.requestHeader.get("authorization"));
-      const user = await users.findById(who.userId);
-      if (!user || user.disabled) throw new DomainError("unauthenticated", "account is not active");
+      const { user } = await activeCaller(deps, ctx);
       if (user.emailVerified) throw new DomainError("failed_precondition", "email is already verified");
       await abuse.mailIp.consume(ctx, ipOf(ctx));
       await abuse.mailAccount.consume(ctx, user.email);
@@ -50,21 +49,16 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
     },
 
     async changeEmail(req, ctx) {
-      const who = await deps.authenticator.authenticate(ctx.requestHeader.get("authorization"));
+      const { user } = await activeCaller(deps, ctx);
       const current = requirePassword("current_password", req.currentPassword);
       const newEmail = normalizeEmail(req.newEmail);
-      const user = await users.findById(who.userId);
-      if (!user || user.disabled) throw new DomainError("unauthenticated", "account is not active");
       if (newEmail === user.email) throw invalidArgument("new_email is already the account's email");
       // Spent before the password check too, so a stolen access token buys few password guesses.
       await abuse.mailIp.consume(ctx, ipOf(ctx));
       await abuse.mailAccount.consume(ctx, user.email);
       // Keyed on the new address whether or not it is taken, so the limit itself reveals nothing.
       await abuse.mailAccount.consume(ctx, newEmail);
-      if (!(await deps.hasher.verify(user.passwordHash, current))) {
-        await audit(ctx, { type: "signin.failure", userId: user.id, details: { reason: "wrong_current_password", during: "change_email" } });
-        throw new DomainError("permission_denied", "current password is incorrect");
-      }
+      await requireCurrentPassword(deps, ctx, user, current, "change_email");
       // Either way one transaction and two mails, and the same empty answer (no user enumeration).
       await accounts.requestEmailChange(user, newEmail);
       await audit(ctx, { type: "email.change_requested", userId: user.id });

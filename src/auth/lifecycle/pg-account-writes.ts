@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { invalidArgument } from "../../platform/errors.js";
 import { withTransaction, type Queryable } from "../../platform/transaction.js";
-import { enqueueMail } from "../mail/mail.js";
+import { enqueueMail, type Mail } from "../mail/mail.js";
 import type { MailTemplates } from "../mail/templates.js";
 import { hashAccountToken, newAccountToken } from "./account-token.js";
 import type { AccountRef, AccountWrites, VerifiedEmail } from "./account-writes.js";
@@ -12,22 +12,16 @@ export interface PgAccountWritesDeps {
   verifyEmailTokenTtlMs: number;
   resetTokenTtlMs: number;
   changeEmailTokenTtlMs: number;
-  /** Called after every committed write to a user row, e.g. to drop cached copies. */
-  userWritten(account: AccountRef): Promise<void>;
+  /**
+   * Called once after every committed write to a user row, e.g. to drop cached copies;
+   * `previousEmail` is the address an email change replaced, whose copies must go too.
+   */
+  userWritten(account: AccountRef & { previousEmail?: string }): Promise<void>;
 }
 
 type Purpose = "verify_email" | "reset_password" | "change_email";
 
 const UNIQUE_VIOLATION = "23505";
-
-async function issueToken(tx: Queryable, userId: string, purpose: Purpose, ttlMs: number, newEmail: string | null = null): Promise<string> {
-  const { token, hash } = newAccountToken();
-  await tx.query(
-    "INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at, new_email) VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)",
-    [hash, userId, purpose, ttlMs / 1000, newEmail],
-  );
-  return token;
-}
 
 /** The token's owner as it was before redemption, and the address a change_email token confirms. */
 interface Redeemed extends AccountRef {
@@ -58,8 +52,24 @@ async function redeemToken(tx: Queryable, token: string, purposes: Purpose[]): P
 
 export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites {
   const { primary, templates } = deps;
+  const links: Record<Purpose, { ttlMs: number; mail: (to: string, token: string, ttlMs: number) => Mail }> = {
+    verify_email: { ttlMs: deps.verifyEmailTokenTtlMs, mail: templates.verifyEmail },
+    reset_password: { ttlMs: deps.resetTokenTtlMs, mail: templates.resetPassword },
+    change_email: { ttlMs: deps.changeEmailTokenTtlMs, mail: templates.confirmEmailChange },
+  };
 
-  async function written<T extends AccountRef | undefined>(account: T): Promise<T> {
+  /** Issues a token for `purpose` and queues the mail carrying its link to `to`, in the caller's transaction. */
+  async function mailToken(tx: Queryable, userId: string, purpose: Purpose, to: string, newEmail: string | null = null): Promise<void> {
+    const { ttlMs, mail } = links[purpose];
+    const { token, hash } = newAccountToken();
+    await tx.query(
+      "INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at, new_email) VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)",
+      [hash, userId, purpose, ttlMs / 1000, newEmail],
+    );
+    await enqueueMail(tx, mail(to, token, ttlMs));
+  }
+
+  async function written<T extends VerifiedEmail | undefined>(account: T): Promise<T> {
     if (account) await deps.userWritten(account);
     return account;
   }
@@ -76,8 +86,7 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
           await enqueueMail(tx, templates.signUpAttempt(email));
           return undefined;
         }
-        const token = await issueToken(tx, created.id, "verify_email", deps.verifyEmailTokenTtlMs);
-        await enqueueMail(tx, templates.verifyEmail(email, token, deps.verifyEmailTokenTtlMs));
+        await mailToken(tx, created.id, "verify_email", email);
         return created;
       });
       await written(account);
@@ -101,8 +110,7 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
 
     async requestVerification(account) {
       await withTransaction(primary, async (tx) => {
-        const token = await issueToken(tx, account.id, "verify_email", deps.verifyEmailTokenTtlMs);
-        await enqueueMail(tx, templates.verifyEmail(account.email, token, deps.verifyEmailTokenTtlMs));
+        await mailToken(tx, account.id, "verify_email", account.email);
       });
     },
 
@@ -110,8 +118,7 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
       await withTransaction(primary, async (tx) => {
         const taken = await tx.query("SELECT 1 FROM users WHERE email = $1", [newEmail]);
         if (taken.rowCount === 0) {
-          const token = await issueToken(tx, account.id, "change_email", deps.changeEmailTokenTtlMs, newEmail);
-          await enqueueMail(tx, templates.confirmEmailChange(newEmail, token, deps.changeEmailTokenTtlMs));
+          await mailToken(tx, account.id, "change_email", newEmail, newEmail);
         } else {
           await enqueueMail(tx, templates.emailChangeAttempt(newEmail));
         }
@@ -145,35 +152,29 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
         await enqueueMail(tx, templates.emailChanged(redeemed.email, redeemed.newEmail));
         return { id: redeemed.id, email: redeemed.newEmail, previousEmail: redeemed.email };
       });
-      // Sign-in by the old address must fail at once on every instance, not when its cache entry expires.
-      if (account?.previousEmail) await deps.userWritten({ id: account.id, email: account.previousEmail });
       return written(account);
     },
 
     async requestReset(account) {
       await withTransaction(primary, async (tx) => {
-        const token = await issueToken(tx, account.id, "reset_password", deps.resetTokenTtlMs);
-        await enqueueMail(tx, templates.resetPassword(account.email, token, deps.resetTokenTtlMs));
+        await mailToken(tx, account.id, "reset_password", account.email);
       });
     },
 
     async resetPassword(token, passwordHash) {
-      const account = await withTransaction(primary, async (tx) => {
-        const userId = (await redeemToken(tx, token, ["reset_password"]))?.id;
-        if (!userId) return undefined;
+      const account = await withTransaction(primary, async (tx): Promise<AccountRef | undefined> => {
+        const redeemed = await redeemToken(tx, token, ["reset_password"]);
+        if (!redeemed) return undefined;
         // Any other reset link still out there dies with this one, and so does a pending email change:
         // the change notice tells an owner who did not ask for it that a reset cancels it.
         await tx.query(
           "UPDATE account_tokens SET used_at = now() WHERE user_id = $1 AND purpose IN ('reset_password', 'change_email') AND used_at IS NULL",
-          [userId],
+          [redeemed.id],
         );
-        const result = await tx.query<AccountRef>(
-          "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1 RETURNING id, email",
-          [userId, passwordHash],
-        );
-        const updated = result.rows[0];
-        if (updated) await enqueueMail(tx, templates.securityNotice(updated.email, "your password was reset"));
-        return updated;
+        // The row is locked since redeemToken read it, so its id and email are still current.
+        await tx.query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1", [redeemed.id, passwordHash]);
+        await enqueueMail(tx, templates.securityNotice(redeemed.email, "your password was reset"));
+        return { id: redeemed.id, email: redeemed.email };
       });
       return written(account);
     },

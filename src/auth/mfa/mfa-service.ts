@@ -1,9 +1,9 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
-import type { Clock } from "../../platform/clock.js";
 import { DomainError, invalidArgument } from "../../platform/errors.js";
 import { kRequestMeta } from "../../platform/request-context.js";
 import type { AbuseProtection } from "../abuse/abuse-protection.js";
+import { activeCaller } from "../active-caller.js";
 import type { RequestAudit } from "../audit/request-audit.js";
 import type { Authenticator } from "../authenticate.js";
 import type { SessionStore } from "../sessions/session-store.js";
@@ -32,7 +32,6 @@ export interface MfaServiceDeps {
   authenticator: Authenticator;
   abuse: AbuseProtection;
   audit: RequestAudit;
-  clock: Clock;
 }
 
 const requireCode = (code: string) => {
@@ -43,13 +42,6 @@ const requireCode = (code: string) => {
 
 export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
   const { users, store, factor, challenges, sessions, abuse, audit } = deps;
-
-  async function activeCaller(ctx: HandlerContext) {
-    const who = await deps.authenticator.authenticate(ctx.requestHeader.get("authorization"));
-    const user = await users.findById(who.userId);
-    if (!user || user.disabled) throw new DomainError("unauthenticated", "account is not active");
-    return user;
-  }
 
   /** Every wrong code costs the IP and the account budget, and is audited. */
   async function wrongCode(ctx: HandlerContext, userId: string, during: string) {
@@ -88,7 +80,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
     },
 
     async beginTotpEnrollment(_req, ctx) {
-      const user = await activeCaller(ctx);
+      const { user } = await activeCaller(deps, ctx);
       const secret = deps.totp.newSecret();
       if (!(await store.beginEnrollment(user.id, factor.sealSecret(user.id, secret)))) {
         throw new DomainError("failed_precondition", "TOTP is already enabled; disable it first");
@@ -99,11 +91,11 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
 
     async confirmTotpEnrollment(req, ctx) {
       const code = requireCode(req.code);
-      const user = await activeCaller(ctx);
+      const { user } = await activeCaller(deps, ctx);
       const pending = await store.factor(user.id);
       if (!pending || pending.confirmed) throw new DomainError("failed_precondition", "no TOTP enrollment in progress; call BeginTotpEnrollment");
       await checkBudgets(ctx, user.id);
-      const counter = deps.totp.match(factor.openSecret(user.id, pending.secretEnc), code.replace(/\s/g, ""), deps.clock.now());
+      const counter = factor.match(user.id, pending, code);
       if (counter === undefined) {
         await wrongCode(ctx, user.id, "enrollment");
         throw invalidArgument("code does not match; check the authenticator app's clock");
@@ -118,11 +110,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
 
     async disableTotp(req, ctx) {
       const code = requireCode(req.code);
-      const user = await activeCaller(ctx);
-      if (!(await factor.required(user.id))) throw new DomainError("failed_precondition", "TOTP is not enabled");
+      const { user } = await activeCaller(deps, ctx);
+      const enabled = await store.factor(user.id);
+      if (!enabled?.confirmed) throw new DomainError("failed_precondition", "TOTP is not enabled");
       await checkBudgets(ctx, user.id);
       // A stolen access token alone must not be able to remove the second factor.
-      const used = await factor.verify(user.id, code);
+      const used = await factor.verify(user.id, code, enabled);
       if (!used) {
         await wrongCode(ctx, user.id, "disable");
         throw new DomainError("permission_denied", "a current TOTP code or a recovery code is required");

@@ -2,14 +2,11 @@ import type pg from "pg";
 import { withTransaction } from "../../platform/transaction.js";
 import { enqueueMail } from "../mail/mail.js";
 import type { MailTemplates } from "../mail/templates.js";
-import type { AccountRef } from "../lifecycle/account-writes.js";
 import type { MfaStore } from "./mfa-store.js";
 
 export interface PgMfaStoreDeps {
   primary: pg.Pool;
   templates: MailTemplates;
-  /** Called after every committed change of a user's MFA setup. */
-  userWritten(account: AccountRef): Promise<void>;
 }
 
 export function createPgMfaStore(deps: PgMfaStoreDeps): MfaStore {
@@ -35,7 +32,7 @@ export function createPgMfaStore(deps: PgMfaStoreDeps): MfaStore {
     },
 
     async confirm(account, counter, recoveryCodeHashes) {
-      const confirmed = await withTransaction(primary, async (tx) => {
+      return withTransaction(primary, async (tx) => {
         const result = await tx.query(
           "UPDATE totp_factors SET confirmed_at = now(), last_counter = $2 WHERE user_id = $1 AND confirmed_at IS NULL",
           [account.id, counter],
@@ -46,8 +43,6 @@ export function createPgMfaStore(deps: PgMfaStoreDeps): MfaStore {
         await enqueueMail(tx, templates.securityNotice(account.email, "two-step sign-in (TOTP) was turned on"));
         return true;
       });
-      if (confirmed) await deps.userWritten(account);
-      return confirmed;
     },
 
     async useCounter(userId, counter) {
@@ -69,15 +64,13 @@ export function createPgMfaStore(deps: PgMfaStoreDeps): MfaStore {
     },
 
     async disable(account) {
-      const disabled = await withTransaction(primary, async (tx) => {
+      return withTransaction(primary, async (tx) => {
         const result = await tx.query("DELETE FROM totp_factors WHERE user_id = $1", [account.id]);
         if (result.rowCount !== 1) return false;
         await tx.query("DELETE FROM recovery_codes WHERE user_id = $1", [account.id]);
         await enqueueMail(tx, templates.securityNotice(account.email, "two-step sign-in (TOTP) was turned off"));
         return true;
       });
-      if (disabled) await deps.userWritten(account);
-      return disabled;
     },
   };
 }

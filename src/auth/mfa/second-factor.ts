@@ -1,6 +1,6 @@
 import type { Clock } from "../../platform/clock.js";
 import { open, seal } from "../../platform/aead.js";
-import type { MfaStore } from "./mfa-store.js";
+import type { MfaStore, TotpFactor } from "./mfa-store.js";
 import { hashRecoveryCode, isRecoveryCode } from "./recovery-codes.js";
 import type { Totp } from "./totp.js";
 
@@ -10,10 +10,14 @@ export type FactorUsed = "totp" | "recovery_code";
 export interface SecondFactor {
   /** True when the user has confirmed TOTP: sign-in then needs a code. */
   required(userId: string): Promise<boolean>;
-  /** Spends a TOTP code or a recovery code; undefined if it is wrong or already used. */
-  verify(userId: string, code: string): Promise<FactorUsed | undefined>;
+  /**
+   * Spends a TOTP code or a recovery code; undefined if it is wrong or already used.
+   * `factor` is the user's factor when the caller has just read it, saving a second read.
+   */
+  verify(userId: string, code: string, factor?: TotpFactor): Promise<FactorUsed | undefined>;
+  /** The time step a TOTP code proves for this factor's secret, confirmed or not, without spending it. */
+  match(userId: string, factor: TotpFactor, code: string): number | undefined;
   sealSecret(userId: string, secret: string): Buffer;
-  openSecret(userId: string, sealed: Buffer): string;
 }
 
 export interface SecondFactorDeps {
@@ -29,23 +33,26 @@ const aad = (userId: string) => `totp:${userId}`;
 
 export function createSecondFactor(deps: SecondFactorDeps): SecondFactor {
   const { store, totp, key, clock } = deps;
-  const openSecret = (userId: string, sealed: Buffer) => open(key, aad(userId), sealed).toString("utf8");
+  // Authenticator apps show codes grouped ("123 456"); people type them that way.
+  const normalize = (code: string) => code.replace(/\s/g, "");
+  const match = (userId: string, factor: TotpFactor, code: string) =>
+    totp.match(open(key, aad(userId), factor.secretEnc).toString("utf8"), normalize(code), clock.now());
   return {
     async required(userId) {
       return (await store.factor(userId))?.confirmed === true;
     },
-    async verify(userId, input) {
-      const code = input.replace(/\s/g, "");
+    async verify(userId, input, preloaded) {
+      const code = normalize(input);
       if (TOTP_CODE.test(code)) {
-        const factor = await store.factor(userId);
+        const factor = preloaded ?? (await store.factor(userId));
         if (!factor?.confirmed) return undefined;
-        const counter = totp.match(openSecret(userId, factor.secretEnc), code, clock.now());
+        const counter = match(userId, factor, code);
         return counter !== undefined && (await store.useCounter(userId, counter)) ? "totp" : undefined;
       }
       if (isRecoveryCode(code)) return (await store.useRecoveryCode(userId, hashRecoveryCode(code))) ? "recovery_code" : undefined;
       return undefined;
     },
+    match,
     sealSecret: (userId, secret) => seal(key, aad(userId), Buffer.from(secret, "utf8")),
-    openSecret,
   };
 }

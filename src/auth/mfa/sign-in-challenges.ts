@@ -1,5 +1,7 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
+import { TOKEN_FORMAT } from "../lifecycle/account-token.js";
+import { hashRefreshToken } from "../sessions/refresh-token.js";
 
 /** A password-verified sign-in waiting for its second factor. */
 export interface PendingSignIn {
@@ -27,7 +29,8 @@ export interface SignInChallengesDeps {
   maxAttempts: number;
 }
 
-const key = (challenge: string) => `mfa:challenge:${createHash("sha256").update(challenge).digest("base64url")}`;
+// The same 256-bit random shape as a refresh token's secret, so the same fast hash is enough.
+const key = (challenge: string) => `mfa:challenge:${hashRefreshToken(challenge)}`;
 
 // Counts only on a live challenge: HINCRBY on an expired key would recreate it without a TTL.
 const FAIL = `
@@ -46,7 +49,7 @@ export function createSignInChallenges(deps: SignInChallengesDeps): SignInChalle
       return challenge;
     },
     async get(challenge) {
-      if (!/^[A-Za-z0-9_-]{43}$/.test(challenge)) return undefined;
+      if (!TOKEN_FORMAT.test(challenge)) return undefined;
       const [userId, email] = await redis.hmget(key(challenge), "uid", "email");
       return userId && email ? { userId, email } : undefined;
     },

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { limiterKey } from "../abuse/limiter-key.js";
 import type { User, UserStore } from "./user-store.js";
 
 export interface CachedUserStore extends UserStore {
@@ -14,7 +14,7 @@ export interface CachedUserStoreDeps {
 }
 
 const keys = (email: string) => {
-  const id = createHash("sha256").update(email).digest("base64url").slice(0, 32);
+  const id = limiterKey(email);
   return { row: `usercache:{${id}}`, gen: `usercache:{${id}}:gen` };
 };
 
@@ -57,10 +57,9 @@ export function createCachedUserStore(deps: CachedUserStoreDeps): CachedUserStor
       if (user) await redis.eval(FILL, 2, k.row, k.gen, gen ?? "0", JSON.stringify(user), deps.ttlMs);
       return user;
     },
-    async replacePasswordHash(id, expected, next) {
-      const replaced = await inner.replacePasswordHash(id, expected, next);
-      const user = replaced ? await inner.findById(id) : undefined;
-      if (user) await invalidate(user.email);
+    async replacePasswordHash(account, expected, next) {
+      const replaced = await inner.replacePasswordHash(account, expected, next);
+      if (replaced) await invalidate(account.email);
       return replaced;
     },
   };

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { primaryReads, type ReplicaReads } from "../../platform/replica-reads.js";
+import type { ReplicaReads } from "../../platform/replica-reads.js";
 import type { Profile, User, UserStore } from "./user-store.js";
 
 interface UserRow {
@@ -24,20 +24,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * `primary` serves every write and every security-critical read; `ownReads`
- * (default: the primary too) serves a user's reads of their own profile.
+ * serves a user's reads of their own profile.
  */
-export function createPgUserStore(primary: pg.Pool, ownReads: ReplicaReads = primaryReads(primary)): UserStore {
+export function createPgUserStore(primary: pg.Pool, ownReads: ReplicaReads): UserStore {
   return {
-    async create(email, passwordHash) {
-      const result = await primary.query<UserRow>(
-        `INSERT INTO users (email, password_hash) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING ${COLUMNS}`,
-        [email, passwordHash],
-      );
-      const row = result.rows[0];
-      if (!row) return { created: false };
-      await ownReads.wrote(row.id);
-      return { created: true, user: toUser(row) };
-    },
     async findByEmail(email) {
       const result = await primary.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE email = $1`, [email]);
       return result.rows[0] ? toUser(result.rows[0]) : undefined;
@@ -52,13 +42,13 @@ export function createPgUserStore(primary: pg.Pool, ownReads: ReplicaReads = pri
       const result = await ownReads.query<Omit<UserRow, "password_hash">>(id, `SELECT ${PROFILE_COLUMNS} FROM users WHERE id = $1`, [id]);
       return result.rows[0] ? toProfile(result.rows[0]) : undefined;
     },
-    async replacePasswordHash(id, expected, next) {
+    async replacePasswordHash(account, expected, next) {
       const result = await primary.query(
         "UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2",
-        [id, expected, next],
+        [account.id, expected, next],
       );
       if (result.rowCount !== 1) return false;
-      await ownReads.wrote(id);
+      await ownReads.wrote(account.id);
       return true;
     },
   };

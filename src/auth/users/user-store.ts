@@ -16,12 +16,13 @@ export type Profile = Omit<User, "passwordHash">;
  * primary; only `findProfile` may be served by a replica, read-your-writes.
  */
 export interface UserStore {
-  /** Inserts the account; `created` is false when the email is already registered. */
-  create(email: string, passwordHash: string): Promise<{ created: boolean; user?: User }>;
   findByEmail(email: string): Promise<User | undefined>;
   findById(id: string): Promise<User | undefined>;
   /** The user's own profile, for display: from a replica once it has replayed this user's writes. */
   findProfile(id: string): Promise<Profile | undefined>;
-  /** Replaces the hash only if it is still `expected`, so a concurrent change is never overwritten by a rehash. */
-  replacePasswordHash(id: string, expected: string, next: string): Promise<boolean>;
+  /**
+   * Replaces the hash only if it is still `expected`, so a concurrent change is never overwritten by a rehash.
+   * Takes the email with the id so cached copies keyed by it can be dropped without reading the row again.
+   */
+  replacePasswordHash(account: Pick<User, "id" | "email">, expected: string, next: string): Promise<boolean>;
 }

@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { limiterKey } from "../../../src/auth/abuse/limiter-key.js";
 import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
 import { clientFrom, randomIp, TRUST_LOOPBACK } from "./helpers.js";
 import { codeOf } from "../../support/rpc-errors.js";
@@ -61,7 +61,7 @@ describe("ListAuditEvents and the user-lookup cache", () => {
     const onB = clientFrom(b, randomIp());
     await onA.signUp({ email, password: GOOD_PASSWORD });
     await onA.signIn({ email, password: GOOD_PASSWORD });
-    const key = `usercache:{${createHash("sha256").update(email).digest("base64url").slice(0, 32)}}`;
+    const key = `usercache:{${limiterKey(email)}}`;
     expect(await redis.exists(key)).toBe(1);
 
     const { accessToken } = await onB.signIn({ email, password: GOOD_PASSWORD });

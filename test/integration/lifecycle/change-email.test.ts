@@ -1,8 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+import { bearer, GOOD_PASSWORD, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
 import { codeOf, rejection } from "../../support/rpc-errors.js";
-import { clientFrom, randomIp, startMailStack, TRUST_LOOPBACK } from "./helpers.js";
+import { clientFrom, randomIp, startMailStack } from "./helpers.js";
 
 describe("ChangeEmail (outbox, worker, SMTP, two instances)", () => {
   let stack: Awaited<ReturnType<typeof startMailStack>>;
@@ -10,13 +10,9 @@ describe("ChangeEmail (outbox, worker, SMTP, two instances)", () => {
 
   beforeAll(async () => {
     stack = await startMailStack({ PUBLIC_BASE_URL: "https://id.example.com" });
-    second = await startTestAuth(
-      { DATABASE_URL: stack.dbUrl, DATABASE_PRIMARY_URL: stack.dbUrl, DATABASE_REPLICA_URL: stack.dbUrl, ...TRUST_LOOPBACK },
-      { skipMigrations: true },
-    );
+    second = await stack.startPeer();
   });
   afterAll(async () => {
-    await second?.close();
     await stack?.close();
   });
 

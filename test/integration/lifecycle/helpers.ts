@@ -36,7 +36,9 @@ export async function startMailStack(overrides: Record<string, string> = {}, opt
   const db = await createScratchDatabase();
   const log = createLogger("silent");
   await migrate(db.url, log);
-  const auth = await startTestAuth({ DATABASE_URL: db.url, DATABASE_PRIMARY_URL: db.url, DATABASE_REPLICA_URL: db.url, ...TRUST_LOOPBACK, ...overrides }, options);
+  const env = { DATABASE_URL: db.url, DATABASE_PRIMARY_URL: db.url, DATABASE_REPLICA_URL: db.url, ...TRUST_LOOPBACK };
+  const auth = await startTestAuth({ ...env, ...overrides }, options);
+  const peers: TestAuth[] = [];
   const sink = await startMailSink();
   const primary = new pg.Pool({ connectionString: db.url });
   const sender = createSmtpSender(sink.url, "Auth <no-reply@example.com>");
@@ -46,7 +48,12 @@ export async function startMailStack(overrides: Record<string, string> = {}, opt
     auth,
     sink,
     primary,
-    dbUrl: db.url,
+    /** Another auth server on this database (default config but for the database and proxy trust); closed with the stack. */
+    async startPeer(peerOptions: Partial<AuthServerOptions> = {}) {
+      const peer = await startTestAuth(env, { ...peerOptions, skipMigrations: true });
+      peers.push(peer);
+      return peer;
+    },
     /** The token in the newest link of `path` mailed to `to`. */
     async tokenFrom(to: string, subject: RegExp) {
       const mail = await sink.waitFor(to, subject);
@@ -56,6 +63,7 @@ export async function startMailStack(overrides: Record<string, string> = {}, opt
       return { token, mail };
     },
     async close() {
+      for (const peer of peers) await peer.close();
       await worker.stop();
       sender.close();
       await auth.close();

@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
+import { bearer, GOOD_PASSWORD, uniqueEmail, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
 import { clientFrom, randomIp, startMailStack } from "./helpers.js";
 import { codeOf, rejection } from "../../support/rpc-errors.js";
 import { steppingClock } from "../../support/clock.js";
@@ -14,13 +14,9 @@ describe("TOTP MFA with recovery codes", () => {
 
   beforeAll(async () => {
     stack = await startMailStack({ MFA_CHALLENGE_ATTEMPTS: "3", RATE_LIMIT_MFA_ACCOUNT: "8/15m" }, { clock });
-    second = await startTestAuth(
-      { DATABASE_URL: stack.dbUrl, DATABASE_PRIMARY_URL: stack.dbUrl, DATABASE_REPLICA_URL: stack.dbUrl, TRUSTED_PROXIES: "127.0.0.1" },
-      { clock, skipMigrations: true },
-    );
+    second = await stack.startPeer({ clock });
   });
   afterAll(async () => {
-    await second?.close();
     await stack?.close();
   });
 

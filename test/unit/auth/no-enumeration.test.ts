@@ -16,15 +16,8 @@ import { createErrorInterceptor } from "../../../src/platform/interceptors.js";
 import { createLogger } from "../../../src/platform/log.js";
 
 /** A Map-backed UserStore: the service's logic in memory (the Postgres store has its own integration tests). */
-function memoryUsers(): UserStore {
-  const byEmail = new Map<string, User>();
+function memoryUsers(byEmail: Map<string, User>): UserStore {
   return {
-    async create(email, passwordHash) {
-      if (byEmail.has(email)) return { created: false };
-      const user = { id: crypto.randomUUID(), email, emailVerified: false, passwordHash, disabled: false, createdAt: new Date() };
-      byEmail.set(email, user);
-      return { created: true, user };
-    },
     async findByEmail(email) {
       return byEmail.get(email);
     },
@@ -60,12 +53,14 @@ function unlimited(): AbuseProtection {
 }
 
 /** Registration over the same memory store; the mail it would queue is not what these cases measure. */
-function accountsOver(users: UserStore): AccountWrites {
+function accountsOver(byEmail: Map<string, User>): AccountWrites {
   const none = () => Promise.reject(new Error("not used on these paths"));
   return {
-    async register(email, hash) {
-      const result = await users.create(email, hash);
-      return result.user ? { created: true, account: result.user } : { created: false };
+    async register(email, passwordHash) {
+      if (byEmail.has(email)) return { created: false };
+      const user = { id: crypto.randomUUID(), email, emailVerified: false, passwordHash, disabled: false, createdAt: new Date() };
+      byEmail.set(email, user);
+      return { created: true, account: user };
     },
     changePassword: none,
     requestVerification: none,
@@ -81,7 +76,8 @@ const unused = new Proxy({}, { get: () => () => Promise.reject(new Error("not us
 describe("no user enumeration (answers and work done)", async () => {
   const { hasher, calls } = counting(await createPasswordHasher({ memoryKiB: 1024, iterations: 1, parallelism: 1 }));
   const audit: AuditEvent[] = [];
-  const users = memoryUsers();
+  const byEmail = new Map<string, User>();
+  const users = memoryUsers(byEmail);
   const service = createAuthService({
     users,
     sessions: unused as SessionStore,
@@ -91,7 +87,7 @@ describe("no user enumeration (answers and work done)", async () => {
     policy: createPasswordPolicy(new Set()),
     audit: async (_ctx, e) => void audit.push(e),
     abuse: unlimited(),
-    accounts: accountsOver(users),
+    accounts: accountsOver(byEmail),
     secondFactor: { required: async () => false },
     challenges: unused as SignInChallenges,
   });
