@@ -16,7 +16,7 @@ export default defineConfig({
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           // One shared topology (Postgres primary + replicas, PgBouncer, HAProxy, Redis) for the run.
-          globalSetup: ["test/support/global-stack.ts"],
+          globalSetup: ["test/support/data-tier.ts"],
           testTimeout: 60_000,
           hookTimeout: 180_000,
         },

@@ -9,7 +9,7 @@ import { startAuthzServer } from "../src/authz/app.js";
 import { loadAuthzConfig } from "../src/authz/config.js";
 import { startExampleUpstream } from "../src/example/upstream.js";
 import { AuthService } from "../src/gen/auth/v1/auth_pb.js";
-import { loadConfig } from "../src/platform/config.js";
+import { loadAuthConfig } from "../src/auth/config.js";
 import { createLogger } from "../src/platform/log.js";
 import { startGateway } from "../src/stack/gateway.js";
 import { findFreePort } from "../src/stack/ports.js";
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   chmodSync(dir, 0o755);
   const stack = await startStack({ dir, replicas: 0 });
   try {
-    const config = loadConfig({
+    const config = loadAuthConfig({
       DATABASE_URL: stack.databaseUrl,
       DATABASE_PRIMARY_URL: stack.primaryUrl,
       REDIS_URL: stack.redisUrl,
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
 
     // The request path: the example upstream directly, and through nginx + the authz server.
     const authz = await startAuthzServer(
-      loadAuthzConfig({ REDIS_URL: stack.redisUrl, AUTHZ_PORT: "0", AUTHZ_HTTP_PORT: "0", AUTHZ_JWKS_URL: `${server.url}/.well-known/jwks.json`, AUTH_ISSUER: config.issuer, LOG_LEVEL: "silent" }),
+      loadAuthzConfig({ REDIS_URL: stack.redisUrl, AUTHZ_PORT: "0", AUTHZ_HTTP_PORT: "0", AUTHZ_JWKS_URL: `${server.url}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, LOG_LEVEL: "silent" }),
       { log: createLogger("silent", "authz") },
     );
     const example = await startExampleUpstream("127.0.0.1", 0);

@@ -1,5 +1,5 @@
 import { runMailWorker } from "./auth/mail/run-mail-worker.js";
-import { loadMailWorkerConfig } from "./platform/config.js";
+import { loadMailWorkerConfig } from "./auth/mail/config.js";
 import { createLogger } from "./platform/log.js";
 import { runMain } from "./platform/run-main.js";
 

@@ -6,8 +6,10 @@ import { startAuthServer } from "./auth/app.js";
 import { startAuthzServer } from "./authz/app.js";
 import { loadAuthzConfig } from "./authz/config.js";
 import { startExampleUpstream } from "./example/upstream.js";
+import { loadAuthConfig } from "./auth/config.js";
+import { loadMailWorkerConfig } from "./auth/mail/config.js";
 import { runMailWorker } from "./auth/mail/run-mail-worker.js";
-import { ConfigError, loadConfig, loadMailWorkerConfig } from "./platform/config.js";
+import { ConfigError } from "./platform/config.js";
 import { createLogger } from "./platform/log.js";
 import { loadStackConfig } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
@@ -67,7 +69,10 @@ async function main(): Promise<void> {
   // The gateway runs on this machine and appends the client's address to X-Forwarded-For; without
   // trusting it, every client would share one IP for rate limits and the lockout's known devices.
   env.TRUSTED_PROXIES ??= "127.0.0.1";
-  const config = loadConfig(env);
+  // The gateway is where users reach the deployment: mail links, the token issuer and the sign-in
+  // redirect all derive from it (src/contract/shared-settings.ts).
+  env.PUBLIC_BASE_URL ??= gatewayUrl;
+  const config = loadAuthConfig(env);
   const log = createLogger(config.logLevel);
   // Chromium keeps Secure cookies on http://127.0.0.1 and localhost (potentially trustworthy
   // origins), so the launcher keeps SESSION_COOKIE_SECURE's default: test/integration/e2e/browser.test.ts.
@@ -76,10 +81,6 @@ async function main(): Promise<void> {
     loadAuthzConfig({
       ...env,
       AUTHZ_JWKS_URL: env.AUTHZ_JWKS_URL ?? `${auth.url}/.well-known/jwks.json`,
-      AUTH_ISSUER: config.issuer,
-      AUTH_AUDIENCE: config.audience,
-      AUTHZ_SESSION_COOKIE: env.AUTHZ_SESSION_COOKIE ?? config.sessionCookie.name,
-      SIGNIN_URL: env.SIGNIN_URL ?? `${gatewayUrl}/signin`,
     }),
     { log: createLogger(config.logLevel, "authz") },
   );

@@ -4,7 +4,7 @@ import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { systemClock, type Clock } from "../platform/clock.js";
-import type { AuthConfig } from "../platform/config.js";
+import type { AuthConfig } from "./config.js";
 import { createNodeHandler, type NodeRequest, type NodeResponse } from "../platform/connect-handler.js";
 import { createDb } from "../platform/db.js";
 import { listenDualProtocol } from "../platform/dual-protocol-server.js";
@@ -36,6 +36,7 @@ import { createAuthenticator } from "./authenticate.js";
 import { createHostedPages } from "./pages/hosted-pages.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
+import { createDeviceOf } from "./sessions/device-of.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
 import { createAccessTokens } from "./tokens/access-tokens.js";
 import { createKeyRing } from "./tokens/key-ring.js";
@@ -97,7 +98,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       absoluteTtlMs: config.sessionAbsoluteTtlMs,
       reuseGraceMs: options.refreshReuseGraceMs ?? 2_000,
     });
-    const tokens = createAccessTokens({ keys, issuer: config.issuer, audience: config.audience, ttlMs: config.accessTokenTtlMs, clock });
+    const tokens = createAccessTokens({ keys, issuer: config.shared.issuer, audience: config.shared.audience, ttlMs: config.accessTokenTtlMs, clock });
     const ownReads = createReplicaReads({ write: db.write, read: db.read, redis, log });
     const users = createCachedUserStore({ inner: createPgUserStore(db.write, ownReads), redis, ttlMs: config.userCacheTtlMs });
     const authenticator = createAuthenticator({ tokens, sessions });
@@ -105,7 +106,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const policy = createPasswordPolicy(loadCommonPasswords());
     const auditLog = createPgAuditLog(db.write);
     const abuse = createAbuseProtection({ redis, clock, rateLimits: config.rateLimits, lockout: config.lockout });
-    const templates = createMailTemplates({ publicBaseUrl: config.publicBaseUrl });
+    const templates = createMailTemplates({ publicBaseUrl: config.shared.publicBaseUrl });
     const userWritten = async (account: AccountRef & { previousEmail?: string }) => {
       await users.invalidate(account.email);
       // Sign-in by a replaced address must fail at once on every instance, not when its cache entry expires.
@@ -125,10 +126,11 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const secondFactor = createSecondFactor({ store: mfaStore, totp, key: config.mfaEncryptionKey, clock });
     const challenges = createSignInChallenges({ redis, ttlMs: config.mfaChallengeTtlMs, maxAttempts: config.mfaChallengeAttempts });
     const audit = createRequestAudit(auditLog, log);
+    const deviceOf = createDeviceOf(config.shared.deviceBinding);
     const service: ServiceImpl<typeof AuthService> = {
-      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges }),
+      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges, deviceOf }),
       ...createLifecycleService({ users, accounts, sessions, authenticator, hasher, policy, abuse, audit }),
-      ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit }),
+      ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, deviceOf }),
       ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),
     };
     const probe: ReadinessProbe = {
@@ -142,7 +144,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const pages = createHostedPages({
       auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
       sessions,
-      cookie: { ...config.sessionCookie, maxAgeMs: config.sessionAbsoluteTtlMs },
+      cookie: { name: config.shared.sessionCookieName, secure: config.sessionCookieSecure, maxAgeMs: config.sessionAbsoluteTtlMs },
       log,
     });
 

@@ -16,7 +16,8 @@ import type { AccountWrites } from "./lifecycle/account-writes.js";
 import type { SecondFactor } from "./mfa/second-factor.js";
 import type { SignInChallenges } from "./mfa/sign-in-challenges.js";
 import { tokenPair as pairFor } from "./tokens/token-pair.js";
-import { SESSION_ID_FORMAT } from "./sessions/refresh-token.js";
+import { SESSION_ID_FORMAT } from "../contract/session-secret.js";
+import type { DeviceOf } from "./sessions/device-of.js";
 import type { IssuedRefresh, SessionStore } from "./sessions/session-store.js";
 import type { AccessTokens } from "./tokens/access-tokens.js";
 import type { UserStore } from "./users/user-store.js";
@@ -33,6 +34,7 @@ export interface AuthServiceDeps {
   accounts: AccountWrites;
   secondFactor: Pick<SecondFactor, "required">;
   challenges: Pick<SignInChallenges, "create">;
+  deviceOf: DeviceOf;
 }
 
 /** The RPCs of the auth core; account lifecycle and MFA handlers live beside their domains. */
@@ -100,7 +102,14 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
         return { mfaRequired: true, mfaChallenge };
       }
       await abuse.lockout.recordSuccess(email, meta.ip);
-      const issued = await sessions.create({ userId: user.id, userAgent: meta.userAgent, ip: meta.ip, secondFactor: false, emailVerified: user.emailVerified });
+      const issued = await sessions.create({
+        userId: user.id,
+        userAgent: meta.userAgent,
+        ip: meta.ip,
+        secondFactor: false,
+        emailVerified: user.emailVerified,
+        fingerprint: deps.deviceOf(meta),
+      });
       await audit(ctx, { type: "signin.success", userId: user.id, details: { sessionId: issued.session.id } });
       return tokenPair(issued);
     },

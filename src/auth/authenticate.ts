@@ -1,3 +1,4 @@
+import { parseBearer } from "../contract/credentials.js";
 import { DomainError } from "../platform/errors.js";
 import type { SessionRecord, SessionStore } from "./sessions/session-store.js";
 import type { AccessTokens } from "./tokens/access-tokens.js";
@@ -13,16 +14,16 @@ export interface Authenticator {
   authenticate(authorization: string | null): Promise<Caller>;
 }
 
-// RFC 6750 2.1: "Bearer" then one space then the token (b64token).
-const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
-
 export function createAuthenticator(deps: { tokens: AccessTokens; sessions: SessionStore }): Authenticator {
   return {
     async authenticate(authorization) {
-      if (!authorization) throw new DomainError("unauthenticated", "missing authorization: Bearer <access token>");
-      const match = BEARER.exec(authorization.trim());
-      if (!match?.[1]) throw new DomainError("unauthenticated", "authorization must be: Bearer <access token>");
-      const claims = await deps.tokens.verify(match[1]);
+      const bearer = parseBearer(authorization);
+      if (bearer.kind === "none" && !authorization) throw new DomainError("unauthenticated", "missing authorization: Bearer <access token>");
+      if (bearer.kind === "malformed" && bearer.reason !== "empty") {
+        throw new DomainError("unauthenticated", `invalid access token: ${bearer.reason === "too_long" ? "too long" : "malformed"}`);
+      }
+      if (bearer.kind !== "token") throw new DomainError("unauthenticated", "authorization must be: Bearer <access token>");
+      const claims = await deps.tokens.verify(bearer.token);
       // Revocation is checked on the primary store of sessions on every call: a signed token alone is not enough.
       const session = await deps.sessions.touch(claims.sessionId);
       if (!session || session.userId !== claims.userId) throw new DomainError("unauthenticated", "session has ended");

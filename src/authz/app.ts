@@ -86,17 +86,17 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const pipeline = createCheckPipeline({
     tokens: createTokenVerifier({
       keys: createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS, cooldownDuration: JWKS_COOLDOWN_MS }),
-      issuer: config.issuer,
-      audience: config.audience,
+      issuer: config.shared.issuer,
+      audience: config.shared.audience,
       clock,
       cache: tokenCache,
     }),
     sessions: createSessionLookup({ redis, cache: sessionCache, cacheTrusted: revocations.live }),
     routes: createRoutePolicy({ publicPrefixes: config.publicPrefixes, levelRules: config.levelRules }),
     clock,
-    sessionCookie: config.sessionCookie,
+    sessionCookie: config.shared.sessionCookieName,
     degradedMode: config.degradedMode,
-    deviceBinding: config.deviceBinding,
+    deviceBinding: config.shared.deviceBinding,
     onStoreStatus,
   });
   const authorizer = createAuthorizer({ pipeline, metrics, log, realm: config.realm, signinUrl: config.signinUrl });

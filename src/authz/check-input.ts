@@ -10,11 +10,7 @@ export interface CheckInput {
   headers: ReadonlyMap<string, string>;
 }
 
-// Larger than any credential we issue; anything bigger is refused unparsed.
-const MAX_AUTHORIZATION_LENGTH = 4096 + 16;
-const MAX_COOKIE_HEADER_LENGTH = 16_384;
 const MAX_HEADER_VALUE_LENGTH = 65_536;
-const JWT_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** Builds the header map from name/value pairs, joining repeats the way RFC 9110 5.3 allows. */
 export function headerMap(pairs: Iterable<readonly [string, string]>): Map<string, string> {
@@ -27,31 +23,6 @@ export function headerMap(pairs: Iterable<readonly [string, string]>): Map<strin
     headers.set(name, joined.length > MAX_HEADER_VALUE_LENGTH ? joined.slice(0, MAX_HEADER_VALUE_LENGTH) : joined);
   }
   return headers;
-}
-
-export type BearerResult = { kind: "none" } | { kind: "malformed" } | { kind: "token"; token: string };
-
-/** RFC 6750 2.1: `Authorization: Bearer <b64token>`, scheme case-insensitive; our tokens are compact JWTs. */
-export function bearerToken(headers: ReadonlyMap<string, string>): BearerResult {
-  const value = headers.get("authorization");
-  if (value === undefined) return { kind: "none" };
-  if (value.length > MAX_AUTHORIZATION_LENGTH) return { kind: "malformed" };
-  const match = /^bearer +(\S+)$/i.exec(value.trim());
-  if (!match?.[1]) return /^bearer\b/i.test(value.trim()) ? { kind: "malformed" } : { kind: "none" };
-  return JWT_COMPACT.test(match[1]) ? { kind: "token", token: match[1] } : { kind: "malformed" };
-}
-
-/** The first cookie called `name` (RFC 6265 5.4 sends them most-specific first), or undefined. */
-export function cookieValue(headers: ReadonlyMap<string, string>, name: string): string | undefined {
-  const header = headers.get("cookie");
-  if (header === undefined || header.length > MAX_COOKIE_HEADER_LENGTH) return undefined;
-  for (const pair of header.split(";")) {
-    const eq = pair.indexOf("=");
-    if (eq < 0 || pair.slice(0, eq).trim() !== name) continue;
-    const value = pair.slice(eq + 1).trim();
-    return value.startsWith('"') && value.endsWith('"') && value.length >= 2 ? value.slice(1, -1) : value;
-  }
-  return undefined;
 }
 
 /** A navigation a browser made (so a redirect to sign in helps), not an API call. */

@@ -1,11 +1,12 @@
 import { timingSafeEqual } from "node:crypto";
-import { parseSessionCookie } from "../auth/sessions/refresh-token.js";
+import { meetsLevel, type AuthLevel } from "../contract/auth-level.js";
+import { cookieValue, parseBearer } from "../contract/credentials.js";
+import { deviceMatches, type DeviceBinding } from "../contract/device-fingerprint.js";
+import { parseSessionSecret } from "../contract/session-secret.js";
 import type { Clock } from "../platform/clock.js";
-import { meetsLevel, type AuthLevel } from "./auth-level.js";
-import { bearerToken, cookieValue, type CheckInput } from "./check-input.js";
-import type { DegradedMode, DeviceBinding } from "./config.js";
+import type { CheckInput } from "./check-input.js";
+import type { DegradedMode } from "./config.js";
 import { deny, type Decision, type DenyReason, type Identity } from "./decision.js";
-import { deviceMatches } from "./device-binding.js";
 import type { RoutePolicy } from "./route-policy.js";
 import { SessionStoreUnavailable, type SessionLookup, type SessionState } from "./session-lookup.js";
 import type { TokenClaims, TokenVerifier } from "./token-verifier.js";
@@ -39,16 +40,16 @@ type Principal = { via: "token"; claims: TokenClaims } | { via: "cookie"; sessio
 export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
   async function identify(input: CheckInput): Promise<Principal | DenyReason> {
     let failure: DenyReason = "missing_credential";
-    const bearer = bearerToken(input.headers);
+    const bearer = parseBearer(input.headers.get("authorization"));
     if (bearer.kind === "malformed") failure = "invalid_token";
     if (bearer.kind === "token") {
       const result = await deps.tokens.verify(bearer.token);
       if (result.ok) return { via: "token", claims: result.claims };
       failure = result.reason;
     }
-    const cookie = cookieValue(input.headers, deps.sessionCookie);
+    const cookie = cookieValue(input.headers.get("cookie"), deps.sessionCookie);
     if (cookie === undefined) return failure;
-    const parsed = parseSessionCookie(cookie);
+    const parsed = parseSessionSecret(cookie);
     return parsed ? { via: "cookie", sessionId: parsed.sessionId, cookieHash: parsed.hash } : "invalid_cookie";
   }
 
@@ -90,7 +91,7 @@ export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
       if (principal.via === "token" && principal.claims.userId !== session.userId) return deny("invalid_token");
       // The cookie is its own secret: knowing a session id (x-session-id, a JWT's sid) is not enough to be the browser.
       if (principal.via === "cookie" && !sameHash(session.cookieHash, principal.cookieHash)) return deny("invalid_cookie");
-      if (!deviceMatches(deps.deviceBinding, input, session)) return deny("device_mismatch");
+      if (!deviceMatches(deps.deviceBinding, (name) => input.headers.get(name), session)) return deny("device_mismatch");
 
       const level = principal.via === "token" ? principal.claims.level : session.level;
       return authorize(input, { userId: session.userId, sessionId, level, via: principal.via }, "authenticated");

@@ -1,10 +1,10 @@
-import { ConfigError, EnvReader, LOG_LEVELS } from "../platform/config.js";
-import { AUTH_LEVELS, type AuthLevel } from "./auth-level.js";
+import { AUTH_LEVELS, type AuthLevel } from "../contract/auth-level.js";
+import { readSharedSettings, type SharedSettings } from "../contract/shared-settings.js";
+import { ConfigError, EnvReader, LOG_LEVELS, REDIS_PROTOCOLS, type Env } from "../platform/config.js";
 
 export { ConfigError };
 
 export type DegradedMode = "fail_closed" | "allow_tokens";
-export type DeviceBinding = "off" | "user-agent";
 
 export interface LevelRule {
   prefix: string;
@@ -24,17 +24,17 @@ export interface AuthzConfig {
   redisTimeoutMs: number;
   /** AUTHZ_JWKS_URL, default http://127.0.0.1:7001/.well-known/jwks.json (the auth service). */
   jwksUrl: string;
-  /** AUTH_ISSUER, default http://127.0.0.1:7001: must equal the auth service's. */
-  issuer: string;
-  /** AUTH_AUDIENCE, default auth-platform. */
-  audience: string;
-  /** AUTHZ_SESSION_COOKIE, default auth_session: `<session id>.<secret>` from the hosted sign-in page; Redis keeps its hash. */
-  sessionCookie: string;
+  /**
+   * What the auth service must agree on, read from the same variables (src/contract/shared-settings.ts):
+   * AUTH_ISSUER, AUTH_AUDIENCE, SESSION_COOKIE_NAME (the cookie is `<session id>.<secret>`; Redis keeps
+   * its hash), DEVICE_BINDING, PUBLIC_BASE_URL.
+   */
+  shared: SharedSettings;
   /** AUTHZ_PUBLIC_PREFIXES: comma-separated path prefixes allowed without identity. Default: DEFAULT_PUBLIC_PREFIXES. */
   publicPrefixes: string[];
   /** AUTHZ_LEVEL_RULES: comma-separated `prefix=level` (levels basic, verified, mfa); the longest prefix wins. Default none. */
   levelRules: LevelRule[];
-  /** SIGNIN_URL, default http://127.0.0.1:8080/signin: browsers are sent here with ?return_to=<path>. */
+  /** SIGNIN_URL, default PUBLIC_BASE_URL/signin: browsers are sent here with ?return_to=<path>. */
   signinUrl: string;
   /** AUTHZ_REALM, default auth-platform: the realm in WWW-Authenticate. */
   realm: string;
@@ -44,13 +44,9 @@ export interface AuthzConfig {
   cacheMaxEntries: number;
   /** AUTHZ_DEGRADED_MODE: fail_closed (default) or allow_tokens (valid access tokens pass while Redis is unreachable). */
   degradedMode: DegradedMode;
-  /** AUTHZ_DEVICE_BINDING: off (default) or user-agent (the request's User-Agent must match the session's). */
-  deviceBinding: DeviceBinding;
   /** LOG_LEVEL, default info. */
   logLevel: string;
 }
-
-type Env = Record<string, string | undefined>;
 
 // The RPCs and pages a caller uses before it has, or when it has lost, a credential.
 export const DEFAULT_PUBLIC_PREFIXES = [
@@ -90,29 +86,23 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     levelRules.push({ prefix, level: level as AuthLevel });
   }
 
-  const sessionCookie = read.string("AUTHZ_SESSION_COOKIE", "auth_session");
-  // RFC 6265 4.1.1: a cookie-name is an RFC 7230 token.
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(sessionCookie)) problems.push(`AUTHZ_SESSION_COOKIE "${sessionCookie}" is not a valid cookie name`);
-
+  const shared = readSharedSettings(read);
   const config: AuthzConfig = {
     host: read.string("AUTHZ_HOST", "127.0.0.1"),
     port: read.port("AUTHZ_PORT", 7002),
     httpPort: read.port("AUTHZ_HTTP_PORT", 7003),
-    redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"]),
+    redisUrl: read.url("REDIS_URL", REDIS_PROTOCOLS),
     redisTimeoutMs: read.duration("AUTHZ_REDIS_TIMEOUT", "200ms", 10_000),
     jwksUrl: read.optionalUrl("AUTHZ_JWKS_URL", HTTP) ?? "http://127.0.0.1:7001/.well-known/jwks.json",
-    issuer: read.string("AUTH_ISSUER", "http://127.0.0.1:7001"),
-    audience: read.string("AUTH_AUDIENCE", "auth-platform"),
-    sessionCookie,
+    shared,
     // Set but listing nothing (",,") means no public prefixes, not the defaults.
     publicPrefixes: prefixes("AUTHZ_PUBLIC_PREFIXES", env.AUTHZ_PUBLIC_PREFIXES?.trim() ? read.list("AUTHZ_PUBLIC_PREFIXES") : DEFAULT_PUBLIC_PREFIXES),
     levelRules,
-    signinUrl: read.optionalUrl("SIGNIN_URL", HTTP) ?? "http://127.0.0.1:8080/signin",
+    signinUrl: read.optionalUrl("SIGNIN_URL", HTTP) ?? `${shared.publicBaseUrl}/signin`,
     realm: read.string("AUTHZ_REALM", "auth-platform"),
     cacheTtlMs: read.duration("AUTHZ_CACHE_TTL", "5s", 60_000),
     cacheMaxEntries: read.integer("AUTHZ_CACHE_MAX_ENTRIES", 100_000, 1, 10_000_000),
     degradedMode: read.oneOf("AUTHZ_DEGRADED_MODE", ["fail_closed", "allow_tokens"] as const, "fail_closed"),
-    deviceBinding: read.oneOf("AUTHZ_DEVICE_BINDING", ["off", "user-agent"] as const, "off"),
     logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
   if (/["\\]/.test(config.realm)) problems.push("AUTHZ_REALM must not contain quotes or backslashes");

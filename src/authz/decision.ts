@@ -1,4 +1,4 @@
-import type { AuthLevel } from "./auth-level.js";
+import type { AuthLevel } from "../contract/auth-level.js";
 
 /** Stable reason codes, sent to clients in `x-auth-reason` and used as the metrics label. */
 export type DenyReason =

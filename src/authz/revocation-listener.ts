@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { REVOCATION_CHANNEL, type RevocationEvent } from "../auth/sessions/session-store.js";
+import { parseSessionEvent, REVOCATION_CHANNEL, type SessionEvent } from "../contract/session-events.js";
 import type { Logger } from "../platform/log.js";
 
 export interface RevocationListener {
@@ -12,25 +12,12 @@ export interface RevocationListenerDeps {
   /** A connection of its own (subscribed connections take no other commands), created with autoResubscribe off. */
   subscriber: Redis;
   /** A session was revoked, or lives on with stale cached state (the level): either way its cache entry is wrong. */
-  onSessionEvent(event: RevocationEvent): void;
+  onSessionEvent(event: SessionEvent): void;
   /** Called once each (re)subscription is confirmed: anything cached before it may have missed events. */
   onResync(): void;
   /** Called on every close of the subscriber connection: events may be missed until the next resync. */
   onLost(): void;
   log: Logger;
-}
-
-function parseEvent(message: string): RevocationEvent | undefined {
-  try {
-    const event = JSON.parse(message) as Partial<RevocationEvent> | null;
-    const type = event?.type;
-    if ((type === "session.revoked" || type === "session.changed") && typeof event?.sessionId === "string" && typeof event.userId === "string") {
-      return { type, sessionId: event.sessionId, userId: event.userId };
-    }
-  } catch {
-    // Reported below with the other unusable messages.
-  }
-  return undefined;
 }
 
 /** Follows the auth service's revocation channel, resubscribing (and resyncing) on every reconnect. */
@@ -56,7 +43,7 @@ export function createRevocationListener(deps: RevocationListenerDeps): Revocati
 
   subscriber.on("message", (channel: string, message: string) => {
     if (channel !== REVOCATION_CHANNEL) return;
-    const event = parseEvent(message);
+    const event = parseSessionEvent(message);
     if (event) deps.onSessionEvent(event);
     else log.warn({ message: message.slice(0, 200) }, "ignored malformed revocation event");
   });

@@ -1,4 +1,4 @@
-import { AUTH_LEVELS, type AuthLevel } from "./auth-level.js";
+import { AUTH_LEVELS, type AuthLevel } from "../contract/auth-level.js";
 import { isCanonicalPath } from "./check-input.js";
 import type { LevelRule } from "./config.js";
 

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
-import { SESSION_ID_FORMAT } from "../auth/sessions/refresh-token.js";
-import { levelOf, type AuthLevel } from "./auth-level.js";
+import { levelOf, type AuthLevel } from "../contract/auth-level.js";
+import { decodeSession, READ_FIELDS, sessionKey } from "../contract/session-record.js";
+import { SESSION_ID_FORMAT } from "../contract/session-secret.js";
 import type { TtlCache } from "./ttl-cache.js";
 
 export interface SessionState {
@@ -8,7 +9,7 @@ export interface SessionState {
   /** Absolute end of the session, ms since the epoch. */
   expiresAt: number;
   userAgent: string;
-  /** A device fingerprint the auth service recorded at sign-in, if it records one. */
+  /** The device fingerprint the auth service recorded at sign-in when DEVICE_BINDING was on. */
   fingerprint: string | undefined;
   level: AuthLevel;
   /** SHA-256 of the browser cookie the hosted sign-in page issued for this session, if any. */
@@ -35,10 +36,7 @@ export interface SessionLookupDeps {
   cacheTrusted(): boolean;
 }
 
-// The layout of src/auth/sessions/redis-session-store.ts; read-only here, so a Check never slides the idle expiry.
-const sessionKey = (id: string) => `session:{${id}}`;
-const FIELDS = ["uid", "exp", "ua", "fp", "acr", "ev", "ck"] as const;
-
+/** Reads the session record of src/contract/session-record.ts; read-only, so a Check never slides the idle expiry. */
 export function createSessionLookup(deps: SessionLookupDeps): SessionLookup {
   return {
     async get(sessionId) {
@@ -51,15 +49,21 @@ export function createSessionLookup(deps: SessionLookupDeps): SessionLookup {
       const mark = deps.cache.mark();
       let values: (string | null)[];
       try {
-        values = await deps.redis.hmget(sessionKey(sessionId), ...FIELDS);
+        values = await deps.redis.hmget(sessionKey(sessionId), ...READ_FIELDS);
       } catch (error) {
         throw new SessionStoreUnavailable(error);
       }
-      const [uid, exp, ua, fp, acr, ev, ck] = values;
-      const state =
-        uid && exp
-          ? { userId: uid, expiresAt: Number(exp), userAgent: ua ?? "", fingerprint: fp ?? undefined, level: levelOf(acr, ev === "1"), cookieHash: ck ?? undefined }
-          : null;
+      const stored = decodeSession(values);
+      const state = stored
+        ? {
+            userId: stored.userId,
+            expiresAt: stored.expiresAtMs,
+            userAgent: stored.userAgent,
+            fingerprint: stored.fingerprint,
+            level: levelOf(stored.acr, stored.emailVerified),
+            cookieHash: stored.cookieHash,
+          }
+        : null;
       // Session ids are never reused, so "gone" is as cacheable as "live".
       if (trusted) deps.cache.set(sessionId, state, mark);
       return state;

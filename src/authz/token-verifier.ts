@@ -1,8 +1,8 @@
 import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import type { Clock } from "../platform/clock.js";
-import { levelOf, type AuthLevel } from "./auth-level.js";
+import { accessTokenVerifyOptions, CLOCK_TOLERANCE_S, readAccessClaims, SIGNING_ALGORITHMS } from "../contract/access-token-rules.js";
+import { levelOf, type AuthLevel } from "../contract/auth-level.js";
 import type { TtlCache } from "./ttl-cache.js";
-import { accessTokenVerifyOptions, CLOCK_TOLERANCE_S } from "../auth/tokens/access-token-rules.js";
 
 export interface TokenClaims {
   userId: string;
@@ -28,9 +28,6 @@ export interface TokenVerifierDeps {
   cache: TtlCache<TokenClaims>;
 }
 
-// The algorithms the auth service can be configured to sign with (SIGNING_KEY_ALG).
-const ALGORITHMS = ["EdDSA", "ES256"];
-
 export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
   const fresh = (claims: TokenClaims) => claims.expiresAt + CLOCK_TOLERANCE_S > deps.clock.now() / 1000;
 
@@ -43,14 +40,12 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
         const { payload } = await jwtVerify(
           token,
           deps.keys,
-          accessTokenVerifyOptions({ algorithms: ALGORITHMS, issuer: deps.issuer, audience: deps.audience, now: deps.clock.now() }),
+          accessTokenVerifyOptions({ algorithms: SIGNING_ALGORITHMS, issuer: deps.issuer, audience: deps.audience, now: deps.clock.now() }),
         );
-        const { sub, sid, exp } = payload;
-        if (typeof sub !== "string" || typeof sid !== "string" || typeof exp !== "number" || sub === "" || sid === "") {
-          return { ok: false, reason: "invalid_token" };
-        }
-        const claims: TokenClaims = { userId: sub, sessionId: sid, level: levelOf(payload.acr, payload.email_verified), expiresAt: exp };
-        deps.cache.set(token, claims, mark, exp * 1000 - deps.clock.now());
+        const read = readAccessClaims(payload);
+        if (!read) return { ok: false, reason: "invalid_token" };
+        const claims: TokenClaims = { userId: read.userId, sessionId: read.sessionId, level: levelOf(read.acr, read.emailVerified), expiresAt: read.expiresAt };
+        deps.cache.set(token, claims, mark, read.expiresAt * 1000 - deps.clock.now());
         return { ok: true, claims };
       } catch (error) {
         if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: "token_expired" };

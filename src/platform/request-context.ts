@@ -2,16 +2,19 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { createContextKey } from "@connectrpc/connect";
+import { MAX_USER_AGENT_LENGTH } from "../contract/session-record.js";
 
 /** Per-request facts, travelling in Connect context values. */
 export interface RequestMeta {
   requestId: string;
   ip: string;
   userAgent: string;
+  /** Accept-Language, one of the attributes a session can be bound to (DEVICE_BINDING). */
+  acceptLanguage: string;
 }
 
 export const kRequestMeta = createContextKey<RequestMeta>(
-  { requestId: "", ip: "", userAgent: "" },
+  { requestId: "", ip: "", userAgent: "", acceptLanguage: "" },
   { description: "request id, client IP and user agent" },
 );
 
@@ -44,6 +47,7 @@ export function requestMetaFrom(req: IncomingMessage | Http2ServerRequest, trust
     // Envoy's x-request-id carries through; anything odd is replaced rather than logged verbatim.
     requestId: REQUEST_ID.test(given) ? given : randomUUID(),
     ip: clientIp(req.socket?.remoteAddress ?? "", header(req, "x-forwarded-for"), trustedProxies),
-    userAgent: header(req, "user-agent").slice(0, 256),
+    userAgent: header(req, "user-agent").slice(0, MAX_USER_AGENT_LENGTH),
+    acceptLanguage: header(req, "accept-language").slice(0, MAX_USER_AGENT_LENGTH),
   };
 }

@@ -6,11 +6,17 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/**
- * Runs an entry point the same way for every process: a configuration problem
- * exits 2 with the message naming each variable, any other start-up failure
- * exits 1 with its message (no stack), and SIGINT/SIGTERM stop it once.
- */
+/** A configuration problem exits 2 with the message naming each variable; anything else exits 1 with its message (no stack). */
+function exitFailed(name: string, failure: string, error: unknown): never {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${name}: ${error.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`${name} ${failure}: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}
+
+/** Runs a long-lived entry point the same way for every process: start-up failures as exitFailed, SIGINT/SIGTERM stop it once. */
 export function runMain(name: string, start: () => Promise<Running>): void {
   start().then(
     (running) => {
@@ -24,13 +30,14 @@ export function runMain(name: string, start: () => Promise<Running>): void {
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
     },
-    (error: unknown) => {
-      if (error instanceof ConfigError) {
-        process.stderr.write(`${name}: ${error.message}\n`);
-        process.exit(2);
-      }
-      process.stderr.write(`${name} failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(1);
-    },
+    (error: unknown) => exitFailed(name, "failed to start", error),
+  );
+}
+
+/** Runs a one-shot entry point (migrations): exit 0 when it is done, else as exitFailed. */
+export function runOnce(name: string, work: () => Promise<void>): void {
+  work().then(
+    () => process.exit(0),
+    (error: unknown) => exitFailed(name, "failed", error),
   );
 }

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { ConfigError } from "../platform/config.js";
+import { ConfigError, EnvReader, type Env } from "../platform/config.js";
 import type { StackPorts } from "./ports.js";
 
 /** Fixed ports for the CLI so `status` output and shell exports stay stable across runs. */
@@ -37,37 +37,21 @@ export class StackConfigError extends ConfigError {
  *   STACK_HAPROXY_STATS_PORT  default 55441
  *   STACK_REDIS_PORT          default 56379
  */
-export function loadStackConfig(env: Record<string, string | undefined>, repoRoot: string): StackCliConfig {
+export function loadStackConfig(env: Env, repoRoot: string): StackCliConfig {
   const problems: string[] = [];
+  const read = new EnvReader(env, problems);
+  const port = (name: string, fallback: number) => read.integer(name, fallback, 1, 65535);
 
-  const port = (name: string, fallback: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === "") return fallback;
-    const value = parsePort(raw);
-    if (value === undefined) {
-      problems.push(`${name}: expected a port number 1-65535, got "${raw}"`);
-      return fallback;
-    }
-    return value;
-  };
-
-  let replicas = 3;
-  const rawReplicas = env.STACK_REPLICAS;
-  if (rawReplicas !== undefined && rawReplicas !== "") {
-    if (!/^\d$/.test(rawReplicas.trim())) problems.push(`STACK_REPLICAS: expected an integer 0-9, got "${rawReplicas}"`);
-    else replicas = Number(rawReplicas.trim());
-  }
-
+  const replicas = read.integer("STACK_REPLICAS", 3, 0, 9);
   const primary = port("STACK_PRIMARY_PORT", DEFAULT_CLI_PORTS.primary);
   let replicaPorts = Array.from({ length: replicas }, (_, i) => DEFAULT_CLI_PORTS.primary + 1 + i);
-  const rawReplicaPorts = env.STACK_REPLICA_PORTS;
-  if (rawReplicaPorts !== undefined && rawReplicaPorts !== "") {
-    const parts = rawReplicaPorts.split(",").map((p) => p.trim());
-    const parsed = parts.map(parsePort);
+  const listed = read.list("STACK_REPLICA_PORTS");
+  if (listed.length > 0) {
+    const parsed = listed.map(parsePort);
     if (parsed.some((p) => p === undefined)) {
-      problems.push(`STACK_REPLICA_PORTS: expected comma-separated port numbers, got "${rawReplicaPorts}"`);
+      read.report(`STACK_REPLICA_PORTS must be comma-separated port numbers, got "${listed.join(",")}"`);
     } else if (parsed.length !== replicas) {
-      problems.push(`STACK_REPLICA_PORTS: expected ${replicas} ports (STACK_REPLICAS), got ${parsed.length}`);
+      read.report(`STACK_REPLICA_PORTS: expected ${replicas} ports (STACK_REPLICAS), got ${parsed.length}`);
     } else {
       replicaPorts = parsed as number[];
     }
@@ -87,13 +71,13 @@ export function loadStackConfig(env: Record<string, string | undefined>, repoRoo
     if (replicas > 0) all.push(ports.haproxy, ports.haproxyStats);
     const seen = new Set<number>();
     for (const p of all) {
-      if (seen.has(p)) problems.push(`STACK_*_PORT: port ${p} is used by more than one component`);
+      if (seen.has(p)) read.report(`STACK_*_PORT: port ${p} is used by more than one component`);
       seen.add(p);
     }
   }
 
-  const rawDir = env.STACK_DIR;
-  const dir = rawDir !== undefined && rawDir !== "" ? path.resolve(repoRoot, rawDir) : path.join(repoRoot, ".stack");
+  const rawDir = read.string("STACK_DIR", "");
+  const dir = rawDir !== "" ? path.resolve(repoRoot, rawDir) : path.join(repoRoot, ".stack");
 
   if (problems.length > 0) throw new StackConfigError(problems);
   return { dir, replicas, ports };

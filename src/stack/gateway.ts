@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parsePort, StackConfigError } from "./config.js";
+import { EnvReader, type Env } from "../platform/config.js";
+import { StackConfigError } from "./config.js";
 import { renderEnvoyConfig, renderNginxConfig, type GatewayTargets } from "./gateway-config.js";
 import { ensurePrograms, GATEWAY_REQUIREMENTS, whichProgram } from "./install.js";
 import { canConnect, findFreePort } from "./ports.js";
@@ -47,15 +48,13 @@ const NAME = "gateway";
  *   GATEWAY_PORT   default 8080
  *   GATEWAY_PROXY  envoy | nginx; default envoy when on PATH, else nginx
  */
-export function loadGatewayConfig(env: Record<string, string | undefined>): GatewayConfig {
+export function loadGatewayConfig(env: Env): GatewayConfig {
   const problems: string[] = [];
-  const rawPort = env.GATEWAY_PORT?.trim() || "8080";
-  const port = parsePort(rawPort);
-  if (port === undefined) problems.push(`GATEWAY_PORT: expected a port number 1-65535, got "${rawPort}"`);
-  const proxy = env.GATEWAY_PROXY?.trim() || undefined;
-  if (proxy !== undefined && proxy !== "envoy" && proxy !== "nginx") problems.push(`GATEWAY_PROXY: expected envoy or nginx, got "${proxy}"`);
-  if (port === undefined || problems.length > 0) throw new StackConfigError(problems);
-  return { port, ...(proxy ? { proxy: proxy as GatewayProxy } : {}) };
+  const read = new EnvReader(env, problems);
+  const port = read.integer("GATEWAY_PORT", 8080, 1, 65535);
+  const proxy = read.optionalOneOf("GATEWAY_PROXY", ["envoy", "nginx"] as const);
+  if (problems.length > 0) throw new StackConfigError(problems);
+  return { port, ...(proxy ? { proxy } : {}) };
 }
 
 /**

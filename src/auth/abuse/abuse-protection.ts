@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Clock } from "../../platform/clock.js";
-import type { LockoutPolicy, RateLimits } from "../../platform/config.js";
+import type { LockoutPolicy, RateLimits } from "../config.js";
 import { createRateLimiter, type RateLimiter } from "./rate-limiter.js";
 import { createSignInLockout, type SignInLockout } from "./sign-in-lockout.js";
 

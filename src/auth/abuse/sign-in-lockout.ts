@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Clock } from "../../platform/clock.js";
-import type { LockoutPolicy } from "../../platform/config.js";
+import type { LockoutPolicy } from "../config.js";
 import { limiterKey } from "./limiter-key.js";
 
 /**

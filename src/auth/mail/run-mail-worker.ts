@@ -1,4 +1,4 @@
-import type { MailWorkerConfig } from "../../platform/config.js";
+import type { MailWorkerConfig } from "./config.js";
 import { createDb } from "../../platform/db.js";
 import type { Logger } from "../../platform/log.js";
 import { createMailWorker } from "./mail-worker.js";

@@ -6,6 +6,7 @@ import type { AbuseProtection } from "../abuse/abuse-protection.js";
 import { activeCaller } from "../active-caller.js";
 import type { RequestAudit } from "../audit/request-audit.js";
 import type { Authenticator } from "../authenticate.js";
+import type { DeviceOf } from "../sessions/device-of.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import { tokenPair } from "../tokens/token-pair.js";
@@ -32,6 +33,7 @@ export interface MfaServiceDeps {
   authenticator: Authenticator;
   abuse: AbuseProtection;
   audit: RequestAudit;
+  deviceOf: DeviceOf;
 }
 
 const requireCode = (code: string) => {
@@ -73,7 +75,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
       await abuse.lockout.recordSuccess(pending.email, meta.ip);
       // Read now rather than at SignIn: the email may have been verified while the challenge waited.
       const emailVerified = (await users.findById(pending.userId))?.emailVerified === true;
-      const issued = await sessions.create({ userId: pending.userId, userAgent: meta.userAgent, ip: meta.ip, secondFactor: true, emailVerified });
+      const issued = await sessions.create({
+        userId: pending.userId,
+        userAgent: meta.userAgent,
+        ip: meta.ip,
+        secondFactor: true,
+        emailVerified,
+        fingerprint: deps.deviceOf(meta),
+      });
       if (used === "recovery_code") await audit(ctx, { type: "mfa.recovery_code_used", userId: pending.userId });
       await audit(ctx, { type: "signin.success", userId: pending.userId, details: { sessionId: issued.session.id, factor: used } });
       return tokenPair(deps.tokens, issued);

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { TOKEN_FORMAT } from "../lifecycle/account-token.js";
-import { hashRefreshToken } from "../sessions/refresh-token.js";
+import { hashSessionSecret } from "../../contract/session-secret.js";
 
 /** A password-verified sign-in waiting for its second factor. */
 export interface PendingSignIn {
@@ -30,7 +30,7 @@ export interface SignInChallengesDeps {
 }
 
 // The same 256-bit random shape as a refresh token's secret, so the same fast hash is enough.
-const key = (challenge: string) => `mfa:challenge:${hashRefreshToken(challenge)}`;
+const key = (challenge: string) => `mfa:challenge:${hashSessionSecret(challenge)}`;
 
 // Counts only on a live challenge: HINCRBY on an expired key would recreate it without a TTL.
 const FAIL = `

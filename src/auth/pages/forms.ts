@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { cookieValue } from "../../contract/credentials.js";
 
 export type Req = IncomingMessage;
 export type Res = ServerResponse;
@@ -7,16 +8,8 @@ export type Res = ServerResponse;
 const CSRF_COOKIE = "auth_csrf";
 const MAX_FORM_BYTES = 8192;
 
-/** The request's cookies; of repeated names the first wins, as in the gateway's parser, so both act on the same session. */
-export function cookies(req: Req): Map<string, string> {
-  const jar = new Map<string, string>();
-  for (const part of (req.headers.cookie ?? "").split(";")) {
-    const eq = part.indexOf("=");
-    const name = part.slice(0, eq).trim();
-    if (eq > 0 && !jar.has(name)) jar.set(name, part.slice(eq + 1).trim());
-  }
-  return jar;
-}
+/** A cookie of the request, parsed as the gateway parses it, so both act on the same session. */
+export const cookieOf = (req: Req, name: string): string | undefined => cookieValue(req.headers.cookie, name);
 
 /** The urlencoded form of a POST, "too_large" past MAX_FORM_BYTES, undefined for any other body. */
 export function readForm(req: Req): Promise<URLSearchParams | "too_large" | undefined> {
@@ -63,7 +56,7 @@ export function createCsrf(secure: boolean) {
     matches(req: Req, token: string): boolean {
       // Byte lengths, not string lengths: "é" and "a" are one character each, and timingSafeEqual throws on unequal buffers.
       const presented = Buffer.from(token);
-      const expected = Buffer.from(cookies(req).get(CSRF_COOKIE) ?? "");
+      const expected = Buffer.from(cookieOf(req, CSRF_COOKIE) ?? "");
       return presented.length > 0 && presented.length === expected.length && timingSafeEqual(presented, expected);
     },
   };

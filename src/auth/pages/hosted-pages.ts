@@ -4,14 +4,14 @@ import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../../platform/log.js";
 import { kRequestMeta, type RequestMeta } from "../../platform/request-context.js";
 import type { SessionStore } from "../sessions/session-store.js";
-import { parseSessionCookie } from "../sessions/refresh-token.js";
-import { answerSafely, cookies, createCsrf, readForm, sendHtml, type Req, type Res } from "./forms.js";
+import { parseSessionSecret } from "../../contract/session-secret.js";
+import { answerSafely, cookieOf, createCsrf, readForm, sendHtml, type Req, type Res } from "./forms.js";
 import { escapeHtml, page } from "./html.js";
 import { createLinkPages } from "./link-pages.js";
 import { safeReturnTo } from "./return-to.js";
 
 export interface SessionCookieConfig {
-  /** SESSION_COOKIE_NAME, default auth_session. */
+  /** SESSION_COOKIE_NAME (shared with the authz server), default auth_session. */
   name: string;
   /** SESSION_COOKIE_SECURE, default true: the cookie only travels over HTTPS (and localhost). */
   secure: boolean;
@@ -150,7 +150,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   }
 
   async function signOut(req: Req, res: Res) {
-    const parsed = parseSessionCookie(cookies(req).get(cookie.name) ?? "");
+    const parsed = parseSessionSecret(cookieOf(req, cookie.name) ?? "");
     const session = parsed ? await deps.sessions.findByCookie(parsed.sessionId, parsed.hash) : undefined;
     if (session) await deps.sessions.revoke(session.id, session.userId);
     res.writeHead(303, {

@@ -1,5 +1,5 @@
 import argon2 from "argon2";
-import type { Argon2Params } from "../../platform/config.js";
+import type { Argon2Params } from "../config.js";
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;

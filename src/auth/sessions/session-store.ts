@@ -1,3 +1,5 @@
+import type { SessionAcr } from "../../contract/auth-level.js";
+
 export interface SessionRecord {
   id: string;
   userId: string;
@@ -13,8 +15,6 @@ export interface SessionRecord {
   emailVerified: boolean;
 }
 
-export type SessionAcr = "mfa" | "basic";
-
 export interface IssuedRefresh {
   session: SessionRecord;
   refreshToken: string;
@@ -29,12 +29,23 @@ export type RotateOutcome =
   /** An already-rotated token came back: the family is compromised. */
   | { outcome: "reused"; sessionId: string; userId: string };
 
+export interface NewSession {
+  userId: string;
+  userAgent: string;
+  ip: string;
+  secondFactor: boolean;
+  emailVerified: boolean;
+  /** The device fingerprint the Check compares requests with (DEVICE_BINDING); undefined when binding is off. */
+  fingerprint: string | undefined;
+}
+
 /**
- * Sessions and their refresh-token families. Refresh tokens are kept only as
- * hashes. Revoking publishes an invalidation event for the gateways.
+ * Sessions and their refresh-token families. Refresh tokens are kept only as hashes.
+ * Revoking, and changing what a gateway caches about a session, announces a session event
+ * (src/contract/session-events.ts) to every authz instance.
  */
 export interface SessionStore {
-  create(input: { userId: string; userAgent: string; ip: string; secondFactor: boolean; emailVerified: boolean }): Promise<IssuedRefresh>;
+  create(input: NewSession): Promise<IssuedRefresh>;
   /** Atomically swaps the family's current token for a new one: of two concurrent calls, one wins. */
   rotate(refreshToken: string): Promise<RotateOutcome>;
   /** The live session, marking it used (sliding the idle expiry); undefined if revoked or expired. */
@@ -52,14 +63,4 @@ export interface SessionStore {
   revokeAllForUser(userId: string, keep?: string): Promise<number>;
   /** Records on every live session of the user that the email is now verified, and tells the gateways. */
   markEmailVerified(userId: string): Promise<void>;
-}
-
-/** The channel gateways subscribe to; each message is a JSON RevocationEvent. */
-export const REVOCATION_CHANNEL = "auth:revocations";
-
-/** `session.changed`: the session lives on, but what a gateway cached about it (its level) is stale. */
-export interface RevocationEvent {
-  type: "session.revoked" | "session.changed";
-  sessionId: string;
-  userId: string;
 }

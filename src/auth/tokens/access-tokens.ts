@@ -2,17 +2,9 @@ import { randomUUID } from "node:crypto";
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTHeaderParameters } from "jose";
 import type { Clock } from "../../platform/clock.js";
 import { DomainError } from "../../platform/errors.js";
-import { ACCESS_TOKEN_TYP, accessTokenVerifyOptions } from "./access-token-rules.js";
+import { ACCESS_TOKEN_TYP, accessTokenVerifyOptions, MAX_ACCESS_TOKEN_LENGTH, readAccessClaims, type AccessClaims } from "../../contract/access-token-rules.js";
 import type { KeyRing } from "./key-ring.js";
 import type { SessionRecord } from "../sessions/session-store.js";
-
-export interface AccessClaims {
-  userId: string;
-  sessionId: string;
-  tokenId: string;
-  issuedAt: number;
-  expiresAt: number;
-}
 
 export interface AccessTokens {
   /** The token states the session's `acr` and `email_verified`, from which the gateway derives the level. */
@@ -28,8 +20,6 @@ export interface AccessTokenDeps {
   ttlMs: number;
   clock: Clock;
 }
-
-const MAX_TOKEN_LENGTH = 4096;
 
 const invalidToken = (reason: string) => new DomainError("unauthenticated", `invalid access token: ${reason}`);
 
@@ -54,7 +44,7 @@ export function createAccessTokens(deps: AccessTokenDeps): AccessTokens {
 
     async verify(token) {
       if (token.length === 0) throw invalidToken("empty");
-      if (token.length > MAX_TOKEN_LENGTH) throw invalidToken("too long");
+      if (token.length > MAX_ACCESS_TOKEN_LENGTH) throw invalidToken("too long");
       try {
         const { payload } = await jwtVerify(
           token,
@@ -66,9 +56,9 @@ export function createAccessTokens(deps: AccessTokenDeps): AccessTokens {
           },
           accessTokenVerifyOptions({ algorithms: deps.keys.algorithms(), issuer: deps.issuer, audience: deps.audience, now: deps.clock.now() }),
         );
-        const { sub, sid, jti, iat, exp } = payload;
-        if (typeof sid !== "string" || typeof sub !== "string" || typeof jti !== "string") throw invalidToken("malformed claims");
-        return { userId: sub, sessionId: sid, tokenId: jti, issuedAt: iat ?? 0, expiresAt: exp ?? 0 };
+        const claims = readAccessClaims(payload);
+        if (!claims) throw invalidToken("malformed claims");
+        return claims;
       } catch (error) {
         if (error instanceof DomainError) throw error;
         if (error instanceof joseErrors.JWTExpired) throw new DomainError("unauthenticated", "access token expired");

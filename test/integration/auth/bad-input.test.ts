@@ -1,7 +1,7 @@
 import http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, startTestAuth, uniqueEmail } from "../../support/auth.js";
 import { rejection } from "../../support/rpc-errors.js";
 
 const STACK_TRACE = /\n\s+at |node_modules|\.ts:\d+|Error:/;

@@ -8,7 +8,7 @@ import { ServerReflection } from "../../../src/gen/grpc/reflection/v1/reflection
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../../src/gen/grpc/health/v1/health_pb.js";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
-import { GOOD_PASSWORD, grpcTransport, grpcWebTransport, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, grpcTransport, grpcWebTransport, startTestAuth, uniqueEmail } from "../../support/auth.js";
 
 const PROTO = fileURLToPath(new URL("../../../proto/auth/v1/auth.proto", import.meta.url));
 

@@ -1,6 +1,6 @@
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, bearer, startTestAuth, uniqueEmail } from "../../support/auth.js";
 import { cookieBrowser, csrfOf } from "../../support/browser.js";
 import { steppingClock } from "../../support/clock.js";
 
@@ -101,6 +101,20 @@ describe("hosted sign-in page", () => {
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/signin");
     expect(b.jar.has("auth_session")).toBe(false);
+    const after = await auth.client.listSessions({}, bearer(tokens.accessToken));
+    expect(after.sessions.map((s) => s.sessionId)).not.toContain(sessionId);
+  });
+
+  it("signs out a session whose cookie the browser sends quoted, as the gateway accepts it", async () => {
+    const b = cookieBrowser(auth.server.url);
+    const csrf = csrfOf(await (await b.get("/signin")).text());
+    await b.post("/signin", { email, password: GOOD_PASSWORD, csrf, return_to: "/" });
+    const value = b.jar.get("auth_session") ?? "";
+    const sessionId = value.split(".")[0];
+    const tokens = await auth.client.signIn({ email, password: GOOD_PASSWORD });
+    // RFC 6265 4.1.1 allows a DQUOTE-wrapped cookie-value; the Check unquotes it, so sign-out must too.
+    const res = await fetch(`${auth.server.url}/signout`, { method: "POST", headers: { cookie: `auth_session="${value}"` }, redirect: "manual" });
+    expect(res.status).toBe(303);
     const after = await auth.client.listSessions({}, bearer(tokens.accessToken));
     expect(after.sessions.map((s) => s.sessionId)).not.toContain(sessionId);
   });

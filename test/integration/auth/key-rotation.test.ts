@@ -6,7 +6,7 @@ import { createKeyRing, type KeyRing } from "../../../src/auth/tokens/key-ring.j
 import { createPgSigningKeyStore } from "../../../src/auth/tokens/signing-key-store.js";
 import { createLogger } from "../../../src/platform/log.js";
 import { migrate } from "../../../src/platform/migrate.js";
-import { createScratchDatabase } from "../../support/databases.js";
+import { createScratchDatabase } from "../../support/data-tier.js";
 
 const DAY = 86_400_000;
 

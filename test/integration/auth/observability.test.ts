@@ -1,9 +1,9 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAuthServer, type AuthServer } from "../../../src/auth/app.js";
-import { loadConfig } from "../../../src/platform/config.js";
+import { loadAuthConfig } from "../../../src/auth/config.js";
 import { createLogger } from "../../../src/platform/log.js";
-import { GOOD_PASSWORD, testEnv, uniqueEmail } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, testEnv, uniqueEmail } from "../../support/auth.js";
 
 describe("observability: request ids in logs and answers, Prometheus metrics", () => {
   let server: AuthServer;
@@ -16,7 +16,7 @@ describe("observability: request ids in logs and answers, Prometheus metrics", (
         done();
       },
     });
-    server = await startAuthServer(loadConfig(testEnv()), { log: createLogger("info", "auth", sink) });
+    server = await startAuthServer(loadAuthConfig(testEnv()), { log: createLogger("info", "auth", sink) });
   });
   afterAll(async () => {
     await server?.close();

@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { bearer, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
+import { type TestAuth, bearer, newUser, startTestAuth } from "../../support/auth.js";
 import { codeOf } from "../../support/rpc-errors.js";
 
 describe("Refresh", () => {

@@ -4,9 +4,9 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createRedisSessionStore } from "../../../src/auth/sessions/redis-session-store.js";
-import { REVOCATION_CHANNEL } from "../../../src/auth/sessions/session-store.js";
+import { REVOCATION_CHANNEL } from "../../../src/contract/session-events.js";
 import { systemClock } from "../../../src/platform/clock.js";
-import { bearer, GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, bearer, newUser, startTestAuth } from "../../support/auth.js";
 import { codeOf } from "../../support/rpc-errors.js";
 
 describe("sessions", () => {
@@ -110,7 +110,7 @@ describe("sessions", () => {
     try {
       const store = createRedisSessionStore({ redis, clock: systemClock, idleTtlMs: 60_000, absoluteTtlMs: 3_600_000, reuseGraceMs: 2000 });
       const userId = randomUUID();
-      const open = (secondFactor: boolean, user = userId) => store.create({ userId: user, userAgent: "t", ip: "127.0.0.1", secondFactor, emailVerified: false });
+      const open = (secondFactor: boolean, user = userId) => store.create({ userId: user, userAgent: "t", ip: "127.0.0.1", secondFactor, emailVerified: false, fingerprint: undefined });
       const [mfa, password, stranger] = await Promise.all([open(true), open(false), open(false, randomUUID())]);
       expect(mfa.session).toMatchObject({ acr: "mfa", emailVerified: false });
       expect(await redis.hmget(`session:{${password.session.id}}`, "acr", "ev")).toEqual(["basic", "0"]);

@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, startTestAuth, uniqueEmail } from "../../support/auth.js";
 import { rejection } from "../../support/rpc-errors.js";
 
 describe("SignUp and SignIn", () => {

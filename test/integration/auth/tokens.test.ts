@@ -3,7 +3,7 @@ import { createLocalJWKSet, generateKeyPair, importPKCS8, jwtVerify, SignJWT, ty
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { decryptPrivateKey } from "../../../src/auth/tokens/key-crypto.js";
-import { bearer, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
+import { type TestAuth, bearer, newUser, startTestAuth } from "../../support/auth.js";
 import { rejection } from "../../support/rpc-errors.js";
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
@@ -34,7 +34,7 @@ describe("access tokens", () => {
   it("issues JWTs with the documented claims that verify against the published JWKS", async () => {
     const { tokens } = await newUser(auth.client);
     const { payload, protectedHeader } = await jwtVerify(tokens.accessToken, createLocalJWKSet(jwks), {
-      issuer: auth.config.issuer,
+      issuer: auth.config.shared.issuer,
       audience: "auth-platform",
     });
     expect(protectedHeader).toMatchObject({ alg: "EdDSA", typ: "at+jwt" });

@@ -2,9 +2,9 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultProtoDirs } from "../../../src/authz/app.js";
 import { loadAuthzProtos } from "../../../src/authz/grpc-server.js";
-import { bearer, GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, bearer, newUser, startTestAuth, userIdOf } from "../../support/auth.js";
+import { type TestAuthz, headerOf, rawCheck, startTestAuthz } from "../../support/authz.js";
 import { browserSignIn, cookieBrowser } from "../../support/browser.js";
-import { headerOf, rawCheck, startTestAuthz, type TestAuthz, userIdOf } from "./authz-harness.js";
 
 describe("ext_authz Check over gRPC", () => {
   let auth: TestAuth;

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, newUser, startTestAuth } from "../../support/auth.js";
+import { type TestAuthz, headerOf, startTestAuthz } from "../../support/authz.js";
+import { startPrivateRedis } from "../../support/data-tier.js";
 import { browserSignIn } from "../../support/browser.js";
-import { headerOf, startPrivateRedis, startTestAuthz, type TestAuthz } from "./authz-harness.js";
 
 const gauge = (metrics: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);
 

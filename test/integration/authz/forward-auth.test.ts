@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, bearer, newUser, startTestAuth, userIdOf } from "../../support/auth.js";
+import { type TestAuthz, startTestAuthz } from "../../support/authz.js";
 import { browserSignIn } from "../../support/browser.js";
-import { startTestAuthz, type TestAuthz, userIdOf } from "./authz-harness.js";
 
 describe("HTTP forward-auth endpoint", () => {
   let auth: TestAuth;

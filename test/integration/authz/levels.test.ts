@@ -1,10 +1,10 @@
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, uniqueEmail } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, bearer, clientFrom, randomIp, uniqueEmail } from "../../support/auth.js";
+import { type TestAuthz, headerOf, startTestAuthz } from "../../support/authz.js";
+import { startMailStack } from "../../support/mail.js";
 import { browserSignIn, cookieBrowser, csrfOf } from "../../support/browser.js";
 import { steppingClock } from "../../support/clock.js";
-import { clientFrom, randomIp, startMailStack } from "../lifecycle/helpers.js";
-import { headerOf, startTestAuthz, type TestAuthz } from "./authz-harness.js";
 
 const INSUFFICIENT = { denied: "Forbidden", reason: "insufficient_level" };
 
@@ -36,7 +36,7 @@ describe("route levels: a verified email, a second factor", () => {
   }
 
   /** As `outcome`, waiting up to 1 s for an allow: the change event reaches the gateway just after the RPC returns. */
-  async function eventually(path: string, headers: Record<string, string>) {
+  async function outcomeOnceAllowed(path: string, headers: Record<string, string>) {
     const started = performance.now();
     for (;;) {
       const result = await outcome(path, headers);
@@ -63,7 +63,7 @@ describe("route levels: a verified email, a second factor", () => {
     }
 
     await verifyEmail();
-    expect(await eventually("/example/verified/page", asCookie(cookie))).toEqual({ level: "verified" });
+    expect(await outcomeOnceAllowed("/example/verified/page", asCookie(cookie))).toEqual({ level: "verified" });
     // A token states the level it was issued with.
     expect(await outcome("/example/verified/page", asToken(signedIn.accessToken))).toEqual(INSUFFICIENT);
     const refreshed = await client.refresh({ refreshToken: signedIn.refreshToken });

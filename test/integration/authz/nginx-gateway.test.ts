@@ -4,9 +4,9 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, newUser, startTestAuth, userIdOf } from "../../support/auth.js";
+import { type TestAuthz, startTestAuthz } from "../../support/authz.js";
 import { browserSignIn } from "../../support/browser.js";
-import { startTestAuthz, type TestAuthz, userIdOf } from "./authz-harness.js";
 import { findFreePort } from "../../../src/stack/ports.js";
 
 const TEMPLATE = path.resolve(import.meta.dirname, "../../../nginx/nginx.conf.template");

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, newUser, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, bearer, newUser, startTestAuth } from "../../support/auth.js";
+import { type TestAuthz, headerOf, percentile, startTestAuthz } from "../../support/authz.js";
 import { browserSignIn } from "../../support/browser.js";
-import { headerOf, percentile, startTestAuthz, type TestAuthz } from "./authz-harness.js";
 
 describe("revocation and speed", () => {
   let auth: TestAuth;

@@ -3,7 +3,7 @@ import http from "node:http";
 import path from "node:path";
 import type { StartedDockerComposeEnvironment } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, REQUIRED_VALUES } from "../../unit/deploy/compose-file.js";
+import { REPO, REQUIRED_VALUES } from "../../support/compose-file.js";
 
 /**
  * Why the container test cannot run here, or undefined when it can: a Docker engine answering

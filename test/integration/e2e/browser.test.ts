@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GOOD_PASSWORD, uniqueEmail } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, uniqueEmail } from "../../support/auth.js";
 import { CHROMIUM_ARGS, ensureChromium } from "../../support/chromium.js";
 import { startTopology, userIdOf, type TestGateway, type TestTopology } from "./gateway-harness.js";
 

@@ -6,8 +6,8 @@ import { createClient } from "@connectrpc/connect";
 import { startExampleUpstream } from "../../../src/example/upstream.js";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import { startGateway, type RunningGateway } from "../../../src/stack/gateway.js";
-import { connectTransport, startTestAuth, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
-import { startTestAuthz, type TestAuthz, userIdOf } from "../authz/authz-harness.js";
+import { type AuthClient, type TestAuth, connectTransport, startTestAuth, userIdOf } from "../../support/auth.js";
+import { type TestAuthz, startTestAuthz } from "../../support/authz.js";
 import { findFreePort } from "../../../src/stack/ports.js";
 import { endpointOf } from "../../../src/stack/render-config.js";
 

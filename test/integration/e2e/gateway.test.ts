@@ -1,8 +1,8 @@
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, uniqueEmail } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, bearer, uniqueEmail } from "../../support/auth.js";
+import { percentile } from "../../support/authz.js";
 import { browserSignIn } from "../../support/browser.js";
-import { percentile } from "../authz/authz-harness.js";
 import { bucketQuantile, forwardAuthChecks, http1, rawHttp, startTopology, userIdOf, type TestGateway, type TestTopology } from "./gateway-harness.js";
 
 /** The real request path: client -> nginx gateway -> two authz instances (forward-auth) -> auth service / example upstream. */

@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uniqueEmail } from "../../support/auth-harness.js";
+import { uniqueEmail } from "../../support/auth.js";
 import { startTopology, type TestGateway, type TestTopology } from "./gateway-harness.js";
 
 const README = fileURLToPath(new URL("../../../README.md", import.meta.url));

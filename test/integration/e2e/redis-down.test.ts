@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GOOD_PASSWORD, uniqueEmail } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, uniqueEmail } from "../../support/auth.js";
+import { startPrivateRedis } from "../../support/data-tier.js";
 import { browserSignIn } from "../../support/browser.js";
-import { startPrivateRedis } from "../authz/authz-harness.js";
 import { startTopology, userIdOf, type TestGateway, type TestTopology } from "./gateway-harness.js";
 
 /** Redis gone, seen through the gateway: fail closed by default; AUTHZ_DEGRADED_MODE=allow_tokens lets access tokens through. */

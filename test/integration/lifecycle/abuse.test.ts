@@ -1,8 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
-import { clientFrom, randomIp, TRUST_LOOPBACK } from "./helpers.js";
+import { GOOD_PASSWORD, TRUST_LOOPBACK, type TestAuth, clientFrom, randomIp, startTestAuth, uniqueEmail } from "../../support/auth.js";
 import { codeOf, rejection } from "../../support/rpc-errors.js";
 
 describe("rate limits and lockout", () => {

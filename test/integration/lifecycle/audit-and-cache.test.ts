@@ -2,8 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { limiterKey } from "../../../src/auth/abuse/limiter-key.js";
-import { bearer, GOOD_PASSWORD, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
-import { clientFrom, randomIp, TRUST_LOOPBACK } from "./helpers.js";
+import { GOOD_PASSWORD, TRUST_LOOPBACK, type TestAuth, bearer, clientFrom, randomIp, startTestAuth, uniqueEmail } from "../../support/auth.js";
 import { codeOf } from "../../support/rpc-errors.js";
 
 describe("ListAuditEvents and the user-lookup cache", () => {

@@ -1,8 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, uniqueEmail, type TestAuth } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, type TestAuth, bearer, clientFrom, randomIp, uniqueEmail } from "../../support/auth.js";
+import { startMailStack } from "../../support/mail.js";
 import { codeOf, rejection } from "../../support/rpc-errors.js";
-import { clientFrom, randomIp, startMailStack } from "./helpers.js";
 
 describe("ChangeEmail (outbox, worker, SMTP, two instances)", () => {
   let stack: Awaited<ReturnType<typeof startMailStack>>;

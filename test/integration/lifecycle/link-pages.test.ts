@@ -1,9 +1,9 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, uniqueEmail } from "../../support/auth-harness.js";
+import { GOOD_PASSWORD, bearer, uniqueEmail } from "../../support/auth.js";
+import { startMailStack } from "../../support/mail.js";
 import { cookieBrowser, csrfOf } from "../../support/browser.js";
 import { codeOf } from "../../support/rpc-errors.js";
-import { startMailStack } from "./helpers.js";
 
 describe("the pages mail links open", () => {
   let stack: Awaited<ReturnType<typeof startMailStack>>;

@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, uniqueEmail } from "../../support/auth-harness.js";
-import { clientFrom, randomIp, startMailStack } from "./helpers.js";
+import { GOOD_PASSWORD, bearer, clientFrom, randomIp, uniqueEmail } from "../../support/auth.js";
+import { startMailStack } from "../../support/mail.js";
 import { codeOf, rejection } from "../../support/rpc-errors.js";
 
 const NEW_PASSWORD = "a brand new passphrase";

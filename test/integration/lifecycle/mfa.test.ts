@@ -1,8 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, GOOD_PASSWORD, uniqueEmail, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
-import { clientFrom, randomIp, startMailStack } from "./helpers.js";
+import { type AuthClient, GOOD_PASSWORD, type TestAuth, bearer, clientFrom, randomIp, uniqueEmail } from "../../support/auth.js";
+import { startMailStack } from "../../support/mail.js";
 import { codeOf, rejection } from "../../support/rpc-errors.js";
 import { steppingClock } from "../../support/clock.js";
 

@@ -6,7 +6,7 @@ import { enqueueMail } from "../../../src/auth/mail/mail.js";
 import { createSmtpSender } from "../../../src/auth/mail/smtp-sender.js";
 import { createLogger } from "../../../src/platform/log.js";
 import { migrate } from "../../../src/platform/migrate.js";
-import { createScratchDatabase } from "../../support/databases.js";
+import { createScratchDatabase } from "../../support/data-tier.js";
 import { startMailSink, type MailSink } from "../../../src/stack/mail-sink.js";
 
 /** A loopback port with nothing listening on it. */

@@ -37,7 +37,7 @@ describe("stack CLI", () => {
   it("names the bad variable and exits non-zero", async () => {
     const result = await cli(["status"], { STACK_DIR: dir, STACK_REDIS_PORT: "nope" });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('STACK_REDIS_PORT: expected a port number 1-65535, got "nope"');
+    expect(result.stderr).toContain('STACK_REDIS_PORT must be an integer from 1 to 65535, got "nope"');
   });
 
   it("status exits non-zero when nothing runs", async () => {

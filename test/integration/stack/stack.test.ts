@@ -8,24 +8,9 @@ import { isAlive } from "../../../src/stack/processes.js";
 import { haproxyServerStatus, queryOnce, redisPing } from "../../../src/stack/readiness.js";
 import { scramSecret } from "../../../src/stack/render-config.js";
 import { startStack, type RunningStack } from "../../../src/stack/stack.js";
+import { eventually } from "../../support/eventually.js";
 
 const log = (line: string) => process.stderr.write(`[stack test] ${line}\n`);
-
-/** Polls until fn returns a value other than undefined; returns it with the elapsed time. */
-async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs: number): Promise<{ value: T; ms: number }> {
-  const start = Date.now();
-  let lastError: unknown;
-  while (Date.now() - start < timeoutMs) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return { value, ms: Date.now() - start };
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(50);
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ""}`);
-}
 
 const portOf = async (url: string) => Number((await queryOnce<{ port: string }>(url, "SELECT current_setting('port') AS port"))[0]!.port);
 
@@ -51,7 +36,7 @@ describe("local data stack", () => {
     await queryOnce(stack.primaryUrl, "CREATE TABLE stack_probe (id int PRIMARY KEY, note text)");
     await queryOnce(stack.databaseUrl, "INSERT INTO stack_probe VALUES ($1, $2)", [1, "through pgbouncer"]);
     for (const url of [...stack.replicaUrls, stack.replicaUrl!]) {
-      const { value } = await eventually(async () => (await queryOnce<{ note: string }>(url, "SELECT note FROM stack_probe WHERE id = 1"))[0], 5_000);
+      const { value } = await eventually(async () => (await queryOnce<{ note: string }>(url, "SELECT note FROM stack_probe WHERE id = 1"))[0], 5_000, "the write replicated");
       expect(value.note).toBe("through pgbouncer");
     }
     expect((await queryOnce<{ r: boolean }>(stack.replicaUrls[0]!, "SELECT pg_is_in_recovery() AS r"))[0]!.r).toBe(true);
@@ -93,7 +78,7 @@ describe("local data stack", () => {
     const killedPort = stack.ports.replicas[0]!;
     const killedAt = Date.now();
     await stack.control.kill("replica-0");
-    await eventually(async () => ((await haproxyServerStatus(stack.ports.haproxyStats))["replica-0"]?.startsWith("DOWN") ? true : undefined), 5_000);
+    await eventually(async () => ((await haproxyServerStatus(stack.ports.haproxyStats))["replica-0"]?.startsWith("DOWN") ? true : undefined), 5_000, "replica-0 DOWN in HAProxy");
     const ms = Date.now() - killedAt;
     log(`HAProxy marked the killed replica DOWN ${ms} ms after the kill`);
     expect(ms).toBeLessThan(2_500);
@@ -101,7 +86,7 @@ describe("local data stack", () => {
 
     await stack.control.start("replica-0");
     allPids.add(stack.control.pid("replica-0")!);
-    await eventually(async () => ((await haproxyServerStatus(stack.ports.haproxyStats))["replica-0"] === "UP" ? true : undefined), 10_000);
+    await eventually(async () => ((await haproxyServerStatus(stack.ports.haproxyStats))["replica-0"] === "UP" ? true : undefined), 10_000, "replica-0 UP in HAProxy");
   });
 
   it("falls back to the primary when every replica is down", async () => {
@@ -109,7 +94,7 @@ describe("local data stack", () => {
     await eventually(async () => {
       const status = await haproxyServerStatus(stack.ports.haproxyStats);
       return stack.replicaUrls.every((_, i) => status[`replica-${i}`]?.startsWith("DOWN")) ? true : undefined;
-    }, 5_000);
+    }, 5_000, "every replica DOWN in HAProxy");
     const [row] = await queryOnce<{ recovery: boolean; port: string }>(
       stack.replicaUrl!,
       "SELECT pg_is_in_recovery() AS recovery, current_setting('port') AS port",

@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../../src/platform/log.js";
 import { migrate } from "../../../src/platform/migrate.js";
 import { queryOnce } from "../../../src/stack/readiness.js";
-import { bearer, GOOD_PASSWORD, newUser, uniqueEmail } from "../../support/auth-harness.js";
-import { DEADLINE_MS, eventually, load, report, startTopology, timed, withDeadline, type Outcome, type Topology } from "./topology.js";
+import { GOOD_PASSWORD, bearer, newUser, uniqueEmail } from "../../support/auth.js";
+import { DEADLINE_MS, load, report, startTopology, timed, withDeadline, type Outcome, type Topology } from "./topology.js";
+import { eventually } from "../../support/eventually.js";
 
 const summary = (outcomes: Outcome[]) => {
   const failed = outcomes.filter((o) => o.code !== "ok");
@@ -44,7 +45,7 @@ describe("component failures on primary + 1 replica", () => {
     await stack.control.stop("pgbouncer");
     const during = await load(3, 1_000, signIn);
     await stack.control.start("pgbouncer");
-    const recoveredMs = await eventually(async () => (await timed(signIn)).code === "ok", 10_000, "sign-in after PgBouncer restart");
+    const { ms: recoveredMs } = await eventually(async () => (await timed(signIn)).code === "ok", 10_000, "sign-in after PgBouncer restart");
     const gap = Date.now() - stoppedAt;
 
     const seen = summary(during);
@@ -65,7 +66,7 @@ describe("component failures on primary + 1 replica", () => {
     const during = await load(3, 1_000, getMe);
     await stack.control.start("redis");
     // Redis keeps no data across restarts here (no persistence), so sessions start over.
-    const recoveredMs = await eventually(
+    const { ms: recoveredMs } = await eventually(
       async () => {
         const again = await client.signIn({ email: user.email, password: GOOD_PASSWORD }, withDeadline);
         return (await timed(() => client.getMe({}, { ...bearer(again.accessToken), ...withDeadline }))).code === "ok";
@@ -131,7 +132,7 @@ describe("component failures on primary + 1 replica", () => {
     await stack.control.start("primary");
     const rows = await queryOnce<{ email: string }>(stack.primaryUrl, "SELECT email FROM users WHERE email = ANY($1)", [acknowledged]);
     expect(rows.map((r) => r.email).sort()).toEqual([...acknowledged].sort());
-    const recoveredMs = await eventually(
+    const { ms: recoveredMs } = await eventually(
       async () => (await timed(() => client.signUp({ email: uniqueEmail("after"), password: GOOD_PASSWORD }, withDeadline))).code === "ok",
       10_000,
       "sign-up after the primary returned",

@@ -6,8 +6,9 @@ import { createLogger } from "../../../src/platform/log.js";
 import { createRedis, redisReady } from "../../../src/platform/redis.js";
 import { createReplicaReads } from "../../../src/platform/replica-reads.js";
 import { haproxyServerStatus, queryOnce } from "../../../src/stack/readiness.js";
-import { bearer, GOOD_PASSWORD, newUser, uniqueEmail } from "../../support/auth-harness.js";
-import { eventually, load, report, setReplay, startTopology, windowAfter, withDeadline, type Topology } from "./topology.js";
+import { GOOD_PASSWORD, bearer, newUser, uniqueEmail } from "../../support/auth.js";
+import { load, report, setReplay, startTopology, windowAfter, withDeadline, type Topology } from "./topology.js";
+import { eventually } from "../../support/eventually.js";
 
 const portOf = async (url: string) => Number((await queryOnce<{ port: string }>(url, "SELECT current_setting('port') AS port"))[0]!.port);
 
@@ -101,7 +102,7 @@ describe("reads on primary + 3 replicas", () => {
     expect(status["replica-0"]).toMatch(/^DOWN/);
     const restartedAt = Date.now();
     await stack.control.start("replica-0");
-    const ms = await eventually(async () => (await haproxyServerStatus(stack.ports.haproxyStats))["replica-0"] === "UP", 10_000, "replica-0 UP again");
+    const { ms } = await eventually(async () => (await haproxyServerStatus(stack.ports.haproxyStats))["replica-0"] === "UP", 10_000, "replica-0 UP again");
     report(`replica-0 restarted and UP in HAProxy ${Date.now() - restartedAt} ms after start (${ms} ms after the process answered)`);
     const seen = new Set<number>();
     for (let i = 0; i < 6; i++) seen.add(await portOf(stack.replicaUrl!));

@@ -7,11 +7,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { startAuthServer, type AuthServer } from "../../../src/auth/app.js";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
-import { loadConfig } from "../../../src/platform/config.js";
+import { loadAuthConfig } from "../../../src/auth/config.js";
 import { createLogger } from "../../../src/platform/log.js";
 import { queryOnce } from "../../../src/stack/readiness.js";
 import { startStack, type RunningStack } from "../../../src/stack/stack.js";
-import { grpcTransport, type AuthClient } from "../../support/auth-harness.js";
+import { type AuthClient, grpcTransport } from "../../support/auth.js";
 
 export const report = (line: string) => process.stderr.write(`[topology] ${line}\n`);
 
@@ -40,7 +40,7 @@ export async function startTopology(replicas: number, prefix: string): Promise<T
   });
   let server: AuthServer | undefined;
   try {
-    const config = loadConfig({
+    const config = loadAuthConfig({
       DATABASE_URL: stack.databaseUrl,
       DATABASE_PRIMARY_URL: stack.primaryUrl,
       ...(stack.replicaUrl ? { DATABASE_REPLICA_URL: stack.replicaUrl } : {}),
@@ -114,21 +114,6 @@ export async function load(workers: number, untilMs: number, call: (n: number) =
 export function windowAfter(outcomes: Outcome[], since: number, slowMs = 250): number {
   const disturbed = outcomes.filter((o) => o.code !== "ok" || o.ms > slowMs);
   return Math.max(0, ...disturbed.map((o) => o.startedAt + o.ms - since));
-}
-
-/** Polls `check` until it returns true; the time that took. */
-export async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
-  const start = Date.now();
-  let last: unknown;
-  while (Date.now() - start < timeoutMs) {
-    try {
-      if (await check()) return Date.now() - start;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(50);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ""}`);
 }
 
 /** The deadline every call in these tests carries: a hang shows up as DeadlineExceeded, never as a stuck test. */

@@ -10,28 +10,10 @@ import { createPasswordHasher, type PasswordHasher } from "../../../src/auth/pas
 import { createPasswordPolicy } from "../../../src/auth/passwords/password-policy.js";
 import type { SessionStore } from "../../../src/auth/sessions/session-store.js";
 import type { AccessTokens } from "../../../src/auth/tokens/access-tokens.js";
-import type { User, UserStore } from "../../../src/auth/users/user-store.js";
+import { createMemoryUserStore, type MemoryUserStore } from "../../../src/auth/users/memory-user-store.js";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import { createErrorInterceptor } from "../../../src/platform/interceptors.js";
 import { createLogger } from "../../../src/platform/log.js";
-
-/** A Map-backed UserStore: the service's logic in memory (the Postgres store has its own integration tests). */
-function memoryUsers(byEmail: Map<string, User>): UserStore {
-  return {
-    async findByEmail(email) {
-      return byEmail.get(email);
-    },
-    async findById(id) {
-      return [...byEmail.values()].find((u) => u.id === id);
-    },
-    async findProfile(id) {
-      return [...byEmail.values()].find((u) => u.id === id);
-    },
-    async replacePasswordHash() {
-      return false;
-    },
-  };
-}
 
 /** Counts the expensive operations, which is what an attacker's stopwatch measures. */
 function counting(inner: PasswordHasher) {
@@ -53,13 +35,13 @@ function unlimited(): AbuseProtection {
 }
 
 /** Registration over the same memory store; the mail it would queue is not what these cases measure. */
-function accountsOver(byEmail: Map<string, User>): AccountWrites {
+function accountsOver(users: MemoryUserStore): AccountWrites {
   const none = () => Promise.reject(new Error("not used on these paths"));
   return {
     async register(email, passwordHash) {
-      if (byEmail.has(email)) return { created: false };
+      if (await users.findByEmail(email)) return { created: false };
       const user = { id: crypto.randomUUID(), email, emailVerified: false, passwordHash, disabled: false, createdAt: new Date() };
-      byEmail.set(email, user);
+      users.add(user);
       return { created: true, account: user };
     },
     changePassword: none,
@@ -76,8 +58,7 @@ const unused = new Proxy({}, { get: () => () => Promise.reject(new Error("not us
 describe("no user enumeration (answers and work done)", async () => {
   const { hasher, calls } = counting(await createPasswordHasher({ memoryKiB: 1024, iterations: 1, parallelism: 1 }));
   const audit: AuditEvent[] = [];
-  const byEmail = new Map<string, User>();
-  const users = memoryUsers(byEmail);
+  const users = createMemoryUserStore();
   const service = createAuthService({
     users,
     sessions: unused as SessionStore,
@@ -87,7 +68,8 @@ describe("no user enumeration (answers and work done)", async () => {
     policy: createPasswordPolicy(new Set()),
     audit: async (_ctx, e) => void audit.push(e),
     abuse: unlimited(),
-    accounts: accountsOver(byEmail),
+    accounts: accountsOver(users),
+    deviceOf: () => undefined,
     secondFactor: { required: async () => false },
     challenges: unused as SignInChallenges,
   });

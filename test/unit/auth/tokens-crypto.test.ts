@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { hashRefreshToken, newRefreshToken, newSessionId, parseRefreshToken } from "../../../src/auth/sessions/refresh-token.js";
+import { hashSessionSecret, newSessionId, newSessionSecret, parseSessionSecret } from "../../../src/contract/session-secret.js";
 import { decryptPrivateKey, encryptPrivateKey } from "../../../src/auth/tokens/key-crypto.js";
 
 describe("private key encryption", () => {
@@ -22,18 +22,18 @@ describe("private key encryption", () => {
   });
 });
 
-describe("refresh tokens", () => {
+describe("session secrets (refresh tokens and cookies)", () => {
   it("name their session and carry 256 random bits", () => {
     const id = newSessionId();
-    const { token, hash } = newRefreshToken(id);
-    expect(parseRefreshToken(token)).toEqual({ sessionId: id });
-    expect(hash).toBe(hashRefreshToken(token));
+    const { value: token, hash } = newSessionSecret(id);
+    expect(parseSessionSecret(token)).toEqual({ sessionId: id, hash });
+    expect(hash).toBe(hashSessionSecret(token));
     expect(hash).not.toContain(token.split(".")[1]);
-    expect(newRefreshToken(id).token).not.toBe(token);
+    expect(newSessionSecret(id).value).not.toBe(token);
   });
 
   it.each(["", "abc", "a.b", `${"a".repeat(22)}.${"b".repeat(42)}`, `${"a".repeat(22)}.${"b".repeat(43)}x`, `${"a".repeat(21)}!.${"b".repeat(43)}`])(
     "rejects malformed %j",
-    (token) => expect(parseRefreshToken(token)).toBeUndefined(),
+    (token) => expect(parseSessionSecret(token)).toBeUndefined(),
   );
 });

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { bearerToken, cookieValue, headerMap, isBrowserNavigation, isCanonicalPath, splitTarget } from "../../../src/authz/check-input.js";
+import { headerMap, isBrowserNavigation, isCanonicalPath, splitTarget } from "../../../src/authz/check-input.js";
+import { cookieValue as cookieIn, parseBearer } from "../../../src/contract/credentials.js";
 
 const h = (pairs: Record<string, string>) => headerMap(Object.entries(pairs));
+// The shared parsers as the Check applies them: to the header map Envoy's and nginx's requests become.
+const bearerToken = (headers: ReadonlyMap<string, string>) => {
+  const result = parseBearer(headers.get("authorization"));
+  return result.kind === "malformed" ? { kind: result.kind } : result;
+};
+const cookieValue = (headers: ReadonlyMap<string, string>, name: string) => cookieIn(headers.get("cookie"), name);
 const JWT = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.c2ln";
 
 describe("bearerToken", () => {

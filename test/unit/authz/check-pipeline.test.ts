@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { newSessionCookie } from "../../../src/auth/sessions/refresh-token.js";
 import { headerMap, type CheckInput } from "../../../src/authz/check-input.js";
 import { createCheckPipeline, type CheckPipelineDeps } from "../../../src/authz/check-pipeline.js";
-import { deviceFingerprint } from "../../../src/authz/device-binding.js";
+import { deviceFingerprint } from "../../../src/contract/device-fingerprint.js";
+import { newSessionSecret } from "../../../src/contract/session-secret.js";
 import { createRoutePolicy } from "../../../src/authz/route-policy.js";
 import { SessionStoreUnavailable, type SessionState } from "../../../src/authz/session-lookup.js";
 import type { TokenResult } from "../../../src/authz/token-verifier.js";
@@ -10,7 +10,7 @@ import type { TokenResult } from "../../../src/authz/token-verifier.js";
 const NOW = 1_700_000_000_000;
 const SID = "AAAAAAAAAAAAAAAAAAAAAA";
 const JWT = "h.p.s";
-const COOKIE = newSessionCookie(SID);
+const COOKIE = newSessionSecret(SID);
 const live: SessionState = { userId: "u1", expiresAt: NOW + 60_000, userAgent: "Laptop/1.0", fingerprint: undefined, level: "basic", cookieHash: COOKIE.hash };
 
 function pipeline(overrides: Partial<CheckPipelineDeps> & { token?: TokenResult; session?: SessionState | null | "down" } = {}) {
@@ -28,7 +28,7 @@ function pipeline(overrides: Partial<CheckPipelineDeps> & { token?: TokenResult;
     clock: { now: () => NOW },
     sessionCookie: "auth_session",
     degradedMode: "fail_closed",
-    deviceBinding: "off",
+    deviceBinding: [],
     onStoreStatus: (ok) => storeStatus.push(ok),
     ...overrides,
   };
@@ -93,10 +93,10 @@ describe("check pipeline", () => {
   it("enforces device binding only when configured", async () => {
     const other = { ...cookie, "user-agent": "Phone/2.0" };
     expect(await pipeline().check(req(other))).toMatchObject({ allow: true });
-    const bound = pipeline({ deviceBinding: "user-agent" });
+    const bound = pipeline({ deviceBinding: ["user-agent"] });
     expect(await bound.check(req(other))).toMatchObject({ allow: false, reason: "device_mismatch", status: 401 });
     expect(await bound.check(req({ ...cookie, "user-agent": "Laptop/1.0" }))).toMatchObject({ allow: true });
-    const recorded = pipeline({ deviceBinding: "user-agent", session: { ...live, fingerprint: deviceFingerprint("Phone/2.0") } });
+    const recorded = pipeline({ deviceBinding: ["user-agent"], session: { ...live, fingerprint: deviceFingerprint(["user-agent"], () => "Phone/2.0") } });
     expect(await recorded.check(req(other))).toMatchObject({ allow: true });
   });
 

@@ -20,15 +20,13 @@ describe("loadAuthzConfig", () => {
       httpPort: 7003,
       redisTimeoutMs: 200,
       jwksUrl: "http://127.0.0.1:7001/.well-known/jwks.json",
-      issuer: "http://127.0.0.1:7001",
-      audience: "auth-platform",
-      sessionCookie: "auth_session",
+      // The same variables and defaults as the auth service's (src/contract/shared-settings.ts).
+      shared: { issuer: "http://127.0.0.1:8080", audience: "auth-platform", publicBaseUrl: "http://127.0.0.1:8080", sessionCookieName: "auth_session", deviceBinding: [] },
       publicPrefixes: DEFAULT_PUBLIC_PREFIXES,
       levelRules: [],
       signinUrl: "http://127.0.0.1:8080/signin",
       cacheTtlMs: 5000,
       degradedMode: "fail_closed",
-      deviceBinding: "off",
     });
   });
 
@@ -38,7 +36,8 @@ describe("loadAuthzConfig", () => {
       AUTHZ_PUBLIC_PREFIXES: "/public/, /docs",
       AUTHZ_LEVEL_RULES: "/admin/=mfa, /billing/=verified",
       AUTHZ_DEGRADED_MODE: "allow_tokens",
-      AUTHZ_SESSION_COOKIE: "__Host-session",
+      SESSION_COOKIE_NAME: "__Host-session",
+      DEVICE_BINDING: "user-agent, Accept-Language",
     });
     expect(config.publicPrefixes).toEqual(["/public/", "/docs"]);
     expect(config.levelRules).toEqual([
@@ -46,7 +45,8 @@ describe("loadAuthzConfig", () => {
       { prefix: "/billing/", level: "verified" },
     ]);
     expect(config.degradedMode).toBe("allow_tokens");
-    expect(config.sessionCookie).toBe("__Host-session");
+    expect(config.shared.sessionCookieName).toBe("__Host-session");
+    expect(config.shared.deviceBinding).toEqual(["user-agent", "accept-language"]);
   });
 
   it("collects every problem, naming each variable", () => {
@@ -56,7 +56,8 @@ describe("loadAuthzConfig", () => {
       AUTHZ_DEGRADED_MODE: "allow_all",
       AUTHZ_LEVEL_RULES: "/admin/=root",
       AUTHZ_PUBLIC_PREFIXES: "public",
-      AUTHZ_SESSION_COOKIE: "bad name;",
+      SESSION_COOKIE_NAME: "bad name;",
+      DEVICE_BINDING: "ip",
       SIGNIN_URL: "ftp://x",
     });
     for (const name of [
@@ -66,10 +67,20 @@ describe("loadAuthzConfig", () => {
       "AUTHZ_DEGRADED_MODE",
       "AUTHZ_LEVEL_RULES",
       "AUTHZ_PUBLIC_PREFIXES",
-      "AUTHZ_SESSION_COOKIE",
+      "SESSION_COOKIE_NAME",
+      "DEVICE_BINDING",
       "SIGNIN_URL",
     ]) {
       expect(problems.some((p) => p.includes(name)), name).toBe(true);
     }
+  });
+
+  it("follows PUBLIC_BASE_URL for the issuer and the sign-in page unless they are set", () => {
+    const config = loadAuthzConfig({ REDIS_URL: "redis://r:6379", PUBLIC_BASE_URL: "https://auth.example.com/" });
+    expect(config.shared.issuer).toBe("https://auth.example.com");
+    expect(config.signinUrl).toBe("https://auth.example.com/signin");
+    expect(loadAuthzConfig({ REDIS_URL: "redis://r:6379", PUBLIC_BASE_URL: "https://a.example", AUTH_ISSUER: "https://iss.example" }).shared.issuer).toBe(
+      "https://iss.example",
+    );
   });
 });

@@ -3,7 +3,7 @@ import path from "node:path";
 import protobuf from "protobufjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { loadEnvoyApi } from "./envoy-api.js";
+import { loadEnvoyApi } from "../../support/envoy-api.js";
 import { DEFAULT_PUBLIC_PREFIXES } from "../../../src/authz/config.js";
 
 const ENVOY_YAML = path.resolve(import.meta.dirname, "../../../envoy/envoy.yaml");

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { XDS_DEPS } from "./envoy-api.js";
+import { XDS_DEPS } from "../../support/envoy-api.js";
 
 const VENDORED = path.resolve(import.meta.dirname, "../../../envoy/api");
 const UPSTREAM_ROOTS = ["envoy-api", "googleapis", "protoc-gen-validate", "xds"].map((dir) => path.join(XDS_DEPS, dir));

@@ -2,8 +2,9 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadAuthzConfig } from "../../../src/authz/config.js";
-import { loadConfig, loadMailWorkerConfig } from "../../../src/platform/config.js";
-import { COMPOSE, COMPOSE_TEXT, environmentOf, INTERPOLATION, interpolate, REPO, service } from "./compose-file.js";
+import { loadAuthConfig } from "../../../src/auth/config.js";
+import { loadMailWorkerConfig } from "../../../src/auth/mail/config.js";
+import { COMPOSE, COMPOSE_TEXT, dockerfileCopies, environmentOf, INTERPOLATION, interpolate, REPO, service } from "../../support/compose-file.js";
 
 const services = Object.entries(COMPOSE.services);
 const isOneShot = (name: string) => service(name).restart === "no";
@@ -52,6 +53,7 @@ describe("docker-compose.yml", () => {
       .split("\n")
       .map((line) => line.trim())
       .filter((line) => line !== "" && !line.startsWith("#"));
+    const copies = dockerfileCopies();
     for (const [name, s] of services) {
       const binds = (s.volumes ?? []).map((v) => v.split(":")).filter(([source]) => source?.startsWith("./"));
       for (const [source] of binds) expect(existsSync(path.join(REPO, source as string)), `${name} mounts ${source}`).toBe(true);
@@ -69,9 +71,12 @@ describe("docker-compose.yml", () => {
             const [source = "", target = ""] = bind ?? [];
             expect(existsSync(path.join(REPO, source, file.slice(target.length))), `${name} runs ${file}`).toBe(true);
           } else {
-            // Relative to the image's WORKDIR, a copy of the repo minus .dockerignore.
+            // Relative to the image's WORKDIR: what its stage copied of the repo, minus .dockerignore.
             expect(existsSync(path.join(REPO, file)), `${name} runs ${file}`).toBe(true);
             expect(ignored, `${name} runs ${file}, which .dockerignore leaves out`).not.toContain(file.split("/")[0]);
+            const target = typeof s.build === "object" ? s.build.target : undefined;
+            const copied = copies[target ?? "runtime"] ?? [];
+            expect(copied.some((source) => source === "." || file === source || file.startsWith(`${source}/`)), `${name} runs ${file}, which its image (${target}) does not copy`).toBe(true);
           }
         }
       }
@@ -79,7 +84,7 @@ describe("docker-compose.yml", () => {
   });
 
   it("gives auth, authz and the mail worker only variables their loaders read, with values they accept", () => {
-    const loaders = { auth: loadConfig, authz: loadAuthzConfig, "mail-worker": loadMailWorkerConfig };
+    const loaders = { auth: loadAuthConfig, authz: loadAuthzConfig, "mail-worker": loadMailWorkerConfig };
     for (const [name, load] of Object.entries(loaders)) {
       const env = environmentOf(name);
       const read = namesRead(load, env);
@@ -90,7 +95,7 @@ describe("docker-compose.yml", () => {
   });
 
   it("routes each path of the data tier to the right program", () => {
-    const auth = loadConfig(environmentOf("auth"));
+    const auth = loadAuthConfig(environmentOf("auth"));
     expect(new URL(auth.databaseUrl).host).toBe("pgbouncer:6432");
     // Migrations take a session advisory lock: never through the transaction pool.
     expect(new URL(auth.databasePrimaryUrl).host).toBe("postgres-primary:5432");
@@ -101,11 +106,9 @@ describe("docker-compose.yml", () => {
   });
 
   it("makes auth and authz agree on tokens, and trusts only the gateway's fixed address for X-Forwarded-For", () => {
-    const auth = loadConfig(environmentOf("auth"));
+    const auth = loadAuthConfig(environmentOf("auth"));
     const authz = loadAuthzConfig(environmentOf("authz"));
-    expect(authz.issuer).toBe(auth.issuer);
-    expect(authz.audience).toBe(auth.audience);
-    expect(authz.sessionCookie).toBe(auth.sessionCookie.name);
+    expect(authz.shared).toEqual(auth.shared);
     expect(new URL(authz.jwksUrl).host).toBe(`auth:${auth.port}`);
 
     const gatewayIp = interpolate(service("envoy").networks?.default?.ipv4_address ?? "");
@@ -119,7 +122,7 @@ describe("docker-compose.yml", () => {
   });
 
   it("publishes the README's default ports: auth 7001 and authz 7002/7003 on loopback, the gateway 8080", () => {
-    const auth = loadConfig(environmentOf("auth"));
+    const auth = loadAuthConfig(environmentOf("auth"));
     const authz = loadAuthzConfig(environmentOf("authz"));
     expect(published("auth")).toEqual([{ address: "127.0.0.1", host: 7001, container: auth.port }]);
     expect(auth.port).toBe(7001);

@@ -5,8 +5,8 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { renderComposeEnvoy } from "../../../docker/render-envoy.js";
 import { renderEnvoyConfig } from "../../../src/stack/gateway-config.js";
-import { loadEnvoyApi } from "../authz/envoy-api.js";
-import { environmentOf, REPO } from "./compose-file.js";
+import { loadEnvoyApi } from "../../support/envoy-api.js";
+import { environmentOf, REPO } from "../../support/compose-file.js";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "deploy-render-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, loadMailWorkerConfig } from "../../../src/platform/config.js";
+import { loadAuthConfig } from "../../../src/auth/config.js";
+import { loadMailWorkerConfig } from "../../../src/auth/mail/config.js";
+import { ConfigError } from "../../../src/platform/config.js";
 
 const base = {
   DATABASE_URL: "postgres://u@127.0.0.1/db",
@@ -20,11 +22,11 @@ const problemsOf = (load: () => unknown) => {
 
 describe("account lifecycle config", () => {
   it("has documented defaults", () => {
-    const config = loadConfig(base);
+    const config = loadAuthConfig(base);
     expect(config.rateLimits.signInIp).toEqual({ points: 50, durationMs: 15 * 60_000 });
     expect(config.rateLimits.mailAccount).toEqual({ points: 5, durationMs: 3_600_000 });
     expect(config.lockout).toEqual({ threshold: 5, baseMs: 60_000, maxMs: 3_600_000, memoryMs: 86_400_000 });
-    expect(config.publicBaseUrl).toBe("http://127.0.0.1:8080");
+    expect(config.shared.publicBaseUrl).toBe("http://127.0.0.1:8080");
     expect(config.resetTokenTtlMs).toBe(30 * 60_000);
     expect(config.changeEmailTokenTtlMs).toBe(60 * 60_000);
     expect(config.mfaEncryptionKey).toHaveLength(32);
@@ -34,7 +36,7 @@ describe("account lifecycle config", () => {
 
   it("names each bad variable", () => {
     const problems = problemsOf(() =>
-      loadConfig({ ...base, RATE_LIMIT_SIGNIN_IP: "lots", PUBLIC_BASE_URL: "ftp://x", MFA_ENCRYPTION_KEY: "c2hvcnQ=" }),
+      loadAuthConfig({ ...base, RATE_LIMIT_SIGNIN_IP: "lots", PUBLIC_BASE_URL: "ftp://x", MFA_ENCRYPTION_KEY: "c2hvcnQ=" }),
     );
     expect(problems.join("\n")).toMatch(/RATE_LIMIT_SIGNIN_IP must read <points>\/<duration>/);
     expect(problems.join("\n")).toMatch(/PUBLIC_BASE_URL must use http: or https:/);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../../src/platform/config.js";
+import { loadAuthConfig } from "../../../src/auth/config.js";
+import { ConfigError } from "../../../src/platform/config.js";
 import { parseDuration } from "../../../src/platform/duration.js";
 
 const KEY = Buffer.alloc(32, 7).toString("base64");
@@ -7,7 +8,7 @@ const minimal = { DATABASE_URL: "postgres://auth:auth@127.0.0.1:5432/auth", REDI
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
-    loadConfig(env);
+    loadAuthConfig(env);
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
     throw error;
@@ -15,16 +16,16 @@ function problemsOf(env: Record<string, string>): string[] {
   return [];
 }
 
-describe("loadConfig", () => {
+describe("loadAuthConfig", () => {
   it("fills documented defaults from a minimal environment", () => {
-    const config = loadConfig(minimal);
+    const config = loadAuthConfig(minimal);
     expect(config).toMatchObject({
       host: "127.0.0.1",
       port: 7001,
       databasePrimaryUrl: minimal.DATABASE_URL,
       databaseReplicaUrl: undefined,
-      audience: "auth-platform",
-      issuer: "http://127.0.0.1:7001",
+      // One issuer for the whole deployment, whichever instance signs: the public URL (the gateway).
+      shared: { issuer: "http://127.0.0.1:8080", audience: "auth-platform", publicBaseUrl: "http://127.0.0.1:8080", sessionCookieName: "auth_session", deviceBinding: [] },
       signingKeyAlg: "EdDSA",
       accessTokenTtlMs: 600_000,
       argon2: { memoryKiB: 19456, iterations: 2, parallelism: 1 },

@@ -7,7 +7,7 @@ import { parse } from "yaml";
 export interface ComposeService {
   profiles?: string[];
   image?: string;
-  build?: string | { context: string; dockerfile?: string };
+  build?: string | { context: string; dockerfile?: string; target?: string };
   entrypoint?: string[];
   command?: string[];
   restart?: string;
@@ -25,7 +25,7 @@ export interface ComposeFile {
   volumes: Record<string, unknown>;
 }
 
-export const REPO = path.resolve(import.meta.dirname, "../../..");
+export const REPO = path.resolve(import.meta.dirname, "../..");
 export const COMPOSE_TEXT = readFileSync(path.join(REPO, "docker-compose.yml"), "utf8");
 // Compose applies YAML 1.1 merge keys (<<: *anchor); so must the parser.
 export const COMPOSE = parse(COMPOSE_TEXT, { merge: true }) as ComposeFile;
@@ -66,4 +66,24 @@ export function interpolate(value: string, vars: Record<string, string> = REQUIR
 /** A service's environment as its process would see it with REQUIRED_VALUES set and nothing else. */
 export function environmentOf(name: string): Record<string, string> {
   return Object.fromEntries(Object.entries(service(name).environment ?? {}).map(([key, value]) => [key, interpolate(String(value))]));
+}
+
+/**
+ * What each Dockerfile stage copies from the build context, by stage name: the source paths of its
+ * COPY lines ("." meaning the whole context). Stages that build FROM another inherit its copies.
+ */
+export function dockerfileCopies(): Record<string, string[]> {
+  const stages: Record<string, string[]> = {};
+  let current: string[] | undefined;
+  for (const line of readFileSync(path.join(REPO, "Dockerfile"), "utf8").split("\n")) {
+    const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
+    if (from) {
+      current = [...(stages[from[1] ?? ""] ?? [])];
+      stages[from[2] ?? from[1] ?? ""] = current;
+      continue;
+    }
+    const copy = /^COPY\s+(?!--from)(.+)$/i.exec(line);
+    if (copy && current) current.push(...(copy[1] ?? "").trim().split(/\s+/).slice(0, -1).map((p) => p.replace(/\/$/, "")));
+  }
+  return stages;
 }

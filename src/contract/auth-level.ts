@@ -2,6 +2,9 @@
 export const AUTH_LEVELS = ["basic", "verified", "mfa"] as const;
 export type AuthLevel = (typeof AUTH_LEVELS)[number];
 
+/** How a session was opened: "mfa" with a second factor (CompleteSignIn), else "basic". */
+export type SessionAcr = "mfa" | "basic";
+
 export const meetsLevel = (have: AuthLevel, need: AuthLevel): boolean => AUTH_LEVELS.indexOf(have) >= AUTH_LEVELS.indexOf(need);
 
 /**

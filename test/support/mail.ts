@@ -1,31 +1,12 @@
-import { randomInt } from "node:crypto";
-import { createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import pg from "pg";
-import type { AuthServerOptions } from "../../../src/auth/app.js";
-import { createMailWorker } from "../../../src/auth/mail/mail-worker.js";
-import { createSmtpSender } from "../../../src/auth/mail/smtp-sender.js";
-import { createLogger } from "../../../src/platform/log.js";
-import { migrate } from "../../../src/platform/migrate.js";
-import { startTestAuth, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
-import { createScratchDatabase } from "../../support/databases.js";
-import { startMailSink } from "../../../src/stack/mail-sink.js";
-
-/** Servers in these tests trust the loopback peer as a proxy, so each client can speak from an IP of its own. */
-export const TRUST_LOOPBACK = { TRUSTED_PROXIES: "127.0.0.1" };
-
-/** A random documentation-range address, so rate-limit counters never collide between tests or runs. */
-export const randomIp = () => `198.18.${randomInt(256)}.${randomInt(1, 255)}`;
-
-/** A client whose requests arrive from `ip` (via X-Forwarded-For, believed from the trusted loopback peer). */
-export function clientFrom(auth: TestAuth, ip: string): AuthClient {
-  const forwardFor: Interceptor = (next) => (req) => {
-    req.header.set("x-forwarded-for", ip);
-    return next(req);
-  };
-  return createClient(AuthService, createConnectTransport({ baseUrl: auth.server.url, httpVersion: "1.1", interceptors: [forwardFor] }));
-}
+import type { AuthServerOptions } from "../../src/auth/app.js";
+import { createMailWorker } from "../../src/auth/mail/mail-worker.js";
+import { createSmtpSender } from "../../src/auth/mail/smtp-sender.js";
+import { createLogger } from "../../src/platform/log.js";
+import { migrate } from "../../src/platform/migrate.js";
+import { startTestAuth, TRUST_LOOPBACK, type TestAuth } from "./auth.js";
+import { createScratchDatabase } from "./data-tier.js";
+import { startMailSink } from "../../src/stack/mail-sink.js";
 
 /**
  * An auth server, mail worker and SMTP sink on a database of their own: a

@@ -1,14 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { findFreePort } from "../../../src/stack/ports.js";
-import { redisPing, waitUntil } from "../../../src/stack/readiness.js";
 import * as grpc from "@grpc/grpc-js";
 import { inject } from "vitest";
-import { defaultProtoDirs, startAuthzServer, type AuthzServer } from "../../../src/authz/app.js";
-import { loadAuthzConfig } from "../../../src/authz/config.js";
-import { loadAuthzProtos } from "../../../src/authz/grpc-server.js";
-import type { EnvoyCheckResponse } from "../../../src/authz/envoy-check.js";
-import { createLogger } from "../../../src/platform/log.js";
-import type { TestAuth } from "../../support/auth-harness.js";
+import { defaultProtoDirs, startAuthzServer, type AuthzServer } from "../../src/authz/app.js";
+import { loadAuthzConfig } from "../../src/authz/config.js";
+import { loadAuthzProtos } from "../../src/authz/grpc-server.js";
+import type { EnvoyCheckResponse } from "../../src/authz/envoy-check.js";
+import { createLogger } from "../../src/platform/log.js";
+import type { TestAuth } from "./auth.js";
 
 export interface TestAuthz {
   server: AuthzServer;
@@ -41,8 +38,8 @@ export async function startTestAuthz(auth: TestAuth, overrides: Record<string, s
     AUTHZ_PORT: "0",
     AUTHZ_HTTP_PORT: "0",
     AUTHZ_JWKS_URL: `${auth.server.url}/.well-known/jwks.json`,
-    AUTH_ISSUER: auth.config.issuer,
-    AUTH_AUDIENCE: auth.config.audience,
+    AUTH_ISSUER: auth.config.shared.issuer,
+    AUTH_AUDIENCE: auth.config.shared.audience,
     SIGNIN_URL: "http://gateway.test/signin",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ...overrides,
@@ -79,34 +76,6 @@ export function headerOf(response: EnvoyCheckResponse, name: string): string | u
   return headers.find((h) => h.header.key === name)?.header.value;
 }
 
-/** A Redis of the test's own, so it can be killed without touching the shared stack. */
-export async function startPrivateRedis(port?: number): Promise<{ url: string; port: number; kill(): Promise<void> }> {
-  const actual = port ?? (await findFreePort());
-  const child: ChildProcess = spawn("redis-server", ["--port", String(actual), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    stdio: "ignore",
-  });
-  const url = `redis://127.0.0.1:${actual}`;
-  await waitUntil(() => redisPing(actual), {
-    what: `private redis-server on port ${actual}`,
-    timeoutMs: 5000,
-    intervalMs: 50,
-    alive: () => child.exitCode === null && child.signalCode === null,
-  });
-  return {
-    url,
-    port: actual,
-    kill: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGKILL");
-      }),
-  };
-}
-
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
-
-/** The subject of one of our access tokens, read without verifying (the test minted it). */
-export const userIdOf = (jwt: string): string => JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString()).sub;

@@ -1,10 +1,10 @@
-import { randomUUID } from "node:crypto";
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { randomInt, randomUUID } from "node:crypto";
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { inject } from "vitest";
 import { startAuthServer, type AuthServer, type AuthServerOptions } from "../../src/auth/app.js";
 import { AuthService } from "../../src/gen/auth/v1/auth_pb.js";
-import { loadConfig, type AuthConfig } from "../../src/platform/config.js";
+import { loadAuthConfig, type AuthConfig } from "../../src/auth/config.js";
 import { createLogger } from "../../src/platform/log.js";
 
 export type AuthClient = Client<typeof AuthService>;
@@ -41,7 +41,7 @@ export async function startTestAuth(
   overrides: Record<string, string> = {},
   options: Partial<AuthServerOptions> = {},
 ): Promise<TestAuth> {
-  const config = loadConfig(testEnv(overrides));
+  const config = loadAuthConfig(testEnv(overrides));
   const server = await startAuthServer(config, { log: createLogger(config.logLevel), ...options });
   const transport = connectTransport(server.url);
   return { server, config, transport, client: createClient(AuthService, transport), close: () => server.close() };
@@ -63,4 +63,22 @@ export async function newUser(client: AuthClient, password = GOOD_PASSWORD, user
   await client.signUp({ email, password });
   const tokens = await client.signIn({ email, password }, userAgent ? { headers: { "user-agent": userAgent } } : {});
   return { email, password, tokens };
+}
+
+/** The subject of one of our access tokens, read without verifying (the test minted it). */
+export const userIdOf = (jwt: string): string => JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString()).sub;
+
+/** Servers in these tests trust the loopback peer as a proxy, so each client can speak from an IP of its own. */
+export const TRUST_LOOPBACK = { TRUSTED_PROXIES: "127.0.0.1" };
+
+/** A random documentation-range address, so rate-limit counters never collide between tests or runs. */
+export const randomIp = () => `198.18.${randomInt(256)}.${randomInt(1, 255)}`;
+
+/** A client whose requests arrive from `ip` (via X-Forwarded-For, believed from the trusted loopback peer). */
+export function clientFrom(auth: TestAuth, ip: string): AuthClient {
+  const forwardFor: Interceptor = (next) => (req) => {
+    req.header.set("x-forwarded-for", ip);
+    return next(req);
+  };
+  return createClient(AuthService, createConnectTransport({ baseUrl: auth.server.url, httpVersion: "1.1", interceptors: [forwardFor] }));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { levelOf, meetsLevel } from "../../../src/authz/auth-level.js";
+import { levelOf, meetsLevel } from "../../../src/contract/auth-level.js";
 
 describe("levelOf", () => {
   it("gives verified for a verified email, mfa only with a second factor as well", () => {

@@ -1,0 +1,10 @@
+import { deviceFingerprint, type DeviceBinding } from "../../contract/device-fingerprint.js";
+import type { RequestMeta } from "../../platform/request-context.js";
+
+/** The fingerprint a new session records for its device (DEVICE_BINDING), from the request that opens it; undefined when binding is off. */
+export type DeviceOf = (meta: RequestMeta) => string | undefined;
+
+export function createDeviceOf(binding: DeviceBinding): DeviceOf {
+  if (binding.length === 0) return () => undefined;
+  return (meta) => deviceFingerprint(binding, (name) => (name === "user-agent" ? meta.userAgent : meta.acceptLanguage));
+}

@@ -1,0 +1,51 @@
+import type { JWTPayload, JWTVerifyOptions } from "jose";
+import type { SessionAcr } from "./auth-level.js";
+
+// RFC 9068 2.1: access tokens carry typ "at+jwt", so an ID token or other JWT cannot stand in for one.
+export const ACCESS_TOKEN_TYP = "at+jwt";
+export const CLOCK_TOLERANCE_S = 5;
+/** Longer than any token we issue; refused before any parsing. */
+export const MAX_ACCESS_TOKEN_LENGTH = 4096;
+/** The algorithms the auth service can be configured to sign with (SIGNING_KEY_ALG). */
+export const SIGNING_ALGORITHMS = ["EdDSA", "ES256"] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+
+/**
+ * The checks every verifier of our access tokens applies (the auth service and each authz
+ * instance), so the two can never disagree about what is valid.
+ */
+export function accessTokenVerifyOptions(rules: { algorithms: readonly string[]; issuer: string; audience: string; now: number }): JWTVerifyOptions {
+  return {
+    // RFC 8725 3.1: only the algorithms we sign with; never "none", never HMAC with a public key.
+    algorithms: [...rules.algorithms],
+    issuer: rules.issuer,
+    audience: rules.audience,
+    typ: ACCESS_TOKEN_TYP,
+    requiredClaims: ["sub", "sid", "jti", "iat", "exp"],
+    clockTolerance: CLOCK_TOLERANCE_S,
+    currentDate: new Date(rules.now),
+  };
+}
+
+/** What a verified access token says. */
+export interface AccessClaims {
+  userId: string;
+  sessionId: string;
+  tokenId: string;
+  /** Seconds since the epoch (RFC 7519 4.1.6). */
+  issuedAt: number;
+  /** Seconds since the epoch (RFC 7519 4.1.4). */
+  expiresAt: number;
+  /** RFC 9068 2.2.1; a token without it proves `basic`. */
+  acr: SessionAcr;
+  /** OpenID Connect Core 5.1; absent means unverified. */
+  emailVerified: boolean;
+}
+
+/** The claims of a payload `accessTokenVerifyOptions` accepted; undefined if one has the wrong type. */
+export function readAccessClaims(payload: JWTPayload): AccessClaims | undefined {
+  const { sub, sid, jti, iat, exp, acr, email_verified } = payload;
+  if (typeof sub !== "string" || sub === "" || typeof sid !== "string" || sid === "" || typeof jti !== "string") return undefined;
+  if (typeof iat !== "number" || typeof exp !== "number") return undefined;
+  return { userId: sub, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp, acr: acr === "mfa" ? "mfa" : "basic", emailVerified: email_verified === true };
+}

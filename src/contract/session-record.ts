@@ -1,0 +1,85 @@
+import type { SessionAcr } from "./auth-level.js";
+
+/**
+ * The session record in Redis, written by the auth service and read (never written) by every
+ * authz instance. One hash per session, its refresh-token history beside it, and a per-user index:
+ *
+ *   session:{<id>}            hash of FIELD below; PEXPIREs at the idle timeout, capped by `exp`
+ *   session:{<id>}:rotated    hash: retired refresh-token hash -> ms it was rotated (reuse detection)
+ *   user:{<user id>}:sessions sorted set: session id scored by its absolute end (`exp`)
+ */
+export const sessionKey = (id: string) => `session:{${id}}`;
+export const rotatedKey = (id: string) => `session:{${id}}:rotated`;
+export const userSessionsKey = (userId: string) => `user:{${userId}}:sessions`;
+
+/** Hash fields of `session:{<id>}`; times are ms since the epoch, as decimal text. */
+export const FIELD = {
+  userId: "uid",
+  createdAt: "created",
+  lastSeenAt: "seen",
+  /** The absolute end of the session, however active it is. */
+  expiresAt: "exp",
+  userAgent: "ua",
+  ip: "ip",
+  /** SessionAcr: "mfa" or "basic". */
+  acr: "acr",
+  /** "1" once the account's email is verified (at sign-in or a later VerifyEmail), else "0". */
+  emailVerified: "ev",
+  /** SHA-256 of the current refresh token (session-secret.ts). */
+  refreshHash: "rt",
+  /** SHA-256 of the browser cookie the hosted sign-in page issued, if any (session-secret.ts). */
+  cookieHash: "ck",
+  /** The device fingerprint taken at sign-in (device-fingerprint.ts), when device binding is on. */
+  fingerprint: "fp",
+} as const;
+
+/** At most this much of the User-Agent is stored, and so compared. */
+export const MAX_USER_AGENT_LENGTH = 256;
+
+/** The fields a reader takes, in the order `decodeSession` expects them (HMGET's answer). */
+export const READ_FIELDS = [
+  FIELD.userId,
+  FIELD.createdAt,
+  FIELD.lastSeenAt,
+  FIELD.expiresAt,
+  FIELD.userAgent,
+  FIELD.ip,
+  FIELD.acr,
+  FIELD.emailVerified,
+  FIELD.cookieHash,
+  FIELD.fingerprint,
+] as const;
+
+/** READ_FIELDS as Lua string literals, for scripts that read the same fields in the same order. */
+export const READ_FIELDS_LUA = READ_FIELDS.map((field) => `'${field}'`).join(", ");
+
+export interface StoredSession {
+  userId: string;
+  createdAtMs: number;
+  lastSeenAtMs: number;
+  expiresAtMs: number;
+  userAgent: string;
+  ip: string;
+  acr: SessionAcr;
+  emailVerified: boolean;
+  cookieHash: string | undefined;
+  fingerprint: string | undefined;
+}
+
+/** The session in an HMGET of READ_FIELDS; undefined when the hash is gone or incomplete. */
+export function decodeSession(values: readonly (string | null | undefined)[]): StoredSession | undefined {
+  const [uid, created, seen, exp, ua, ip, acr, ev, ck, fp] = values;
+  if (!uid || !created || !exp) return undefined;
+  return {
+    userId: uid,
+    createdAtMs: Number(created),
+    lastSeenAtMs: Number(seen ?? created),
+    expiresAtMs: Number(exp),
+    userAgent: ua ?? "",
+    ip: ip ?? "",
+    acr: acr === "mfa" ? "mfa" : "basic",
+    emailVerified: ev === "1",
+    cookieHash: ck ?? undefined,
+    fingerprint: fp ?? undefined,
+  };
+}

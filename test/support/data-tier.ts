@@ -1,0 +1,109 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { TestProject } from "vitest/node";
+import pg from "pg";
+import { inject } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import { findFreePort } from "../../src/stack/ports.js";
+import { redisPing, waitUntil } from "../../src/stack/readiness.js";
+import { startStack } from "../../src/stack/stack.js";
+
+export interface SharedStack {
+  databaseUrl: string;
+  primaryUrl: string;
+  replicaUrl: string;
+  replicaUrls: string[];
+  redisUrl: string;
+  /** Shared by every auth server in the run, so signing keys stored by one decrypt in another. */
+  signingKeyEncryptionKey: string;
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    stack: SharedStack;
+  }
+}
+
+/** Starts the real topology once for the integration project; stops it by pid afterwards, even on failure. */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const dir = mkdtempSync(path.join(tmpdir(), "auth-it-"));
+  const stack = await startStack({ dir, replicas: 3 });
+  if (!stack.replicaUrl) throw new Error("stack started without a replica URL");
+  project.provide("stack", {
+    databaseUrl: stack.databaseUrl,
+    primaryUrl: stack.primaryUrl,
+    replicaUrl: stack.replicaUrl,
+    replicaUrls: stack.replicaUrls,
+    redisUrl: stack.redisUrl,
+    signingKeyEncryptionKey: randomBytes(32).toString("base64"),
+  });
+  return async () => {
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+/** A fresh, empty database on the shared primary, for tests that need a schema of their own. */
+export async function createScratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const primary = new URL(inject("stack").primaryUrl);
+  const admin = new URL(primary);
+  admin.username = "postgres";
+  admin.password = "";
+  admin.pathname = "/postgres";
+  const name = `scratch_${randomBytes(6).toString("hex")}`;
+  const run = async (sql: string) => {
+    const client = new pg.Client({ connectionString: admin.toString() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`CREATE DATABASE ${name} OWNER ${primary.username}`);
+  const url = new URL(primary);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      // Pools resolve end() before their last connections are gone; forcing the drop then would
+      // kill a closing connection, whose error no one listens for any more. Wait for them instead.
+      for (let attempt = 0; attempt < 30; attempt++) {
+        try {
+          return await run(`DROP DATABASE IF EXISTS ${name}`);
+        } catch (error) {
+          if ((error as { code?: string }).code !== "55006") throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+      await run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+/** A Redis of the test's own, so it can be killed without touching the shared stack. */
+export async function startPrivateRedis(port?: number): Promise<{ url: string; port: number; kill(): Promise<void> }> {
+  const actual = port ?? (await findFreePort());
+  const child: ChildProcess = spawn("redis-server", ["--port", String(actual), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  const url = `redis://127.0.0.1:${actual}`;
+  await waitUntil(() => redisPing(actual), {
+    what: `private redis-server on port ${actual}`,
+    timeoutMs: 5000,
+    intervalMs: 50,
+    alive: () => child.exitCode === null && child.signalCode === null,
+  });
+  return {
+    url,
+    port: actual,
+    kill: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGKILL");
+      }),
+  };
+}
