@@ -1,20 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { loadAuthConfig } from "../../../src/auth/config.js";
-import { ConfigError } from "../../../src/platform/config.js";
+import { problemsOf } from "../../support/config-problems.js";
 import { parseDuration } from "../../../src/platform/duration.js";
 
 const KEY = Buffer.alloc(32, 7).toString("base64");
 const minimal = { DATABASE_URL: "postgres://auth:auth@127.0.0.1:5432/auth", REDIS_URL: "redis://127.0.0.1:6379", SIGNING_KEY_ENCRYPTION_KEY: KEY };
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadAuthConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const problems = (env: Record<string, string>) => problemsOf(() => loadAuthConfig(env));
 
 describe("loadAuthConfig", () => {
   it("fills documented defaults from a minimal environment", () => {
@@ -33,27 +25,27 @@ describe("loadAuthConfig", () => {
   });
 
   it("collects every problem at once and names each variable", () => {
-    const problems = problemsOf({ AUTH_PORT: "70000", ACCESS_TOKEN_TTL: "soon", SIGNING_KEY_ALG: "HS256", REDIS_URL: "http://x" });
-    const text = problems.join("\n");
+    const found = problems({ AUTH_PORT: "70000", ACCESS_TOKEN_TTL: "soon", SIGNING_KEY_ALG: "HS256", REDIS_URL: "http://x" });
+    const text = found.join("\n");
     for (const name of ["DATABASE_URL is required", "REDIS_URL", "SIGNING_KEY_ENCRYPTION_KEY is required", "AUTH_PORT", "ACCESS_TOKEN_TTL", "SIGNING_KEY_ALG"]) {
       expect(text).toContain(name);
     }
-    expect(problems.length).toBeGreaterThanOrEqual(6);
+    expect(found.length).toBeGreaterThanOrEqual(6);
   });
 
   it("rejects a signing-key encryption key that is not 32 bytes", () => {
-    expect(problemsOf({ ...minimal, SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(16).toString("base64") })).toEqual([
+    expect(problems({ ...minimal, SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(16).toString("base64") })).toEqual([
       "SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes encoded as base64, got 16 bytes",
     ]);
   });
 
   it("rejects an absolute session lifetime shorter than the idle one", () => {
-    expect(problemsOf({ ...minimal, SESSION_IDLE_TTL: "2d", SESSION_ABSOLUTE_TTL: "1d" })[0]).toMatch(/SESSION_ABSOLUTE_TTL/);
+    expect(problems({ ...minimal, SESSION_IDLE_TTL: "2d", SESSION_ABSOLUTE_TTL: "1d" })[0]).toMatch(/SESSION_ABSOLUTE_TTL/);
   });
 
   it("rejects argon2 parameters outside safe bounds", () => {
-    expect(problemsOf({ ...minimal, PASSWORD_ARGON2_MEMORY_KIB: "12" })[0]).toMatch(/PASSWORD_ARGON2_MEMORY_KIB/);
-    expect(problemsOf({ ...minimal, PASSWORD_ARGON2_ITERATIONS: "-1" })[0]).toMatch(/PASSWORD_ARGON2_ITERATIONS/);
+    expect(problems({ ...minimal, PASSWORD_ARGON2_MEMORY_KIB: "12" })[0]).toMatch(/PASSWORD_ARGON2_MEMORY_KIB/);
+    expect(problems({ ...minimal, PASSWORD_ARGON2_ITERATIONS: "-1" })[0]).toMatch(/PASSWORD_ARGON2_ITERATIONS/);
   });
 });
 

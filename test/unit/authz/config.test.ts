@@ -1,15 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_PUBLIC_PREFIXES, loadAuthzConfig } from "../../../src/authz/config.js";
+import { DEFAULT_PUBLIC_PREFIXES, loadAuthzConfig } from "../../../src/authz/config.js";
+import { problemsOf } from "../../support/config-problems.js";
 
-const problemsOf = (env: Record<string, string>): string[] => {
-  try {
-    loadAuthzConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-};
+const problems = (env: Record<string, string>) => problemsOf(() => loadAuthzConfig(env));
 
 describe("loadAuthzConfig", () => {
   it("needs only REDIS_URL and documents its defaults", () => {
@@ -50,7 +43,7 @@ describe("loadAuthzConfig", () => {
   });
 
   it("collects every problem, naming each variable", () => {
-    const problems = problemsOf({
+    const found = problems({
       AUTHZ_PORT: "70000",
       AUTHZ_REDIS_TIMEOUT: "soon",
       AUTHZ_DEGRADED_MODE: "allow_all",
@@ -71,7 +64,7 @@ describe("loadAuthzConfig", () => {
       "DEVICE_BINDING",
       "SIGNIN_URL",
     ]) {
-      expect(problems.some((p) => p.includes(name)), name).toBe(true);
+      expect(found.some((p) => p.includes(name)), name).toBe(true);
     }
   });
 

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { loadAuthConfig } from "../../../src/auth/config.js";
 import { loadMailWorkerConfig } from "../../../src/auth/mail/config.js";
-import { ConfigError } from "../../../src/platform/config.js";
+import { problemsOf } from "../../support/config-problems.js";
 
 const base = {
   DATABASE_URL: "postgres://u@127.0.0.1/db",
@@ -10,15 +10,6 @@ const base = {
   SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
 };
 
-const problemsOf = (load: () => unknown) => {
-  try {
-    load();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-};
 
 describe("account lifecycle config", () => {
   it("has documented defaults", () => {
