@@ -15,8 +15,9 @@ if ! git diff --quiet -- src/gen 2>/dev/null; then
   exit 1
 fi
 
-echo "[test] typecheck" >&2
+echo "[test] typecheck, and the production build the image and npm run serve run (dist/)" >&2
 npx tsc -p tsconfig.json --noEmit
+npm run -s build
 
 mkdir -p .test-artifacts
 status=0

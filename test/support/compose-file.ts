@@ -69,8 +69,9 @@ export function environmentOf(name: string): Record<string, string> {
 }
 
 /**
- * What each Dockerfile stage copies from the build context, by stage name: the source paths of its
- * COPY lines ("." meaning the whole context). Stages that build FROM another inherit its copies.
+ * What each Dockerfile stage holds of the repository, by stage name: the source paths of its COPY
+ * lines ("." meaning the whole context), and the destination of what it copies from a build
+ * stage. Stages that build FROM another inherit its copies.
  */
 export function dockerfileCopies(): Record<string, string[]> {
   const stages: Record<string, string[]> = {};
@@ -84,6 +85,9 @@ export function dockerfileCopies(): Record<string, string[]> {
     }
     const copy = /^COPY\s+(?!--from)(.+)$/i.exec(line);
     if (copy && current) current.push(...(copy[1] ?? "").trim().split(/\s+/).slice(0, -1).map((p) => p.replace(/\/$/, "")));
+    // Built inside the image (`COPY --from=build /app/dist/ dist/`): counted by where it lands.
+    const built = /^COPY\s+--from=\S+\s+\S+\s+(\S+)$/i.exec(line);
+    if (built && current) current.push((built[1] ?? "").replace(/\/$/, ""));
   }
   return stages;
 }

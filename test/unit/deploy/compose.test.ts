@@ -63,7 +63,7 @@ describe("docker-compose.yml", () => {
         expect(existsSync(path.join(REPO, context, dockerfile)), `${name} builds ${dockerfile}`).toBe(true);
       }
       for (const arg of [...(s.entrypoint ?? []), ...(s.command ?? [])]) {
-        for (const file of arg.match(/[\w./-]+\.(?:ts|sh)\b/g) ?? []) {
+        for (const file of arg.match(/[\w./-]+\.(?:ts|js|sh)\b/g) ?? []) {
           if (file.startsWith("/")) {
             // A path inside the container: it must come from a bind mount of a repo file or directory.
             const bind = binds.find(([, target]) => file === target || file.startsWith(`${target}/`));
@@ -71,9 +71,12 @@ describe("docker-compose.yml", () => {
             const [source = "", target = ""] = bind ?? [];
             expect(existsSync(path.join(REPO, source, file.slice(target.length))), `${name} runs ${file}`).toBe(true);
           } else {
-            // Relative to the image's WORKDIR: what its stage copied of the repo, minus .dockerignore.
-            expect(existsSync(path.join(REPO, file)), `${name} runs ${file}`).toBe(true);
-            expect(ignored, `${name} runs ${file}, which .dockerignore leaves out`).not.toContain(file.split("/")[0]);
+            // Relative to the image's WORKDIR: what its stage copied of the repo, minus .dockerignore;
+            // dist/ is compiled inside the image from src/ (tsconfig.build.json).
+            const compiled = /^dist\/(.+)\.js$/.exec(file);
+            const origin = compiled ? `src/${compiled[1]}.ts` : file;
+            expect(existsSync(path.join(REPO, origin)), `${name} runs ${file}`).toBe(true);
+            if (!compiled) expect(ignored, `${name} runs ${file}, which .dockerignore leaves out`).not.toContain(file.split("/")[0]);
             const target = typeof s.build === "object" ? s.build.target : undefined;
             const copied = copies[target ?? "runtime"] ?? [];
             expect(copied.some((source) => source === "." || file === source || file.startsWith(`${source}/`)), `${name} runs ${file}, which its image (${target}) does not copy`).toBe(true);

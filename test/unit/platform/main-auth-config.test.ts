@@ -6,7 +6,7 @@ const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
 describe("npm run serve with bad configuration", () => {
   it("stops before touching anything, naming every bad variable", () => {
-    const result = spawnSync(process.execPath, ["--import", "tsx", "src/main-auth.ts"], {
+    const result = spawnSync(process.execPath, ["dist/main-auth.js"], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, DATABASE_URL: "mysql://nope", AUTH_PORT: "http", SIGNING_KEY_ENCRYPTION_KEY: "short" },
       encoding: "utf8",
