@@ -15,6 +15,8 @@ import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
 import { createReflectionService } from "../platform/reflection.js";
 import { createRpcMetrics } from "../platform/rpc-metrics.js";
+import { createTtlCache } from "../platform/ttl-cache.js";
+import type { AccessClaims } from "../contract/access-token-rules.js";
 import { createReplicaReads } from "../platform/replica-reads.js";
 import { kRequestMeta, requestMetaFrom } from "../platform/request-context.js";
 import { createAbuseProtection } from "./abuse/abuse-protection.js";
@@ -101,7 +103,10 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const tokens = createAccessTokens({ keys, issuer: config.shared.issuer, audience: config.shared.audience, ttlMs: config.accessTokenTtlMs, clock });
     const ownReads = createReplicaReads({ write: db.write, read: db.read, redis, log });
     const users = createCachedUserStore({ inner: createPgUserStore(db.write, ownReads), redis, ttlMs: config.userCacheTtlMs });
-    const authenticator = createAuthenticator({ tokens, sessions });
+    // A minute bounds how long a token signed by a key withdrawn from the ring still passes here.
+    const verifiedTokens = createTtlCache<AccessClaims>({ clock, ttlMs: 60_000, maxEntries: 100_000, maxBytes: 32 * 1024 * 1024 });
+    closers.unshift(async () => verifiedTokens.close());
+    const authenticator = createAuthenticator({ tokens, sessions, verified: { cache: verifiedTokens, clock } });
     const hasher = await createPasswordHasher(config.argon2);
     const policy = createPasswordPolicy(loadCommonPasswords());
     const auditLog = createPgAuditLog(db.write);

@@ -1,5 +1,9 @@
+import { createHash } from "node:crypto";
+import type { AccessClaims } from "../contract/access-token-rules.js";
 import { parseBearer } from "../contract/credentials.js";
+import type { Clock } from "../platform/clock.js";
 import { DomainError } from "../platform/errors.js";
+import type { TtlCache } from "../platform/ttl-cache.js";
 import type { SessionRecord, SessionStore } from "./sessions/session-store.js";
 import type { AccessTokens } from "./tokens/access-tokens.js";
 
@@ -14,7 +18,30 @@ export interface Authenticator {
   authenticate(authorization: string | null): Promise<Caller>;
 }
 
-export function createAuthenticator(deps: { tokens: AccessTokens; sessions: SessionStore }): Authenticator {
+export interface AuthenticatorDeps {
+  tokens: AccessTokens;
+  sessions: SessionStore;
+  /**
+   * Claims of tokens whose signature and claims already verified, by the token's SHA-256. A
+   * verified signature stays verified, so only the token's expiry and the cache TTL end an entry;
+   * the session is still read on every call, so revocation stays immediate.
+   */
+  verified?: { cache: TtlCache<AccessClaims>; clock: Clock };
+}
+
+export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  async function claimsOf(token: string): Promise<AccessClaims> {
+    const memo = deps.verified;
+    if (!memo) return deps.tokens.verify(token);
+    const key = createHash("sha256").update(token).digest("base64url");
+    const hit = memo.cache.get(key)?.value;
+    if (hit && hit.expiresAt * 1000 > memo.clock.now()) return hit;
+    const mark = memo.cache.mark();
+    const claims = await deps.tokens.verify(token);
+    memo.cache.set(key, claims, mark, claims.expiresAt * 1000 - memo.clock.now());
+    return claims;
+  }
+
   return {
     async authenticate(authorization) {
       const bearer = parseBearer(authorization);
@@ -23,7 +50,7 @@ export function createAuthenticator(deps: { tokens: AccessTokens; sessions: Sess
         throw new DomainError("unauthenticated", `invalid access token: ${bearer.reason === "too_long" ? "too long" : "malformed"}`);
       }
       if (bearer.kind !== "token") throw new DomainError("unauthenticated", "authorization must be: Bearer <access token>");
-      const claims = await deps.tokens.verify(bearer.token);
+      const claims = await claimsOf(bearer.token);
       // Revocation is checked on the primary store of sessions on every call: a signed token alone is not enough.
       const session = await deps.sessions.touch(claims.sessionId);
       if (!session || session.userId !== claims.userId) throw new DomainError("unauthenticated", "session has ended");

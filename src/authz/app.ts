@@ -1,10 +1,10 @@
 import { fileURLToPath } from "node:url";
-import { createRemoteJWKSet } from "jose";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
 import { createRedis } from "../platform/redis.js";
 import { createAuthorizer } from "./authorizer.js";
 import { createCheckPipeline } from "./check-pipeline.js";
+import { createJwksKeys } from "./jwks-keys.js";
 import type { AuthzConfig } from "./config.js";
 import { startGrpcServer, type ProtoDirs } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
@@ -13,7 +13,7 @@ import { createRevocationListener } from "./revocation-listener.js";
 import { createRoutePolicy } from "./route-policy.js";
 import { createSessionLookup, type SessionState } from "./session-lookup.js";
 import { createTokenVerifier, type TokenClaims } from "./token-verifier.js";
-import { createTtlCache } from "./ttl-cache.js";
+import { createTtlCache } from "../platform/ttl-cache.js";
 
 export interface AuthzServer {
   /** Where each port listens, as a gateway's targets are given. */
@@ -34,6 +34,8 @@ export interface AuthzServerOptions {
 const JWKS_TIMEOUT_MS = 1000;
 // A flood of tokens with made-up kids refetches at most this often.
 const JWKS_COOLDOWN_MS = 5000;
+// As jose's remote key sets: keys are refetched after ten minutes, so retired ones leave.
+const JWKS_MAX_AGE_MS = 600_000;
 
 export function defaultProtoDirs(): ProtoDirs {
   return {
@@ -49,6 +51,8 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const metrics = createAuthzMetrics();
   const redis = createRedis(config.redisUrl, {
     commandTimeoutMs: config.redisTimeoutMs,
+    // Checks arriving together share one socket write for their session reads.
+    ioredis: { enableAutoPipelining: true },
     onError: (error) => log.warn({ err: error.message }, "redis error"),
   });
   const subscriber = createRedis(config.redisUrl, {
@@ -57,9 +61,13 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     ioredis: { autoResubscribe: false, commandTimeout: undefined },
   });
 
-  const cacheDeps = { clock, ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries };
-  const sessionCache = createTtlCache<SessionState | null>(cacheDeps);
-  const tokenCache = createTtlCache<TokenClaims>(cacheDeps);
+  const cacheDeps = { clock, ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes };
+  // Sizes as V8 holds them: two bytes a character, and the fields' own overhead.
+  const sessionCache = createTtlCache<SessionState | null>({
+    ...cacheDeps,
+    sizeOf: (s) => (s ? 2 * (s.userId.length + s.userAgent.length + (s.fingerprint?.length ?? 0) + (s.cookieHash?.length ?? 0)) + 96 : 8),
+  });
+  const tokenCache = createTtlCache<TokenClaims>({ ...cacheDeps, sizeOf: (c) => 2 * (c.userId.length + c.sessionId.length) + 64 });
   const revocations = createRevocationListener({
     subscriber,
     log,
@@ -85,7 +93,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
 
   const pipeline = createCheckPipeline({
     tokens: createTokenVerifier({
-      keys: createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS, cooldownDuration: JWKS_COOLDOWN_MS }),
+      keys: createJwksKeys({ url: config.jwksUrl, clock, timeoutMs: JWKS_TIMEOUT_MS, cooldownMs: JWKS_COOLDOWN_MS, maxAgeMs: JWKS_MAX_AGE_MS }).keyFor,
       issuer: config.shared.issuer,
       audience: config.shared.audience,
       clock,
@@ -111,7 +119,14 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     }
   };
 
-  const closers: Array<() => Promise<unknown>> = [() => revocations.close(), () => redis.quit().catch(() => redis.disconnect())];
+  const closers: Array<() => Promise<unknown>> = [
+    () => revocations.close(),
+    () => redis.quit().catch(() => redis.disconnect()),
+    async () => {
+      sessionCache.close();
+      tokenCache.close();
+    },
+  ];
   try {
     const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log }, config.host, config.port);
     closers.unshift(() => grpcServer.close());

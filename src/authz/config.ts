@@ -42,6 +42,8 @@ export interface AuthzConfig {
   cacheTtlMs: number;
   /** AUTHZ_CACHE_MAX_ENTRIES, default 100000 per cache (sessions, tokens). */
   cacheMaxEntries: number;
+  /** AUTHZ_CACHE_MAX_BYTES, default 32 MiB per cache: the estimated size of its keys and values. */
+  cacheMaxBytes: number;
   /** AUTHZ_DEGRADED_MODE: fail_closed (default) or allow_tokens (valid access tokens pass while Redis is unreachable). */
   degradedMode: DegradedMode;
   /** LOG_LEVEL, default info. */
@@ -102,6 +104,7 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     realm: read.string("AUTHZ_REALM", "auth-platform"),
     cacheTtlMs: read.duration("AUTHZ_CACHE_TTL", "5s", 60_000),
     cacheMaxEntries: read.integer("AUTHZ_CACHE_MAX_ENTRIES", 100_000, 1, 10_000_000),
+    cacheMaxBytes: read.integer("AUTHZ_CACHE_MAX_BYTES", 32 * 1024 * 1024, 65_536, 4 * 1024 * 1024 * 1024),
     degradedMode: read.oneOf("AUTHZ_DEGRADED_MODE", ["fail_closed", "allow_tokens"] as const, "fail_closed"),
     logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };

@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import { levelOf, type AuthLevel } from "../contract/auth-level.js";
 import { decodeSession, READ_FIELDS, sessionKey } from "../contract/session-record.js";
 import { SESSION_ID_FORMAT } from "../contract/session-secret.js";
-import type { TtlCache } from "./ttl-cache.js";
+import type { TtlCache } from "../platform/ttl-cache.js";
 
 export interface SessionState {
   userId: string;

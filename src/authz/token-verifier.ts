@@ -1,8 +1,9 @@
-import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
-import type { Clock } from "../platform/clock.js";
-import { accessTokenVerifyOptions, CLOCK_TOLERANCE_S, readAccessClaims, SIGNING_ALGORITHMS } from "../contract/access-token-rules.js";
+import { createHash } from "node:crypto";
+import { CLOCK_TOLERANCE_S, SIGNING_ALGORITHMS } from "../contract/access-token-rules.js";
+import { TokenRefused, verifyAccessToken, type KeyLookup } from "../contract/access-token-verify.js";
 import { levelOf, type AuthLevel } from "../contract/auth-level.js";
-import type { TtlCache } from "./ttl-cache.js";
+import type { Clock } from "../platform/clock.js";
+import type { TtlCache } from "../platform/ttl-cache.js";
 
 export interface TokenClaims {
   userId: string;
@@ -19,12 +20,12 @@ export interface TokenVerifier {
 }
 
 export interface TokenVerifierDeps {
-  /** The auth service's public keys, e.g. jose's createRemoteJWKSet (refetches on an unknown kid). */
-  keys: JWTVerifyGetKey;
+  /** The auth service's public keys by kid (jwks-keys.ts: refetches on an unknown kid); throws when they cannot be had. */
+  keys: KeyLookup;
   issuer: string;
   audience: string;
   clock: Clock;
-  /** Verified claims by token: a signature stays valid, so only expiry and the TTL end an entry. */
+  /** Verified claims by the token's SHA-256: a signature stays valid, so only expiry and the TTL end an entry. */
   cache: TtlCache<TokenClaims>;
 }
 
@@ -33,26 +34,19 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
 
   return {
     async verify(token) {
-      const cached = deps.cache.get(token);
+      // A digest, not the token: a fixed 43 characters per entry instead of the whole JWT.
+      const key = createHash("sha256").update(token).digest("base64url");
+      const cached = deps.cache.get(key);
       if (cached) return fresh(cached.value) ? { ok: true, claims: cached.value } : { ok: false, reason: "token_expired" };
       const mark = deps.cache.mark();
       try {
-        const { payload } = await jwtVerify(
-          token,
-          deps.keys,
-          accessTokenVerifyOptions({ algorithms: SIGNING_ALGORITHMS, issuer: deps.issuer, audience: deps.audience, now: deps.clock.now() }),
-        );
-        const read = readAccessClaims(payload);
-        if (!read) return { ok: false, reason: "invalid_token" };
+        const read = await verifyAccessToken(token, deps.keys, { algorithms: SIGNING_ALGORITHMS, issuer: deps.issuer, audience: deps.audience, now: deps.clock.now() });
         const claims: TokenClaims = { userId: read.userId, sessionId: read.sessionId, level: levelOf(read.acr, read.emailVerified), expiresAt: read.expiresAt };
-        deps.cache.set(token, claims, mark, read.expiresAt * 1000 - deps.clock.now());
+        deps.cache.set(key, claims, mark, read.expiresAt * 1000 - deps.clock.now());
         return { ok: true, claims };
       } catch (error) {
-        if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: "token_expired" };
-        if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) return { ok: false, reason: "jwks_unavailable" };
-        if (error instanceof joseErrors.JOSEError) return { ok: false, reason: "invalid_token" };
-        // Anything else came from fetching the key set (connection refused, DNS), not from the token.
-        return { ok: false, reason: "jwks_unavailable" };
+        if (!(error instanceof TokenRefused)) return { ok: false, reason: "jwks_unavailable" };
+        return { ok: false, reason: error.code === "expired" ? "token_expired" : "invalid_token" };
       }
     },
   };

@@ -1,4 +1,4 @@
-import type { JWTPayload, JWTVerifyOptions } from "jose";
+import type { JWTPayload } from "jose";
 import type { SessionAcr } from "./auth-level.js";
 
 // RFC 9068 2.1: access tokens carry typ "at+jwt", so an ID token or other JWT cannot stand in for one.
@@ -9,23 +9,6 @@ export const MAX_ACCESS_TOKEN_LENGTH = 4096;
 /** The algorithms the auth service can be configured to sign with (SIGNING_KEY_ALG). */
 export const SIGNING_ALGORITHMS = ["EdDSA", "ES256"] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
-
-/**
- * The checks every verifier of our access tokens applies (the auth service and each authz
- * instance), so the two can never disagree about what is valid.
- */
-export function accessTokenVerifyOptions(rules: { algorithms: readonly string[]; issuer: string; audience: string; now: number }): JWTVerifyOptions {
-  return {
-    // RFC 8725 3.1: only the algorithms we sign with; never "none", never HMAC with a public key.
-    algorithms: [...rules.algorithms],
-    issuer: rules.issuer,
-    audience: rules.audience,
-    typ: ACCESS_TOKEN_TYP,
-    requiredClaims: ["sub", "sid", "jti", "iat", "exp"],
-    clockTolerance: CLOCK_TOLERANCE_S,
-    currentDate: new Date(rules.now),
-  };
-}
 
 /** What a verified access token says. */
 export interface AccessClaims {
@@ -42,7 +25,7 @@ export interface AccessClaims {
   emailVerified: boolean;
 }
 
-/** The claims of a payload `accessTokenVerifyOptions` accepted; undefined if one has the wrong type. */
+/** The claims of a payload whose signature and claims verified (access-token-verify.ts); undefined if one has the wrong type. */
 export function readAccessClaims(payload: JWTPayload): AccessClaims | undefined {
   const { sub, sid, jti, iat, exp, acr, email_verified } = payload;
   if (typeof sub !== "string" || sub === "" || typeof sid !== "string" || sid === "" || typeof jti !== "string") return undefined;

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { SignJWT, errors as joseErrors, jwtVerify, type JWTHeaderParameters } from "jose";
+import { SignJWT } from "jose";
 import type { Clock } from "../../platform/clock.js";
 import { DomainError } from "../../platform/errors.js";
-import { ACCESS_TOKEN_TYP, accessTokenVerifyOptions, MAX_ACCESS_TOKEN_LENGTH, readAccessClaims, type AccessClaims } from "../../contract/access-token-rules.js";
+import { ACCESS_TOKEN_TYP, type AccessClaims } from "../../contract/access-token-rules.js";
+import { TokenRefused, verifyAccessToken } from "../../contract/access-token-verify.js";
 import type { KeyRing } from "./key-ring.js";
 import type { SessionRecord } from "../sessions/session-store.js";
 
@@ -44,26 +45,17 @@ export function createAccessTokens(deps: AccessTokenDeps): AccessTokens {
 
     async verify(token) {
       if (token.length === 0) throw invalidToken("empty");
-      if (token.length > MAX_ACCESS_TOKEN_LENGTH) throw invalidToken("too long");
       try {
-        const { payload } = await jwtVerify(
-          token,
-          async (header: JWTHeaderParameters) => {
-            if (typeof header.kid !== "string") throw invalidToken("no kid");
-            const key = await deps.keys.verificationKey(header.kid, header.alg);
-            if (!key) throw invalidToken("unknown signing key");
-            return key;
-          },
-          accessTokenVerifyOptions({ algorithms: deps.keys.algorithms(), issuer: deps.issuer, audience: deps.audience, now: deps.clock.now() }),
-        );
-        const claims = readAccessClaims(payload);
-        if (!claims) throw invalidToken("malformed claims");
-        return claims;
+        return await verifyAccessToken(token, (kid, alg) => deps.keys.verificationKey(kid, alg), {
+          algorithms: deps.keys.algorithms(),
+          issuer: deps.issuer,
+          audience: deps.audience,
+          now: deps.clock.now(),
+        });
       } catch (error) {
-        if (error instanceof DomainError) throw error;
-        if (error instanceof joseErrors.JWTExpired) throw new DomainError("unauthenticated", "access token expired");
-        if (error instanceof joseErrors.JOSEError) throw invalidToken(error.code.replace(/^ERR_/, "").toLowerCase());
-        throw invalidToken("malformed");
+        if (!(error instanceof TokenRefused)) throw error;
+        if (error.code === "expired") throw new DomainError("unauthenticated", "access token expired");
+        throw invalidToken(error.code === "too_long" ? "too long" : error.code.replaceAll("_", " "));
       }
     },
   };

@@ -1,5 +1,5 @@
-import { randomUUID } from "node:crypto";
-import { exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type CryptoKey, type JWK } from "jose";
+import { createPublicKey, randomUUID, type JsonWebKey, type KeyObject } from "node:crypto";
+import { exportJWK, exportPKCS8, generateKeyPair, importPKCS8, type CryptoKey, type JWK } from "jose";
 import type { Clock } from "../../platform/clock.js";
 import type { Logger } from "../../platform/log.js";
 import { decryptPrivateKey, encryptPrivateKey } from "./key-crypto.js";
@@ -14,8 +14,8 @@ export interface SigningKey {
 export interface KeyRing {
   /** The key that signs now. */
   current(): SigningKey;
-  /** A key that may verify, by kid; reloads once from the store on a miss (another instance may have rotated). */
-  verificationKey(kid: string, alg: string): Promise<CryptoKey | undefined>;
+  /** A key that may verify, by kid, as a node:crypto key; reloads once from the store on a miss (another instance may have rotated). */
+  verificationKey(kid: string, alg: string): Promise<KeyObject | undefined>;
   /** Every key a verifier may need: the signing one, the next (published ahead), and retired ones whose tokens live on. */
   jwks(): { keys: JWK[] };
   algorithms(): string[];
@@ -37,7 +37,8 @@ export interface KeyRingDeps {
 
 interface LoadedKey {
   stored: StoredSigningKey;
-  publicKey: CryptoKey;
+  /** node:crypto's own key: verifying with it skips WebCrypto's per-call overhead. */
+  publicKey: KeyObject;
   privateKey: CryptoKey;
 }
 
@@ -88,7 +89,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
     keys = await Promise.all(
       stored.map(async (key) => ({
         stored: key,
-        publicKey: (await importJWK(key.publicJwk, key.alg)) as CryptoKey,
+        publicKey: createPublicKey({ key: key.publicJwk as JsonWebKey, format: "jwk" }),
         privateKey: await importPKCS8(decryptPrivateKey(deps.encryptionKey, key.kid, key.privateKeyEnc), key.alg),
       })),
     );

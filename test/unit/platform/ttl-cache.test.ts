@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createTtlCache } from "../../../src/authz/ttl-cache.js";
+import { createTtlCache } from "../../../src/platform/ttl-cache.js";
 
 const clockAt = (t: { now: number }) => ({ now: () => t.now });
 
@@ -31,5 +31,26 @@ describe("createTtlCache", () => {
     expect(cache.size).toBe(2);
     t.now = 100;
     expect(cache.get("b")).toBeUndefined();
+  });
+
+  it("clears expired entries as new ones arrive, so one-off keys leave nothing behind", () => {
+    const t = { now: 0 };
+    const cache = createTtlCache<null>({ clock: clockAt(t), ttlMs: 100, maxEntries: 1_000_000 });
+    for (let i = 0; i < 1000; i++) cache.set(`gone-${i}`, null, cache.mark());
+    t.now = 200;
+    for (let i = 0; i < 300; i++) cache.set(`new-${i}`, null, cache.mark());
+    expect(cache.size).toBe(300);
+    cache.close();
+  });
+
+  it("bounds the estimated bytes, evicting the oldest", () => {
+    const cache = createTtlCache<string>({ clock: clockAt({ now: 0 }), ttlMs: 100, maxEntries: 1_000_000, maxBytes: 10_000, sizeOf: (v) => v.length * 2 });
+    for (let i = 0; i < 1000; i++) cache.set(`k${i}`, "v".repeat(100), cache.mark());
+    expect(cache.bytes).toBeLessThanOrEqual(10_000);
+    expect(cache.get("k999")).toEqual({ value: "v".repeat(100) });
+    expect(cache.get("k0")).toBeUndefined();
+    cache.clear();
+    expect(cache.bytes).toBe(0);
+    cache.close();
   });
 });
