@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     const gateway = await startGateway({
       dir: path.join(dir, "gateway"),
       listen: { host: "127.0.0.1", port: await findFreePort() },
-      auth: endpointOf(server.url),
+      auth: [endpointOf(server.url)],
       authz: [authz.endpoints],
       example: endpointOf(example.url),
       proxy: "nginx",

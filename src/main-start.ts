@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const gateway = await startGateway({
     dir: stackConfig.dir,
     listen: endpointOf(gatewayUrl),
-    auth: endpointOf(auth.url),
+    auth: [endpointOf(auth.url)],
     authz: [authz.endpoints],
     example: endpointOf(example.url),
     ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),

@@ -5,6 +5,7 @@ import type { Logger } from "../platform/log.js";
 import { createRedis } from "../platform/redis.js";
 import { createAuthorizer } from "./authorizer.js";
 import { createCheckPipeline } from "./check-pipeline.js";
+import { assertIssuerServed } from "./issuer-check.js";
 import type { AuthzConfig } from "./config.js";
 import { startGrpcServer, type ProtoDirs } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
@@ -45,6 +46,7 @@ export function defaultProtoDirs(): ProtoDirs {
 /** Wires the authz server from config and starts both ports; the single place tests and main share. */
 export async function startAuthzServer(config: AuthzConfig, options: AuthzServerOptions): Promise<AuthzServer> {
   const { log } = options;
+  await assertIssuerServed({ metadataUrl: config.issuerMetadataUrl, issuer: config.issuer, waitMs: config.issuerWaitMs, log });
   const clock = options.clock ?? systemClock;
   const metrics = createAuthzMetrics();
   const redis = createRedis(config.redisUrl, {

@@ -24,8 +24,12 @@ export interface AuthzConfig {
   redisTimeoutMs: number;
   /** AUTHZ_JWKS_URL, default http://127.0.0.1:7001/.well-known/jwks.json (the auth service). */
   jwksUrl: string;
-  /** AUTH_ISSUER, default http://127.0.0.1:7001: must equal the auth service's. */
+  /** AUTH_ISSUER, default http://127.0.0.1:7001: must equal the auth service's; checked at start. */
   issuer: string;
+  /** AUTHZ_ISSUER_METADATA_URL, default /.well-known/oauth-authorization-server at AUTHZ_JWKS_URL's origin: where the start-up issuer check asks. */
+  issuerMetadataUrl: string;
+  /** AUTHZ_ISSUER_WAIT, default 30s: how long start-up waits for an auth service to answer that check. */
+  issuerWaitMs: number;
   /** AUTH_AUDIENCE, default auth-platform. */
   audience: string;
   /** AUTHZ_SESSION_COOKIE, default auth_session: `<session id>.<secret>` from the hosted sign-in page; Redis keeps its hash. */
@@ -67,6 +71,7 @@ export const DEFAULT_PUBLIC_PREFIXES = [
   "/verify-email",
   "/reset-password",
   "/.well-known/jwks.json",
+  "/.well-known/oauth-authorization-server",
 ];
 
 const HTTP = ["http:", "https:"];
@@ -94,14 +99,17 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
   // RFC 6265 4.1.1: a cookie-name is an RFC 7230 token.
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(sessionCookie)) problems.push(`AUTHZ_SESSION_COOKIE "${sessionCookie}" is not a valid cookie name`);
 
+  const jwksUrl = read.optionalUrl("AUTHZ_JWKS_URL", HTTP) ?? "http://127.0.0.1:7001/.well-known/jwks.json";
   const config: AuthzConfig = {
     host: read.string("AUTHZ_HOST", "127.0.0.1"),
     port: read.port("AUTHZ_PORT", 7002),
     httpPort: read.port("AUTHZ_HTTP_PORT", 7003),
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"]),
     redisTimeoutMs: read.duration("AUTHZ_REDIS_TIMEOUT", "200ms", 10_000),
-    jwksUrl: read.optionalUrl("AUTHZ_JWKS_URL", HTTP) ?? "http://127.0.0.1:7001/.well-known/jwks.json",
+    jwksUrl,
     issuer: read.string("AUTH_ISSUER", "http://127.0.0.1:7001"),
+    issuerMetadataUrl: read.optionalUrl("AUTHZ_ISSUER_METADATA_URL", HTTP) ?? new URL("/.well-known/oauth-authorization-server", jwksUrl).toString(),
+    issuerWaitMs: read.duration("AUTHZ_ISSUER_WAIT", "30s", 600_000),
     audience: read.string("AUTH_AUDIENCE", "auth-platform"),
     sessionCookie,
     // Set but listing nothing (",,") means no public prefixes, not the defaults.

