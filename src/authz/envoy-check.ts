@@ -22,9 +22,9 @@ interface HeaderValueOption {
   append_action: "OVERWRITE_IF_EXISTS_OR_ADD";
 }
 
-/** google.protobuf.Struct with string values, as @grpc/proto-loader encodes it. */
+/** google.protobuf.Struct with string values, as @grpc/proto-loader encodes it: protobufjs's built-in Struct names its fields in camelCase even under keepCase. */
 interface StringStruct {
-  fields: Record<string, { string_value: string }>;
+  fields: Record<string, { stringValue: string }>;
 }
 
 /** envoy.service.auth.v3.CheckResponse in the shape @grpc/proto-loader encodes. */
@@ -60,7 +60,7 @@ export function fromEnvoyRequest(request: EnvoyCheckRequest): CheckInput {
 }
 
 const decisionMetadata = (decision: Decision): StringStruct => ({
-  fields: { decision: { string_value: decision.allow ? "allow" : "deny" }, reason: { string_value: decision.reason } },
+  fields: { decision: { stringValue: decision.allow ? "allow" : "deny" }, reason: { stringValue: decision.reason } },
 });
 
 export function toEnvoyResponse(verdict: Verdict, decision: Decision): EnvoyCheckResponse {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -9,6 +9,9 @@ import { startGateway, type GatewayProxy, type RunningGateway } from "../../src/
 import { connectTransport, startTestAuth, type AuthClient, type TestAuth } from "./auth-harness.js";
 import { startTestAuthz, type TestAuthz, userIdOf } from "../integration/authz/authz-harness.js";
 import { findFreePort } from "../../src/stack/ports.js";
+import { startAuthInstance, startAuthzInstance, type AuthInstance, type AuthzInstance } from "../../src/stack/app-instances.js";
+import { createProcessManager, type ProcessManager } from "../../src/stack/processes.js";
+import { testEnv } from "./auth-harness.js";
 import { endpointOf } from "../../src/stack/render-config.js";
 
 export interface TestGateway {
@@ -142,4 +145,71 @@ export function bucketQuantile(metrics: string, transport: string, quantiles: nu
     const hit = buckets.find((b) => b.count >= q * total);
     return hit === undefined || hit.le === "+Inf" ? "+Inf" : String(Number(hit.le) * 1000);
   });
+}
+
+export interface InstanceTopology {
+  gateway: RunningGateway;
+  url: string;
+  auth: AuthInstance[];
+  authz: AuthzInstance[];
+  /** Starts and SIGKILLs the instances by name (auth-0, authz-1, ...). */
+  procs: ProcessManager;
+  close(): Promise<void>;
+}
+
+/**
+ * As `npm start` runs it: auth and authz instances each their own OS process (so one can be killed
+ * like a crash), the example upstream, and Envoy in front, on the shared data stack. All share
+ * one issuer. Logs at info (authz at debug, so allowed Checks are logged too) in <dir>/logs.
+ */
+export async function startInstanceTopology(counts: { auth: number; authz: number }): Promise<InstanceTopology> {
+  const dir = mkdtempSync(path.join(tmpdir(), "e2e-inst-"));
+  chmodSync(dir, 0o755);
+  const logsDir = path.join(dir, "logs");
+  mkdirSync(logsDir, { recursive: true });
+  const procs = createProcessManager(path.join(dir, "run"));
+  mkdirSync(path.join(dir, "run"), { recursive: true });
+  const port = await findFreePort();
+  const url = `http://127.0.0.1:${port}`;
+  const issuer = url;
+  const example = await startExampleUpstream("127.0.0.1", 0);
+  try {
+    const authEnv = testEnv({ TRUSTED_PROXIES: "127.0.0.1", AUTH_ISSUER: issuer, PUBLIC_BASE_URL: url, LOG_LEVEL: "info" });
+    const auth: AuthInstance[] = [];
+    for (let i = 0; i < counts.auth; i++) auth.push(await startAuthInstance({ procs, logsDir, env: authEnv }, i, 0));
+    const authzEnv = {
+      REDIS_URL: authEnv.REDIS_URL ?? "",
+      AUTHZ_JWKS_URL: `${auth[0]!.url}/.well-known/jwks.json`,
+      AUTH_ISSUER: issuer,
+      SIGNIN_URL: `${url}/signin`,
+      LOG_LEVEL: "debug",
+    };
+    const authz = await Promise.all(Array.from({ length: counts.authz }, (_, i) => startAuthzInstance({ procs, logsDir, env: authzEnv }, i, { grpc: 0, http: 0 })));
+    const gateway = await startGateway({
+      dir,
+      listen: { host: "127.0.0.1", port },
+      auth: auth.map((a) => a.endpoint),
+      authz: authz.map((a) => a.endpoints),
+      example: endpointOf(example.url),
+      proxy: "envoy",
+    });
+    return {
+      gateway,
+      url,
+      auth,
+      authz,
+      procs,
+      async close() {
+        await gateway.stop();
+        await procs.stopAll();
+        await example.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await procs.stopAll();
+    await example.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }

@@ -83,11 +83,11 @@ describe("Envoy mapping", () => {
     const ok = respond({ allow: true, reason: "authenticated", identity });
     expect(ok.status.code).toBe(0);
     expect(ok.ok_response?.headers[0]).toEqual({ header: { key: "x-user-id", value: "u1" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" });
-    expect(ok.dynamic_metadata.fields).toEqual({ decision: { string_value: "allow" }, reason: { string_value: "authenticated" } });
+    expect(ok.dynamic_metadata.fields).toEqual({ decision: { stringValue: "allow" }, reason: { stringValue: "authenticated" } });
     const denied = respond(deny("missing_credential"));
     expect(denied.status).toEqual({ code: 16, message: "missing_credential" });
     expect(denied.denied_response?.status.code).toBe(401);
-    expect(denied.dynamic_metadata.fields).toEqual({ decision: { string_value: "deny" }, reason: { string_value: "missing_credential" } });
+    expect(denied.dynamic_metadata.fields).toEqual({ decision: { stringValue: "deny" }, reason: { stringValue: "missing_credential" } });
     expect(respond(deny("insufficient_level", "mfa")).status.code).toBe(7);
   });
 });
