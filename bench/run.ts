@@ -15,6 +15,7 @@ import { startGateway } from "../src/stack/gateway.js";
 import { findFreePort } from "../src/stack/ports.js";
 import { startStack } from "../src/stack/stack.js";
 import { endpointOf } from "../src/stack/render-config.js";
+import { gatewayLoad } from "./gateway-load.js";
 
 /**
  * Side-by-side timings on one machine in one run. Pairs are interleaved so
@@ -22,6 +23,8 @@ import { endpointOf } from "../src/stack/render-config.js";
  * the ratio, not the absolute numbers.
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
+const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 5);
+const LOAD_ROUNDS = Number(process.env.BENCH_LOAD_ROUNDS ?? 2);
 
 function stats(samples: number[]) {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -68,7 +71,7 @@ async function main(): Promise<void> {
     await client.signUp({ email: known, password });
     const { accessToken } = await client.signIn({ email: known, password });
 
-    // The request path: the example upstream directly, and through nginx + the authz server.
+    // The request path: the example upstream directly, and through Envoy + the authz server.
     const authz = await startAuthzServer(
       loadAuthzConfig({ REDIS_URL: stack.redisUrl, AUTHZ_PORT: "0", AUTHZ_HTTP_PORT: "0", AUTHZ_JWKS_URL: `${server.url}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, LOG_LEVEL: "silent" }),
       { log: createLogger("silent", "authz") },
@@ -77,10 +80,10 @@ async function main(): Promise<void> {
     const gateway = await startGateway({
       dir: path.join(dir, "gateway"),
       listen: { host: "127.0.0.1", port: await findFreePort() },
-      auth: endpointOf(server.url),
+      auth: [endpointOf(server.url)],
       authz: [authz.endpoints],
       example: endpointOf(example.url),
-      proxy: "nginx",
+      proxy: "envoy",
     });
     const bearerHeader = { authorization: `Bearer ${accessToken}` };
     const httpGet = (url: string) => async () => {
@@ -126,6 +129,17 @@ async function main(): Promise<void> {
     console.log("| --- | --- | --- | --- | --- | --- | --- |");
     for (const row of rows) console.log(row);
     await gateway.stop();
+    console.log("");
+    const load = await gatewayLoad({
+      dir: path.join(dir, "load"),
+      auth: endpointOf(server.url),
+      example: endpointOf(example.url),
+      authzEnv: { REDIS_URL: stack.redisUrl, AUTHZ_JWKS_URL: `${server.url}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, LOG_LEVEL: "silent" },
+      bearer: accessToken,
+      seconds: LOAD_SECONDS,
+      rounds: LOAD_ROUNDS,
+    });
+    for (const row of load) console.log(row);
     await example.close();
     await authz.close();
     await server.close();

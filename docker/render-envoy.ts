@@ -32,11 +32,11 @@ export function renderComposeEnvoy(template: string, env: Env): string {
     template,
     {
       listen: endpoint(env, "GATEWAY_LISTEN", "0.0.0.0:8080"),
-      auth: endpoint(env, "AUTH_ADDR", "auth:7001"),
+      auth: [endpoint(env, "AUTH_ADDR", "auth:7001")],
       authz: [{ grpc: endpoint(env, "AUTHZ_GRPC_ADDR", "authz:7002"), http: endpoint(env, "AUTHZ_HTTP_ADDR", "authz:7003") }],
       example: endpoint(env, "EXAMPLE_ADDR", "example-upstream:7010"),
     },
-    adminPort,
+    { adminPort },
   );
   const config = JSON.parse(rendered) as { static_resources: { clusters: Array<{ type?: string }> } };
   for (const cluster of config.static_resources.clusters) cluster.type = "STRICT_DNS";

@@ -2,8 +2,6 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startAuthServer } from "./auth/app.js";
-import { startAuthzServer } from "./authz/app.js";
 import { loadAuthzConfig } from "./authz/config.js";
 import { startExampleUpstream } from "./example/upstream.js";
 import { loadAuthConfig } from "./auth/config.js";
@@ -11,9 +9,11 @@ import { loadMailWorkerConfig } from "./auth/mail/config.js";
 import { runMailWorker } from "./auth/mail/run-mail-worker.js";
 import { ConfigError } from "./platform/config.js";
 import { createLogger } from "./platform/log.js";
+import { loadInstanceCounts, startAuthInstance, startAuthzInstance, type AuthInstance, type AuthzInstance } from "./stack/app-instances.js";
 import { loadStackConfig } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
 import { startMailSink } from "./stack/mail-sink.js";
+import { createProcessManager } from "./stack/processes.js";
 import { formatEndpoints, startStack } from "./stack/stack.js";
 import { endpointOf } from "./stack/render-config.js";
 
@@ -38,14 +38,16 @@ const MAIL_SINK_PORT = 2525;
 /**
  * `npm start`: the whole request path on one machine. The data tier when no database or Redis is
  * configured (Postgres primary + replicas, PgBouncer, HAProxy, Redis from Debian's packages), then
- * the auth service, the authz server and the example upstream in this process, and the gateway
- * (Envoy if installed, else nginx) in front of them as a child process.
+ * AUTH_INSTANCES auth services and AUTHZ_INSTANCES authz servers (two each by default), each its
+ * own process so one can die without an outage, the example upstream and the mail worker in this
+ * process, and the gateway (Envoy; nginx only if Envoy cannot be had) in front of them.
  */
 async function main(): Promise<void> {
   const env: Record<string, string | undefined> = { ...process.env };
   const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
   const stackConfig = loadStackConfig(env, REPO_ROOT);
   const gatewayConfig = loadGatewayConfig(env);
+  const counts = loadInstanceCounts(env);
   const gatewayUrl = `http://127.0.0.1:${gatewayConfig.port}`;
   let endpoints = "";
 
@@ -74,15 +76,22 @@ async function main(): Promise<void> {
   env.PUBLIC_BASE_URL ??= gatewayUrl;
   const config = loadAuthConfig(env);
   const log = createLogger(config.logLevel);
+  const procs = createProcessManager(path.join(stackConfig.dir, "run"), (line) => say(line));
+  const logsDir = path.join(stackConfig.dir, "logs");
+  mkdirSync(logsDir, { recursive: true });
+  const serviceEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
   // Chromium keeps Secure cookies on http://127.0.0.1 and localhost (potentially trustworthy
   // origins), so the launcher keeps SESSION_COOKIE_SECURE's default: test/integration/e2e/browser.test.ts.
-  const auth = await startAuthServer(config, { log });
-  const authz = await startAuthzServer(
-    loadAuthzConfig({
-      ...env,
-      AUTHZ_JWKS_URL: env.AUTHZ_JWKS_URL ?? `${auth.url}/.well-known/jwks.json`,
-    }),
-    { log: createLogger(config.logLevel, "authz") },
+  // The first instance of each listens on the documented ports, the others on free ones (printed below).
+  const auths: AuthInstance[] = [];
+  for (let i = 0; i < counts.auth; i++) auths.push(await startAuthInstance({ procs, logsDir, env: serviceEnv }, i, i === 0 ? config.port : 0));
+  // The cookie name, issuer, audience and sign-in page come from the same variables for both (src/contract/shared-settings.ts).
+  const authzEnv = { ...serviceEnv, AUTHZ_JWKS_URL: env.AUTHZ_JWKS_URL ?? `${auths[0]!.url}/.well-known/jwks.json` };
+  const authzConfig = loadAuthzConfig(authzEnv);
+  const authzs: AuthzInstance[] = await Promise.all(
+    Array.from({ length: counts.authz }, (_, i) =>
+      startAuthzInstance({ procs, logsDir, env: authzEnv }, i, i === 0 ? { grpc: authzConfig.port, http: authzConfig.httpPort } : { grpc: 0, http: 0 }),
+    ),
   );
   const example = await startExampleUpstream("127.0.0.1", EXAMPLE_PORT);
   // Without SMTP_URL, mail goes to a local sink that keeps every message as a file to open.
@@ -96,11 +105,12 @@ async function main(): Promise<void> {
       });
   const mailConfig = loadMailWorkerConfig({ ...env, SMTP_URL: env.SMTP_URL ?? sink?.url });
   const mailWorker = runMailWorker(mailConfig, createLogger(config.logLevel, "mail-worker"));
+  log.info({ auth: auths.map((a) => a.url), authz: authzs.map((a) => a.endpoints.grpc.port) }, "services started");
   const gateway = await startGateway({
     dir: stackConfig.dir,
     listen: endpointOf(gatewayUrl),
-    auth: endpointOf(auth.url),
-    authz: [authz.endpoints],
+    auth: auths.map((a) => a.endpoint),
+    authz: authzs.map((a) => a.endpoints),
     example: endpointOf(example.url),
     ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),
     log: (line) => process.stderr.write(`[gateway] ${line}\n`),
@@ -108,11 +118,11 @@ async function main(): Promise<void> {
 
   process.stdout.write(
     [
-      `# gateway (${gateway.proxy}): ${gateway.url}  <- open ${gateway.url}/example/ in a browser`,
-      `# auth service (gRPC, gRPC-Web, Connect): ${auth.url}`,
-      `# JWKS: ${auth.url}/.well-known/jwks.json`,
-      `# authz (ext_authz gRPC): ${authz.grpcAddress}`,
-      `# authz (forward-auth, /metrics): ${authz.httpUrl}`,
+      `# gateway: ${gateway.proxy === "envoy" ? "Envoy (ext_authz over gRPC)" : "nginx (auth_request to forward-auth)"} on ${gateway.url}  <- open ${gateway.url}/example/ in a browser`,
+      ...(gateway.adminUrl ? [`# Envoy admin (loopback): ${gateway.adminUrl}/clusters`] : []),
+      ...auths.map((a) => `# ${a.name} (gRPC, gRPC-Web, Connect): ${a.url}  pid ${a.pid}, log ${a.logFile}`),
+      `# JWKS: ${auths[0]!.url}/.well-known/jwks.json (also ${gateway.url}/.well-known/jwks.json); issuer ${config.shared.issuer}`,
+      ...authzs.map((a) => `# ${a.name} (ext_authz gRPC ${a.endpoints.grpc.host}:${a.endpoints.grpc.port}, forward-auth and /metrics ${a.httpUrl})  pid ${a.pid}, log ${a.logFile}`),
       `# example upstream (direct, unprotected): ${example.url}`,
       sink ? `# mail: SMTP ${sink.url}, every message kept in ${mailDir}/` : `# mail: delivered through ${mailConfig.smtpUrl}`,
       `# gateway logs: ${gateway.logFiles.join(", ")}`,
@@ -130,8 +140,6 @@ async function main(): Promise<void> {
         () => mailWorker.stop(),
         async () => sink?.close(),
         () => example.close(),
-        () => authz.close(),
-        () => auth.close(),
       ];
       for (const close of closers) await close().catch(() => {});
     })());

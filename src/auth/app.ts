@@ -168,6 +168,10 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
         const path = (req.url ?? "").split("?")[0];
         if (req.method === "GET" && path === "/.well-known/jwks.json") {
           sendJson(res, 200, keys.jwks(), { "cache-control": "public, max-age=300" });
+        } else if (req.method === "GET" && path === "/.well-known/oauth-authorization-server") {
+          // RFC 8414 3.2, the minimum: which issuer this instance signs as (authz refuses to start on
+          // another) and where its keys are published.
+          sendJson(res, 200, { issuer: config.shared.issuer, jwks_uri: `${config.shared.publicBaseUrl}/.well-known/jwks.json` }, { "cache-control": "public, max-age=300" });
         } else if (req.method === "GET" && path === "/metrics") {
           metrics.registry.metrics().then(
             (text) => {

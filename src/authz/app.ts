@@ -5,6 +5,7 @@ import { createRedis } from "../platform/redis.js";
 import { createAuthorizer } from "./authorizer.js";
 import { createCheckPipeline } from "./check-pipeline.js";
 import { createJwksKeys } from "./jwks-keys.js";
+import { assertIssuerServed } from "./issuer-check.js";
 import type { AuthzConfig } from "./config.js";
 import { startGrpcServer, type ProtoDirs } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
@@ -47,6 +48,7 @@ export function defaultProtoDirs(): ProtoDirs {
 /** Wires the authz server from config and starts both ports; the single place tests and main share. */
 export async function startAuthzServer(config: AuthzConfig, options: AuthzServerOptions): Promise<AuthzServer> {
   const { log } = options;
+  await assertIssuerServed({ metadataUrl: config.issuerMetadataUrl, issuer: config.shared.issuer, waitMs: config.issuerWaitMs, log });
   const clock = options.clock ?? systemClock;
   const metrics = createAuthzMetrics();
   const redis = createRedis(config.redisUrl, {
@@ -91,9 +93,12 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     else log.error("session store unreachable: denying every credential (fail closed)");
   };
 
+  const keys = createJwksKeys({ url: config.jwksUrl, clock, timeoutMs: JWKS_TIMEOUT_MS, cooldownMs: JWKS_COOLDOWN_MS, maxAgeMs: JWKS_MAX_AGE_MS });
+  // Fetched now, not by the first Check: that fetch alone can outlast Envoy's 0.25 s Check timeout.
+  await keys.reload().catch((error: unknown) => log.warn({ err: (error as Error).message, jwksUrl: config.jwksUrl }, "key set not fetched at start; the first token Check will fetch it"));
   const pipeline = createCheckPipeline({
     tokens: createTokenVerifier({
-      keys: createJwksKeys({ url: config.jwksUrl, clock, timeoutMs: JWKS_TIMEOUT_MS, cooldownMs: JWKS_COOLDOWN_MS, maxAgeMs: JWKS_MAX_AGE_MS }).keyFor,
+      keys: keys.keyFor,
       issuer: config.shared.issuer,
       audience: config.shared.audience,
       clock,

@@ -30,6 +30,10 @@ export interface AuthzConfig {
    * its hash), DEVICE_BINDING, PUBLIC_BASE_URL.
    */
   shared: SharedSettings;
+  /** AUTHZ_ISSUER_METADATA_URL, default /.well-known/oauth-authorization-server at AUTHZ_JWKS_URL's origin: where the start-up issuer check asks. */
+  issuerMetadataUrl: string;
+  /** AUTHZ_ISSUER_WAIT, default 30s: how long start-up waits for an auth service to answer that check. */
+  issuerWaitMs: number;
   /** AUTHZ_PUBLIC_PREFIXES: comma-separated path prefixes allowed without identity. Default: DEFAULT_PUBLIC_PREFIXES. */
   publicPrefixes: string[];
   /** AUTHZ_LEVEL_RULES: comma-separated `prefix=level` (levels basic, verified, mfa); the longest prefix wins. Default none. */
@@ -65,6 +69,7 @@ export const DEFAULT_PUBLIC_PREFIXES = [
   "/verify-email",
   "/reset-password",
   "/.well-known/jwks.json",
+  "/.well-known/oauth-authorization-server",
 ];
 
 const HTTP = ["http:", "https:"];
@@ -89,14 +94,17 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
   }
 
   const shared = readSharedSettings(read);
+  const jwksUrl = read.optionalUrl("AUTHZ_JWKS_URL", HTTP) ?? "http://127.0.0.1:7001/.well-known/jwks.json";
   const config: AuthzConfig = {
     host: read.string("AUTHZ_HOST", "127.0.0.1"),
     port: read.port("AUTHZ_PORT", 7002),
     httpPort: read.port("AUTHZ_HTTP_PORT", 7003),
     redisUrl: read.url("REDIS_URL", REDIS_PROTOCOLS),
     redisTimeoutMs: read.duration("AUTHZ_REDIS_TIMEOUT", "200ms", 10_000),
-    jwksUrl: read.optionalUrl("AUTHZ_JWKS_URL", HTTP) ?? "http://127.0.0.1:7001/.well-known/jwks.json",
+    jwksUrl,
     shared,
+    issuerMetadataUrl: read.optionalUrl("AUTHZ_ISSUER_METADATA_URL", HTTP) ?? new URL("/.well-known/oauth-authorization-server", jwksUrl).toString(),
+    issuerWaitMs: read.duration("AUTHZ_ISSUER_WAIT", "30s", 600_000),
     // Set but listing nothing (",,") means no public prefixes, not the defaults.
     publicPrefixes: prefixes("AUTHZ_PUBLIC_PREFIXES", env.AUTHZ_PUBLIC_PREFIXES?.trim() ? read.list("AUTHZ_PUBLIC_PREFIXES") : DEFAULT_PUBLIC_PREFIXES),
     levelRules,

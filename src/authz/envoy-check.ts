@@ -1,4 +1,5 @@
 import { headerMap, splitTarget, type CheckInput } from "./check-input.js";
+import type { Decision } from "./decision.js";
 import type { Verdict } from "./verdict.js";
 
 /** envoy.service.auth.v3.CheckRequest as @grpc/proto-loader decodes it (keepCase, defaults off). */
@@ -21,9 +22,16 @@ interface HeaderValueOption {
   append_action: "OVERWRITE_IF_EXISTS_OR_ADD";
 }
 
+/** google.protobuf.Struct with string values, as @grpc/proto-loader encodes it: protobufjs's built-in Struct names its fields in camelCase even under keepCase. */
+interface StringStruct {
+  fields: Record<string, { stringValue: string }>;
+}
+
 /** envoy.service.auth.v3.CheckResponse in the shape @grpc/proto-loader encodes. */
 export interface EnvoyCheckResponse {
   status: { code: number; message: string };
+  /** Envoy files it under envoy.filters.http.ext_authz, where the access log reads the decision. */
+  dynamic_metadata: StringStruct;
   ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[] };
   denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
 }
@@ -51,16 +59,23 @@ export function fromEnvoyRequest(request: EnvoyCheckRequest): CheckInput {
   return { method: http.method.toUpperCase(), path, query, host: http.host ?? "", headers: headerMap(pairs) };
 }
 
-export function toEnvoyResponse(verdict: Verdict): EnvoyCheckResponse {
+const decisionMetadata = (decision: Decision): StringStruct => ({
+  fields: { decision: { stringValue: decision.allow ? "allow" : "deny" }, reason: { stringValue: decision.reason } },
+});
+
+export function toEnvoyResponse(verdict: Verdict, decision: Decision): EnvoyCheckResponse {
+  const dynamic_metadata = decisionMetadata(decision);
   if (verdict.status === 200) {
     return {
       status: { code: 0, message: "" },
+      dynamic_metadata,
       ok_response: { headers: verdict.upstreamHeaders.map(overwrite), headers_to_remove: verdict.removeHeaders },
     };
   }
   const reason = verdict.clientHeaders.find(([name]) => name === "x-auth-reason")?.[1] ?? "denied";
   return {
     status: { code: RPC_CODE[verdict.status] ?? 7, message: reason },
+    dynamic_metadata,
     denied_response: { status: { code: verdict.status }, headers: verdict.clientHeaders.map(overwrite), body: verdict.body },
   };
 }

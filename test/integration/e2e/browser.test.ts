@@ -5,12 +5,12 @@ import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_PASSWORD, uniqueEmail } from "../../support/auth.js";
 import { CHROMIUM_ARGS, ensureChromium } from "../../support/chromium.js";
-import { startTopology, userIdOf, type TestGateway, type TestTopology } from "./gateway-harness.js";
+import { startTopology, userIdOf, type TestGateway, type TestTopology } from "../../support/gateway.js";
 
 const ARTIFACTS = path.resolve(import.meta.dirname, "../../../.test-artifacts");
 
-/** The browser flow in a real headless Chromium, through the nginx gateway, with SESSION_COOKIE_SECURE at its default (true). */
-describe("browser sign-in through the gateway", () => {
+/** The browser flow in a real headless Chromium, through each gateway, with SESSION_COOKIE_SECURE at its default (true). */
+describe.each(["envoy", "nginx"] as const)("browser sign-in through the %s gateway", (proxy) => {
   const chromiumFound = ensureChromium();
   let topo: TestTopology;
   let gw: TestGateway;
@@ -20,7 +20,7 @@ describe("browser sign-in through the gateway", () => {
   beforeAll(async () => {
     if ("skip" in chromiumFound) return;
     topo = await startTopology();
-    gw = await topo.addGateway(1);
+    gw = await topo.addGateway(1, {}, proxy);
     context = await chromium.launchPersistentContext(profile, { executablePath: chromiumFound.path, headless: true, args: CHROMIUM_ARGS });
   });
   afterAll(async () => {
@@ -40,7 +40,7 @@ describe("browser sign-in through the gateway", () => {
     expect(page.url()).toBe(`${gw.url}/signin?return_to=%2Fexample%2F`);
     await expect(page.locator("h1").textContent()).resolves.toBe("Sign in");
     mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: path.join(ARTIFACTS, "signin-page.png"), fullPage: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, `signin-page-${proxy}.png`), fullPage: true });
 
     await page.fill("#email", email);
     await page.fill("#password", GOOD_PASSWORD);

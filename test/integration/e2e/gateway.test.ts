@@ -3,17 +3,25 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_PASSWORD, bearer, uniqueEmail } from "../../support/auth.js";
 import { percentile } from "../../support/authz.js";
 import { browserSignIn } from "../../support/browser.js";
-import { bucketQuantile, forwardAuthChecks, http1, rawHttp, startTopology, userIdOf, type TestGateway, type TestTopology } from "./gateway-harness.js";
+import type { GatewayProxy } from "../../../src/stack/gateway.js";
+import { bucketQuantile, gatewayChecks, http1, rawHttp, startTopology, userIdOf, type TestGateway, type TestTopology } from "../../support/gateway.js";
 
-/** The real request path: client -> nginx gateway -> two authz instances (forward-auth) -> auth service / example upstream. */
-describe("through the gateway", () => {
+// Envoy generates a UUID; nginx its $request_id (32 hex digits).
+const REQUEST_ID: Record<GatewayProxy, RegExp> = { envoy: /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/, nginx: /^[0-9a-f]{32}$/ };
+
+/**
+ * The real request path: client -> gateway -> two authz instances -> auth service / example upstream.
+ * Envoy asks authz over gRPC ext_authz, nginx over HTTP forward-auth; both must hold the same line.
+ */
+describe.each(["envoy", "nginx"] as const)("through the %s gateway", (proxy) => {
   let topo: TestTopology;
   let gw: TestGateway;
+  const checks = (authz: TestGateway["authz"][number]) => gatewayChecks(authz, proxy === "envoy" ? "grpc" : "http");
 
   beforeAll(async () => {
     topo = await startTopology();
     // A long cache TTL, so only the revocation event can explain a prompt denial.
-    gw = await topo.addGateway(2, { AUTHZ_CACHE_TTL: "60s" });
+    gw = await topo.addGateway(2, { AUTHZ_CACHE_TTL: "60s" }, proxy);
   });
   afterAll(async () => {
     await topo?.close();
@@ -38,7 +46,7 @@ describe("through the gateway", () => {
     expect(response.status).toBe(200);
     const body = await response.json();
     expect(body).toMatchObject({ path: "/example/hello?x=1", identity: { userId: userIdOf(tokens.accessToken), sessionId: tokens.sessionId, authLevel: "basic" } });
-    expect(body.requestId).toMatch(/^[0-9a-f]{32}$/);
+    expect(body.requestId).toMatch(REQUEST_ID[proxy]);
     // A protected RPC passes the Check at the edge and the service's own bearer check.
     expect((await gw.client.getMe({}, bearer(tokens.accessToken))).user?.id).toBe(userIdOf(tokens.accessToken));
   });
@@ -94,7 +102,7 @@ describe("through the gateway", () => {
   });
 
   it("holds level rules against encoded and re-cased paths, and ignores a client's X-Forwarded-Uri", async () => {
-    const strict = await topo.addGateway(1, { AUTHZ_LEVEL_RULES: "/example/admin=mfa" });
+    const strict = await topo.addGateway(1, { AUTHZ_LEVEL_RULES: "/example/admin=mfa" }, proxy);
     const { tokens } = await signUpAndIn();
     const get = (path: string, headers: Record<string, string> = {}) =>
       fetch(`${strict.url}${path}`, { headers: { authorization: `Bearer ${tokens.accessToken}`, accept: "application/json", ...headers } });
@@ -136,9 +144,9 @@ describe("through the gateway", () => {
     const viaGateway = () => fetch(`${gw.url}/example/`, { headers: asVictim });
 
     // Warm every cache on the path: an allow served from memory is what must not outlive the revocation.
-    const before = await Promise.all(gw.authz.map(forwardAuthChecks));
+    const before = await Promise.all(gw.authz.map(checks));
     for (let i = 0; i < 20; i++) expect((await viaGateway()).status).toBe(200);
-    const after = await Promise.all(gw.authz.map(forwardAuthChecks));
+    const after = await Promise.all(gw.authz.map(checks));
     after.forEach((n, i) => expect(n, `authz instance ${i} answered gateway checks`).toBeGreaterThan(before[i] ?? 0));
     for (const authz of gw.authz) expect((await authz.forward("/example/", asVictim)).status).toBe(200);
 
@@ -161,9 +169,31 @@ describe("through the gateway", () => {
         `per authz instance (forward-auth direct): ${instanceMs.map((ms) => `${ms.toFixed(1)} ms`).join(", ")}`,
     );
     for (const ms of [gatewayMs, ...instanceMs]) expect(ms).toBeLessThan(100);
-    // And every later request, whichever instance nginx picks, stays denied.
+    // And every later request, whichever instance the gateway picks, stays denied.
     const statuses = await Promise.all(Array.from({ length: 10 }, viaGateway).map(async (r) => (await r).status));
     expect(new Set(statuses)).toEqual(new Set([401]));
+  });
+
+  it("denies path tricks without a credential, never letting them reach the upstream", async () => {
+    const tricks = [
+      "GET /signin/../example/ HTTP/1.1",
+      "GET /signin/%2e%2e/example/ HTTP/1.1",
+      "GET /signin/%2E%2E/example/ HTTP/1.1",
+      "GET //example/ HTTP/1.1",
+      "GET /signin//../example/ HTTP/1.1",
+      "GET /.well-known/jwks.json/../../example/ HTTP/1.1",
+      "GET /SIGNIN/../example/ HTTP/1.1",
+      "GET /Example/ HTTP/1.1",
+      "POST /auth.v1.AuthService/signin/../GetMe HTTP/1.1",
+      "POST /auth.v1.authservice/GetMe HTTP/1.1",
+    ];
+    for (const line of tricks) {
+      const { status, body } = await rawHttp(gw.port, http1(line, ["Host: gw", "Accept: application/json", "Content-Length: 0"]));
+      // 404: Envoy resolves /signin//../example/ as RFC 3986 says (dot segments, then slashes) to
+      // /signin/example/, a public path the auth service has no page for.
+      expect([400, 401, 404], `${line} -> ${status}`).toContain(status);
+      expect(body, line).not.toContain('"service":"example"');
+    }
   });
 
   it("answers malformed and hostile requests with a clean 4xx, never a 5xx or a stack", async () => {
@@ -199,7 +229,7 @@ describe("through the gateway", () => {
       expect(body, label).not.toMatch(/\bat [\w.<>]+ \(|node:internal|Error:|\/work\//);
       answers.push(`${label} ${status}`);
     }
-    console.log(`hostile requests through the gateway: ${answers.join("; ")}`);
+    console.log(`hostile requests through ${proxy}: ${answers.join("; ")}`);
     // Still serving after all that.
     expect((await fetch(`${gw.url}/.well-known/jwks.json`)).status).toBe(200);
   });
@@ -222,11 +252,11 @@ describe("through the gateway", () => {
     const fmt = (s: number[]) => `p50 ${percentile(s, 50).toFixed(3)} ms, p99 ${percentile(s, 99).toFixed(3)} ms`;
     const forward = await time(() => gw.authz[0]!.forward("/example/", headers), 500);
     const whole = await time(() => fetch(`${gw.url}/example/`, { headers }), 500);
-    const server = await Promise.all(gw.authz.map(async (a) => bucketQuantile(await a.metrics(), "http", [0.5, 0.99])));
+    const server = await Promise.all(gw.authz.map(async (a) => bucketQuantile(await a.metrics(), proxy === "envoy" ? "grpc" : "http", [0.5, 0.99])));
     console.log(
       [
         `Check latency, forward-auth round trip (500 sequential, fetch keep-alive, cached): ${fmt(forward)}`,
-        `whole request through nginx -> authz -> example upstream (500 sequential): ${fmt(whole)}`,
+        `whole request through ${proxy} -> authz -> example upstream (500 sequential): ${fmt(whole)}`,
         ...server.map(([p50, p99], i) => `authz instance ${i} decision time from authz_check_duration_seconds (bucket upper bounds): p50 <= ${p50} ms, p99 <= ${p99} ms`),
       ].join("\n"),
     );

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uniqueEmail } from "../../support/auth.js";
-import { startTopology, type TestGateway, type TestTopology } from "./gateway-harness.js";
+import { startTopology, type TestGateway, type TestTopology } from "../../support/gateway.js";
 
 const README = fileURLToPath(new URL("../../../README.md", import.meta.url));
 
@@ -29,13 +29,13 @@ describe("the README's Try it block", () => {
     await topology?.close();
   });
 
-  it("runs as written against the auth service and the gateway", async () => {
+  it("runs as written through the Envoy gateway", async () => {
     const email = uniqueEmail("readme");
     const script = tryItBlock()
-      .replaceAll("http://127.0.0.1:7001", topology.auth.server.url)
       .replaceAll("http://127.0.0.1:8080", gateway.url)
       .replaceAll("ada@example.com", email)
       .replaceAll("/tmp/tokens.json", `/tmp/readme-tokens-${process.pid}.json`);
+    expect(script).not.toContain(":7001");
     // Asynchronously: the servers answering curl live in this very process.
     const run = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", script], { encoding: "utf8", timeout: 30_000 });
     const lines = run.stdout.split(/\r?\n|(?<=\})(?=\{)/).filter((line) => line.trim() !== "");

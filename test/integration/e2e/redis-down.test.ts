@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_PASSWORD, uniqueEmail } from "../../support/auth.js";
 import { startPrivateRedis } from "../../support/data-tier.js";
 import { browserSignIn } from "../../support/browser.js";
-import { startTopology, userIdOf, type TestGateway, type TestTopology } from "./gateway-harness.js";
+import { startTopology, userIdOf, type TestGateway, type TestTopology } from "../../support/gateway.js";
 
 /** Redis gone, seen through the gateway: fail closed by default; AUTHZ_DEGRADED_MODE=allow_tokens lets access tokens through. */
-describe("through the gateway with Redis down", () => {
+describe.each(["envoy", "nginx"] as const)("through the %s gateway with Redis down", (proxy) => {
   let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
   let topo: TestTopology;
   let closed: TestGateway;
@@ -15,10 +15,10 @@ describe("through the gateway with Redis down", () => {
     // A Redis of this test's own (by pid): the shared stack's Redis is never stopped.
     redis = await startPrivateRedis();
     topo = await startTopology({ REDIS_URL: redis.url });
-    // One gateway per policy: nginx balances over its instances, so they must agree on the policy.
+    // One gateway per policy: the gateway balances over its instances, so they must agree on the policy.
     [closed, degraded] = await Promise.all([
-      topo.addGateway(2, { REDIS_URL: redis.url }),
-      topo.addGateway(2, { REDIS_URL: redis.url, AUTHZ_DEGRADED_MODE: "allow_tokens" }),
+      topo.addGateway(2, { REDIS_URL: redis.url }, proxy),
+      topo.addGateway(2, { REDIS_URL: redis.url, AUTHZ_DEGRADED_MODE: "allow_tokens" }, proxy),
     ]);
   });
   afterAll(async () => {
@@ -45,7 +45,7 @@ describe("through the gateway with Redis down", () => {
     expect(denied.status).toBe(503);
     expect(denied.headers.get("x-auth-reason")).toBe("session_store_unavailable");
     expect(await denied.json()).toEqual({ code: "session_store_unavailable" });
-    // Bounded by AUTHZ_REDIS_TIMEOUT, well inside nginx's 1 s read timeout for the Check.
+    // Bounded by AUTHZ_REDIS_TIMEOUT, well inside the gateway's timeout for the Check.
     expect(deniedMs).toBeLessThan(1000);
     expect((await fetch(`${closed.url}/example/`, { headers: { cookie: `auth_session=${cookie}` } })).status).toBe(503);
 
@@ -59,7 +59,7 @@ describe("through the gateway with Redis down", () => {
       expect(viaCookie.headers.get("x-auth-reason")).toBe("session_store_unavailable");
       expect((await fetch(`${degraded.url}/example/`, { headers: { authorization: "Bearer a.b.c" } })).status).toBe(401);
     }
-    console.log(`Redis down: fail-closed denial through the gateway took ${deniedMs.toFixed(1)} ms`);
+    console.log(`Redis down: fail-closed denial through ${proxy} took ${deniedMs.toFixed(1)} ms`);
   });
 
   it("with no authz instance answering at all, the gateway denies (503), never passes", async () => {

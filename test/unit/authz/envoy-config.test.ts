@@ -138,8 +138,25 @@ describe("envoy/envoy.yaml", () => {
     const routes = hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
     const exempt = routes.filter((r) => r.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled).map((r) => r.match.path ?? r.match.prefix);
     // Envoy skips the Check exactly where the authz server would allow without identity anyway.
-    expect([...exempt].sort()).toEqual([...DEFAULT_PUBLIC_PREFIXES].sort());
+    // (A page has a GET and a POST route, with different retry policies.)
+    expect([...new Set(exempt)].sort()).toEqual([...DEFAULT_PUBLIC_PREFIXES].sort());
     expect(JSON.stringify(hcm.access_log)).toContain("%REQ(X-REQUEST-ID)%");
+    expect(JSON.stringify(hcm.access_log)).toContain("%DYNAMIC_METADATA(envoy.filters.http.ext_authz:decision)%");
+  });
+
+  it("retries a request that may have changed state only when it never reached a service", () => {
+    const hcm = config().static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    const routes = hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
+    const SAFE_FOR_ANY = new Set(["connect-failure", "refused-stream", "reset-before-request"]);
+    const forwarded = routes.filter((r) => r.route);
+    expect(forwarded.length).toBeGreaterThan(10);
+    for (const route of forwarded) {
+      const conditions = String(route.route.retry_policy?.retry_on ?? "").split(",");
+      expect(conditions.length, JSON.stringify(route.match)).toBeGreaterThan(0);
+      const getOnly = (route.match.headers ?? []).some((h: any) => h.name === ":method" && h.string_match?.exact === "GET");
+      if (!getOnly) for (const c of conditions) expect(SAFE_FOR_ANY.has(c), `${JSON.stringify(route.match)} retries on ${c}`).toBe(true);
+      expect(route.route.retry_policy.retry_host_predicate[0].name).toBe("envoy.retry_host_predicates.previous_hosts");
+    }
   });
 
   it("catches an unknown field anywhere, including inside a typed_config", () => {

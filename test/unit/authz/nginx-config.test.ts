@@ -68,6 +68,7 @@ describe("nginx/nginx.conf.template", () => {
       "= /verify-email",
       "= /reset-password",
       "= /.well-known/jwks.json",
+      "= /.well-known/oauth-authorization-server",
     ]);
     for (const header of ["X-User-Id", "X-Session-Id", "X-Auth-Level", "X-Auth-Degraded"]) expect(text).toContain(`proxy_set_header ${header} $authz_`);
   });

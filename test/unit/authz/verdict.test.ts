@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { headerMap, type CheckInput } from "../../../src/authz/check-input.js";
-import { deny } from "../../../src/authz/decision.js";
+import { deny, type Decision } from "../../../src/authz/decision.js";
 import { fromEnvoyRequest, InvalidCheckRequest, toEnvoyResponse } from "../../../src/authz/envoy-check.js";
 import { toVerdict } from "../../../src/authz/verdict.js";
 
@@ -78,13 +78,16 @@ describe("Envoy mapping", () => {
     expect(() => fromEnvoyRequest({ attributes: { request: { http: { path: "/" } } } })).toThrow(InvalidCheckRequest);
   });
 
-  it("maps verdicts to OK / denied CheckResponses", () => {
-    const ok = toEnvoyResponse(toVerdict({ allow: true, reason: "authenticated", identity }, input(), options));
+  it("maps verdicts to OK / denied CheckResponses, naming the decision in dynamic metadata", () => {
+    const respond = (decision: Decision) => toEnvoyResponse(toVerdict(decision, input(), options), decision);
+    const ok = respond({ allow: true, reason: "authenticated", identity });
     expect(ok.status.code).toBe(0);
     expect(ok.ok_response?.headers[0]).toEqual({ header: { key: "x-user-id", value: "u1" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" });
-    const denied = toEnvoyResponse(toVerdict(deny("missing_credential"), input(), options));
+    expect(ok.dynamic_metadata.fields).toEqual({ decision: { stringValue: "allow" }, reason: { stringValue: "authenticated" } });
+    const denied = respond(deny("missing_credential"));
     expect(denied.status).toEqual({ code: 16, message: "missing_credential" });
     expect(denied.denied_response?.status.code).toBe(401);
-    expect(toEnvoyResponse(toVerdict(deny("insufficient_level", "mfa"), input(), options)).status.code).toBe(7);
+    expect(denied.dynamic_metadata.fields).toEqual({ decision: { stringValue: "deny" }, reason: { stringValue: "missing_credential" } });
+    expect(respond(deny("insufficient_level", "mfa")).status.code).toBe(7);
   });
 });

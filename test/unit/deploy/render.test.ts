@@ -142,11 +142,11 @@ describe("docker/render-envoy.ts", () => {
         template,
         {
           listen: { host: "0.0.0.0", port: 8080 },
-          auth: { host: "auth", port: 7001 },
+          auth: [{ host: "auth", port: 7001 }],
           authz: [{ grpc: { host: "authz", port: 7002 }, http: { host: "authz", port: 7003 } }],
           example: { host: "example-upstream", port: 7010 },
         },
-        9901,
+        { adminPort: 9901 },
       ),
     ) as Config;
     for (const cluster of base.static_resources.clusters) cluster.type = "STRICT_DNS";

@@ -11,7 +11,7 @@ const ROOT = path.resolve(import.meta.dirname, "../../..");
 const at = (port: number) => ({ host: "127.0.0.1", port });
 const targets: GatewayTargets = {
   listen: at(18080),
-  auth: at(17001),
+  auth: [at(17001), at(17004)],
   authz: [
     { grpc: at(17002), http: at(17003) },
     { grpc: at(17012), http: at(17013) },
@@ -26,6 +26,7 @@ describe("gateway config rendering", () => {
   it("renders nginx with one upstream server per authz instance, accepted by `nginx -t`", () => {
     const text = renderNginxConfig(readFileSync(path.join(ROOT, "nginx/nginx.conf.template"), "utf8"), targets, { runDir: dir, accessLog: path.join(dir, "a.log") });
     expect(/upstream authz \{([^}]*)\}/.exec(text)?.[1]).toMatch(/^\s*server 127\.0\.0\.1:17003;\s*server 127\.0\.0\.1:17013;\s*keepalive 16;\s*$/);
+    expect(/upstream auth \{([^}]*)\}/.exec(text)?.[1]).toMatch(/^\s*server 127\.0\.0\.1:17001;\s*server 127\.0\.0\.1:17004;\s*keepalive 16;\s*$/);
     expect(text).toContain("listen 127.0.0.1:18080;");
     expect(text.split("\n").filter((l) => !l.trimStart().startsWith("#")).join("\n")).not.toMatch(/\{\{/);
     const file = path.join(dir, "nginx.conf");
@@ -34,24 +35,37 @@ describe("gateway config rendering", () => {
   });
 
   it("renders envoy.yaml with the real ports and every authz endpoint", () => {
-    const config = JSON.parse(renderEnvoyConfig(readFileSync(path.join(ROOT, "envoy/envoy.yaml"), "utf8"), targets, 19901));
+    const config = JSON.parse(renderEnvoyConfig(readFileSync(path.join(ROOT, "envoy/envoy.yaml"), "utf8"), targets, { adminPort: 19901 }));
     const ports = (name: string) =>
       config.static_resources.clusters
         .find((c: { name: string }) => c.name === name)
         .load_assignment.endpoints[0].lb_endpoints.map((e: { endpoint: { address: { socket_address: { port_value: number } } } }) => e.endpoint.address.socket_address.port_value);
     expect(ports("authz")).toEqual([17002, 17012]);
-    expect(ports("auth")).toEqual([17001]);
+    expect(ports("auth")).toEqual([17001, 17004]);
     expect(ports("example")).toEqual([17010]);
     expect(config.static_resources.listeners[0].address.socket_address).toEqual({ address: "127.0.0.1", port_value: 18080 });
     expect(config.admin.address.socket_address.port_value).toBe(19901);
     // The YAML anchor for "no ext_authz on public routes" survives as a copy on each route.
     const routes = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
-    // Envoy exempts from the Check exactly the routes the authz server itself treats as public.
-    expect(routes.filter((r: { typed_per_filter_config?: unknown }) => r.typed_per_filter_config).length).toBe(DEFAULT_PUBLIC_PREFIXES.length);
+    // Envoy exempts from the Check exactly the routes the authz server itself treats as public
+    // (some twice: a GET and a POST route with different retry policies).
+    type Route = { match: { path?: string; prefix?: string }; typed_per_filter_config?: unknown };
+    const exempt = routes.filter((r: Route) => r.typed_per_filter_config).map((r: Route) => r.match.path ?? r.match.prefix);
+    expect(new Set(exempt)).toEqual(new Set(DEFAULT_PUBLIC_PREFIXES));
   });
 
-  it("refuses a gateway without authz", () => {
+  it("renders Envoy without ext_authz only when asked (the benchmark's baseline)", () => {
+    const filters = (withoutCheck: boolean) =>
+      JSON.parse(renderEnvoyConfig(readFileSync(path.join(ROOT, "envoy/envoy.yaml"), "utf8"), targets, { adminPort: 19901, withoutCheck }))
+        .static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.map((f: { name: string }) => f.name);
+    expect(filters(false)).toContain("envoy.filters.http.ext_authz");
+    expect(filters(true)).not.toContain("envoy.filters.http.ext_authz");
+    expect(filters(true)).toContain("envoy.filters.http.router");
+  });
+
+  it("refuses a gateway without authz or auth", () => {
     expect(() => renderNginxConfig("", { ...targets, authz: [] }, { runDir: dir, accessLog: "x" })).toThrow(/at least one authz/);
+    expect(() => renderEnvoyConfig("", { ...targets, auth: [] }, { adminPort: 1 })).toThrow(/at least one auth instance/);
   });
 
   it("reads GATEWAY_PORT and GATEWAY_PROXY, naming the variable on a bad value", () => {

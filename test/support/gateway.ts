@@ -1,15 +1,17 @@
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createClient } from "@connectrpc/connect";
-import { startExampleUpstream } from "../../../src/example/upstream.js";
-import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
-import { startGateway, type RunningGateway } from "../../../src/stack/gateway.js";
-import { type AuthClient, type TestAuth, connectTransport, startTestAuth, userIdOf } from "../../support/auth.js";
-import { type TestAuthz, startTestAuthz } from "../../support/authz.js";
-import { findFreePort } from "../../../src/stack/ports.js";
-import { endpointOf } from "../../../src/stack/render-config.js";
+import { startExampleUpstream } from "../../src/example/upstream.js";
+import { AuthService } from "../../src/gen/auth/v1/auth_pb.js";
+import { startGateway, type GatewayProxy, type RunningGateway } from "../../src/stack/gateway.js";
+import { type AuthClient, type TestAuth, connectTransport, startTestAuth, testEnv, userIdOf } from "./auth.js";
+import { type TestAuthz, startTestAuthz } from "./authz.js";
+import { findFreePort } from "../../src/stack/ports.js";
+import { startAuthInstance, startAuthzInstance, type AuthInstance, type AuthzInstance } from "../../src/stack/app-instances.js";
+import { createProcessManager, type ProcessManager } from "../../src/stack/processes.js";
+import { endpointOf } from "../../src/stack/render-config.js";
 
 export interface TestGateway {
   url: string;
@@ -24,15 +26,15 @@ export interface TestGateway {
 export interface TestTopology {
   auth: TestAuth;
   example: Awaited<ReturnType<typeof startExampleUpstream>>;
-  /** A gateway (nginx, the path the local stack runs without Envoy) over its own authz instances. */
-  addGateway(instances: number, authzEnv?: Record<string, string>): Promise<TestGateway>;
+  /** A gateway (Envoy unless nginx is asked for) over its own authz instances. */
+  addGateway(instances: number, authzEnv?: Record<string, string>, proxy?: GatewayProxy): Promise<TestGateway>;
   close(): Promise<void>;
 }
 
 /** The auth service (on the shared data stack unless REDIS_URL etc. are overridden) and the example upstream. */
 export async function startTopology(authEnv: Record<string, string> = {}): Promise<TestTopology> {
   const dir = mkdtempSync(path.join(tmpdir(), "e2e-gw-"));
-  // As root nginx runs as the stack's unprivileged user, which must reach its config through here.
+  // As root the gateway runs as the stack's unprivileged user, which must reach its config through here.
   chmodSync(dir, 0o755);
   // As npm start does: the gateway on loopback is the proxy whose X-Forwarded-For is believed.
   const auth = await startTestAuth({ TRUSTED_PROXIES: "127.0.0.1", ...authEnv });
@@ -42,7 +44,7 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
   return {
     auth,
     example,
-    async addGateway(instances, authzEnv = {}) {
+    async addGateway(instances, authzEnv = {}, proxy = "envoy") {
       // Taken before the first await: gateways started in parallel each get their own state dir.
       const stateDir = path.join(dir, `gw-${started++}`);
       const port = await findFreePort();
@@ -53,10 +55,10 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
         const gateway = await startGateway({
           dir: stateDir,
           listen: { host: "127.0.0.1", port },
-          auth: endpointOf(auth.server.url),
+          auth: [endpointOf(auth.server.url)],
           authz: authz.map((a) => a.server.endpoints),
           example: endpointOf(example.url),
-          proxy: "nginx",
+          proxy,
         });
         const running: TestGateway = {
           url,
@@ -118,10 +120,10 @@ export function rawHttp(port: number, request: string | Buffer): Promise<{ statu
   });
 }
 
-/** Counts of Checks this instance answered over forward-auth, from its own /metrics. */
-export async function forwardAuthChecks(authz: TestAuthz): Promise<number> {
+/** Counts of Checks this instance answered over one transport (Envoy: grpc, nginx: http), from its own /metrics. */
+export async function gatewayChecks(authz: TestAuthz, transport: "grpc" | "http"): Promise<number> {
   const metrics = await authz.metrics();
-  return [...metrics.matchAll(/^authz_checks_total\{transport="http",[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  return [...metrics.matchAll(new RegExp(`^authz_checks_total\\{transport="${transport}",[^}]*\\} (\\d+)$`, "gm"))].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 /** An HTTP/1.1 request as raw text; Connection: close so the server ends it after answering. */
@@ -142,4 +144,71 @@ export function bucketQuantile(metrics: string, transport: string, quantiles: nu
     const hit = buckets.find((b) => b.count >= q * total);
     return hit === undefined || hit.le === "+Inf" ? "+Inf" : String(Number(hit.le) * 1000);
   });
+}
+
+export interface InstanceTopology {
+  gateway: RunningGateway;
+  url: string;
+  auth: AuthInstance[];
+  authz: AuthzInstance[];
+  /** Starts and SIGKILLs the instances by name (auth-0, authz-1, ...). */
+  procs: ProcessManager;
+  close(): Promise<void>;
+}
+
+/**
+ * As `npm start` runs it: auth and authz instances each their own OS process (so one can be killed
+ * like a crash), the example upstream, and Envoy in front, on the shared data stack. All share
+ * one issuer. Logs at info (authz at debug, so allowed Checks are logged too) in <dir>/logs.
+ */
+export async function startInstanceTopology(counts: { auth: number; authz: number }): Promise<InstanceTopology> {
+  const dir = mkdtempSync(path.join(tmpdir(), "e2e-inst-"));
+  chmodSync(dir, 0o755);
+  const logsDir = path.join(dir, "logs");
+  mkdirSync(logsDir, { recursive: true });
+  const procs = createProcessManager(path.join(dir, "run"));
+  mkdirSync(path.join(dir, "run"), { recursive: true });
+  const port = await findFreePort();
+  const url = `http://127.0.0.1:${port}`;
+  const issuer = url;
+  const example = await startExampleUpstream("127.0.0.1", 0);
+  try {
+    const authEnv = testEnv({ TRUSTED_PROXIES: "127.0.0.1", AUTH_ISSUER: issuer, PUBLIC_BASE_URL: url, LOG_LEVEL: "info" });
+    const auth: AuthInstance[] = [];
+    for (let i = 0; i < counts.auth; i++) auth.push(await startAuthInstance({ procs, logsDir, env: authEnv }, i, 0));
+    const authzEnv = {
+      REDIS_URL: authEnv.REDIS_URL ?? "",
+      AUTHZ_JWKS_URL: `${auth[0]!.url}/.well-known/jwks.json`,
+      AUTH_ISSUER: issuer,
+      SIGNIN_URL: `${url}/signin`,
+      LOG_LEVEL: "debug",
+    };
+    const authz = await Promise.all(Array.from({ length: counts.authz }, (_, i) => startAuthzInstance({ procs, logsDir, env: authzEnv }, i, { grpc: 0, http: 0 })));
+    const gateway = await startGateway({
+      dir,
+      listen: { host: "127.0.0.1", port },
+      auth: auth.map((a) => a.endpoint),
+      authz: authz.map((a) => a.endpoints),
+      example: endpointOf(example.url),
+      proxy: "envoy",
+    });
+    return {
+      gateway,
+      url,
+      auth,
+      authz,
+      procs,
+      async close() {
+        await gateway.stop();
+        await procs.stopAll();
+        await example.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await procs.stopAll();
+    await example.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }

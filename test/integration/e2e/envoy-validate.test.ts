@@ -1,0 +1,47 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { locateEnvoy } from "../../../src/stack/envoy-install.js";
+import { validateEnvoyConfig } from "../../../src/stack/gateway.js";
+import { renderEnvoyConfig, type GatewayTargets } from "../../../src/stack/gateway-config.js";
+
+const TEMPLATE = readFileSync(path.resolve(import.meta.dirname, "../../../envoy/envoy.yaml"), "utf8");
+const at = (port: number) => ({ host: "127.0.0.1", port });
+const targets: GatewayTargets = {
+  listen: at(18080),
+  auth: [at(17001), at(17004)],
+  authz: [
+    { grpc: at(17002), http: at(17003) },
+    { grpc: at(17005), http: at(17006) },
+  ],
+  example: at(17010),
+};
+
+/** Envoy's own loader on the config the launcher renders: what the proto check cannot see (extensions, cross-references). */
+describe("envoy --mode validate", () => {
+  const location = locateEnvoy();
+  const dir = mkdtempSync(path.join(tmpdir(), "envoy-validate-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const validate = (name: string, text: string) => {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    if (!("binary" in location)) throw new Error(location.problem);
+    return validateEnvoyConfig(location.binary, file);
+  };
+
+  it("accepts the rendered config, with and without the Check", () => {
+    for (const withoutCheck of [false, true]) {
+      const result = validate(`envoy-${withoutCheck}.json`, renderEnvoyConfig(TEMPLATE, targets, { adminPort: 19901, withoutCheck }));
+      expect(result.ok, result.output).toBe(true);
+    }
+  });
+
+  it("rejects a config Envoy cannot load (so the check above can fail)", () => {
+    const broken = JSON.parse(renderEnvoyConfig(TEMPLATE, targets, { adminPort: 19901 }));
+    broken.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.cluster = "no-such-cluster";
+    const result = validate("broken.json", JSON.stringify(broken));
+    expect(result.ok).toBe(false);
+    expect(result.output).toMatch(/no-such-cluster/);
+  });
+});
