@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../platform/log.js";
-import { createRedis } from "../platform/redis.js";
+import { createRedis, redisReady } from "../platform/redis.js";
 import type { RateLimitConfig } from "./config.js";
 import { startRateLimitGrpcServer, type ProtoDirs } from "./grpc-server.js";
 import { createGatewayLimiter } from "./limiter.js";
@@ -33,6 +33,8 @@ export async function startRateLimitServer(config: RateLimitConfig, options: { l
     return true;
   };
   try {
+    // Commands fail at once while disconnected (rejectIfRedisNotReady): answer only once the counters are reachable.
+    await redisReady(redis);
     const grpcServer = await startRateLimitGrpcServer(
       { limiter, domain: config.domain, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log },
       config.host,

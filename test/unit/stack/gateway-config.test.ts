@@ -50,6 +50,26 @@ describe("gateway config rendering", () => {
     expect(routes.filter((r: { typed_per_filter_config?: unknown }) => r.typed_per_filter_config).length).toBe(DEFAULT_PUBLIC_PREFIXES.length);
   });
 
+  it("points the ratelimit cluster at every rate limit service, and leaves filter and cluster out without one", () => {
+    const yaml = readFileSync(path.join(ROOT, "envoy/envoy.yaml"), "utf8");
+    const httpFilters = (config: Record<string, any>) =>
+      config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters as Array<{ name: string; typed_config: Record<string, any> }>;
+    const withService = JSON.parse(
+      renderEnvoyConfig(yaml, { ...targets, ratelimit: [at(17004), at(17014)] }, 19901, { rateLimitDomain: "edge-a", floodGuard: { tokens: 50, fillIntervalMs: 500 } }),
+    );
+    const cluster = withService.static_resources.clusters.find((c: { name: string }) => c.name === "ratelimit");
+    expect(cluster.load_assignment.endpoints[0].lb_endpoints.map((e: any) => e.endpoint.address.socket_address.port_value)).toEqual([17004, 17014]);
+    expect(httpFilters(withService).find((f) => f.name === "envoy.filters.http.ratelimit")?.typed_config.domain).toBe("edge-a");
+    const guard = httpFilters(withService).find((f) => f.name === "envoy.filters.http.local_ratelimit")?.typed_config;
+    expect(guard?.token_bucket).toEqual({ max_tokens: 50, tokens_per_fill: 50, fill_interval: "0.5s" });
+    expect(guard?.response_headers_to_add).toEqual([{ header: { key: "retry-after", value: "1" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }]);
+
+    const without = JSON.parse(renderEnvoyConfig(yaml, targets, 19901));
+    expect(without.static_resources.clusters.map((c: { name: string }) => c.name)).not.toContain("ratelimit");
+    expect(httpFilters(without).map((f) => f.name)).not.toContain("envoy.filters.http.ratelimit");
+    expect(httpFilters(without).map((f) => f.name)).toContain("envoy.filters.http.local_ratelimit");
+  });
+
   it("refuses a gateway without authz", () => {
     expect(() => renderNginxConfig("", { ...targets, authz: [] }, { runDir: dir, accessLog: "x" })).toThrow(/at least one authz/);
   });
