@@ -9,6 +9,8 @@ import { startExampleUpstream } from "./example/upstream.js";
 import { runMailWorker } from "./auth/mail/run-mail-worker.js";
 import { ConfigError, loadConfig, loadMailWorkerConfig } from "./platform/config.js";
 import { createLogger } from "./platform/log.js";
+import { startRateLimitServer } from "./ratelimit/app.js";
+import { loadRateLimitConfig } from "./ratelimit/config.js";
 import { loadStackConfig } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
 import { startMailSink } from "./stack/mail-sink.js";
@@ -83,6 +85,8 @@ async function main(): Promise<void> {
     }),
     { log: createLogger(config.logLevel, "authz") },
   );
+  // Envoy's global rate limit service: the gateway's budgets in the same Redis as the auth service's.
+  const ratelimit = await startRateLimitServer(loadRateLimitConfig(env), { log: createLogger(config.logLevel, "ratelimit") });
   const example = await startExampleUpstream("127.0.0.1", EXAMPLE_PORT);
   // Without SMTP_URL, mail goes to a local sink that keeps every message as a file to open.
   const mailDir = path.join(stackConfig.dir, "mail");
@@ -101,6 +105,7 @@ async function main(): Promise<void> {
     auth: endpointOf(auth.url),
     authz: [authz.endpoints],
     example: endpointOf(example.url),
+    ratelimit: [ratelimit.endpoint],
     ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),
     log: (line) => process.stderr.write(`[gateway] ${line}\n`),
   });
@@ -112,6 +117,7 @@ async function main(): Promise<void> {
       `# JWKS: ${auth.url}/.well-known/jwks.json`,
       `# authz (ext_authz gRPC): ${authz.grpcAddress}`,
       `# authz (forward-auth, /metrics): ${authz.httpUrl}`,
+      `# rate limit service (Envoy's envoy.service.ratelimit.v3): ${ratelimit.address}`,
       `# example upstream (direct, unprotected): ${example.url}`,
       sink ? `# mail: SMTP ${sink.url}, every message kept in ${mailDir}/` : `# mail: delivered through ${mailConfig.smtpUrl}`,
       `# gateway logs: ${gateway.logFiles.join(", ")}`,
@@ -130,6 +136,7 @@ async function main(): Promise<void> {
         async () => sink?.close(),
         () => example.close(),
         () => authz.close(),
+        () => ratelimit.close(),
         () => auth.close(),
       ];
       for (const close of closers) await close().catch(() => {});
