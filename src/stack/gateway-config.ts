@@ -23,6 +23,8 @@ export interface EnvoyRenderOptions {
   rateLimitDomain?: string;
   /** The per-instance flood guard's token bucket: `tokens` per `fillIntervalMs`. Default: envoy.yaml's (10000/1s). */
   floodGuard?: { tokens: number; fillIntervalMs: number };
+  /** The HTTPS listener (gateway_tls) and its PEM files. Absent: no HTTPS listener, and no redirect to one. */
+  tls?: { listen: Endpoint; certFile: string; keyFile: string };
 }
 
 const hostPort = (e: Endpoint) => `${e.host}:${e.port}`;
@@ -65,28 +67,40 @@ interface HttpFilter {
   name: string;
   typed_config: Json;
 }
+interface Route {
+  redirect?: { https_redirect?: boolean; port_redirect?: number };
+}
+interface Hcm {
+  http_filters?: HttpFilter[];
+  route_config?: { virtual_hosts: Array<{ routes: Route[] }> };
+}
+interface Listener {
+  name: string;
+  address: Json;
+  filter_chains: Array<{ transport_socket?: { typed_config: { common_tls_context: { tls_certificates: Json[] } } }; filters: Array<{ typed_config: Hcm }> }>;
+}
 interface Cluster {
   name: string;
   load_assignment: { endpoints: Array<{ lb_endpoints: unknown[] }> };
 }
+interface StaticResources {
+  listeners: Listener[];
+  clusters: Cluster[];
+}
 
 const socketAddress = (e: Endpoint) => ({ socket_address: { address: e.host, port_value: e.port } });
+const connectionManagers = (resources: StaticResources) => resources.listeners.flatMap((l) => l.filter_chains.flatMap((chain) => chain.filters.map((f) => f.typed_config)));
 
 /**
- * envoy/envoy.yaml with the real ports: the listener, the admin port, and each cluster's
+ * envoy/envoy.yaml with the real ports: the listeners, the admin port, and each cluster's
  * endpoints (one per authz instance). Returned as JSON, which Envoy reads as well as YAML.
  */
 export function renderEnvoyConfig(yamlText: string, targets: GatewayTargets, adminPort: number, options: EnvoyRenderOptions = {}): string {
   if (targets.authz.length === 0) throw new Error("the gateway needs at least one authz instance");
-  const config = parse(yamlText, { maxAliasCount: -1 }) as {
-    admin: { address: Json };
-    static_resources: {
-      listeners: Array<{ name: string; address: Json; filter_chains: Array<{ filters: Array<{ typed_config: { http_filters?: HttpFilter[] } }> }> }>;
-      clusters: Cluster[];
-    };
-  };
+  const config = parse(yamlText, { maxAliasCount: -1 }) as { admin: { address: Json }; static_resources: StaticResources };
+  const resources = config.static_resources;
   config.admin.address = socketAddress({ host: "127.0.0.1", port: adminPort });
-  const listener = config.static_resources.listeners.find((l) => l.name === "gateway");
+  const listener = resources.listeners.find((l) => l.name === "gateway");
   if (!listener) throw new Error('envoy.yaml has no listener named "gateway"');
   listener.address = socketAddress(targets.listen);
   const limited = (targets.ratelimit ?? []).length > 0;
@@ -97,27 +111,51 @@ export function renderEnvoyConfig(yamlText: string, targets: GatewayTargets, adm
     ...(limited ? { ratelimit: targets.ratelimit ?? [] } : {}),
   };
   for (const [name, list] of Object.entries(endpoints)) {
-    const cluster = config.static_resources.clusters.find((c) => c.name === name);
+    const cluster = resources.clusters.find((c) => c.name === name);
     if (!cluster) throw new Error(`envoy.yaml has no cluster named "${name}"`);
     cluster.load_assignment.endpoints = [{ lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e) } })) }];
   }
+  renderRateLimits(resources, limited, options);
+  renderTls(resources, options.tls);
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+function renderRateLimits(resources: StaticResources, limited: boolean, options: EnvoyRenderOptions): void {
   // Without a rate limit service there is nothing to ask: drop the filter rather than fail open on every request.
-  if (!limited) config.static_resources.clusters = config.static_resources.clusters.filter((c) => c.name !== "ratelimit");
-  for (const l of config.static_resources.listeners) {
-    for (const hcm of l.filter_chains.flatMap((chain) => chain.filters.map((f) => f.typed_config))) {
-      if (!hcm.http_filters) continue;
-      if (!limited) hcm.http_filters = hcm.http_filters.filter((f) => f.name !== "envoy.filters.http.ratelimit");
-      for (const filter of hcm.http_filters) {
-        if (filter.name === "envoy.filters.http.ratelimit" && options.rateLimitDomain) filter.typed_config.domain = options.rateLimitDomain;
-        if (filter.name === "envoy.filters.http.local_ratelimit" && options.floodGuard) {
-          const { tokens, fillIntervalMs } = options.floodGuard;
-          filter.typed_config.token_bucket = { max_tokens: tokens, tokens_per_fill: tokens, fill_interval: `${fillIntervalMs / 1000}s` };
-          filter.typed_config.response_headers_to_add = [
-            { header: { key: "retry-after", value: String(Math.max(1, Math.ceil(fillIntervalMs / 1000))) }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" },
-          ];
-        }
+  if (!limited) resources.clusters = resources.clusters.filter((c) => c.name !== "ratelimit");
+  for (const hcm of connectionManagers(resources)) {
+    if (!hcm.http_filters) continue;
+    if (!limited) hcm.http_filters = hcm.http_filters.filter((f) => f.name !== "envoy.filters.http.ratelimit");
+    for (const filter of hcm.http_filters) {
+      if (filter.name === "envoy.filters.http.ratelimit" && options.rateLimitDomain) filter.typed_config.domain = options.rateLimitDomain;
+      if (filter.name === "envoy.filters.http.local_ratelimit" && options.floodGuard) {
+        const { tokens, fillIntervalMs } = options.floodGuard;
+        filter.typed_config.token_bucket = { max_tokens: tokens, tokens_per_fill: tokens, fill_interval: `${fillIntervalMs / 1000}s` };
+        filter.typed_config.response_headers_to_add = [
+          { header: { key: "retry-after", value: String(Math.max(1, Math.ceil(fillIntervalMs / 1000))) }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" },
+        ];
       }
     }
   }
-  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+/** Points gateway_tls at its port and files, and the browser redirect at that port; without TLS, removes both. */
+function renderTls(resources: StaticResources, tls: EnvoyRenderOptions["tls"]): void {
+  const listener = resources.listeners.find((l) => l.name === "gateway_tls");
+  if (!listener) throw new Error('envoy.yaml has no listener named "gateway_tls"');
+  if (tls) {
+    listener.address = socketAddress(tls.listen);
+    for (const chain of listener.filter_chains) {
+      if (chain.transport_socket) {
+        chain.transport_socket.typed_config.common_tls_context.tls_certificates = [{ certificate_chain: { filename: tls.certFile }, private_key: { filename: tls.keyFile } }];
+      }
+    }
+  } else {
+    resources.listeners = resources.listeners.filter((l) => l !== listener);
+  }
+  for (const host of connectionManagers(resources).flatMap((hcm) => hcm.route_config?.virtual_hosts ?? [])) {
+    // Without HTTPS there is nowhere to send browsers: they stay on plain HTTP.
+    if (!tls) host.routes = host.routes.filter((r) => !r.redirect?.https_redirect);
+    else for (const route of host.routes) if (route.redirect?.https_redirect) route.redirect.port_redirect = tls.listen.port;
+  }
 }

@@ -145,7 +145,10 @@ describe("envoy/envoy.yaml", () => {
     expect(extAuthz).toMatchObject({ transport_api_version: "V3", failure_mode_allow: false, grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "0.25s" } });
     expect(extAuthz.with_request_body).toBeUndefined();
     const routes = hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
-    const exempt = routes.filter((r) => r.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled).map((r) => r.match.path ?? r.match.prefix);
+    // The HTTPS redirect is exempt too, but it answers itself and sends nothing upstream.
+    const exempt = routes
+      .filter((r) => r.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled && !r.redirect)
+      .map((r) => r.match.path ?? r.match.prefix);
     // Envoy skips the Check exactly where the authz server would allow without identity anyway.
     expect([...exempt].sort()).toEqual([...DEFAULT_PUBLIC_PREFIXES].sort());
     expect(JSON.stringify(hcm.access_log)).toContain("%REQ(X-REQUEST-ID)%");
@@ -180,6 +183,33 @@ describe("envoy/envoy.yaml", () => {
     expect([...defaults].sort()).toEqual(Object.values(limited).map((l) => (l as string[][])[0]?.[0]).sort());
     const rls = config().static_resources.clusters.find((c: { name: string }) => c.name === "ratelimit");
     expect(rls.health_checks[0].grpc_health_check.service_name).toBe("envoy.service.ratelimit.v3.RateLimitService");
+  });
+
+  it("serves the same routes and filters over TLS with HSTS, and sends only browsers from plain HTTP there", () => {
+    const [plain, tls] = config().static_resources.listeners as Array<Record<string, any>>;
+    expect([plain?.name, tls?.name]).toEqual(["gateway", "gateway_tls"]);
+    const hcm = (l: Record<string, any> | undefined) => l?.filter_chains[0].filters[0].typed_config;
+    const { stat_prefix: _p, route_config: plainRoutes, ...plainRest } = hcm(plain);
+    const { stat_prefix: _t, route_config: tlsRoutes, ...tlsRest } = hcm(tls);
+    expect(tlsRest).toEqual(plainRest);
+    expect(tlsRoutes.virtual_hosts).toEqual(plainRoutes.virtual_hosts);
+    // RFC 6797 7.2: HSTS is never sent over plain HTTP.
+    expect(plainRoutes.response_headers_to_add).toBeUndefined();
+    expect(tlsRoutes.response_headers_to_add).toEqual([{ header: { key: "strict-transport-security", value: "max-age=31536000" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }]);
+
+    const context = tls?.filter_chains[0].transport_socket.typed_config.common_tls_context;
+    expect(context.tls_params.tls_minimum_protocol_version).toBe("TLSv1_2");
+    expect(context.alpn_protocols).toEqual(["h2", "http/1.1"]);
+    expect(plain?.filter_chains[0].transport_socket).toBeUndefined();
+
+    const redirect = plainRoutes.virtual_hosts[0].routes[0];
+    expect(redirect.redirect).toEqual({ https_redirect: true, port_redirect: 8443, response_code: "FOUND" });
+    expect(redirect.match.headers).toEqual([
+      { name: "x-forwarded-proto", string_match: { exact: "http" } },
+      { name: ":method", string_match: { safe_regex: { regex: "GET|HEAD" } } },
+      { name: "accept", string_match: { contains: "text/html" } },
+    ]);
+    expect(plainRoutes.virtual_hosts[0].routes.filter((r: Record<string, unknown>) => r.redirect)).toHaveLength(1);
   });
 
   it("catches an unknown field anywhere, including inside a typed_config", () => {

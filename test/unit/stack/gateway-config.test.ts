@@ -70,6 +70,24 @@ describe("gateway config rendering", () => {
     expect(httpFilters(without).map((f) => f.name)).toContain("envoy.filters.http.local_ratelimit");
   });
 
+  it("renders the HTTPS listener with its port and files and sends the browser redirect there; without TLS, neither", () => {
+    const yaml = readFileSync(path.join(ROOT, "envoy/envoy.yaml"), "utf8");
+    const routesOf = (listener: Record<string, any>) => listener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
+    const tls = { listen: at(18443), certFile: "/srv/edge/cert.pem", keyFile: "/srv/edge/key.pem" };
+    const withTls = JSON.parse(renderEnvoyConfig(yaml, targets, 19901, { tls }));
+    const [plain, secure] = withTls.static_resources.listeners;
+    expect(secure.name).toBe("gateway_tls");
+    expect(secure.address.socket_address).toEqual({ address: "127.0.0.1", port_value: 18443 });
+    expect(secure.filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificates).toEqual([
+      { certificate_chain: { filename: "/srv/edge/cert.pem" }, private_key: { filename: "/srv/edge/key.pem" } },
+    ]);
+    for (const listener of [plain, secure]) expect(routesOf(listener)[0]?.redirect).toEqual({ https_redirect: true, port_redirect: 18443, response_code: "FOUND" });
+
+    const without = JSON.parse(renderEnvoyConfig(yaml, targets, 19901));
+    expect(without.static_resources.listeners.map((l: { name: string }) => l.name)).toEqual(["gateway"]);
+    expect(routesOf(without.static_resources.listeners[0]).filter((r) => r.redirect)).toEqual([]);
+  });
+
   it("refuses a gateway without authz", () => {
     expect(() => renderNginxConfig("", { ...targets, authz: [] }, { runDir: dir, accessLog: "x" })).toThrow(/at least one authz/);
   });
