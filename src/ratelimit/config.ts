@@ -10,7 +10,7 @@ export interface RateLimitConfig {
   port: number;
   /** REDIS_URL: the counters, in the same Redis as the auth service's budgets. Required. */
   redisUrl: string;
-  /** RATE_LIMIT_REDIS_TIMEOUT, default 100ms: below Envoy's 0.25s call timeout, so Redis trouble is an answer, not a hang. */
+  /** RATE_LIMIT_REDIS_TIMEOUT, default 200ms: below Envoy's 0.25s call timeout, so Redis trouble is an answer, not a hang. */
   redisTimeoutMs: number;
   /** RATE_LIMIT_DOMAIN, default gateway: the `domain` of envoy.yaml's rate limit filter; other domains are refused. */
   domain: string;
@@ -32,7 +32,7 @@ export function loadRateLimitConfig(env: Env): RateLimitConfig {
     host: read.string("RATE_LIMIT_HOST", "127.0.0.1"),
     port: read.port("RATE_LIMIT_PORT", 7004),
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"]),
-    redisTimeoutMs: read.duration("RATE_LIMIT_REDIS_TIMEOUT", "100ms", 10_000),
+    redisTimeoutMs: read.duration("RATE_LIMIT_REDIS_TIMEOUT", "200ms", 10_000),
     domain,
     rules: parseGatewayRules("RATE_LIMIT_GATEWAY_RULES", read.string("RATE_LIMIT_GATEWAY_RULES", DEFAULT_GATEWAY_RULES), problems),
     logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),

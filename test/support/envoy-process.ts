@@ -38,16 +38,30 @@ export function validateEnvoyConfig(json: string): Promise<{ ok: boolean; output
 }
 
 /**
+ * Tests count answers, not milliseconds: on a busy shared machine a Check or rate limit call past
+ * envoy.yaml's 0.25 s would turn into a 503 (ext_authz fails closed) or one request too many
+ * (rate limits fail open). The timeouts themselves are checked in test/unit/authz/envoy-config.test.ts.
+ */
+function patientCallouts(config: Record<string, any>): void {
+  for (const listener of config.static_resources.listeners) {
+    for (const filter of listener.filter_chains[0].filters[0].typed_config.http_filters) {
+      if (filter.name === "envoy.filters.http.ratelimit") filter.typed_config.timeout = "5s";
+      if (filter.name === "envoy.filters.http.ext_authz") filter.typed_config.grpc_service.timeout = "5s";
+    }
+  }
+}
+
+/**
  * The real Envoy with envoy/envoy.yaml rendered for `targets` (listener on a free port unless
  * given), ready once its admin /ready says LIVE (clusters initialised, first health checks done).
  * Runs as the test's user; stopped by pid.
  */
-export async function startTestEnvoy(targets: Omit<GatewayTargets, "listen"> & { listen?: GatewayTargets["listen"] }, options: EnvoyRenderOptions = {}, edit?: (config: Record<string, any>) => void): Promise<TestEnvoy> {
+export async function startTestEnvoy(targets: Omit<GatewayTargets, "listen"> & { listen?: GatewayTargets["listen"] }, options: EnvoyRenderOptions = {}): Promise<TestEnvoy> {
   const dir = mkdtempSync(path.join(tmpdir(), "envoy-"));
   const port = targets.listen?.port ?? (await findFreePort());
   const adminPort = await findFreePort();
   const config = JSON.parse(renderEnvoyConfig(readFileSync(ENVOY_YAML, "utf8"), { ...targets, listen: { host: "127.0.0.1", port } }, adminPort, options));
-  edit?.(config);
+  patientCallouts(config);
   const file = path.join(dir, "envoy.json");
   writeFileSync(file, JSON.stringify(config));
   const logFile = path.join(dir, "envoy.log");
