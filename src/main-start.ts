@@ -14,6 +14,7 @@ import { loadRateLimitConfig } from "./ratelimit/config.js";
 import { loadStackConfig } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
 import { startMailSink } from "./stack/mail-sink.js";
+import { loadEdgeTlsConfig } from "./stack/tls.js";
 import { formatEndpoints, startStack } from "./stack/stack.js";
 import { endpointOf } from "./stack/render-config.js";
 
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
   const stackConfig = loadStackConfig(env, REPO_ROOT);
   const gatewayConfig = loadGatewayConfig(env);
+  const tlsConfig = loadEdgeTlsConfig(env);
   const gatewayUrl = `http://127.0.0.1:${gatewayConfig.port}`;
   let endpoints = "";
 
@@ -86,7 +88,8 @@ async function main(): Promise<void> {
     { log: createLogger(config.logLevel, "authz") },
   );
   // Envoy's global rate limit service: the gateway's budgets in the same Redis as the auth service's.
-  const ratelimit = await startRateLimitServer(loadRateLimitConfig(env), { log: createLogger(config.logLevel, "ratelimit") });
+  const ratelimitConfig = loadRateLimitConfig(env);
+  const ratelimit = await startRateLimitServer(ratelimitConfig, { log: createLogger(config.logLevel, "ratelimit") });
   const example = await startExampleUpstream("127.0.0.1", EXAMPLE_PORT);
   // Without SMTP_URL, mail goes to a local sink that keeps every message as a file to open.
   const mailDir = path.join(stackConfig.dir, "mail");
@@ -106,6 +109,8 @@ async function main(): Promise<void> {
     authz: [authz.endpoints],
     example: endpointOf(example.url),
     ratelimit: [ratelimit.endpoint],
+    rateLimitDomain: ratelimitConfig.domain,
+    tls: tlsConfig,
     ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),
     log: (line) => process.stderr.write(`[gateway] ${line}\n`),
   });
@@ -113,6 +118,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       `# gateway (${gateway.proxy}): ${gateway.url}  <- open ${gateway.url}/example/ in a browser`,
+      ...(gateway.tls ? [`# gateway HTTPS: ${gateway.tls.url}${gateway.tls.caFile ? `  (certificate from the local CA ${gateway.tls.caFile}; curl --cacert it)` : ""}`] : []),
       `# auth service (gRPC, gRPC-Web, Connect): ${auth.url}`,
       `# JWKS: ${auth.url}/.well-known/jwks.json`,
       `# authz (ext_authz gRPC): ${authz.grpcAddress}`,

@@ -2,13 +2,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parsePort, StackConfigError } from "./config.js";
-import { renderEnvoyConfig, renderNginxConfig, type GatewayTargets } from "./gateway-config.js";
+import { renderEnvoyConfig, renderNginxConfig, type EnvoyRenderOptions, type GatewayTargets } from "./gateway-config.js";
 import { ensurePrograms, GATEWAY_REQUIREMENTS, whichProgram } from "./install.js";
 import { canConnect, findFreePort } from "./ports.js";
 import { createProcessManager, isAlive, type RunAs, type ServiceSpec } from "./processes.js";
 import { waitUntil } from "./readiness.js";
 import type { Endpoint } from "./render-config.js";
 import { assertTraversable, chownTree, ensureServiceUser } from "./service-user.js";
+import { ensureLocalCertificate, type EdgeCertificate, type EdgeTlsConfig } from "./tls.js";
 
 export type GatewayProxy = "envoy" | "nginx";
 
@@ -20,6 +21,10 @@ export interface GatewayDeps extends GatewayTargets {
   proxy?: GatewayProxy;
   /** Envoy's admin listener (loopback); default a free port. */
   adminPort?: number;
+  /** Envoy's HTTPS listener on listen.host; no files: a certificate from the launcher's CA in `dir`/tls. */
+  tls?: EdgeTlsConfig;
+  /** The rate limit filter's domain, the service's RATE_LIMIT_DOMAIN; default envoy.yaml's. */
+  rateLimitDomain?: string;
   log?: (line: string) => void;
 }
 
@@ -27,6 +32,8 @@ export interface RunningGateway {
   proxy: GatewayProxy;
   url: string;
   port: number;
+  /** The HTTPS listener (Envoy only), and the CA to trust when the launcher made the certificate. */
+  tls?: { url: string; caFile?: string };
   pid: number;
   /** Where the gateway's stdout/stderr (Envoy's JSON access log) and nginx's access log go. */
   logFiles: string[];
@@ -78,10 +85,17 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     // Else the readiness probe below would take whoever holds the port for our gateway.
     throw new Error(`gateway port ${deps.listen.host}:${deps.listen.port} is already in use (set GATEWAY_PORT)`);
   }
+  if (deps.tls && proxy === "nginx") log(`HTTPS (GATEWAY_TLS_PORT ${deps.tls.port}) is served by Envoy only; nginx serves plain HTTP`);
+  const tls: (EdgeCertificate & { port: number }) | undefined =
+    deps.tls && proxy === "envoy" ? { port: deps.tls.port, ...(deps.tls.files ?? ensureLocalCertificate(dir, runAs)) } : undefined;
   for (let attempt = 1; ; attempt++) {
     const port = deps.listen.port || (await findFreePort());
     const targets: GatewayTargets = { ...deps, listen: { host: deps.listen.host, port } };
-    const spec = proxy === "envoy" ? await envoySpec(binary, layout, targets, deps.adminPort, runAs) : nginxSpec(binary, layout, targets, runAs);
+    const options: EnvoyRenderOptions = {
+      ...(deps.rateLimitDomain ? { rateLimitDomain: deps.rateLimitDomain } : {}),
+      ...(tls ? { tls: { listen: { host: deps.listen.host, port: tls.port }, certFile: tls.certFile, keyFile: tls.keyFile } } : {}),
+    };
+    const spec = proxy === "envoy" ? await envoySpec(binary, layout, targets, deps.adminPort, runAs, options) : nginxSpec(binary, layout, targets, runAs);
     const procs = createProcessManager(layout.run, log);
     procs.start(spec);
     try {
@@ -103,6 +117,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       proxy,
       url: `http://${deps.listen.host}:${port}`,
       port,
+      ...(tls ? { tls: { url: `https://${deps.listen.host}:${tls.port}`, ...(tls.caFile ? { caFile: tls.caFile } : {}) } } : {}),
       pid,
       logFiles: [spec.logFile, ...(proxy === "nginx" ? [path.join(layout.conf, "access.log")] : [])],
       stop: () => procs.stopAll(),
@@ -133,11 +148,18 @@ function nginxSpec(binary: string, layout: Layout, targets: GatewayTargets, runA
   };
 }
 
-async function envoySpec(binary: string, layout: Layout, targets: GatewayTargets, adminPort: number | undefined, runAs: RunAs | undefined): Promise<ServiceSpec> {
+async function envoySpec(
+  binary: string,
+  layout: Layout,
+  targets: GatewayTargets,
+  adminPort: number | undefined,
+  runAs: RunAs | undefined,
+  options: EnvoyRenderOptions,
+): Promise<ServiceSpec> {
   fs.mkdirSync(layout.conf, { recursive: true });
   const file = path.join(layout.conf, "envoy.json");
   const yamlText = fs.readFileSync(path.join(REPO_ROOT, "envoy", "envoy.yaml"), "utf8");
-  fs.writeFileSync(file, renderEnvoyConfig(yamlText, targets, adminPort ?? (await findFreePort())));
+  fs.writeFileSync(file, renderEnvoyConfig(yamlText, targets, adminPort ?? (await findFreePort()), options));
   chownTree(layout.conf, runAs);
   return {
     name: NAME,
