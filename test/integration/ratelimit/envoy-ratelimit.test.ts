@@ -1,6 +1,7 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renderComposeEnvoy } from "../../../docker/render-envoy.js";
 import { startExampleUpstream } from "../../../src/example/upstream.js";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import { renderEnvoyConfig, type GatewayTargets } from "../../../src/stack/gateway-config.js";
@@ -35,11 +36,16 @@ describe("gateway rate limits through Envoy", () => {
     }
   });
 
-  it("renders a config Envoy itself accepts, with and without a rate limit service", async () => {
+  it("renders configs Envoy itself accepts: with and without a rate limit service, and compose's", async () => {
     const yaml = readFileSync(ENVOY_YAML, "utf8");
     const listen = { host: "127.0.0.1", port: 18080 };
-    for (const ratelimit of [[{ host: "127.0.0.1", port: 17004 }], undefined]) {
-      const verdict = await validateEnvoyConfig(renderEnvoyConfig(yaml, { ...targets, listen, ...(ratelimit ? { ratelimit } : {}) }, 19901));
+    const configs = [
+      renderEnvoyConfig(yaml, { ...targets, listen, ratelimit: [{ host: "127.0.0.1", port: 17004 }] }, 19901),
+      renderEnvoyConfig(yaml, { ...targets, listen }, 19901),
+      renderComposeEnvoy(yaml, {}),
+    ];
+    for (const config of configs) {
+      const verdict = await validateEnvoyConfig(config);
       expect(verdict.output).not.toMatch(/error/i);
       expect(verdict.ok).toBe(true);
     }

@@ -3,6 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadAuthzConfig } from "../../../src/authz/config.js";
 import { loadConfig, loadMailWorkerConfig } from "../../../src/platform/config.js";
+import { loadRateLimitConfig } from "../../../src/ratelimit/config.js";
 import { COMPOSE, COMPOSE_TEXT, environmentOf, INTERPOLATION, interpolate, REPO, service } from "./compose-file.js";
 
 const services = Object.entries(COMPOSE.services);
@@ -78,8 +79,8 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  it("gives auth, authz and the mail worker only variables their loaders read, with values they accept", () => {
-    const loaders = { auth: loadConfig, authz: loadAuthzConfig, "mail-worker": loadMailWorkerConfig };
+  it("gives auth, authz, the rate limit service and the mail worker only variables their loaders read, with values they accept", () => {
+    const loaders = { auth: loadConfig, authz: loadAuthzConfig, "mail-worker": loadMailWorkerConfig, ratelimit: loadRateLimitConfig };
     for (const [name, load] of Object.entries(loaders)) {
       const env = environmentOf(name);
       const read = namesRead(load, env);
@@ -98,6 +99,13 @@ describe("docker-compose.yml", () => {
     expect(new URL(auth.databaseReplicaUrl ?? "").host).toBe(`haproxy:${environmentOf("haproxy").READ_PORT}`);
     expect(new URL(loadMailWorkerConfig(environmentOf("mail-worker")).databaseUrl).host).toBe(`pgbouncer:${environmentOf("pgbouncer").LISTEN_PORT}`);
     expect(new URL(loadMailWorkerConfig(environmentOf("mail-worker")).smtpUrl).host).toBe(`mail-sink:${environmentOf("mail-sink").MAIL_SINK_PORT}`);
+  });
+
+  it("gives the gateway's rate limit filter the service's domain and address", () => {
+    const rls = loadRateLimitConfig(environmentOf("ratelimit"));
+    expect(environmentOf("envoy-config").RATE_LIMIT_DOMAIN).toBe(rls.domain);
+    expect(environmentOf("envoy-config").RATELIMIT_ADDR).toBe(`ratelimit:${rls.port}`);
+    expect(new URL(rls.redisUrl).host).toBe("redis:6379");
   });
 
   it("makes auth and authz agree on tokens, and trusts only the gateway's fixed address for X-Forwarded-For", () => {
