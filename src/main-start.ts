@@ -123,7 +123,7 @@ async function main(): Promise<void> {
       `# JWKS: ${auth.url}/.well-known/jwks.json`,
       `# authz (ext_authz gRPC): ${authz.grpcAddress}`,
       `# authz (forward-auth, /metrics): ${authz.httpUrl}`,
-      `# rate limit service (Envoy's envoy.service.ratelimit.v3): ${ratelimit.address}`,
+      `# rate limit service (Envoy's envoy.service.ratelimit.v3): ${ratelimit.address}, /metrics ${ratelimit.httpUrl}`,
       `# example upstream (direct, unprotected): ${example.url}`,
       sink ? `# mail: SMTP ${sink.url}, every message kept in ${mailDir}/` : `# mail: delivered through ${mailConfig.smtpUrl}`,
       `# gateway logs: ${gateway.logFiles.join(", ")}`,

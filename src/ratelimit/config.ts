@@ -8,6 +8,8 @@ export interface RateLimitConfig {
   host: string;
   /** RATE_LIMIT_PORT, default 7004: envoy.service.ratelimit.v3.RateLimitService and grpc.health.v1. */
   port: number;
+  /** RATE_LIMIT_HTTP_PORT, default 7005: /metrics, /healthz, /readyz. */
+  httpPort: number;
   /** REDIS_URL: the counters, in the same Redis as the auth service's budgets. Required. */
   redisUrl: string;
   /** RATE_LIMIT_REDIS_TIMEOUT, default 200ms: below Envoy's 0.25s call timeout, so Redis trouble is an answer, not a hang. */
@@ -31,6 +33,7 @@ export function loadRateLimitConfig(env: Env): RateLimitConfig {
   const config: RateLimitConfig = {
     host: read.string("RATE_LIMIT_HOST", "127.0.0.1"),
     port: read.port("RATE_LIMIT_PORT", 7004),
+    httpPort: read.port("RATE_LIMIT_HTTP_PORT", 7005),
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"]),
     redisTimeoutMs: read.duration("RATE_LIMIT_REDIS_TIMEOUT", "200ms", 10_000),
     domain,

@@ -4,6 +4,7 @@ import { bindGrpcServer, healthService, serviceOf, type ServingStatus } from "..
 import type { Logger } from "../platform/log.js";
 import { InvalidRateLimitRequest, parseRateLimitRequest, type EnvoyRateLimitRequest } from "./descriptors.js";
 import type { GatewayLimiter, RateLimitVerdict } from "./limiter.js";
+import type { RateLimitMetrics } from "./metrics.js";
 import { ruleName } from "./rules.js";
 
 export interface ProtoDirs {
@@ -15,6 +16,7 @@ export interface ProtoDirs {
 
 export interface RateLimitGrpcDeps {
   limiter: GatewayLimiter;
+  metrics: RateLimitMetrics;
   domain: string;
   serving(): Promise<boolean>;
   protoDirs: ProtoDirs;
@@ -59,12 +61,12 @@ export function toEnvoyResponse(verdict: RateLimitVerdict): EnvoyRateLimitRespon
   return {
     overall_code: code(verdict.overLimit),
     statuses: verdict.descriptors.map((d) =>
-      d.rule
+      d.limited
         ? {
             code: code(d.overLimit),
             current_limit: { name: ruleName(d.rule), requests_per_unit: d.rule.points, unit: d.rule.unit },
-            limit_remaining: d.remaining ?? 0,
-            duration_until_reset: { seconds: Math.floor((d.msUntilReset ?? 0) / 1000), nanos: ((d.msUntilReset ?? 0) % 1000) * 1_000_000 },
+            limit_remaining: d.remaining,
+            duration_until_reset: { seconds: Math.floor(d.msUntilReset / 1000), nanos: (d.msUntilReset % 1000) * 1_000_000 },
           }
         : { code: "OK" },
     ),
@@ -79,18 +81,25 @@ export async function startRateLimitGrpcServer(deps: RateLimitGrpcDeps, host: st
 
   server.addService(serviceOf(root, RATE_LIMIT_SERVICE), {
     ShouldRateLimit(call: grpc.ServerUnaryCall<EnvoyRateLimitRequest, EnvoyRateLimitResponse>, callback: grpc.sendUnaryData<EnvoyRateLimitResponse>) {
+      const started = process.hrtime.bigint();
+      const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
       let request;
       try {
         request = parseRateLimitRequest(call.request, deps.domain);
       } catch (error) {
         if (!(error instanceof InvalidRateLimitRequest)) throw error;
         deps.log.warn({ reason: error.message }, "malformed ShouldRateLimit refused");
+        deps.metrics.observe("invalid", seconds());
         callback({ code: grpc.status.INVALID_ARGUMENT, details: error.message });
         return;
       }
       deps.limiter.decide(request).then(
-        (verdict) => callback(null, toEnvoyResponse(verdict)),
+        (verdict) => {
+          deps.metrics.observe(verdict.overLimit ? "over_limit" : "ok", seconds(), verdict);
+          callback(null, toEnvoyResponse(verdict));
+        },
         (error: unknown) => {
+          deps.metrics.observe("unavailable", seconds());
           // Envoy's failure_mode_deny decides what an unanswerable call means (envoy.yaml: let it through).
           deps.log.warn({ err: error instanceof Error ? error.message : String(error) }, "rate limit store unavailable");
           callback({ code: grpc.status.UNAVAILABLE, details: "rate limit store unavailable" });

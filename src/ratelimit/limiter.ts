@@ -4,13 +4,10 @@ import { limiterKey } from "../auth/abuse/limiter-key.js";
 import type { Descriptor, RateLimitRequest } from "./descriptors.js";
 import { ruleName, UNIT_SECONDS, type GatewayRule } from "./rules.js";
 
-export interface DescriptorVerdict {
-  overLimit: boolean;
-  /** Absent when no rule matched: the descriptor is not limited. */
-  rule?: GatewayRule;
-  remaining?: number;
-  msUntilReset?: number;
-}
+/** A descriptor no rule matched is not limited; a matched one reports its budget after this request. */
+export type DescriptorVerdict =
+  | { limited: false; overLimit: false }
+  | { limited: true; overLimit: boolean; rule: GatewayRule; remaining: number; msUntilReset: number };
 
 export interface RateLimitVerdict {
   overLimit: boolean;
@@ -35,7 +32,7 @@ export function createGatewayLimiter(deps: GatewayLimiterDeps): GatewayLimiter {
   for (const rule of deps.rules) {
     limiters.set(ruleName(rule), {
       rule,
-      // The auth service's library and Redis: one INCR + PEXPIRE script per budget, shared by every instance.
+      // The auth service's library and Redis: one atomic script per charge, one count for every instance.
       limiter: new RateLimiterRedis({
         storeClient: deps.redis,
         keyPrefix: `rl:gw:${deps.domain}:${ruleName(rule)}`,
@@ -48,9 +45,10 @@ export function createGatewayLimiter(deps: GatewayLimiterDeps): GatewayLimiter {
   }
 
   const judge = async (descriptor: Descriptor, hits: number): Promise<DescriptorVerdict> => {
-    if (descriptor.kind === "unmatched") return { overLimit: false };
-    const found = limiters.get(`${descriptor.route}:${descriptor.kind}`);
-    if (!found) return { overLimit: false };
+    const unlimited = { limited: false, overLimit: false } as const;
+    if (descriptor.kind === "unmatched") return unlimited;
+    const found = limiters.get(ruleName({ route: descriptor.route, subject: descriptor.kind }));
+    if (!found) return unlimited;
     // Client addresses enter Redis keys only as digests, as in the auth service's budgets.
     const key = descriptor.kind === "ip" ? limiterKey(descriptor.ip) : "all";
     let result: RateLimiterRes;
@@ -62,15 +60,15 @@ export function createGatewayLimiter(deps: GatewayLimiterDeps): GatewayLimiter {
       result = rejected;
       overLimit = true;
     }
-    return { overLimit, rule: found.rule, remaining: result.remainingPoints, msUntilReset: result.msBeforeNext };
+    return { limited: true, overLimit, rule: found.rule, remaining: result.remainingPoints, msUntilReset: Math.max(0, result.msBeforeNext) };
   };
 
   return {
     async decide(request) {
       const descriptors = await Promise.all(request.descriptors.map((d) => judge(d, request.hits)));
-      const spent = descriptors.filter((d) => d.overLimit);
+      const spent = descriptors.flatMap((d) => (d.limited && d.overLimit ? [d.msUntilReset] : []));
       if (spent.length === 0) return { overLimit: false, descriptors };
-      const ms = Math.max(...spent.map((d) => d.msUntilReset ?? 0));
+      const ms = Math.max(...spent);
       return { overLimit: true, descriptors, retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)) };
     },
   };

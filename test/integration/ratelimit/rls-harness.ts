@@ -12,6 +12,7 @@ export interface TestRateLimit {
   /** Calls ShouldRateLimit as Envoy's rate limit filter would. */
   shouldRateLimit(request: unknown): Promise<EnvoyRateLimitResponse>;
   health(service?: string): Promise<string>;
+  metrics(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -38,6 +39,7 @@ export async function startTestRateLimit(overrides: Record<string, string>): Pro
   const config = loadRateLimitConfig({
     REDIS_URL: inject("stack").redisUrl,
     RATE_LIMIT_PORT: "0",
+    RATE_LIMIT_HTTP_PORT: "0",
     // These tests count budgets, not milliseconds: a busy shared machine must not turn a slow Redis answer into UNAVAILABLE.
     RATE_LIMIT_REDIS_TIMEOUT: "5s",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
@@ -52,6 +54,7 @@ export async function startTestRateLimit(overrides: Record<string, string>): Pro
     client,
     shouldRateLimit: (request) => unary(client, "ShouldRateLimit", request),
     health: async (service = "") => (await unary<{ status: string }>(health, "Check", { service })).status,
+    metrics: async () => (await fetch(`${server.httpUrl}/metrics`)).text(),
     async close() {
       client.close();
       health.close();

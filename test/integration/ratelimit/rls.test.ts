@@ -34,6 +34,10 @@ describe("rate limit service (envoy.service.ratelimit.v3.RateLimitService/Should
     expect(over.statuses[1]).toEqual({ code: "OK" });
     expect(answers[0]?.response_headers_to_add ?? []).toEqual([]);
 
+    // Each instance counts what it answered, per rule; series come from the config, never from client input.
+    expect(await b.metrics()).toMatch(/^ratelimit_budget_charges_total\{rule="signin:ip",code="over_limit"\} 1$/m);
+    expect(await a.metrics()).toMatch(/^ratelimit_budget_charges_total\{rule="signin:ip",code="ok"\} 2$/m);
+
     // Another address has its own budget, on either instance.
     expect((await ask(b, "203.0.113.8")).overall_code).toBe("OK");
     expect((await ask(a, "2001:db8::8")).overall_code).toBe("OK");
@@ -86,17 +90,21 @@ describe("rate limit service (envoy.service.ratelimit.v3.RateLimitService/Should
 
     expect((await a.shouldRateLimit({ domain, descriptors: routeDescriptors("signin", "192.0.2.99") })).overall_code).toBe("OK");
     expect(await a.health("envoy.service.ratelimit.v3.RateLimitService")).toBe("SERVING");
+    expect(await a.metrics()).toMatch(/^ratelimit_calls_total\{outcome="invalid"\} 4$/m);
   });
 
   it("answers UNAVAILABLE, never a verdict, while its Redis is down (Envoy then lets the request through)", async () => {
     const redis = await startPrivateRedis();
     const rls = await startTestRateLimit({ REDIS_URL: redis.url, RATE_LIMIT_DOMAIN: domain, RATE_LIMIT_GATEWAY_RULES: "signin:ip=3/1m" });
     try {
+      expect((await fetch(`${rls.server.httpUrl}/readyz`)).status).toBe(200);
       expect((await rls.shouldRateLimit({ domain, descriptors: routeDescriptors("signin", "192.0.2.1") })).overall_code).toBe("OK");
       await redis.kill();
       const error = await rls.shouldRateLimit({ domain, descriptors: routeDescriptors("signin", "192.0.2.1") }).catch((e: grpc.ServiceError) => e);
       expect(error).toMatchObject({ code: grpc.status.UNAVAILABLE, details: "rate limit store unavailable" });
       expect(await rls.health()).toBe("NOT_SERVING");
+      expect((await fetch(`${rls.server.httpUrl}/readyz`)).status).toBe(503);
+      expect(await rls.metrics()).toMatch(/^ratelimit_calls_total\{outcome="unavailable"\} 1$/m);
     } finally {
       await rls.close();
       await redis.kill();

@@ -7,7 +7,7 @@ const REDIS = { REDIS_URL: "redis://127.0.0.1:6379" };
 describe("loadRateLimitConfig", () => {
   it("defaults to per-client budgets on the public sign-in routes", () => {
     const config = loadRateLimitConfig(REDIS);
-    expect(config).toMatchObject({ host: "127.0.0.1", port: 7004, domain: "gateway", redisTimeoutMs: 200 });
+    expect(config).toMatchObject({ host: "127.0.0.1", port: 7004, httpPort: 7005, domain: "gateway", redisTimeoutMs: 200 });
     expect(config.rules.map((r) => `${r.route}:${r.subject}`)).toEqual(["signin-page:ip", "signin:ip", "complete-signin:ip", "signup:ip", "password-reset:ip"]);
     expect(config.rules.find((r) => r.route === "signin")).toEqual({ route: "signin", subject: "ip", points: 20, unit: "MINUTE" });
   });
