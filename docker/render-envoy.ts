@@ -10,7 +10,8 @@
  *
  * Usage: node --import tsx docker/render-envoy.ts TEMPLATE OUTPUT
  * Environment: GATEWAY_LISTEN (0.0.0.0:8080), ENVOY_ADMIN_PORT (9901), AUTH_ADDR (auth:7001),
- * AUTHZ_GRPC_ADDR (authz:7002), AUTHZ_HTTP_ADDR (authz:7003), EXAMPLE_ADDR (example-upstream:7010).
+ * AUTHZ_GRPC_ADDR (authz:7002), AUTHZ_HTTP_ADDR (authz:7003), EXAMPLE_ADDR (example-upstream:7010),
+ * RATELIMIT_ADDR (ratelimit:7004), RATE_LIMIT_DOMAIN (gateway, as the rate limit service's).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { renderEnvoyConfig } from "../src/stack/gateway-config.js";
@@ -35,8 +36,9 @@ export function renderComposeEnvoy(template: string, env: Env): string {
       auth: [endpoint(env, "AUTH_ADDR", "auth:7001")],
       authz: [{ grpc: endpoint(env, "AUTHZ_GRPC_ADDR", "authz:7002"), http: endpoint(env, "AUTHZ_HTTP_ADDR", "authz:7003") }],
       example: endpoint(env, "EXAMPLE_ADDR", "example-upstream:7010"),
+      ratelimit: [endpoint(env, "RATELIMIT_ADDR", "ratelimit:7004")],
     },
-    { adminPort },
+    { adminPort, rateLimitDomain: env.RATE_LIMIT_DOMAIN || "gateway" },
   );
   const config = JSON.parse(rendered) as { static_resources: { clusters: Array<{ type?: string }> } };
   for (const cluster of config.static_resources.clusters) cluster.type = "STRICT_DNS";

@@ -14,6 +14,9 @@ import { loadStackConfig } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
 import { startMailSink } from "./stack/mail-sink.js";
 import { createProcessManager } from "./stack/processes.js";
+import { startRateLimitServer } from "./ratelimit/app.js";
+import { loadRateLimitConfig } from "./ratelimit/config.js";
+import { loadEdgeTlsConfig } from "./stack/tls.js";
 import { formatEndpoints, startStack } from "./stack/stack.js";
 import { endpointOf } from "./stack/render-config.js";
 
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
   const stackConfig = loadStackConfig(env, REPO_ROOT);
   const gatewayConfig = loadGatewayConfig(env);
   const counts = loadInstanceCounts(env);
+  const tlsConfig = loadEdgeTlsConfig(env);
   const gatewayUrl = `http://127.0.0.1:${gatewayConfig.port}`;
   let endpoints = "";
 
@@ -93,6 +97,9 @@ async function main(): Promise<void> {
       startAuthzInstance({ procs, logsDir, env: authzEnv }, i, i === 0 ? { grpc: authzConfig.port, http: authzConfig.httpPort } : { grpc: 0, http: 0 }),
     ),
   );
+  // Envoy's global rate limit service: the gateway's budgets in the same Redis as the auth service's.
+  const ratelimitConfig = loadRateLimitConfig(env);
+  const ratelimit = await startRateLimitServer(ratelimitConfig, { log: createLogger(config.logLevel, "ratelimit") });
   const example = await startExampleUpstream("127.0.0.1", EXAMPLE_PORT);
   // Without SMTP_URL, mail goes to a local sink that keeps every message as a file to open.
   const mailDir = path.join(stackConfig.dir, "mail");
@@ -112,6 +119,9 @@ async function main(): Promise<void> {
     auth: auths.map((a) => a.endpoint),
     authz: authzs.map((a) => a.endpoints),
     example: endpointOf(example.url),
+    ratelimit: [ratelimit.endpoint],
+    rateLimitDomain: ratelimitConfig.domain,
+    tls: tlsConfig,
     ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),
     log: (line) => process.stderr.write(`[gateway] ${line}\n`),
   });
@@ -123,6 +133,8 @@ async function main(): Promise<void> {
       ...auths.map((a) => `# ${a.name} (gRPC, gRPC-Web, Connect): ${a.url}  pid ${a.pid}, log ${a.logFile}`),
       `# JWKS: ${auths[0]!.url}/.well-known/jwks.json (also ${gateway.url}/.well-known/jwks.json); issuer ${config.shared.issuer}`,
       ...authzs.map((a) => `# ${a.name} (ext_authz gRPC ${a.endpoints.grpc.host}:${a.endpoints.grpc.port}, forward-auth and /metrics ${a.httpUrl})  pid ${a.pid}, log ${a.logFile}`),
+      ...(gateway.tls ? [`# gateway HTTPS: ${gateway.tls.url}${gateway.tls.caFile ? `  (certificate from the local CA ${gateway.tls.caFile}; curl --cacert it)` : ""}`] : []),
+      `# rate limit service (Envoy's envoy.service.ratelimit.v3): ${ratelimit.address}, /metrics ${ratelimit.httpUrl}`,
       `# example upstream (direct, unprotected): ${example.url}`,
       sink ? `# mail: SMTP ${sink.url}, every message kept in ${mailDir}/` : `# mail: delivered through ${mailConfig.smtpUrl}`,
       `# gateway logs: ${gateway.logFiles.join(", ")}`,
@@ -140,6 +152,7 @@ async function main(): Promise<void> {
         () => mailWorker.stop(),
         async () => sink?.close(),
         () => example.close(),
+        () => ratelimit.close(),
       ];
       for (const close of closers) await close().catch(() => {});
     })());

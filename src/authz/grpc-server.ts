@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { bindGrpcServer, healthService, serviceOf, type ServingStatus } from "../platform/grpc-health.js";
 import type { Logger } from "../platform/log.js";
 import type { Authorizer } from "./authorizer.js";
 import { fromEnvoyRequest, InvalidCheckRequest, toEnvoyResponse, type EnvoyCheckRequest, type EnvoyCheckResponse } from "./envoy-check.js";
@@ -40,17 +41,11 @@ export function loadAuthzProtos(dirs: ProtoDirs): grpc.GrpcObject {
   return grpc.loadPackageDefinition(definition);
 }
 
-function serviceOf(root: grpc.GrpcObject, name: string): grpc.ServiceDefinition {
-  const found = name.split(".").reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], root);
-  if (typeof found !== "function" || !("service" in found)) throw new Error(`${name} missing from the loaded protos`);
-  return (found as grpc.ServiceClientConstructor).service;
-}
-
 export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: number): Promise<GrpcServer> {
   const root = loadAuthzProtos(deps.protoDirs);
   const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_CHECK_REQUEST_BYTES });
   const known = new Set(["", AUTHORIZATION_SERVICE]);
-  const status = async () => ((await deps.serving().catch(() => false)) ? "SERVING" : "NOT_SERVING");
+  const status = async (): Promise<ServingStatus> => ((await deps.serving().catch(() => false)) ? "SERVING" : "NOT_SERVING");
 
   server.addService(serviceOf(root, AUTHORIZATION_SERVICE), {
     Check(call: grpc.ServerUnaryCall<EnvoyCheckRequest, EnvoyCheckResponse>, callback: grpc.sendUnaryData<EnvoyCheckResponse>) {
@@ -70,43 +65,9 @@ export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: 
     },
   });
 
-  server.addService(serviceOf(root, "grpc.health.v1.Health"), {
-    Check(call: grpc.ServerUnaryCall<{ service?: string }, { status: string }>, callback: grpc.sendUnaryData<{ status: string }>) {
-      const service = call.request.service ?? "";
-      if (!known.has(service)) {
-        callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${service.slice(0, 200)}` });
-        return;
-      }
-      void status().then((s) => callback(null, { status: s }));
-    },
-    Watch(call: grpc.ServerWritableStream<{ service?: string }, { status: string }>) {
-      const service = call.request.service ?? "";
-      let last: string | undefined;
-      const poll = async () => {
-        const current = known.has(service) ? await status() : "SERVICE_UNKNOWN";
-        if (current !== last && !call.cancelled) call.write({ status: current });
-        last = current;
-      };
-      const timer = setInterval(() => void poll(), 1000);
-      call.on("cancelled", () => clearInterval(timer));
-      call.on("close", () => clearInterval(timer));
-      void poll();
-    },
-  });
+  server.addService(serviceOf(root, "grpc.health.v1.Health"), healthService(known, status));
 
-  const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, actual) => (error ? reject(error) : resolve(actual))),
-  );
-  deps.log.info({ host, port: bound }, "authz gRPC (ext_authz v3, health) listening");
-  return {
-    port: bound,
-    close: () =>
-      new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), 2000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
-  };
+  const bound = await bindGrpcServer(server, host, port);
+  deps.log.info({ host, port: bound.port }, "authz gRPC (ext_authz v3, health) listening");
+  return bound;
 }

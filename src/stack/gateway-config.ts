@@ -13,6 +13,26 @@ export interface GatewayTargets {
   auth: Endpoint[];
   authz: AuthzEndpoints[];
   example: Endpoint;
+  /** Envoy's rate limit service instances (src/ratelimit). Absent: no shared budgets; the filter and its cluster are left out. */
+  ratelimit?: Endpoint[];
+}
+
+/** What the launcher and tests choose when rendering envoy.yaml. */
+export interface EnvoyRenderOptions {
+  adminPort: number;
+  /** Drops the ext_authz filter: the benchmark's baseline for what the Check costs. */
+  withoutCheck?: boolean;
+  /** The rate limit filter's `domain`; must equal the service's RATE_LIMIT_DOMAIN. Default: envoy.yaml's (gateway). */
+  rateLimitDomain?: string;
+  /** The per-instance flood guard's token bucket: `tokens` per `fillIntervalMs`. Default: envoy.yaml's (10000/1s). */
+  floodGuard?: { tokens: number; fillIntervalMs: number };
+  /** The HTTPS listener (gateway_tls) and its PEM files. Absent: no HTTPS listener, and no redirect to one. */
+  tls?: { listen: Endpoint; certFile: string; keyFile: string };
+  /**
+   * How long Envoy waits for a Check and a rate-limit answer. Default: envoy.yaml's 0.25 s, what a
+   * deployment runs; test harnesses on a shared, loaded machine give it more room.
+   */
+  calloutTimeoutMs?: number;
 }
 
 const hostPort = (e: Endpoint) => `${e.host}:${e.port}`;
@@ -50,60 +70,123 @@ export function renderNginxConfig(template: string, targets: GatewayTargets, pat
 }
 
 type Json = Record<string, unknown>;
+interface HttpFilter {
+  name: string;
+  typed_config: Json;
+}
+interface Route {
+  redirect?: { https_redirect?: boolean; port_redirect?: number };
+}
+interface Hcm {
+  http_filters?: HttpFilter[];
+  route_config?: { virtual_hosts: Array<{ routes: Route[] }> };
+}
+interface Listener {
+  name: string;
+  address: Json;
+  filter_chains: Array<{ transport_socket?: { typed_config: { common_tls_context: { tls_certificates: Json[] } } }; filters: Array<{ typed_config: Hcm }> }>;
+}
 interface Cluster {
   name: string;
   load_assignment: { endpoints: Array<{ lb_endpoints: unknown[] }> };
 }
+interface StaticResources {
+  listeners: Listener[];
+  clusters: Cluster[];
+}
 
 const socketAddress = (e: Endpoint) => ({ socket_address: { address: e.host, port_value: e.port } });
-
 function requireInstances(targets: GatewayTargets): void {
   if (targets.auth.length === 0) throw new Error("the gateway needs at least one auth instance");
   if (targets.authz.length === 0) throw new Error("the gateway needs at least one authz instance");
 }
 
-export interface EnvoyRenderOptions {
-  adminPort: number;
-  /** Drops the ext_authz filter: the benchmark's baseline for what the Check costs. */
-  withoutCheck?: boolean;
-}
-
-interface HttpConnectionManager {
-  http_filters: Array<{ name: string }>;
-}
-interface Listener {
-  name: string;
-  address: Json;
-  filter_chains: Array<{ filters: Array<{ typed_config: HttpConnectionManager }> }>;
-}
+const connectionManagers = (resources: StaticResources) => resources.listeners.flatMap((l) => l.filter_chains.flatMap((chain) => chain.filters.map((f) => f.typed_config)));
 
 /**
- * envoy/envoy.yaml with the real ports: the listener, the admin port, and each cluster's
+ * envoy/envoy.yaml with the real ports: the listeners, the admin port, and each cluster's
  * endpoints (one per instance). Returned as JSON, which Envoy reads as well as YAML.
  */
 export function renderEnvoyConfig(yamlText: string, targets: GatewayTargets, options: EnvoyRenderOptions): string {
   requireInstances(targets);
-  const config = parse(yamlText, { maxAliasCount: -1 }) as {
-    admin: { address: Json };
-    static_resources: { listeners: Listener[]; clusters: Cluster[] };
-  };
+  const config = parse(yamlText, { maxAliasCount: -1 }) as { admin: { address: Json }; static_resources: StaticResources };
+  const resources = config.static_resources;
   config.admin.address = socketAddress({ host: "127.0.0.1", port: options.adminPort });
-  const listener = config.static_resources.listeners.find((l) => l.name === "gateway");
+  const listener = resources.listeners.find((l) => l.name === "gateway");
   if (!listener) throw new Error('envoy.yaml has no listener named "gateway"');
   listener.address = socketAddress(targets.listen);
   if (options.withoutCheck) {
     for (const chain of listener.filter_chains) {
       for (const filter of chain.filters) {
         const hcm = filter.typed_config;
-        hcm.http_filters = hcm.http_filters.filter((f) => f.name !== "envoy.filters.http.ext_authz");
+        hcm.http_filters = (hcm.http_filters ?? []).filter((f) => f.name !== "envoy.filters.http.ext_authz");
       }
     }
   }
-  const endpoints: Record<string, Endpoint[]> = { authz: targets.authz.map((a) => a.grpc), auth: targets.auth, example: [targets.example] };
+  const limited = (targets.ratelimit ?? []).length > 0;
+  const endpoints: Record<string, Endpoint[]> = {
+    authz: targets.authz.map((a) => a.grpc),
+    auth: targets.auth,
+    example: [targets.example],
+    ...(limited ? { ratelimit: targets.ratelimit ?? [] } : {}),
+  };
   for (const [name, list] of Object.entries(endpoints)) {
-    const cluster = config.static_resources.clusters.find((c) => c.name === name);
+    const cluster = resources.clusters.find((c) => c.name === name);
     if (!cluster) throw new Error(`envoy.yaml has no cluster named "${name}"`);
     cluster.load_assignment.endpoints = [{ lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e) } })) }];
   }
+  renderRateLimits(resources, limited, options);
+  renderTls(resources, options.tls);
+  if (options.calloutTimeoutMs !== undefined) {
+    const timeout = `${options.calloutTimeoutMs / 1000}s`;
+    for (const filter of connectionManagers(resources).flatMap((hcm) => hcm.http_filters ?? [])) {
+      const typed = filter.typed_config as { grpc_service?: Json; timeout?: string; rate_limit_service?: { grpc_service?: Json } };
+      if (filter.name === "envoy.filters.http.ext_authz" && typed.grpc_service) typed.grpc_service.timeout = timeout;
+      if (filter.name === "envoy.filters.http.ratelimit") {
+        typed.timeout = timeout;
+        if (typed.rate_limit_service?.grpc_service) typed.rate_limit_service.grpc_service.timeout = timeout;
+      }
+    }
+  }
   return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+function renderRateLimits(resources: StaticResources, limited: boolean, options: EnvoyRenderOptions): void {
+  // Without a rate limit service there is nothing to ask: drop the filter rather than fail open on every request.
+  if (!limited) resources.clusters = resources.clusters.filter((c) => c.name !== "ratelimit");
+  for (const hcm of connectionManagers(resources)) {
+    if (!hcm.http_filters) continue;
+    if (!limited) hcm.http_filters = hcm.http_filters.filter((f) => f.name !== "envoy.filters.http.ratelimit");
+    for (const filter of hcm.http_filters) {
+      if (filter.name === "envoy.filters.http.ratelimit" && options.rateLimitDomain) filter.typed_config.domain = options.rateLimitDomain;
+      if (filter.name === "envoy.filters.http.local_ratelimit" && options.floodGuard) {
+        const { tokens, fillIntervalMs } = options.floodGuard;
+        filter.typed_config.token_bucket = { max_tokens: tokens, tokens_per_fill: tokens, fill_interval: `${fillIntervalMs / 1000}s` };
+        filter.typed_config.response_headers_to_add = [
+          { header: { key: "retry-after", value: String(Math.max(1, Math.ceil(fillIntervalMs / 1000))) }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" },
+        ];
+      }
+    }
+  }
+}
+
+/** Points gateway_tls at its port and files, and the browser redirect at that port; without TLS, removes both. */
+function renderTls(resources: StaticResources, tls: EnvoyRenderOptions["tls"]): void {
+  const listener = resources.listeners.find((l) => l.name === "gateway_tls");
+  if (!listener) throw new Error('envoy.yaml has no listener named "gateway_tls"');
+  if (tls) {
+    listener.address = socketAddress(tls.listen);
+    for (const chain of listener.filter_chains) {
+      if (chain.transport_socket) {
+        chain.transport_socket.typed_config.common_tls_context.tls_certificates = [{ certificate_chain: { filename: tls.certFile }, private_key: { filename: tls.keyFile } }];
+      }
+    }
+  } else {
+    resources.listeners = resources.listeners.filter((l) => l !== listener);
+  }
+  for (const host of connectionManagers(resources).flatMap((hcm) => hcm.route_config?.virtual_hosts ?? [])) {
+    // Without HTTPS there is nowhere to send browsers: they stay on plain HTTP.
+    if (!tls) host.routes = host.routes.filter((r) => !r.redirect?.https_redirect);
+    else for (const route of host.routes) if (route.redirect?.https_redirect) route.redirect.port_redirect = tls.listen.port;
+  }
 }

@@ -12,6 +12,7 @@ import { createProcessManager, isAlive, type RunAs, type ServiceSpec } from "./p
 import { waitUntil } from "./readiness.js";
 import type { Endpoint } from "./render-config.js";
 import { assertTraversable, chownTree, ensureServiceUser } from "./service-user.js";
+import { ensureLocalCertificate, type EdgeCertificate, type EdgeTlsConfig } from "./tls.js";
 
 export type GatewayProxy = "envoy" | "nginx";
 
@@ -30,6 +31,12 @@ export interface GatewayDeps extends GatewayTargets {
   adminPort?: number;
   /** Envoy without its ext_authz filter: the benchmark's baseline, never a deployment. */
   withoutCheck?: boolean;
+  /** Envoy's Check and rate-limit timeout; default envoy.yaml's (see EnvoyRenderOptions). */
+  calloutTimeoutMs?: number;
+  /** Envoy's HTTPS listener on listen.host; no files: a certificate from the launcher's CA in `dir`/tls. */
+  tls?: EdgeTlsConfig;
+  /** The rate limit filter's domain, the service's RATE_LIMIT_DOMAIN; default envoy.yaml's. */
+  rateLimitDomain?: string;
   log?: (line: string) => void;
 }
 
@@ -37,6 +44,8 @@ export interface RunningGateway {
   proxy: GatewayProxy;
   url: string;
   port: number;
+  /** The HTTPS listener (Envoy only), and the CA to trust when the launcher made the certificate. */
+  tls?: { url: string; caFile?: string };
   pid: number;
   /** Envoy's admin API (loopback), for /clusters and /stats. */
   adminUrl?: string;
@@ -89,11 +98,21 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     // Else the readiness probe below would take whoever holds the port for our gateway.
     throw new Error(`gateway port ${deps.listen.host}:${deps.listen.port} is already in use (set GATEWAY_PORT)`);
   }
+  if (deps.tls && proxy === "nginx") log(`HTTPS (GATEWAY_TLS_PORT ${deps.tls.port}) is served by Envoy only; nginx serves plain HTTP`);
+  const tls: (EdgeCertificate & { port: number }) | undefined =
+    deps.tls && proxy === "envoy" ? { port: deps.tls.port, ...(deps.tls.files ?? ensureLocalCertificate(dir, runAs)) } : undefined;
   for (let attempt = 1; ; attempt++) {
     const port = deps.listen.port || (await findFreePort());
     const targets: GatewayTargets = { ...deps, listen: { host: deps.listen.host, port } };
     const adminPort = deps.adminPort ?? (await findFreePort());
-    const spec = proxy === "envoy" ? envoySpec(binary, layout, targets, { adminPort, withoutCheck: deps.withoutCheck ?? false }, runAs) : nginxSpec(binary, layout, targets, runAs);
+    const options: EnvoyRenderOptions = {
+      adminPort,
+      withoutCheck: deps.withoutCheck ?? false,
+      ...(deps.calloutTimeoutMs !== undefined ? { calloutTimeoutMs: deps.calloutTimeoutMs } : {}),
+      ...(deps.rateLimitDomain ? { rateLimitDomain: deps.rateLimitDomain } : {}),
+      ...(tls ? { tls: { listen: { host: deps.listen.host, port: tls.port }, certFile: tls.certFile, keyFile: tls.keyFile } } : {}),
+    };
+    const spec = proxy === "envoy" ? envoySpec(binary, layout, targets, options, runAs) : nginxSpec(binary, layout, targets, runAs);
     const procs = createProcessManager(layout.run, log);
     procs.start(spec);
     try {
@@ -115,6 +134,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       proxy,
       url: `http://${deps.listen.host}:${port}`,
       port,
+      ...(tls ? { tls: { url: `https://${deps.listen.host}:${tls.port}`, ...(tls.caFile ? { caFile: tls.caFile } : {}) } } : {}),
       pid,
       ...(proxy === "envoy" ? { adminUrl: `http://127.0.0.1:${adminPort}` } : {}),
       logFiles: [spec.logFile, ...(proxy === "nginx" ? [path.join(layout.conf, "access.log")] : [])],

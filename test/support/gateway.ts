@@ -13,6 +13,13 @@ import { startAuthInstance, startAuthzInstance, type AuthInstance, type AuthzIns
 import { createProcessManager, type ProcessManager } from "../../src/stack/processes.js";
 import { endpointOf } from "../../src/stack/render-config.js";
 
+/**
+ * Envoy's Check and rate-limit timeout in tests: the deployment's 0.25 s measures a Check on an idle
+ * machine; a shared 2-core one running the suite can stall a Check longer than that, which would
+ * read as a denial the test is not about. No test here asserts how long a Check takes.
+ */
+export const PATIENT_CALLOUT_MS = 2000;
+
 export interface TestGateway {
   url: string;
   port: number;
@@ -59,6 +66,7 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
           authz: authz.map((a) => a.server.endpoints),
           example: endpointOf(example.url),
           proxy,
+          calloutTimeoutMs: PATIENT_CALLOUT_MS,
         });
         const running: TestGateway = {
           url,
@@ -190,6 +198,7 @@ export async function startInstanceTopology(counts: { auth: number; authz: numbe
       auth: auth.map((a) => a.endpoint),
       authz: authz.map((a) => a.endpoints),
       example: endpointOf(example.url),
+      calloutTimeoutMs: PATIENT_CALLOUT_MS,
       proxy: "envoy",
     });
     return {

@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadEnvoyApi } from "../../support/envoy-api.js";
 import { DEFAULT_PUBLIC_PREFIXES } from "../../../src/authz/config.js";
+import { loadRateLimitConfig } from "../../../src/ratelimit/config.js";
 
 const ENVOY_YAML = path.resolve(import.meta.dirname, "../../../envoy/envoy.yaml");
 const TYPE_URL = "type.googleapis.com/";
@@ -118,6 +119,7 @@ describe("envoy/envoy.yaml", () => {
     return errors;
   };
   const config = () => parse(readFileSync(ENVOY_YAML, "utf8")) as Record<string, any>;
+  const filterOf = (hcm: Record<string, any>, name: string) => hcm.http_filters.find((f: { name: string }) => f.name === name).typed_config;
 
   beforeAll(() => {
     root = loadEnvoyApi();
@@ -131,12 +133,22 @@ describe("envoy/envoy.yaml", () => {
   it("wires ext_authz over gRPC, failing closed, with public routes exempt", () => {
     const hcm = config().static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
     const filters = hcm.http_filters.map((f: { name: string }) => f.name);
-    expect(filters).toEqual(["envoy.filters.http.cors", "envoy.filters.http.grpc_web", "envoy.filters.http.ext_authz", "envoy.filters.http.router"]);
-    const extAuthz = hcm.http_filters[2].typed_config;
+    expect(filters).toEqual([
+      "envoy.filters.http.cors",
+      "envoy.filters.http.grpc_web",
+      "envoy.filters.http.local_ratelimit",
+      "envoy.filters.http.ratelimit",
+      "envoy.filters.http.ext_authz",
+      "envoy.filters.http.router",
+    ]);
+    const extAuthz = filterOf(hcm, "envoy.filters.http.ext_authz");
     expect(extAuthz).toMatchObject({ transport_api_version: "V3", failure_mode_allow: false, grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "0.25s" } });
     expect(extAuthz.with_request_body).toBeUndefined();
     const routes = hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
-    const exempt = routes.filter((r) => r.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled).map((r) => r.match.path ?? r.match.prefix);
+    // The HTTPS redirect is exempt too, but it answers itself and sends nothing upstream.
+    const exempt = routes
+      .filter((r) => r.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled && !r.redirect)
+      .map((r) => r.match.path ?? r.match.prefix);
     // Envoy skips the Check exactly where the authz server would allow without identity anyway.
     // (A page has a GET and a POST route, with different retry policies.)
     expect([...new Set(exempt)].sort()).toEqual([...DEFAULT_PUBLIC_PREFIXES].sort());
@@ -159,13 +171,71 @@ describe("envoy/envoy.yaml", () => {
     }
   });
 
+  it("rate limits the public sign-in routes through the rate limit service, failing open, with a local flood guard", () => {
+    const hcm = config().static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    expect(filterOf(hcm, "envoy.filters.http.ratelimit")).toMatchObject({
+      domain: "gateway",
+      failure_mode_deny: false,
+      enable_x_ratelimit_headers: "DRAFT_VERSION_03",
+      rate_limited_as_resource_exhausted: true,
+      rate_limit_service: { transport_api_version: "V3", grpc_service: { envoy_grpc: { cluster_name: "ratelimit" } } },
+    });
+    expect(filterOf(hcm, "envoy.filters.http.local_ratelimit").token_bucket).toMatchObject({ fill_interval: "1s" });
+    const routes = hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
+    const limited = Object.fromEntries(
+      routes
+        .filter((r) => r.route?.rate_limits)
+        .map((r) => [r.match.path ?? r.match.prefix, r.route.rate_limits.map((l: { actions: Array<Record<string, any>> }) => l.actions.map((a) => a.generic_key?.descriptor_value ?? Object.keys(a)[0]))]),
+    );
+    // Each names the budget (RATE_LIMIT_GATEWAY_RULES' route) per client address and for the route as a whole.
+    expect(limited).toEqual({
+      "/auth.v1.AuthService/SignUp": [["signup", "remote_address"], ["signup"]],
+      "/auth.v1.AuthService/SignIn": [["signin", "remote_address"], ["signin"]],
+      "/auth.v1.AuthService/CompleteSignIn": [["complete-signin", "remote_address"], ["complete-signin"]],
+      "/auth.v1.AuthService/RequestPasswordReset": [["password-reset", "remote_address"], ["password-reset"]],
+      "/signin": [["signin-page", "remote_address"], ["signin-page"]],
+    });
+    // The service's default rules budget exactly the routes Envoy sends descriptors for.
+    const defaults = loadRateLimitConfig({ REDIS_URL: "redis://127.0.0.1:6379" }).rules.map((r) => r.route);
+    expect([...defaults].sort()).toEqual(Object.values(limited).map((l) => (l as string[][])[0]?.[0]).sort());
+    const rls = config().static_resources.clusters.find((c: { name: string }) => c.name === "ratelimit");
+    expect(rls.health_checks[0].grpc_health_check.service_name).toBe("envoy.service.ratelimit.v3.RateLimitService");
+  });
+
+  it("serves the same routes and filters over TLS with HSTS, and sends only browsers from plain HTTP there", () => {
+    const [plain, tls] = config().static_resources.listeners as Array<Record<string, any>>;
+    expect([plain?.name, tls?.name]).toEqual(["gateway", "gateway_tls"]);
+    const hcm = (l: Record<string, any> | undefined) => l?.filter_chains[0].filters[0].typed_config;
+    const { stat_prefix: _p, route_config: plainRoutes, ...plainRest } = hcm(plain);
+    const { stat_prefix: _t, route_config: tlsRoutes, ...tlsRest } = hcm(tls);
+    expect(tlsRest).toEqual(plainRest);
+    expect(tlsRoutes.virtual_hosts).toEqual(plainRoutes.virtual_hosts);
+    // RFC 6797 7.2: HSTS is never sent over plain HTTP.
+    expect(plainRoutes.response_headers_to_add).toBeUndefined();
+    expect(tlsRoutes.response_headers_to_add).toEqual([{ header: { key: "strict-transport-security", value: "max-age=31536000" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }]);
+
+    const context = tls?.filter_chains[0].transport_socket.typed_config.common_tls_context;
+    expect(context.tls_params.tls_minimum_protocol_version).toBe("TLSv1_2");
+    expect(context.alpn_protocols).toEqual(["h2", "http/1.1"]);
+    expect(plain?.filter_chains[0].transport_socket).toBeUndefined();
+
+    const redirect = plainRoutes.virtual_hosts[0].routes[0];
+    expect(redirect.redirect).toEqual({ https_redirect: true, port_redirect: 8443, response_code: "FOUND" });
+    expect(redirect.match.headers).toEqual([
+      { name: "x-forwarded-proto", string_match: { exact: "http" } },
+      { name: ":method", string_match: { safe_regex: { regex: "GET|HEAD" } } },
+      { name: "accept", string_match: { contains: "text/html" } },
+    ]);
+    expect(plainRoutes.virtual_hosts[0].routes.filter((r: Record<string, unknown>) => r.redirect)).toHaveLength(1);
+  });
+
   it("catches an unknown field anywhere, including inside a typed_config", () => {
     const top = config();
     top.static_resources.clusters[0].conect_timeout = "1s";
     expect(errorsOf(top)).toEqual(["bootstrap.static_resources.clusters[0].conect_timeout: unknown field of envoy.config.cluster.v3.Cluster"]);
 
     const nested = config();
-    nested.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[2].typed_config.failure_mode_alow = false;
+    filterOf(nested.static_resources.listeners[0].filter_chains[0].filters[0].typed_config, "envoy.filters.http.ext_authz").failure_mode_alow = false;
     expect(errorsOf(nested).join("\n")).toMatch(/failure_mode_alow: unknown field of envoy\.extensions\.filters\.http\.ext_authz\.v3\.ExtAuthz/);
   });
 
@@ -173,8 +243,8 @@ describe("envoy/envoy.yaml", () => {
     const bad = config();
     const hcm = bad.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
     hcm.http_filters[1].typed_config["@type"] = "type.googleapis.com/envoy.extensions.filters.http.grpc_webb.v3.GrpcWeb";
-    hcm.http_filters[2].typed_config.grpc_service.timeout = 250;
-    hcm.http_filters[2].typed_config.transport_api_version = "V4";
+    filterOf(hcm, "envoy.filters.http.ext_authz").grpc_service.timeout = 250;
+    filterOf(hcm, "envoy.filters.http.ext_authz").transport_api_version = "V4";
     hcm.use_remote_address = "yes";
     const errors = errorsOf(bad).join("\n");
     expect(errors).toContain("unknown @type type.googleapis.com/envoy.extensions.filters.http.grpc_webb.v3.GrpcWeb");

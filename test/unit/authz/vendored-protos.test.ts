@@ -6,11 +6,12 @@ import { XDS_DEPS } from "../../support/envoy-api.js";
 const VENDORED = path.resolve(import.meta.dirname, "../../../envoy/api");
 const UPSTREAM_ROOTS = ["envoy-api", "googleapis", "protoc-gen-validate", "xds"].map((dir) => path.join(XDS_DEPS, dir));
 
-describe("envoy/api (the ext_authz protos the server loads)", () => {
+describe("envoy/api (the ext_authz and rate limit protos the servers load)", () => {
   const files = readdirSync(VENDORED, { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".proto"));
 
   it("are byte-for-byte Envoy's data-plane-api files, so the server is wire-compatible with Envoy", () => {
     expect(files).toContain(path.join("envoy", "service", "auth", "v3", "external_auth.proto"));
+    expect(files).toContain(path.join("envoy", "service", "ratelimit", "v3", "rls.proto"));
     for (const file of files) {
       const upstream = UPSTREAM_ROOTS.map((root) => path.join(root, file)).find((candidate) => {
         try {
@@ -24,7 +25,7 @@ describe("envoy/api (the ext_authz protos the server loads)", () => {
     }
   });
 
-  it("are the whole import closure of external_auth.proto", () => {
+  it("are the whole import closure of external_auth.proto and rls.proto", () => {
     const have = new Set(files);
     for (const file of files) {
       for (const [, imported = ""] of readFileSync(path.join(VENDORED, file), "utf8").matchAll(/^import\s+(?:public\s+)?"([^"]+)";/gm)) {

@@ -5,6 +5,7 @@ import { loadAuthzConfig } from "../../../src/authz/config.js";
 import { loadAuthConfig } from "../../../src/auth/config.js";
 import { loadMailWorkerConfig } from "../../../src/auth/mail/config.js";
 import { COMPOSE, COMPOSE_TEXT, dockerfileCopies, environmentOf, INTERPOLATION, interpolate, REPO, service } from "../../support/compose-file.js";
+import { loadRateLimitConfig } from "../../../src/ratelimit/config.js";
 
 const services = Object.entries(COMPOSE.services);
 const isOneShot = (name: string) => service(name).restart === "no";
@@ -86,8 +87,8 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  it("gives auth, authz and the mail worker only variables their loaders read, with values they accept", () => {
-    const loaders = { auth: loadAuthConfig, authz: loadAuthzConfig, "mail-worker": loadMailWorkerConfig };
+  it("gives auth, authz, the rate limit service and the mail worker only variables their loaders read, with values they accept", () => {
+    const loaders = { auth: loadAuthConfig, authz: loadAuthzConfig, "mail-worker": loadMailWorkerConfig, ratelimit: loadRateLimitConfig };
     for (const [name, load] of Object.entries(loaders)) {
       const env = environmentOf(name);
       const read = namesRead(load, env);
@@ -106,6 +107,13 @@ describe("docker-compose.yml", () => {
     expect(new URL(auth.databaseReplicaUrl ?? "").host).toBe(`haproxy:${environmentOf("haproxy").READ_PORT}`);
     expect(new URL(loadMailWorkerConfig(environmentOf("mail-worker")).databaseUrl).host).toBe(`pgbouncer:${environmentOf("pgbouncer").LISTEN_PORT}`);
     expect(new URL(loadMailWorkerConfig(environmentOf("mail-worker")).smtpUrl).host).toBe(`mail-sink:${environmentOf("mail-sink").MAIL_SINK_PORT}`);
+  });
+
+  it("gives the gateway's rate limit filter the service's domain and address", () => {
+    const rls = loadRateLimitConfig(environmentOf("ratelimit"));
+    expect(environmentOf("envoy-config").RATE_LIMIT_DOMAIN).toBe(rls.domain);
+    expect(environmentOf("envoy-config").RATELIMIT_ADDR).toBe(`ratelimit:${rls.port}`);
+    expect(new URL(rls.redisUrl).host).toBe("redis:6379");
   });
 
   it("makes auth and authz agree on tokens, and trusts only the gateway's fixed address for X-Forwarded-For", () => {

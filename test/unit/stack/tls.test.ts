@@ -1,0 +1,77 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { X509Certificate } from "node:crypto";
+import { afterAll, describe, expect, it } from "vitest";
+import { StackConfigError } from "../../../src/stack/config.js";
+import { ensureLocalCertificate, loadEdgeTlsConfig, spkiHash } from "../../../src/stack/tls.js";
+
+describe("the edge certificate (src/stack/tls.ts)", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "tls-unit-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("generates a CA once and a server certificate it signed for localhost, 127.0.0.1 and ::1", () => {
+    const files = ensureLocalCertificate(dir);
+    const ca = new X509Certificate(readFileSync(files.caFile));
+    const server = new X509Certificate(readFileSync(files.certFile));
+    expect(ca.ca).toBe(true);
+    expect(server.ca).toBe(false);
+    expect(server.verify(ca.publicKey)).toBe(true);
+    expect(server.checkIssued(ca)).toBe(true);
+    expect(server.subjectAltName).toBe("DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1");
+    expect(server.keyUsage).toEqual(["1.3.6.1.5.5.7.3.1"]);
+    // At most 398 days, or browsers refuse it.
+    expect((Date.parse(server.validTo) - Date.parse(server.validFrom)) / 86_400_000).toBeLessThanOrEqual(398);
+    for (const key of [path.join(dir, "tls", "ca.key"), files.keyFile]) expect(statSync(key).mode & 0o077).toBe(0);
+    expect(spkiHash(files.certFile)).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+  });
+
+  it("reuses both while valid, and renews a server certificate near its end under the same CA", () => {
+    const first = ensureLocalCertificate(dir);
+    const [caPem, certPem] = [readFileSync(first.caFile, "utf8"), readFileSync(first.certFile, "utf8")];
+    expect(readFileSync(ensureLocalCertificate(dir).certFile, "utf8")).toBe(certPem);
+
+    // A server certificate with a day left, signed by the same CA: inside the renewal window.
+    const ext = path.join(dir, "short.ext");
+    writeFileSync(ext, "subjectAltName=DNS:localhost\n");
+    const csr = path.join(dir, "short.csr");
+    execFileSync("openssl", ["req", "-new", "-key", first.keyFile, "-subj", "/CN=localhost", "-out", csr], { stdio: "pipe" });
+    execFileSync("openssl", ["x509", "-req", "-in", csr, "-CA", first.caFile, "-CAkey", path.join(dir, "tls", "ca.key"), "-days", "1", "-extfile", ext, "-out", first.certFile], { stdio: "pipe" });
+    const renewed = ensureLocalCertificate(dir);
+    expect(readFileSync(renewed.caFile, "utf8")).toBe(caPem);
+    const server = new X509Certificate(readFileSync(renewed.certFile));
+    expect((Date.parse(server.validTo) - Date.now()) / 86_400_000).toBeGreaterThan(300);
+    expect(server.checkIssued(new X509Certificate(caPem))).toBe(true);
+  });
+});
+
+describe("loadEdgeTlsConfig", () => {
+  it("defaults to 8443 and the launcher's own certificate", () => {
+    expect(loadEdgeTlsConfig({})).toEqual({ port: 8443 });
+  });
+
+  it("takes the operator's certificate and key files, both or neither, and names each bad variable", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tls-conf-"));
+    try {
+      const cert = path.join(dir, "edge.crt");
+      const key = path.join(dir, "edge.key");
+      writeFileSync(cert, "");
+      writeFileSync(key, "");
+      expect(loadEdgeTlsConfig({ GATEWAY_TLS_PORT: "9443", GATEWAY_TLS_CERT_FILE: cert, GATEWAY_TLS_KEY_FILE: key })).toEqual({ port: 9443, files: { certFile: cert, keyFile: key } });
+      let error: unknown;
+      try {
+        loadEdgeTlsConfig({ GATEWAY_TLS_PORT: "https", GATEWAY_TLS_CERT_FILE: path.join(dir, "missing.crt") });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(StackConfigError);
+      const message = (error as Error).message;
+      expect(message).toContain('GATEWAY_TLS_PORT: expected a port number 1-65535, got "https"');
+      expect(message).toContain("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE go together");
+      expect(message).toContain(`GATEWAY_TLS_CERT_FILE: no file at ${path.join(dir, "missing.crt")}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
