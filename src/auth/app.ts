@@ -15,6 +15,8 @@ import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
 import { createReflectionService } from "../platform/reflection.js";
 import { createRpcMetrics } from "../platform/rpc-metrics.js";
+import { registerDataTierMetrics } from "../platform/data-tier-metrics.js";
+import { registerOutboxMetrics } from "./mail/outbox-metrics.js";
 import { createReplicaReads } from "../platform/replica-reads.js";
 import { kRequestMeta, requestMetaFrom } from "../platform/request-context.js";
 import { createAbuseProtection } from "./abuse/abuse-protection.js";
@@ -138,6 +140,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     };
 
     const metrics = createRpcMetrics("auth");
+    registerDataTierMetrics(metrics.registry, { prefix: "auth", db, redis });
+    registerOutboxMetrics(metrics.registry, db.write);
     const interceptors = [metrics.interceptor, createErrorInterceptor(log)];
     const pages = createHostedPages({
       auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),

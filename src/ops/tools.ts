@@ -6,8 +6,8 @@
  * - kubeconform and kustomize: `go install` from the Go module proxy;
  * - the Kubernetes API's JSON schemas: the PyPI wheel kubernetes-validate ships them, generated
  *   from the API server's OpenAPI document for each minor release;
- * - the CRDs' schemas: the operators' own Go modules (CloudNativePG, KubeBlocks) carry their
- *   CustomResourceDefinitions in config/crd/bases, converted to JSON schema (crd-schema.ts).
+ * - the CRDs' schemas: the operators' own Go modules (CloudNativePG, KubeBlocks, the Prometheus
+ *   Operator) carry their CustomResourceDefinitions, converted to JSON schema (crd-schema.ts).
  *
  * Every install writes into a temporary directory and renames it into place, so two test files
  * asking at once cannot see half a tool.
@@ -28,6 +28,7 @@ export const TOOL_VERSIONS = {
   kubernetes: "1.34.0",
   cloudnativePg: "v1.27.1",
   kubeblocks: "v1.0.0",
+  prometheusOperator: "v0.85.0",
 } as const;
 
 export interface OpsTools {
@@ -131,14 +132,15 @@ function kubernetesSchemas(tools: string): string {
 
 /** The CRDs this deployment uses, from the operators' Go modules, as <group>/<kind>_<version>.json. */
 function crdSchemas(tools: string): string {
-  const { cloudnativePg, kubeblocks } = TOOL_VERSIONS;
-  return installOnce(path.join(tools, `crd-schemas-cnpg-${cloudnativePg}-kubeblocks-${kubeblocks}`), (tmp) => {
+  const { cloudnativePg, kubeblocks, prometheusOperator } = TOOL_VERSIONS;
+  return installOnce(path.join(tools, `crd-schemas-cnpg-${cloudnativePg}-kubeblocks-${kubeblocks}-prometheus-operator-${prometheusOperator}`), (tmp) => {
     const sources = [
-      { dir: goModuleDir(tools, "github.com/cloudnative-pg/cloudnative-pg", cloudnativePg), files: /^postgresql\.cnpg\.io_.*\.yaml$/ },
-      { dir: goModuleDir(tools, "github.com/apecloud/kubeblocks", kubeblocks), files: /^(apps|dataprotection|parameters)\.kubeblocks\.io_.*\.yaml$/ },
+      { dir: goModuleDir(tools, "github.com/cloudnative-pg/cloudnative-pg", cloudnativePg), crds: "config/crd/bases", files: /^postgresql\.cnpg\.io_.*\.yaml$/ },
+      { dir: goModuleDir(tools, "github.com/apecloud/kubeblocks", kubeblocks), crds: "config/crd/bases", files: /^(apps|dataprotection|parameters)\.kubeblocks\.io_.*\.yaml$/ },
+      { dir: goModuleDir(tools, "github.com/prometheus-operator/prometheus-operator", prometheusOperator), crds: "example/prometheus-operator-crd", files: /^monitoring\.coreos\.com_podmonitors\.yaml$/ },
     ];
-    for (const { dir, files } of sources) {
-      const bases = path.join(dir, "config", "crd", "bases");
+    for (const { dir, crds, files } of sources) {
+      const bases = path.join(dir, crds);
       for (const file of fs.readdirSync(bases).filter((f) => files.test(f))) {
         for (const doc of parseAllDocuments(fs.readFileSync(path.join(bases, file), "utf8"))) {
           const crd = doc.toJS() as CustomResourceDefinition | null;

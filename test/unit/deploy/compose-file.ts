@@ -43,6 +43,7 @@ export const REQUIRED_VALUES: Record<string, string> = {
   AUTH_DB_PASSWORD: randomBytes(24).toString("hex"),
   REPLICATION_PASSWORD: randomBytes(24).toString("hex"),
   REDIS_PASSWORD: randomBytes(24).toString("hex"),
+  GRAFANA_ADMIN_PASSWORD: randomBytes(24).toString("hex"),
 };
 
 /** ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}, and $$ (a literal $). */

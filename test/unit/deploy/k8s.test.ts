@@ -81,7 +81,7 @@ beforeAll(() => {
   objects = parseAllDocuments(built).map((d) => d.toJS() as K8sObject);
 }, 600_000);
 
-describe("deploy/k8s: kubeconform against the Kubernetes API's and the operators' CRD schemas", () => {
+describe("deploy/k8s: kubeconform against the Kubernetes API's and the operators' CRD schemas", { timeout: 60_000 }, () => {
   it("every object the production overlay builds is valid, and none is skipped for want of a schema", () => {
     const { status, report } = kubeconform(path.join(tmp, "production.yaml"));
     const bad = report.resources.filter((r) => r.status !== "statusValid");
@@ -117,7 +117,7 @@ describe("deploy/k8s: kubeconform against the Kubernetes API's and the operators
   });
 });
 
-describe("deploy/k8s: the workloads", () => {
+describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
   const services = ["auth", "authz", "gateway", "mail-worker"];
 
   it("every Deployment's containers have readiness and liveness probes and resource requests and limits", () => {
@@ -189,7 +189,7 @@ describe("deploy/k8s: the workloads", () => {
   });
 });
 
-describe("deploy/k8s: configuration from the repo's own files", () => {
+describe("deploy/k8s: configuration from the repo's own files", { timeout: 60_000 }, () => {
   it("the envoy and haproxy ConfigMaps hold envoy/, haproxy/ and docker/ files byte for byte", () => {
     const data = (prefix: string) => byKind("ConfigMap").find((c) => c.metadata.name.startsWith(`${prefix}-`))!.data!;
     expect(data("envoy-template")["envoy.yaml"]).toBe(readFileSync(path.join(REPO, "envoy/envoy.yaml"), "utf8"));
@@ -266,7 +266,7 @@ describe("deploy/k8s: configuration from the repo's own files", () => {
   });
 });
 
-describe("deploy/k8s: NetworkPolicies", () => {
+describe("deploy/k8s: NetworkPolicies", { timeout: 60_000 }, () => {
   type Peer = { podSelector?: { matchLabels?: Record<string, string> }; namespaceSelector?: { matchLabels?: Record<string, string> } };
   type Policy = K8sObject & { spec: { podSelector: { matchLabels?: Record<string, string> }; ingress?: Array<{ from?: Peer[] }> } };
   const policies = () => byKind<Policy>("NetworkPolicy");
