@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse, parseAllDocuments, stringify } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import { renderComposeEnvoy } from "../../../docker/render-envoy.js";
 import { ensureOpsTools, goModuleDir, TOOL_VERSIONS, toolsDir, type OpsTools } from "../../../src/ops/tools.js";
 import { REPO } from "./compose-file.js";
@@ -108,7 +108,9 @@ describe("deploy/k8s: kubeconform against the Kubernetes API's and the operators
     (podSpec(deployment as unknown as Workload).containers[0] as unknown as Record<string, unknown>).readinesProbe = { tcpSocket: { port: 7001 } };
     broken.find((o) => o.apiVersion === "postgresql.cnpg.io/v1" && o.kind === "Cluster")!.spec.instance = 4;
     broken.find((o) => o.apiVersion === "apps.kubeblocks.io/v1" && o.kind === "Cluster")!.spec.terminationPolicy = "Halt";
-    writeFileSync(path.join(tmp, "broken.yaml"), broken.map((o) => stringify(o)).join("---\n"));
+    // As JSON (which is YAML): a YAML 1.2 writer leaves strings like "yes" unquoted, which
+    // kubeconform's YAML 1.1 reader would take for booleans.
+    writeFileSync(path.join(tmp, "broken.yaml"), broken.map((o) => JSON.stringify(o)).join("\n---\n"));
     const { status, report } = kubeconform(path.join(tmp, "broken.yaml"));
     expect(status).not.toBe(0);
     const invalid = report.resources.filter((r) => r.status === "statusInvalid");
@@ -179,6 +181,12 @@ describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
     }
     // The Secrets an operator creates (README, docs/operations.md) plus CloudNativePG's own.
     expect([...refs].sort()).toEqual(["auth-db-app", "auth-platform-keys", "auth-platform-smtp", "auth-redis-password"]);
+  });
+
+  it("Redis keeps an append-only file, fsynced every second", () => {
+    const parameter = one<K8sObject & { spec: { clusterName: string; componentParameters: Array<{ componentName: string; parameters: Record<string, string> }> } }>("Parameter", "auth-redis-persistence");
+    expect(parameter.spec.clusterName).toBe(one("Cluster", "auth-redis").metadata.name);
+    expect(parameter.spec.componentParameters).toEqual([{ componentName: "redis", parameters: { appendonly: "yes", appendfsync: "everysec" } }]);
   });
 
   it("the migrations Job runs against the primary directly, not through the Pooler", () => {
