@@ -109,7 +109,9 @@ export function ensurePrograms(requirements: Requirement[], opts: Omit<EnsureIns
 }
 
 function aptGet(args: string[]): void {
-  const result = spawnSync("apt-get", args, {
+  // Test files install what they need at once (the stack's packages, promtool); apt refuses a
+  // second run while one holds its lock, so they take turns.
+  const result = spawnSync("flock", ["/var/lock/auth-platform-apt.lock", "apt-get", ...args], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
   });
