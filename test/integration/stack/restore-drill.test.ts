@@ -63,6 +63,14 @@ describe("restore drill: pgBackRest backup, WAL archive, point-in-time restore i
     return { server, client: createClient(AuthService, connectTransport(server.url)) };
   }
 
+  it("refuses a restore without a usable time or without backups, naming what is wrong", async () => {
+    const attempt = (args: string[]) => cli(args, path.join(base, "nowhere")).then(() => "", (error: { stderr: string }) => error.stderr);
+    expect(await attempt(["restore"])).toContain("restore needs --to <time>");
+    expect(await attempt(["restore", "--to", "yesterday"])).toContain('--to: not a time: "yesterday"');
+    expect(await attempt(["restore", "--to", "2026-12-01T21:30:00Z", "--from", path.join(base, "empty")])).toMatch(/has no backups/);
+    expect(await attempt(["backup", "--type", "weekly"])).toContain('--type must be one of full, diff, incr, got "weekly"');
+  });
+
   it("gives back exactly the users, signing keys and audit events of the chosen moment", async () => {
     const started = Date.now();
     const source = await startStack({ dir: sourceDir, replicas: 0 });
@@ -75,6 +83,8 @@ describe("restore drill: pgBackRest backup, WAL archive, point-in-time restore i
     const backup = await cli(["backup", "--type", "full"], sourceDir);
     expect(backup.stderr).toMatch(/full backup \S+ in [\d.]+ s: \d+ bytes in the repository/);
 
+    // pgBackRest records a backup's end to the second and restores only to a later moment.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     // After the backup, before the target: only the WAL archive has these.
     const between = uniqueEmail("after-backup");
     await first.client.signUp({ email: between, password: GOOD_PASSWORD });

@@ -183,6 +183,16 @@ describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
     expect([...refs].sort()).toEqual(["auth-db-app", "auth-platform-keys", "auth-platform-smtp", "auth-redis-password"]);
   });
 
+  it("Redis's default user takes its password from the Secret the services read, in their namespace", () => {
+    type RedisCluster = K8sObject & { spec: { componentSpecs: Array<{ name: string; systemAccounts?: Array<{ name: string; secretRef: { name: string; namespace: string } }> }> } };
+    const accounts = one<RedisCluster>("Cluster", "auth-redis").spec.componentSpecs.find((c) => c.name === "redis")?.systemAccounts;
+    // kustomize's namespace does not reach this field: it must name the overlay's namespace itself.
+    expect(accounts).toEqual([{ name: "default", secretRef: { name: "auth-redis-password", namespace: one("Namespace", "auth-platform").metadata.name, password: "password" } }]);
+    const authz = podSpec(one<Workload>("Deployment", "authz")).containers[0]!;
+    expect(authz.env?.find((e) => e.name === "REDIS_PASSWORD")?.valueFrom?.secretKeyRef).toEqual({ name: "auth-redis-password", key: "password" });
+    expect(one<Workload>("Deployment", "authz").metadata.namespace).toBe("auth-platform");
+  });
+
   it("Redis keeps an append-only file, fsynced every second", () => {
     const parameter = one<K8sObject & { spec: { clusterName: string; componentParameters: Array<{ componentName: string; parameters: Record<string, string> }> } }>("Parameter", "auth-redis-persistence");
     expect(parameter.spec.clusterName).toBe(one("Cluster", "auth-redis").metadata.name);
