@@ -73,6 +73,19 @@ export function writePgbackrestConfig(layout: BackupLayout, primaryDataDir: stri
   fs.writeFileSync(layout.config, renderPgbackrestConfig(layout, primaryDataDir, socketDir));
 }
 
+/**
+ * A freshly initialised primary is a new database: the stanza in the repository (if any) is
+ * another cluster's and stanza-create would refuse it. Its backups are moved aside, not deleted.
+ * Returns where they went, or undefined when the repository was empty.
+ */
+export function setAsideRepository(layout: BackupLayout): string | undefined {
+  if (!fs.existsSync(layout.repo) || fs.readdirSync(layout.repo).length === 0) return undefined;
+  const aside = `${layout.repo}.before-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  fs.renameSync(layout.repo, aside);
+  fs.mkdirSync(layout.repo);
+  return aside;
+}
+
 export interface PgbackrestContext {
   pgbackrest: string;
   layout: BackupLayout;

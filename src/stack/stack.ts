@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { archiveSettings, backupLayout, ensureStanza, isRestored, waitForPromotion, writePgbackrestConfig } from "./backup.js";
+import { archiveSettings, backupLayout, ensureStanza, isRestored, setAsideRepository, waitForPromotion, writePgbackrestConfig } from "./backup.js";
 import { ensureInstalled, type Binaries } from "./install.js";
 import { resolvePorts, canConnect, type StackPorts } from "./ports.js";
 import {
@@ -133,6 +133,11 @@ async function startOnce(opts: StackOptions, replicas: number): Promise<RunningS
     const restored = isRestored(layout.primary);
     const fresh = await initPrimary(ctx, layout.primary);
     if (fresh || restored) for (let i = 0; i < replicas; i++) fs.rmSync(layout.replica(i), { recursive: true, force: true });
+    const aside = fresh ? setAsideRepository(layout.backup) : undefined;
+    if (aside) {
+      chownTree(layout.backup.repo, runAs);
+      log(`new database: the previous one's backups were moved to ${aside}`);
+    }
     const primary = primarySpec(ctx, layout.primary, ports.primary);
     primary.args.push(...archiveSettings(layout.backup));
     await launch(primary, postgresAnswers(superUrl(ports.primary)), `primary on port ${ports.primary}`);

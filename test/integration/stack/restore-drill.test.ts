@@ -71,6 +71,20 @@ describe("restore drill: pgBackRest backup, WAL archive, point-in-time restore i
     expect(await attempt(["backup", "--type", "weekly"])).toContain('--type must be one of full, diff, incr, got "weekly"');
   });
 
+  it("starts a new database in a stack dir that holds an old one's backups, keeping them aside", async () => {
+    const dir = path.join(base, "reinit");
+    const first = await startStack({ dir, replicas: 0 });
+    await first.stop();
+    fs.rmSync(path.join(dir, "primary"), { recursive: true, force: true });
+    const second = await startStack({ dir, replicas: 0 });
+    stacks.push(second);
+    const aside = fs.readdirSync(path.join(dir, "backup")).filter((f) => f.startsWith("repo.before-"));
+    expect(aside.length).toBe(1);
+    expect(fs.readdirSync(path.join(dir, "backup", aside[0]!, "archive"))).toEqual(["auth"]);
+    // The new database's stanza was created: it can be backed up.
+    expect((await cli(["backup", "--type", "full"], dir)).stderr).toMatch(/full backup \S+ in/);
+  }, 120_000);
+
   it("gives back exactly the users, signing keys and audit events of the chosen moment", async () => {
     const started = Date.now();
     const source = await startStack({ dir: sourceDir, replicas: 0 });
