@@ -68,3 +68,16 @@ export function interpolate(value: string, vars: Record<string, string> = REQUIR
 export function environmentOf(name: string): Record<string, string> {
   return Object.fromEntries(Object.entries(service(name).environment ?? {}).map(([key, value]) => [key, interpolate(String(value))]));
 }
+
+/** Runs a config loader on `env`, returning the variable names it read. */
+export function namesRead(load: (env: Record<string, string | undefined>) => unknown, env: Record<string, string>): Set<string> {
+  const read = new Set<string>();
+  const recording = new Proxy(env, {
+    get(target, key, receiver) {
+      if (typeof key === "string") read.add(key);
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  });
+  load(recording);
+  return read;
+}

@@ -3,23 +3,10 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadAuthzConfig } from "../../../src/authz/config.js";
 import { loadConfig, loadMailWorkerConfig } from "../../../src/platform/config.js";
-import { COMPOSE, COMPOSE_TEXT, environmentOf, INTERPOLATION, interpolate, REPO, service } from "./compose-file.js";
+import { COMPOSE, COMPOSE_TEXT, environmentOf, INTERPOLATION, interpolate, namesRead, REPO, service } from "./compose-file.js";
 
 const services = Object.entries(COMPOSE.services);
 const isOneShot = (name: string) => service(name).restart === "no";
-
-/** Runs a config loader on `env`, returning the variable names it read. */
-function namesRead(load: (env: Record<string, string | undefined>) => unknown, env: Record<string, string>): Set<string> {
-  const read = new Set<string>();
-  const recording = new Proxy(env, {
-    get(target, key, receiver) {
-      if (typeof key === "string") read.add(key);
-      return Reflect.get(target, key, receiver) as unknown;
-    },
-  });
-  load(recording);
-  return read;
-}
 
 /** "127.0.0.1:7001:7001" or "8080:8080" -> host address, host port, container port. */
 function published(name: string): Array<{ address: string; host: number; container: number }> {

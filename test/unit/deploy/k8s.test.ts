@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -6,13 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { renderComposeEnvoy } from "../../../docker/render-envoy.js";
 import { ensureOpsTools, goModuleDir, TOOL_VERSIONS, toolsDir, type OpsTools } from "../../../src/ops/tools.js";
-import { REPO } from "./compose-file.js";
+import { loadAuthzConfig } from "../../../src/authz/config.js";
+import { loadConfig, loadMailWorkerConfig } from "../../../src/platform/config.js";
+import { namesRead, REPO } from "./compose-file.js";
 
 /** The parts of Kubernetes objects these tests read; the validator checks the rest. */
 interface Container {
   name: string;
   image: string;
-  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
+  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string } } }>;
   readinessProbe?: Record<string, unknown>;
   livenessProbe?: Record<string, unknown>;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
@@ -72,6 +75,44 @@ function one<T extends K8sObject = K8sObject>(kind: string, name: string): T {
 const podSpec = (w: Workload) => w.spec.template.spec;
 const envOf = (c: Container) => Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
 const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+/** What an operator puts in each Secret the manifests name (shapes as docs/operations.md creates them). */
+const SECRET_VALUES: Record<string, string> = {
+  "auth-db-app/password": randomBytes(24).toString("hex"),
+  "auth-redis-password/password": randomBytes(24).toString("hex"),
+  "auth-platform-keys/SIGNING_KEY_ENCRYPTION_KEY": randomBytes(32).toString("base64"),
+  "auth-platform-keys/MFA_ENCRYPTION_KEY": randomBytes(32).toString("base64"),
+  "auth-platform-smtp/SMTP_URL": "smtps://mailer:secret@smtp.example.com:465",
+};
+
+/**
+ * A container's environment as the kubelet builds it: literal values with $(VAR) expanded from
+ * the variables before them, ConfigMap keys from the built ConfigMaps, Secret keys from
+ * SECRET_VALUES. Also returns the variables that only feed a $(VAR) expansion.
+ */
+function resolvedEnv(container: Container): { env: Record<string, string>; expansionInputs: Set<string> } {
+  const env: Record<string, string> = {};
+  const expansionInputs = new Set<string>();
+  for (const e of container.env ?? []) {
+    if (e.value !== undefined) {
+      env[e.name] = e.value.replace(/\$\(([A-Z_]+)\)/g, (whole, name: string) => {
+        expansionInputs.add(name);
+        return env[name] ?? whole;
+      });
+    } else if (e.valueFrom?.configMapKeyRef) {
+      const { name, key } = e.valueFrom.configMapKeyRef;
+      const value = one("ConfigMap", name).data?.[key];
+      if (value === undefined) throw new Error(`${container.name}: ConfigMap ${name} has no key ${key}`);
+      env[e.name] = value;
+    } else if (e.valueFrom?.secretKeyRef) {
+      const { name, key } = e.valueFrom.secretKeyRef;
+      const value = SECRET_VALUES[`${name}/${key}`];
+      if (value === undefined) throw new Error(`${container.name}: Secret ${name} key ${key} is not one the docs create`);
+      env[e.name] = value;
+    }
+  }
+  return { env, expansionInputs };
+}
 
 beforeAll(() => {
   // First run on a machine: go install and go mod download from the Go module proxy, a wheel from PyPI.
@@ -164,6 +205,40 @@ describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
     const rule = adapter.rules.find((r) => r.name.as === "authz_checks_per_second");
     expect(rule?.seriesQuery).toContain("authz_checks_total");
     expect(rule?.metricsQuery).toContain("rate(");
+  });
+
+  it("each service's environment is accepted by its own config loader, which reads every variable given", () => {
+    const loaders = { auth: loadConfig, authz: loadAuthzConfig, "mail-worker": loadMailWorkerConfig };
+    const configs: Record<string, unknown> = {};
+    for (const [name, load] of Object.entries(loaders)) {
+      const { env, expansionInputs } = resolvedEnv(podSpec(one<Workload>("Deployment", name)).containers[0]!);
+      configs[name] = load(env);
+      const read = namesRead(load, env);
+      expect(Object.keys(env).filter((key) => !read.has(key) && !expansionInputs.has(key)), `${name}: variables its config never reads`).toEqual([]);
+    }
+    const auth = configs.auth as ReturnType<typeof loadConfig>;
+    const authz = configs.authz as ReturnType<typeof loadAuthzConfig>;
+    // Each URL names a Service of the build, on its port.
+    type Service = K8sObject & { spec: { ports: Array<{ port: number }> } };
+    const serves = (url: string, service: string) => {
+      expect(new URL(url).hostname).toBe(service);
+      expect(one<Service>("Service", service).spec.ports.map((p) => p.port)).toContain(Number(new URL(url).port));
+    };
+    serves(auth.databaseReplicaUrl ?? "", "haproxy");
+    serves(auth.redisUrl, "auth-redis");
+    serves(authz.jwksUrl, "auth");
+    expect(new URL(authz.jwksUrl).port).toBe(String(auth.port));
+    // The Pooler and the primary's service are CloudNativePG's: <cluster>-pooler-rw (its name) and <cluster>-rw.
+    expect(new URL(auth.databaseUrl).host).toBe(`${one("Pooler", "auth-db-pooler-rw").metadata.name}:5432`);
+    expect(new URL(auth.databasePrimaryUrl).host).toBe(`${one("Cluster", "auth-db").metadata.name}-rw:5432`);
+    // auth and authz must agree on tokens.
+    expect(authz.issuer).toBe(auth.issuer);
+    expect(authz.audience).toBe(auth.audience);
+    expect(auth.issuer).toBe("https://auth.example.com");
+    expect(authz.signinUrl).toBe("https://auth.example.com/signin");
+    const { env: migrateEnv, expansionInputs } = resolvedEnv(podSpec(one<Workload>("Job", "migrate")).containers[0]!);
+    // main-migrate.ts reads these three and nothing else.
+    expect(Object.keys(migrateEnv).filter((key) => !expansionInputs.has(key) && !["DATABASE_PRIMARY_URL", "DATABASE_URL", "LOG_LEVEL"].includes(key))).toEqual([]);
   });
 
   it("no Secret is inlined: secrets come from Secrets by reference, and no env value holds a credential", () => {
