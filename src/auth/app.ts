@@ -17,6 +17,8 @@ import { createReflectionService } from "../platform/reflection.js";
 import { createRpcMetrics } from "../platform/rpc-metrics.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
 import type { AccessClaims } from "../contract/access-token-rules.js";
+import { registerDataTierMetrics } from "../platform/data-tier-metrics.js";
+import { registerOutboxMetrics } from "./mail/outbox-metrics.js";
 import { createReplicaReads } from "../platform/replica-reads.js";
 import { kRequestMeta, requestMetaFrom } from "../platform/request-context.js";
 import { createAbuseProtection } from "./abuse/abuse-protection.js";
@@ -145,6 +147,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     };
 
     const metrics = createRpcMetrics("auth");
+    registerDataTierMetrics(metrics.registry, { prefix: "auth", db, redis });
+    registerOutboxMetrics(metrics.registry, db.write);
     const interceptors = [metrics.interceptor, createErrorInterceptor(log)];
     const pages = createHostedPages({
       auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),

@@ -1,4 +1,5 @@
 import { fileURLToPath } from "node:url";
+import { backupOnce, restoreStack } from "./backup-commands.js";
 import { loadStackConfig } from "./config.js";
 import { formatEndpoints, readStackState, startStack, stopDetachedStack } from "./stack.js";
 
@@ -7,6 +8,11 @@ const USAGE = `usage: tsx src/stack/cli.ts <command>
   up --detach   start the stack and leave it running (stop with "down")
   down          stop a detached stack
   status        print endpoints and KEY=value lines; exit 1 unless every component runs
+  backup [--type full|diff|incr]
+                pgBackRest base backup of the running stack (default: diff; full when none exists)
+  restore --to <time> [--from <dir>]
+                point-in-time restore into STACK_DIR (stopped) from the backups of <dir>
+                (default STACK_DIR itself); the next "up" runs the database as it was at <time>
 Environment: STACK_DIR (default .stack/), STACK_REPLICAS, STACK_*_PORT (see src/stack/config.ts)`;
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -50,6 +56,12 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case "backup":
+      await backupOnce(config.dir, flags, log);
+      return 0;
+    case "restore":
+      await restoreStack(config.dir, flags, log);
+      return 0;
     default:
       process.stderr.write(`${USAGE}\n`);
       return 2;

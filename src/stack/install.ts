@@ -17,6 +17,8 @@ export interface Binaries {
   redisServer: string;
   pgbouncer: string;
   haproxy: string;
+  /** WAL archiving, backups and point-in-time restores (src/stack/backup.ts). */
+  pgbackrest: string;
 }
 
 const SEARCH_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -53,6 +55,7 @@ const REQUIREMENTS: Requirement[] = [
   { name: "redis-server", debianPackage: "redis-server", locate: () => whichProgram("redis-server") },
   { name: "pgbouncer", debianPackage: "pgbouncer", locate: () => whichProgram("pgbouncer") },
   { name: "haproxy", debianPackage: "haproxy", locate: () => whichProgram("haproxy") },
+  { name: "pgbackrest", debianPackage: "pgbackrest", locate: () => whichProgram("pgbackrest") },
 ];
 
 /** The gateway runs Envoy when one is on PATH; Debian has no Envoy package, so nginx is what gets installed. */
@@ -80,6 +83,7 @@ export function ensureInstalled(opts: EnsureInstalledOptions = {}): Binaries {
     redisServer: found["redis-server"]!,
     pgbouncer: found.pgbouncer!,
     haproxy: found.haproxy!,
+    pgbackrest: found.pgbackrest!,
   };
 }
 
@@ -105,7 +109,9 @@ export function ensurePrograms(requirements: Requirement[], opts: Omit<EnsureIns
 }
 
 function aptGet(args: string[]): void {
-  const result = spawnSync("apt-get", args, {
+  // Test files install what they need at once (the stack's packages, promtool); apt refuses a
+  // second run while one holds its lock, so they take turns.
+  const result = spawnSync("flock", ["/var/lock/auth-platform-apt.lock", "apt-get", ...args], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
   });

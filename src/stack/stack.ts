@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { archiveSettings, backupLayout, ensureStanza, isRestored, setAsideRepository, waitForPromotion, writePgbackrestConfig } from "./backup.js";
 import { ensureInstalled, type Binaries } from "./install.js";
 import { resolvePorts, canConnect, type StackPorts } from "./ports.js";
 import {
@@ -109,6 +110,7 @@ async function startOnce(opts: StackOptions, replicas: number): Promise<RunningS
   await assertPortsFree(ports, replicas);
 
   for (const d of [dir, layout.run, layout.logs, layout.socket, layout.redis, layout.pgbouncer, layout.haproxy]) fs.mkdirSync(d, { recursive: true });
+  writePgbackrestConfig(layout.backup, layout.primary, layout.socket);
   const runAs = ensureServiceUser();
   if (runAs) {
     assertTraversable(dir);
@@ -128,13 +130,24 @@ async function startOnce(opts: StackOptions, replicas: number): Promise<RunningS
   };
 
   try {
+    const restored = isRestored(layout.primary);
     const fresh = await initPrimary(ctx, layout.primary);
-    if (fresh) for (let i = 0; i < replicas; i++) fs.rmSync(layout.replica(i), { recursive: true, force: true });
-    await launch(primarySpec(ctx, layout.primary, ports.primary), postgresAnswers(superUrl(ports.primary)), `primary on port ${ports.primary}`);
+    if (fresh || restored) for (let i = 0; i < replicas; i++) fs.rmSync(layout.replica(i), { recursive: true, force: true });
+    const aside = fresh ? setAsideRepository(layout.backup) : undefined;
+    if (aside) {
+      chownTree(layout.backup.repo, runAs);
+      log(`new database: the previous one's backups were moved to ${aside}`);
+    }
+    const primary = primarySpec(ctx, layout.primary, ports.primary);
+    primary.args.push(...archiveSettings(layout.backup));
+    await launch(primary, postgresAnswers(superUrl(ports.primary)), `primary on port ${ports.primary}`);
+    // A restored primary answers read-only while it replays the archive up to its target.
+    if (restored) await waitForPromotion(superUrl(ports.primary), START_TIMEOUT_MS);
     await bootstrapPrimary(ports.primary);
 
     const replicaNames = Array.from({ length: replicas }, (_, i) => replicaName(i));
     await Promise.all([
+      ensureStanza({ pgbackrest: bins.pgbackrest, layout: layout.backup, runAs, port: ports.primary }),
       launch(redisSpec(bins, layout, ports.redis, runAs), () => redisPing(ports.redis), `redis on port ${ports.redis}`),
       (async () => {
         writePgbouncerConfig(layout, ports);
@@ -286,6 +299,7 @@ function createLayout(dir: string) {
     redis: path.join(dir, "redis"),
     pgbouncer: path.join(dir, "pgbouncer"),
     haproxy: path.join(dir, "haproxy"),
+    backup: backupLayout(dir),
     state: path.join(dir, "stack.json"),
     pidFile: (name: string) => path.join(run, `${name}.pid`),
   };

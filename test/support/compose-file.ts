@@ -43,6 +43,7 @@ export const REQUIRED_VALUES: Record<string, string> = {
   AUTH_DB_PASSWORD: randomBytes(24).toString("hex"),
   REPLICATION_PASSWORD: randomBytes(24).toString("hex"),
   REDIS_PASSWORD: randomBytes(24).toString("hex"),
+  GRAFANA_ADMIN_PASSWORD: randomBytes(24).toString("hex"),
 };
 
 /** ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}, and $$ (a literal $). */
@@ -90,4 +91,17 @@ export function dockerfileCopies(): Record<string, string[]> {
     if (built && current) current.push((built[1] ?? "").replace(/\/$/, ""));
   }
   return stages;
+}
+
+/** Runs a config loader on `env`, returning the variable names it read. */
+export function namesRead(load: (env: Record<string, string | undefined>) => unknown, env: Record<string, string>): Set<string> {
+  const read = new Set<string>();
+  const recording = new Proxy(env, {
+    get(target, key, receiver) {
+      if (typeof key === "string") read.add(key);
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  });
+  load(recording);
+  return read;
 }

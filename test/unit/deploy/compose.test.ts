@@ -4,24 +4,11 @@ import { describe, expect, it } from "vitest";
 import { loadAuthzConfig } from "../../../src/authz/config.js";
 import { loadAuthConfig } from "../../../src/auth/config.js";
 import { loadMailWorkerConfig } from "../../../src/auth/mail/config.js";
-import { COMPOSE, COMPOSE_TEXT, dockerfileCopies, environmentOf, INTERPOLATION, interpolate, REPO, service } from "../../support/compose-file.js";
+import { COMPOSE, COMPOSE_TEXT, dockerfileCopies, environmentOf, INTERPOLATION, interpolate, namesRead, REPO, service } from "../../support/compose-file.js";
 import { loadRateLimitConfig } from "../../../src/ratelimit/config.js";
 
 const services = Object.entries(COMPOSE.services);
 const isOneShot = (name: string) => service(name).restart === "no";
-
-/** Runs a config loader on `env`, returning the variable names it read. */
-function namesRead(load: (env: Record<string, string | undefined>) => unknown, env: Record<string, string>): Set<string> {
-  const read = new Set<string>();
-  const recording = new Proxy(env, {
-    get(target, key, receiver) {
-      if (typeof key === "string") read.add(key);
-      return Reflect.get(target, key, receiver) as unknown;
-    },
-  });
-  load(recording);
-  return read;
-}
 
 /** "127.0.0.1:7001:7001" or "8080:8080" -> host address, host port, container port. */
 function published(name: string): Array<{ address: string; host: number; container: number }> {
@@ -36,7 +23,7 @@ function published(name: string): Array<{ address: string; host: number; contain
 describe("docker-compose.yml", () => {
   it("has the data, app, gateway and mail profiles, and every service belongs to one", () => {
     const profiles = new Set(services.flatMap(([, s]) => s.profiles ?? []));
-    expect([...profiles].sort()).toEqual(["app", "data", "gateway", "mail"]);
+    expect([...profiles].sort()).toEqual(["app", "data", "gateway", "mail", "monitoring"]);
     for (const [name, s] of services) expect(s.profiles?.length, `${name} has no profile`).toBeGreaterThan(0);
   });
 
@@ -142,8 +129,9 @@ describe("docker-compose.yml", () => {
       { address: "127.0.0.1", host: 7003, container: authz.httpPort },
     ]);
     expect(published("envoy")).toEqual([{ address: "0.0.0.0", host: 8080, container: 8080 }]);
+    expect(published("grafana")).toEqual([{ address: "127.0.0.1", host: 3000, container: 3000 }]);
     // Everything else stays on the compose network; the example upstream believes identity headers.
-    for (const [name, s] of services) if (!["auth", "authz", "envoy"].includes(name)) expect(s.ports, `${name} publishes a port`).toBeUndefined();
+    for (const [name, s] of services) if (!["auth", "authz", "envoy", "grafana"].includes(name)) expect(s.ports, `${name} publishes a port`).toBeUndefined();
   });
 
   it("health-checks every long-running service, and the one-shots are awaited to completion", () => {
@@ -168,7 +156,7 @@ describe("docker-compose.yml", () => {
     const uses = [...COMPOSE_TEXT.matchAll(INTERPOLATION)].filter((m) => m[1] !== undefined);
     const secretUses = uses.filter((m) => secret.test(m[1] as string));
     expect(new Set(secretUses.map((m) => m[1]))).toEqual(
-      new Set(["SIGNING_KEY_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "AUTH_DB_PASSWORD", "REPLICATION_PASSWORD", "REDIS_PASSWORD"]),
+      new Set(["SIGNING_KEY_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "AUTH_DB_PASSWORD", "REPLICATION_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD"]),
     );
     for (const m of secretUses) expect(m[2], `${m[0]} must be \${${m[1]}:?...}`).toBe(":?");
     for (const [name, s] of services) {
