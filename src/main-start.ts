@@ -14,7 +14,7 @@ import { loadRateLimitConfig } from "./ratelimit/config.js";
 import { loadStackConfig } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
 import { startMailSink } from "./stack/mail-sink.js";
-import { loadEdgeTlsConfig } from "./stack/tls.js";
+import { loadEdgeConfig } from "./stack/edge-config.js";
 import { formatEndpoints, startStack } from "./stack/stack.js";
 import { endpointOf } from "./stack/render-config.js";
 
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
   const stackConfig = loadStackConfig(env, REPO_ROOT);
   const gatewayConfig = loadGatewayConfig(env);
-  const tlsConfig = loadEdgeTlsConfig(env);
+  const edgeConfig = loadEdgeConfig(env);
   const gatewayUrl = `http://127.0.0.1:${gatewayConfig.port}`;
   let endpoints = "";
 
@@ -110,7 +110,8 @@ async function main(): Promise<void> {
     example: endpointOf(example.url),
     ratelimit: [ratelimit.endpoint],
     rateLimitDomain: ratelimitConfig.domain,
-    tls: tlsConfig,
+    tls: edgeConfig.tls,
+    ...(edgeConfig.floodGuard ? { floodGuard: edgeConfig.floodGuard } : {}),
     ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),
     log: (line) => process.stderr.write(`[gateway] ${line}\n`),
   });

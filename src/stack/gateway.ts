@@ -9,7 +9,8 @@ import { createProcessManager, isAlive, type RunAs, type ServiceSpec } from "./p
 import { waitUntil } from "./readiness.js";
 import type { Endpoint } from "./render-config.js";
 import { assertTraversable, chownTree, ensureServiceUser } from "./service-user.js";
-import { ensureLocalCertificate, type EdgeCertificate, type EdgeTlsConfig } from "./tls.js";
+import type { EdgeTlsConfig, FloodGuard } from "./edge-config.js";
+import { ensureLocalCertificate, type EdgeCertificate } from "./tls.js";
 
 export type GatewayProxy = "envoy" | "nginx";
 
@@ -25,6 +26,8 @@ export interface GatewayDeps extends GatewayTargets {
   tls?: EdgeTlsConfig;
   /** The rate limit filter's domain, the service's RATE_LIMIT_DOMAIN; default envoy.yaml's. */
   rateLimitDomain?: string;
+  /** Envoy's per-instance flood guard; default envoy.yaml's. */
+  floodGuard?: FloodGuard;
   log?: (line: string) => void;
 }
 
@@ -93,6 +96,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     const targets: GatewayTargets = { ...deps, listen: { host: deps.listen.host, port } };
     const options: EnvoyRenderOptions = {
       ...(deps.rateLimitDomain ? { rateLimitDomain: deps.rateLimitDomain } : {}),
+      ...(deps.floodGuard ? { floodGuard: deps.floodGuard } : {}),
       ...(tls ? { tls: { listen: { host: deps.listen.host, port: tls.port }, certFile: tls.certFile, keyFile: tls.keyFile } } : {}),
     };
     const spec = proxy === "envoy" ? await envoySpec(binary, layout, targets, deps.adminPort, runAs, options) : nginxSpec(binary, layout, targets, runAs);

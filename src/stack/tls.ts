@@ -2,39 +2,12 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parsePort, StackConfigError } from "./config.js";
-
-/** The edge listener's settings, from env (pure). */
-export interface EdgeTlsConfig {
-  /** GATEWAY_TLS_PORT, default 8443: the HTTPS listener beside GATEWAY_PORT's plain one. */
-  port: number;
-  /**
-   * GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE, both or neither: the operator's own certificate
-   * chain and key (PEM). Neither: a certificate from the launcher's local CA (ensureLocalCertificate).
-   */
-  files?: { certFile: string; keyFile: string };
-}
 
 export interface EdgeCertificate {
   certFile: string;
   keyFile: string;
   /** The local CA that signed it, for clients to trust (absent for an operator's own certificate). */
   caFile?: string;
-}
-
-export function loadEdgeTlsConfig(env: Record<string, string | undefined>): EdgeTlsConfig {
-  const problems: string[] = [];
-  const rawPort = env.GATEWAY_TLS_PORT?.trim() || "8443";
-  const port = parsePort(rawPort);
-  if (port === undefined) problems.push(`GATEWAY_TLS_PORT: expected a port number 1-65535, got "${rawPort}"`);
-  const certFile = env.GATEWAY_TLS_CERT_FILE?.trim() || undefined;
-  const keyFile = env.GATEWAY_TLS_KEY_FILE?.trim() || undefined;
-  if ((certFile === undefined) !== (keyFile === undefined)) problems.push("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE go together: set both or neither");
-  for (const [name, file] of [["GATEWAY_TLS_CERT_FILE", certFile], ["GATEWAY_TLS_KEY_FILE", keyFile]] as const) {
-    if (file !== undefined && !existsSync(file)) problems.push(`${name}: no file at ${file}`);
-  }
-  if (port === undefined || problems.length > 0) throw new StackConfigError(problems);
-  return { port, ...(certFile && keyFile ? { files: { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) } } : {}) };
 }
 
 // The names a browser or client on this machine uses for the gateway.

@@ -5,7 +5,8 @@ import path from "node:path";
 import { X509Certificate } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { StackConfigError } from "../../../src/stack/config.js";
-import { ensureLocalCertificate, loadEdgeTlsConfig, spkiHash } from "../../../src/stack/tls.js";
+import { loadEdgeConfig } from "../../../src/stack/edge-config.js";
+import { ensureLocalCertificate, spkiHash } from "../../../src/stack/tls.js";
 
 describe("the edge certificate (src/stack/tls.ts)", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "tls-unit-"));
@@ -46,9 +47,15 @@ describe("the edge certificate (src/stack/tls.ts)", () => {
   });
 });
 
-describe("loadEdgeTlsConfig", () => {
-  it("defaults to 8443 and the launcher's own certificate", () => {
-    expect(loadEdgeTlsConfig({})).toEqual({ port: 8443 });
+describe("loadEdgeConfig", () => {
+  it("defaults to HTTPS on 8443 with the launcher's own certificate, and envoy.yaml's flood guard", () => {
+    expect(loadEdgeConfig({})).toEqual({ tls: { port: 8443 } });
+  });
+
+  it("reads GATEWAY_FLOOD_GUARD as <requests>/<interval> or off", () => {
+    expect(loadEdgeConfig({ GATEWAY_FLOOD_GUARD: "500/250ms" }).floodGuard).toEqual({ tokens: 500, fillIntervalMs: 250 });
+    expect(loadEdgeConfig({ GATEWAY_FLOOD_GUARD: "off" }).floodGuard).toBe("off");
+    for (const bad of ["0/1s", "100", "100/10ms", "lots/1s"]) expect(() => loadEdgeConfig({ GATEWAY_FLOOD_GUARD: bad }), bad).toThrow(/GATEWAY_FLOOD_GUARD: expected <requests>\/<interval>/);
   });
 
   it("takes the operator's certificate and key files, both or neither, and names each bad variable", () => {
@@ -58,10 +65,10 @@ describe("loadEdgeTlsConfig", () => {
       const key = path.join(dir, "edge.key");
       writeFileSync(cert, "");
       writeFileSync(key, "");
-      expect(loadEdgeTlsConfig({ GATEWAY_TLS_PORT: "9443", GATEWAY_TLS_CERT_FILE: cert, GATEWAY_TLS_KEY_FILE: key })).toEqual({ port: 9443, files: { certFile: cert, keyFile: key } });
+      expect(loadEdgeConfig({ GATEWAY_TLS_PORT: "9443", GATEWAY_TLS_CERT_FILE: cert, GATEWAY_TLS_KEY_FILE: key }).tls).toEqual({ port: 9443, files: { certFile: cert, keyFile: key } });
       let error: unknown;
       try {
-        loadEdgeTlsConfig({ GATEWAY_TLS_PORT: "https", GATEWAY_TLS_CERT_FILE: path.join(dir, "missing.crt") });
+        loadEdgeConfig({ GATEWAY_TLS_PORT: "https", GATEWAY_TLS_CERT_FILE: path.join(dir, "missing.crt") });
       } catch (e) {
         error = e;
       }
