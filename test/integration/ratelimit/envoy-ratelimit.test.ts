@@ -70,6 +70,9 @@ describe("gateway rate limits through Envoy", () => {
     expect(reset).toBeGreaterThanOrEqual(0);
     expect(reset).toBeLessThanOrEqual(60);
     expect(refused.headers.get("x-envoy-ratelimited")).toBe("true");
+    // The budget is the connection's address: a forged X-Forwarded-For names someone else in vain.
+    const forged = await fetch(`${a.url}/signin`, { headers: { accept: "text/html", "x-forwarded-for": "203.0.113.50" } });
+    expect(forged.status).toBe(429);
 
     // Only the limited routes spend: the key set and the sign-up RPC (no rule here) still pass.
     expect((await fetch(`${a.url}/.well-known/jwks.json`)).status).toBe(200);
