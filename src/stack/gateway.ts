@@ -10,7 +10,7 @@ import { waitUntil } from "./readiness.js";
 import type { Endpoint } from "./render-config.js";
 import { assertTraversable, chownTree, ensureServiceUser } from "./service-user.js";
 import type { EdgeTlsConfig, FloodGuard } from "./edge-config.js";
-import { ensureLocalCertificate, type EdgeCertificate } from "./tls.js";
+import { assertReadableBy, ensureLocalCertificate, type EdgeCertificate } from "./tls.js";
 
 export type GatewayProxy = "envoy" | "nginx";
 
@@ -89,6 +89,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     throw new Error(`gateway port ${deps.listen.host}:${deps.listen.port} is already in use (set GATEWAY_PORT)`);
   }
   if (deps.tls && proxy === "nginx") log(`HTTPS (GATEWAY_TLS_PORT ${deps.tls.port}) is served by Envoy only; nginx serves plain HTTP`);
+  if (deps.tls?.files && proxy === "envoy") assertReadableBy(deps.tls.files, runAs);
   const tls: (EdgeCertificate & { port: number }) | undefined =
     deps.tls && proxy === "envoy" ? { port: deps.tls.port, ...(deps.tls.files ?? ensureLocalCertificate(dir, runAs)) } : undefined;
   for (let attempt = 1; ; attempt++) {

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 export interface EdgeCertificate {
@@ -89,6 +89,22 @@ export function ensureLocalCertificate(dir: string, readableBy?: { uid: number; 
     for (const file of [at.keyFile, at.certFile]) execFileSync("chown", [`${readableBy.uid}:${readableBy.gid}`, file]);
   }
   return { certFile: at.certFile, keyFile: at.keyFile, caFile: at.caFile };
+}
+
+/**
+ * The operator's files must be readable by the user the gateway runs as (as root: the stack's
+ * unprivileged user), or Envoy exits at start with a message about a file, not a variable.
+ */
+export function assertReadableBy(files: { certFile: string; keyFile: string }, user: { uid: number; gid: number } | undefined): void {
+  if (!user) return;
+  const unreadable = Object.entries({ GATEWAY_TLS_CERT_FILE: files.certFile, GATEWAY_TLS_KEY_FILE: files.keyFile }).filter(([, file]) => {
+    const { mode, uid, gid } = statSync(file);
+    return !((uid === user.uid && mode & 0o400) || (gid === user.gid && mode & 0o040) || mode & 0o004);
+  });
+  if (unreadable.length > 0) {
+    const names = unreadable.map(([name, file]) => `${name} (${file})`).join(", ");
+    throw new Error(`the gateway runs as uid ${user.uid} and cannot read ${names}: chown or chgrp it to that user, or chmod it readable`);
+  }
 }
 
 /** The certificate's SHA-256 SubjectPublicKeyInfo hash, base64: what Chromium's --ignore-certificate-errors-spki-list takes. */

@@ -1,12 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { X509Certificate } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { StackConfigError } from "../../../src/stack/config.js";
 import { loadEdgeConfig } from "../../../src/stack/edge-config.js";
-import { ensureLocalCertificate, spkiHash } from "../../../src/stack/tls.js";
+import { assertReadableBy, ensureLocalCertificate, spkiHash } from "../../../src/stack/tls.js";
 
 describe("the edge certificate (src/stack/tls.ts)", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "tls-unit-"));
@@ -44,6 +44,31 @@ describe("the edge certificate (src/stack/tls.ts)", () => {
     const server = new X509Certificate(readFileSync(renewed.certFile));
     expect((Date.parse(server.validTo) - Date.now()) / 86_400_000).toBeGreaterThan(300);
     expect(server.checkIssued(new X509Certificate(caPem))).toBe(true);
+  });
+});
+
+describe("assertReadableBy", () => {
+  it("names the operator's file the gateway's user could not read, and passes one it can", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tls-read-"));
+    try {
+      const cert = path.join(dir, "edge.crt");
+      const key = path.join(dir, "edge.key");
+      writeFileSync(cert, "", { mode: 0o644 });
+      writeFileSync(key, "", { mode: 0o600 });
+      const owner = { uid: statSync(key).uid, gid: statSync(key).gid };
+      const stranger = { uid: owner.uid + 4242, gid: owner.gid + 4242 };
+      expect(() => assertReadableBy({ certFile: cert, keyFile: key }, stranger)).toThrow(
+        `the gateway runs as uid ${stranger.uid} and cannot read GATEWAY_TLS_KEY_FILE (${key}): chown or chgrp it to that user, or chmod it readable`,
+      );
+      expect(() => assertReadableBy({ certFile: cert, keyFile: key }, owner)).not.toThrow();
+      expect(() => assertReadableBy({ certFile: cert, keyFile: key }, { uid: stranger.uid, gid: owner.gid })).toThrow(/GATEWAY_TLS_KEY_FILE/);
+      chmodSync(key, 0o640);
+      expect(() => assertReadableBy({ certFile: cert, keyFile: key }, { uid: stranger.uid, gid: owner.gid })).not.toThrow();
+      // Not root: the gateway runs as us, nothing to check.
+      expect(() => assertReadableBy({ certFile: cert, keyFile: key }, undefined)).not.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
