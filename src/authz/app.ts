@@ -1,12 +1,12 @@
-import { fileURLToPath } from "node:url";
 import { createRemoteJWKSet } from "jose";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
+import { defaultProtoDirs, type ProtoDirs } from "../platform/proto-dirs.js";
 import { createRedis } from "../platform/redis.js";
 import { createAuthorizer } from "./authorizer.js";
 import { createCheckPipeline } from "./check-pipeline.js";
 import type { AuthzConfig } from "./config.js";
-import { startGrpcServer, type ProtoDirs } from "./grpc-server.js";
+import { startGrpcServer } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
 import { createAuthzMetrics } from "./metrics.js";
 import { createRevocationListener } from "./revocation-listener.js";
@@ -14,6 +14,8 @@ import { createRoutePolicy } from "./route-policy.js";
 import { createSessionLookup, type SessionState } from "./session-lookup.js";
 import { createTokenVerifier, type TokenClaims } from "./token-verifier.js";
 import { createTtlCache } from "./ttl-cache.js";
+
+export { defaultProtoDirs };
 
 export interface AuthzServer {
   /** Where each port listens, as a gateway's targets are given. */
@@ -34,13 +36,6 @@ export interface AuthzServerOptions {
 const JWKS_TIMEOUT_MS = 1000;
 // A flood of tokens with made-up kids refetches at most this often.
 const JWKS_COOLDOWN_MS = 5000;
-
-export function defaultProtoDirs(): ProtoDirs {
-  return {
-    envoyApi: fileURLToPath(new URL("../../envoy/api", import.meta.url)),
-    project: fileURLToPath(new URL("../../proto", import.meta.url)),
-  };
-}
 
 /** Wires the authz server from config and starts both ports; the single place tests and main share. */
 export async function startAuthzServer(config: AuthzConfig, options: AuthzServerOptions): Promise<AuthzServer> {
