@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { renderEnvoyConfig, type EnvoyRenderOptions, type GatewayTargets } from "../../src/stack/gateway-config.js";
@@ -13,10 +13,6 @@ export const ENVOY_YAML = path.resolve(import.meta.dirname, "../../envoy/envoy.y
 export interface TestEnvoy {
   url: string;
   port: number;
-  pid: number;
-  /** The rendered config Envoy runs. */
-  config: Record<string, any>;
-  log(): string;
   stop(): Promise<void>;
 }
 
@@ -52,13 +48,12 @@ function patientCallouts(config: Record<string, any>): void {
 }
 
 /**
- * The real Envoy with envoy/envoy.yaml rendered for `targets` (listener on a free port unless
- * given), ready once its admin /ready says LIVE (clusters initialised, first health checks done).
+ * The real Envoy with envoy/envoy.yaml rendered for `targets` (its listener on a free port), ready once its admin /ready says LIVE (clusters initialised, first health checks done).
  * Runs as the test's user; stopped by pid.
  */
-export async function startTestEnvoy(targets: Omit<GatewayTargets, "listen"> & { listen?: GatewayTargets["listen"] }, options: EnvoyRenderOptions = {}): Promise<TestEnvoy> {
+export async function startTestEnvoy(targets: Omit<GatewayTargets, "listen">, options: EnvoyRenderOptions = {}): Promise<TestEnvoy> {
   const dir = mkdtempSync(path.join(tmpdir(), "envoy-"));
-  const port = targets.listen?.port ?? (await findFreePort());
+  const port = await findFreePort();
   const adminPort = await findFreePort();
   const config = JSON.parse(renderEnvoyConfig(readFileSync(ENVOY_YAML, "utf8"), { ...targets, listen: { host: "127.0.0.1", port } }, adminPort, options));
   patientCallouts(config);
@@ -68,8 +63,8 @@ export async function startTestEnvoy(targets: Omit<GatewayTargets, "listen"> & {
   const out = openSync(logFile, "a");
   // One worker thread: the machine is small and shared; Envoy's behaviour does not depend on it.
   const child = spawn(envoyBinary(), ["-c", file, "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn"], { stdio: ["ignore", out, out] });
+  closeSync(out);
   const pid = child.pid ?? -1;
-  const log = () => readFileSync(logFile, "utf8");
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) await stopPid(pid, "SIGTERM", 5000);
     rmSync(dir, { recursive: true, force: true });
@@ -86,5 +81,5 @@ export async function startTestEnvoy(targets: Omit<GatewayTargets, "listen"> & {
     await stop();
     throw error;
   }
-  return { url: `http://127.0.0.1:${port}`, port, pid, config, log, stop };
+  return { url: `http://127.0.0.1:${port}`, port, stop };
 }
