@@ -18,7 +18,7 @@ export interface GatewayTargets {
   ratelimit?: Endpoint[];
 }
 
-/** Settings of envoy.yaml's rate limiting that the launcher and tests choose. */
+/** Settings of envoy.yaml's edge (rate limits, HTTPS) that the launcher and tests choose. */
 export interface EnvoyRenderOptions {
   /** The rate limit filter's `domain`; must equal the service's RATE_LIMIT_DOMAIN. Default: envoy.yaml's (gateway). */
   rateLimitDomain?: string;
