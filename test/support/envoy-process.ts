@@ -13,6 +13,8 @@ export const ENVOY_YAML = path.resolve(import.meta.dirname, "../../envoy/envoy.y
 export interface TestEnvoy {
   url: string;
   port: number;
+  /** Envoy's admin listener: /stats, /ready. */
+  adminUrl: string;
   stop(): Promise<void>;
 }
 
@@ -81,5 +83,5 @@ export async function startTestEnvoy(targets: Omit<GatewayTargets, "listen">, op
     await stop();
     throw error;
   }
-  return { url: `http://127.0.0.1:${port}`, port, stop };
+  return { url: `http://127.0.0.1:${port}`, port, adminUrl: `http://127.0.0.1:${adminPort}`, stop };
 }

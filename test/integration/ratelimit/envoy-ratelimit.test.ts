@@ -124,6 +124,9 @@ describe("gateway rate limits through Envoy", () => {
       await extra.close();
       // The budget is spent, but with no service to ask Envoy lets the request through (failure_mode_deny: false).
       expect((await fetch(`${envoy.url}/signin`)).status).toBe(200);
+      const stats = await (await fetch(`${envoy.adminUrl}/stats?filter=^cluster\\.auth\\.ratelimit\\.`)).text();
+      expect(stats).toMatch(/^cluster\.auth\.ratelimit\.over_limit: 1$/m);
+      expect(stats).toMatch(/^cluster\.auth\.ratelimit\.failure_mode_allowed: 1$/m);
       expect((await fetch(`${envoy.url}/example/`)).status).toBe(401);
     } finally {
       await envoy.stop();
