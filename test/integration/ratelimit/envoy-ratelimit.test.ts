@@ -9,7 +9,7 @@ import { renderEnvoyConfig, type GatewayTargets } from "../../../src/stack/gatew
 import { endpointOf } from "../../../src/stack/render-config.js";
 import { grpcTransport, startTestAuth, type TestAuth } from "../../support/auth-harness.js";
 import { ENVOY_YAML, startTestEnvoy, validateEnvoyConfig, type TestEnvoy } from "../../support/envoy-process.js";
-import { startTestAuthz, type TestAuthz } from "../authz/authz-harness.js";
+import { percentile, startTestAuthz, type TestAuthz } from "../authz/authz-harness.js";
 import { freshDomain, startTestRateLimit, type TestRateLimit } from "./rls-harness.js";
 
 /** One HTTP/1.1 request from a given local address (127.0.0.0/8 is all loopback on Linux). */
@@ -130,6 +130,32 @@ describe("gateway rate limits through Envoy", () => {
       expect((await fetch(`${envoy.url}/example/`)).status).toBe(401);
     } finally {
       await envoy.stop();
+    }
+  });
+
+  it("reports what the rate limit call adds to a request through Envoy (printed, not asserted)", async () => {
+    const own = freshDomain();
+    const service = await startTestRateLimit({ RATE_LIMIT_DOMAIN: own, RATE_LIMIT_GATEWAY_RULES: "signin-page:ip=1000000/1h,signin-page:route=1000000/1h" });
+    const [limited, plain] = await Promise.all([startTestEnvoy({ ...targets, ratelimit: [service.server.endpoint] }, { rateLimitDomain: own }), startTestEnvoy(targets)]);
+    try {
+      const times: Record<"limited" | "plain", number[]> = { limited: [], plain: [] };
+      const statuses = new Set<number>();
+      // Interleaved, so the machine's noise hits both sides alike.
+      for (let i = 0; i < 300; i++) {
+        for (const [side, envoy] of [["limited", limited], ["plain", plain]] as const) {
+          const started = process.hrtime.bigint();
+          const response = await fetch(`${envoy.url}/signin`);
+          await response.arrayBuffer();
+          times[side].push(Number(process.hrtime.bigint() - started) / 1e6);
+          statuses.add(response.status);
+        }
+      }
+      const p = (side: "limited" | "plain", q: number) => percentile([...times[side]].sort((x, y) => x - y), q).toFixed(2);
+      console.info(`GET /signin through Envoy, 300 each: with the rate limit call p50 ${p("limited", 50)} ms p99 ${p("limited", 99)} ms; without p50 ${p("plain", 50)} ms p99 ${p("plain", 99)} ms`);
+      expect([...statuses]).toEqual([200]);
+    } finally {
+      await Promise.all([limited.stop(), plain.stop()]);
+      await service.close();
     }
   });
 
