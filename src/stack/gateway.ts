@@ -89,6 +89,9 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     throw new Error(`gateway port ${deps.listen.host}:${deps.listen.port} is already in use (set GATEWAY_PORT)`);
   }
   if (deps.tls && proxy === "nginx") log(`HTTPS (GATEWAY_TLS_PORT ${deps.tls.port}) is served by Envoy only; nginx serves plain HTTP`);
+  if (deps.tls && proxy === "envoy" && (await canConnect(deps.tls.port, deps.listen.host))) {
+    throw new Error(`gateway HTTPS port ${deps.listen.host}:${deps.tls.port} is already in use (set GATEWAY_TLS_PORT)`);
+  }
   if (deps.tls?.files && proxy === "envoy") assertReadableBy(deps.tls.files, runAs);
   const tls: (EdgeCertificate & { port: number }) | undefined =
     deps.tls && proxy === "envoy" ? { port: deps.tls.port, ...(deps.tls.files ?? ensureLocalCertificate(dir, runAs)) } : undefined;

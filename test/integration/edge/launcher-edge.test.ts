@@ -84,6 +84,18 @@ describe("the launcher's Envoy gateway with HTTPS and rate limits", () => {
     expect(cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(rls.server.endpoint.port);
   });
 
+  it("refuses an HTTPS port someone else holds, naming the variable", async () => {
+    process.env.PATH = `${path.dirname(envoyBinary())}:${savedPath}`;
+    try {
+      const taken = new URL(gateway.tls?.url ?? "").port;
+      await expect(
+        startGateway({ dir, listen: { host: "127.0.0.1", port: 0 }, auth: endpointOf(auth.server.url), authz: [authz.server.endpoints], example: endpointOf(example.url), tls: { port: Number(taken) } }),
+      ).rejects.toThrow(`gateway HTTPS port 127.0.0.1:${taken} is already in use (set GATEWAY_TLS_PORT)`);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
+
   it("runs the README's HTTPS block as written", async () => {
     const text = readFileSync(path.join(REPO_ROOT, "README.md"), "utf8");
     const start = text.indexOf("```sh\ncurl -s --cacert .stack/tls/ca.crt");
