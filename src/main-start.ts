@@ -16,7 +16,7 @@ import { startMailSink } from "./stack/mail-sink.js";
 import { createProcessManager } from "./stack/processes.js";
 import { startRateLimitServer } from "./ratelimit/app.js";
 import { loadRateLimitConfig } from "./ratelimit/config.js";
-import { loadEdgeTlsConfig } from "./stack/tls.js";
+import { loadEdgeConfig } from "./stack/edge-config.js";
 import { formatEndpoints, startStack } from "./stack/stack.js";
 import { endpointOf } from "./stack/render-config.js";
 
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const stackConfig = loadStackConfig(env, REPO_ROOT);
   const gatewayConfig = loadGatewayConfig(env);
   const counts = loadInstanceCounts(env);
-  const tlsConfig = loadEdgeTlsConfig(env);
+  const edgeConfig = loadEdgeConfig(env);
   const gatewayUrl = `http://127.0.0.1:${gatewayConfig.port}`;
   let endpoints = "";
 
@@ -121,7 +121,8 @@ async function main(): Promise<void> {
     example: endpointOf(example.url),
     ratelimit: [ratelimit.endpoint],
     rateLimitDomain: ratelimitConfig.domain,
-    tls: tlsConfig,
+    tls: edgeConfig.tls,
+    ...(edgeConfig.floodGuard ? { floodGuard: edgeConfig.floodGuard } : {}),
     ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),
     log: (line) => process.stderr.write(`[gateway] ${line}\n`),
   });

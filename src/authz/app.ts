@@ -1,13 +1,13 @@
-import { fileURLToPath } from "node:url";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
+import { defaultProtoDirs, type ProtoDirs } from "../platform/proto-dirs.js";
 import { createRedis } from "../platform/redis.js";
 import { createAuthorizer } from "./authorizer.js";
 import { createCheckPipeline } from "./check-pipeline.js";
 import { createJwksKeys } from "./jwks-keys.js";
 import { assertIssuerServed } from "./issuer-check.js";
 import type { AuthzConfig } from "./config.js";
-import { startGrpcServer, type ProtoDirs } from "./grpc-server.js";
+import { startGrpcServer } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
 import { createAuthzMetrics } from "./metrics.js";
 import { createRevocationListener } from "./revocation-listener.js";
@@ -15,6 +15,8 @@ import { createRoutePolicy } from "./route-policy.js";
 import { createSessionLookup, type SessionState } from "./session-lookup.js";
 import { createTokenVerifier, type TokenClaims } from "./token-verifier.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
+
+export { defaultProtoDirs };
 
 export interface AuthzServer {
   /** Where each port listens, as a gateway's targets are given. */
@@ -37,13 +39,6 @@ const JWKS_TIMEOUT_MS = 1000;
 const JWKS_COOLDOWN_MS = 5000;
 // As jose's remote key sets: keys are refetched after ten minutes, so retired ones leave.
 const JWKS_MAX_AGE_MS = 600_000;
-
-export function defaultProtoDirs(): ProtoDirs {
-  return {
-    envoyApi: fileURLToPath(new URL("../../envoy/api", import.meta.url)),
-    project: fileURLToPath(new URL("../../proto", import.meta.url)),
-  };
-}
 
 /** Wires the authz server from config and starts both ports; the single place tests and main share. */
 export async function startAuthzServer(config: AuthzConfig, options: AuthzServerOptions): Promise<AuthzServer> {

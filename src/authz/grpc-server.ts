@@ -2,15 +2,9 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { bindGrpcServer, healthService, serviceOf, type ServingStatus } from "../platform/grpc-health.js";
 import type { Logger } from "../platform/log.js";
+import type { ProtoDirs } from "../platform/proto-dirs.js";
 import type { Authorizer } from "./authorizer.js";
 import { fromEnvoyRequest, InvalidCheckRequest, toEnvoyResponse, type EnvoyCheckRequest, type EnvoyCheckResponse } from "./envoy-check.js";
-
-export interface ProtoDirs {
-  /** The vendored Envoy data-plane-api closure of external_auth.proto (envoy/api). */
-  envoyApi: string;
-  /** The project's protos, for grpc/health/v1/health.proto. */
-  project: string;
-}
 
 export interface GrpcServerDeps {
   authorizer: Authorizer;

@@ -1,8 +1,8 @@
-import { fileURLToPath } from "node:url";
 import type { Logger } from "../platform/log.js";
+import { defaultProtoDirs, type ProtoDirs } from "../platform/proto-dirs.js";
 import { createRedis, redisReady } from "../platform/redis.js";
 import type { RateLimitConfig } from "./config.js";
-import { startRateLimitGrpcServer, type ProtoDirs } from "./grpc-server.js";
+import { startRateLimitGrpcServer } from "./grpc-server.js";
 import { startRateLimitHttpServer } from "./http-server.js";
 import { createGatewayLimiter } from "./limiter.js";
 import { createRateLimitMetrics } from "./metrics.js";
@@ -15,13 +15,6 @@ export interface RateLimitServer {
   /** /metrics, /healthz, /readyz. */
   httpUrl: string;
   close(): Promise<void>;
-}
-
-export function defaultProtoDirs(): ProtoDirs {
-  return {
-    envoyApi: fileURLToPath(new URL("../../envoy/api", import.meta.url)),
-    project: fileURLToPath(new URL("../../proto", import.meta.url)),
-  };
 }
 
 /** Wires the rate limit service from config and starts it; the single place tests and main share. */

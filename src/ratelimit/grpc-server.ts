@@ -2,17 +2,11 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { bindGrpcServer, healthService, serviceOf, type ServingStatus } from "../platform/grpc-health.js";
 import type { Logger } from "../platform/log.js";
+import type { ProtoDirs } from "../platform/proto-dirs.js";
 import { InvalidRateLimitRequest, parseRateLimitRequest, type EnvoyRateLimitRequest } from "./descriptors.js";
 import type { GatewayLimiter, RateLimitVerdict } from "./limiter.js";
 import type { RateLimitMetrics } from "./metrics.js";
 import { ruleName } from "./rules.js";
-
-export interface ProtoDirs {
-  /** The vendored Envoy data-plane-api files (envoy/api), rls.proto's closure among them. */
-  envoyApi: string;
-  /** The project's protos, for grpc/health/v1/health.proto. */
-  project: string;
-}
 
 export interface RateLimitGrpcDeps {
   limiter: GatewayLimiter;
@@ -36,7 +30,7 @@ export interface EnvoyRateLimitResponse {
 }
 
 export const RATE_LIMIT_SERVICE = "envoy.service.ratelimit.v3.RateLimitService";
-// 16 descriptors of 8 entries at their longest fit in 48 KiB; anything bigger is not from Envoy.
+// 16 descriptors of 8 entries at their longest take about 41 KiB; anything bigger is not from Envoy.
 const MAX_REQUEST_BYTES = 64 * 1024;
 
 export function loadRateLimitProtos(dirs: ProtoDirs): grpc.GrpcObject {

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
-import { limiterKey } from "../auth/abuse/limiter-key.js";
+import { limiterKey } from "../contract/limiter-key.js";
 import type { Descriptor, RateLimitRequest } from "./descriptors.js";
 import { ruleName, UNIT_SECONDS, type GatewayRule } from "./rules.js";
 

@@ -1,4 +1,5 @@
 import { parse } from "yaml";
+import type { FloodGuard } from "./edge-config.js";
 import type { Endpoint } from "./render-config.js";
 
 /** One authz server: gRPC ext_authz for Envoy, HTTP forward-auth for nginx. */
@@ -24,8 +25,8 @@ export interface EnvoyRenderOptions {
   withoutCheck?: boolean;
   /** The rate limit filter's `domain`; must equal the service's RATE_LIMIT_DOMAIN. Default: envoy.yaml's (gateway). */
   rateLimitDomain?: string;
-  /** The per-instance flood guard's token bucket: `tokens` per `fillIntervalMs`. Default: envoy.yaml's (10000/1s). */
-  floodGuard?: { tokens: number; fillIntervalMs: number };
+  /** The per-instance flood guard's token bucket, `tokens` per `fillIntervalMs`, or off. Default: envoy.yaml's (10000/1s). */
+  floodGuard?: FloodGuard;
   /** The HTTPS listener (gateway_tls) and its PEM files. Absent: no HTTPS listener, and no redirect to one. */
   tls?: { listen: Endpoint; certFile: string; keyFile: string };
   /**
@@ -157,9 +158,10 @@ function renderRateLimits(resources: StaticResources, limited: boolean, options:
   for (const hcm of connectionManagers(resources)) {
     if (!hcm.http_filters) continue;
     if (!limited) hcm.http_filters = hcm.http_filters.filter((f) => f.name !== "envoy.filters.http.ratelimit");
+    if (options.floodGuard === "off") hcm.http_filters = hcm.http_filters.filter((f) => f.name !== "envoy.filters.http.local_ratelimit");
     for (const filter of hcm.http_filters) {
       if (filter.name === "envoy.filters.http.ratelimit" && options.rateLimitDomain) filter.typed_config.domain = options.rateLimitDomain;
-      if (filter.name === "envoy.filters.http.local_ratelimit" && options.floodGuard) {
+      if (filter.name === "envoy.filters.http.local_ratelimit" && options.floodGuard && options.floodGuard !== "off") {
         const { tokens, fillIntervalMs } = options.floodGuard;
         filter.typed_config.token_bucket = { max_tokens: tokens, tokens_per_fill: tokens, fill_interval: `${fillIntervalMs / 1000}s` };
         filter.typed_config.response_headers_to_add = [

@@ -12,7 +12,8 @@ import { createProcessManager, isAlive, type RunAs, type ServiceSpec } from "./p
 import { waitUntil } from "./readiness.js";
 import type { Endpoint } from "./render-config.js";
 import { assertTraversable, chownTree, ensureServiceUser } from "./service-user.js";
-import { ensureLocalCertificate, type EdgeCertificate, type EdgeTlsConfig } from "./tls.js";
+import type { EdgeTlsConfig, FloodGuard } from "./edge-config.js";
+import { assertReadableBy, ensureLocalCertificate, type EdgeCertificate } from "./tls.js";
 
 export type GatewayProxy = "envoy" | "nginx";
 
@@ -37,6 +38,8 @@ export interface GatewayDeps extends GatewayTargets {
   tls?: EdgeTlsConfig;
   /** The rate limit filter's domain, the service's RATE_LIMIT_DOMAIN; default envoy.yaml's. */
   rateLimitDomain?: string;
+  /** Envoy's per-instance flood guard; default envoy.yaml's. */
+  floodGuard?: FloodGuard;
   log?: (line: string) => void;
 }
 
@@ -99,6 +102,10 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     throw new Error(`gateway port ${deps.listen.host}:${deps.listen.port} is already in use (set GATEWAY_PORT)`);
   }
   if (deps.tls && proxy === "nginx") log(`HTTPS (GATEWAY_TLS_PORT ${deps.tls.port}) is served by Envoy only; nginx serves plain HTTP`);
+  if (deps.tls && proxy === "envoy" && (await canConnect(deps.tls.port, deps.listen.host))) {
+    throw new Error(`gateway HTTPS port ${deps.listen.host}:${deps.tls.port} is already in use (set GATEWAY_TLS_PORT)`);
+  }
+  if (deps.tls?.files && proxy === "envoy") assertReadableBy(deps.tls.files, runAs);
   const tls: (EdgeCertificate & { port: number }) | undefined =
     deps.tls && proxy === "envoy" ? { port: deps.tls.port, ...(deps.tls.files ?? ensureLocalCertificate(dir, runAs)) } : undefined;
   for (let attempt = 1; ; attempt++) {
@@ -110,6 +117,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       withoutCheck: deps.withoutCheck ?? false,
       ...(deps.calloutTimeoutMs !== undefined ? { calloutTimeoutMs: deps.calloutTimeoutMs } : {}),
       ...(deps.rateLimitDomain ? { rateLimitDomain: deps.rateLimitDomain } : {}),
+      ...(deps.floodGuard ? { floodGuard: deps.floodGuard } : {}),
       ...(tls ? { tls: { listen: { host: deps.listen.host, port: tls.port }, certFile: tls.certFile, keyFile: tls.keyFile } } : {}),
     };
     const spec = proxy === "envoy" ? envoySpec(binary, layout, targets, options, runAs) : nginxSpec(binary, layout, targets, runAs);

@@ -1,40 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parsePort, StackConfigError } from "./config.js";
-
-/** The edge listener's settings, from env (pure). */
-export interface EdgeTlsConfig {
-  /** GATEWAY_TLS_PORT, default 8443: the HTTPS listener beside GATEWAY_PORT's plain one. */
-  port: number;
-  /**
-   * GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE, both or neither: the operator's own certificate
-   * chain and key (PEM). Neither: a certificate from the launcher's local CA (ensureLocalCertificate).
-   */
-  files?: { certFile: string; keyFile: string };
-}
 
 export interface EdgeCertificate {
   certFile: string;
   keyFile: string;
   /** The local CA that signed it, for clients to trust (absent for an operator's own certificate). */
   caFile?: string;
-}
-
-export function loadEdgeTlsConfig(env: Record<string, string | undefined>): EdgeTlsConfig {
-  const problems: string[] = [];
-  const rawPort = env.GATEWAY_TLS_PORT?.trim() || "8443";
-  const port = parsePort(rawPort);
-  if (port === undefined) problems.push(`GATEWAY_TLS_PORT: expected a port number 1-65535, got "${rawPort}"`);
-  const certFile = env.GATEWAY_TLS_CERT_FILE?.trim() || undefined;
-  const keyFile = env.GATEWAY_TLS_KEY_FILE?.trim() || undefined;
-  if ((certFile === undefined) !== (keyFile === undefined)) problems.push("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE go together: set both or neither");
-  for (const [name, file] of [["GATEWAY_TLS_CERT_FILE", certFile], ["GATEWAY_TLS_KEY_FILE", keyFile]] as const) {
-    if (file !== undefined && !existsSync(file)) problems.push(`${name}: no file at ${file}`);
-  }
-  if (port === undefined || problems.length > 0) throw new StackConfigError(problems);
-  return { port, ...(certFile && keyFile ? { files: { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) } } : {}) };
 }
 
 // The names a browser or client on this machine uses for the gateway.
@@ -116,6 +89,22 @@ export function ensureLocalCertificate(dir: string, readableBy?: { uid: number; 
     for (const file of [at.keyFile, at.certFile]) execFileSync("chown", [`${readableBy.uid}:${readableBy.gid}`, file]);
   }
   return { certFile: at.certFile, keyFile: at.keyFile, caFile: at.caFile };
+}
+
+/**
+ * The operator's files must be readable by the user the gateway runs as (as root: the stack's
+ * unprivileged user), or Envoy exits at start with a message about a file, not a variable.
+ */
+export function assertReadableBy(files: { certFile: string; keyFile: string }, user: { uid: number; gid: number } | undefined): void {
+  if (!user) return;
+  const unreadable = Object.entries({ GATEWAY_TLS_CERT_FILE: files.certFile, GATEWAY_TLS_KEY_FILE: files.keyFile }).filter(([, file]) => {
+    const { mode, uid, gid } = statSync(file);
+    return !((uid === user.uid && mode & 0o400) || (gid === user.gid && mode & 0o040) || mode & 0o004);
+  });
+  if (unreadable.length > 0) {
+    const names = unreadable.map(([name, file]) => `${name} (${file})`).join(", ");
+    throw new Error(`the gateway runs as uid ${user.uid} and cannot read ${names}: chown or chgrp it to that user, or chmod it readable`);
+  }
 }
 
 /** The certificate's SHA-256 SubjectPublicKeyInfo hash, base64: what Chromium's --ignore-certificate-errors-spki-list takes. */

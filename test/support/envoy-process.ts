@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { renderEnvoyConfig, type EnvoyRenderOptions, type GatewayTargets } from "../../src/stack/gateway-config.js";
@@ -14,10 +14,8 @@ export const ENVOY_YAML = path.resolve(import.meta.dirname, "../../envoy/envoy.y
 export interface TestEnvoy {
   url: string;
   port: number;
-  pid: number;
-  /** The rendered config Envoy runs. */
-  config: Record<string, any>;
-  log(): string;
+  /** Envoy's admin listener: /stats, /ready. */
+  adminUrl: string;
   stop(): Promise<void>;
 }
 
@@ -41,16 +39,12 @@ export function validateEnvoyConfig(json: string): Promise<{ ok: boolean; output
 // Tests count answers, not milliseconds (PATIENT_CALLOUT_MS); the deployment's timeouts are
 // checked in test/unit/authz/envoy-config.test.ts.
 /**
- * The real Envoy with envoy/envoy.yaml rendered for `targets` (listener on a free port unless
- * given), ready once its admin /ready says LIVE (clusters initialised, first health checks done).
+ * The real Envoy with envoy/envoy.yaml rendered for `targets` (its listener on a free port), ready once its admin /ready says LIVE (clusters initialised, first health checks done).
  * Runs as the test's user; stopped by pid.
  */
-export async function startTestEnvoy(
-  targets: Omit<GatewayTargets, "listen"> & { listen?: GatewayTargets["listen"] },
-  options: Omit<EnvoyRenderOptions, "adminPort"> = {},
-): Promise<TestEnvoy> {
+export async function startTestEnvoy(targets: Omit<GatewayTargets, "listen">, options: Omit<EnvoyRenderOptions, "adminPort"> = {}): Promise<TestEnvoy> {
   const dir = mkdtempSync(path.join(tmpdir(), "envoy-"));
-  const port = targets.listen?.port ?? (await findFreePort());
+  const port = await findFreePort();
   const adminPort = await findFreePort();
   const config = JSON.parse(renderEnvoyConfig(readFileSync(ENVOY_YAML, "utf8"), { ...targets, listen: { host: "127.0.0.1", port } }, { calloutTimeoutMs: PATIENT_CALLOUT_MS, ...options, adminPort }));
   const file = path.join(dir, "envoy.json");
@@ -59,8 +53,8 @@ export async function startTestEnvoy(
   const out = openSync(logFile, "a");
   // One worker thread: the machine is small and shared; Envoy's behaviour does not depend on it.
   const child = spawn(envoyBinary(), ["-c", file, "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn"], { stdio: ["ignore", out, out] });
+  closeSync(out);
   const pid = child.pid ?? -1;
-  const log = () => readFileSync(logFile, "utf8");
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) await stopPid(pid, "SIGTERM", 5000);
     rmSync(dir, { recursive: true, force: true });
@@ -77,5 +71,5 @@ export async function startTestEnvoy(
     await stop();
     throw error;
   }
-  return { url: `http://127.0.0.1:${port}`, port, pid, config, log, stop };
+  return { url: `http://127.0.0.1:${port}`, port, adminUrl: `http://127.0.0.1:${adminPort}`, stop };
 }

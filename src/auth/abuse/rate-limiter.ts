@@ -2,7 +2,7 @@ import type { HandlerContext } from "@connectrpc/connect";
 import type { Redis } from "ioredis";
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import type { Rate } from "../../platform/config.js";
-import { limiterKey } from "./limiter-key.js";
+import { limiterKey } from "../../contract/limiter-key.js";
 import { retryLater } from "./retry-later.js";
 
 export interface RateLimiter {

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Clock } from "../../platform/clock.js";
 import type { LockoutPolicy } from "../config.js";
-import { limiterKey } from "./limiter-key.js";
+import { limiterKey } from "../../contract/limiter-key.js";
 
 /**
  * Progressive lockout per email address (existing or not, so it reveals

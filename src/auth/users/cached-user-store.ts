@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { limiterKey } from "../abuse/limiter-key.js";
+import { limiterKey } from "../../contract/limiter-key.js";
 import type { User, UserStore } from "./user-store.js";
 
 export interface CachedUserStore extends UserStore {

@@ -1,4 +1,5 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import https from "node:https";
 import { tmpdir } from "node:os";
@@ -8,6 +9,7 @@ import { startExampleUpstream } from "../../../src/example/upstream.js";
 import { startGateway, type RunningGateway } from "../../../src/stack/gateway.js";
 import { findFreePort } from "../../../src/stack/ports.js";
 import { endpointOf } from "../../../src/stack/render-config.js";
+import { spkiHash } from "../../../src/stack/tls.js";
 import { type TestAuth, startTestAuth } from "../../support/auth.js";
 import { type TestAuthz, startTestAuthz } from "../../support/authz.js";
 import { envoyBinary } from "../../support/envoy-binary.js";
@@ -22,6 +24,8 @@ const status = (url: string, ca: string, headers: Record<string, string> = {}) =
       })
       .on("error", reject),
   );
+
+const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
 
 /** The launcher's own path (src/stack/gateway.ts): Envoy found on PATH, the local CA, the rate limit service. */
 describe("the launcher's Envoy gateway with HTTPS and rate limits", () => {
@@ -78,6 +82,34 @@ describe("the launcher's Envoy gateway with HTTPS and rate limits", () => {
     expect(filters).toEqual([domain, domain]);
     const cluster = rendered.static_resources.clusters.find((c: { name: string }) => c.name === "ratelimit");
     expect(cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(rls.server.endpoint.port);
+  });
+
+  it("refuses an HTTPS port someone else holds, naming the variable", async () => {
+    process.env.PATH = `${path.dirname(envoyBinary())}:${savedPath}`;
+    try {
+      const taken = new URL(gateway.tls?.url ?? "").port;
+      await expect(
+        startGateway({ dir, listen: { host: "127.0.0.1", port: 0 }, auth: [endpointOf(auth.server.url)], authz: [authz.server.endpoints], example: endpointOf(example.url), tls: { port: Number(taken) } }),
+      ).rejects.toThrow(`gateway HTTPS port 127.0.0.1:${taken} is already in use (set GATEWAY_TLS_PORT)`);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
+
+  it("runs the README's HTTPS block as written", async () => {
+    const text = readFileSync(path.join(REPO_ROOT, "README.md"), "utf8");
+    const start = text.indexOf("```sh\ncurl -s --cacert .stack/tls/ca.crt");
+    const end = text.indexOf("```", start + 5);
+    expect(start).toBeGreaterThan(0);
+    const script = text
+      .slice(start + "```sh\n".length, end)
+      .replaceAll(".stack/tls/", `${path.join(dir, "tls")}/`)
+      .replaceAll("https://127.0.0.1:8443", gateway.tls?.url ?? "");
+    // Asynchronously: the auth service answering curl lives in this very process.
+    const run = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", `${script}\necho\necho "SPKI=$SPKI"`], { encoding: "utf8", timeout: 30_000 });
+    const [keys = "", spki = ""] = run.stdout.trim().split("\n");
+    expect(JSON.parse(keys).keys.length).toBeGreaterThan(0);
+    expect(spki).toBe(`SPKI=${spkiHash(path.join(dir, "tls", "server.crt"))}`);
   });
 
   it("runs Envoy as the unprivileged stack user when started as root, with the server key its own and the CA key not", async () => {

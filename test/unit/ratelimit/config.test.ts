@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadRateLimitConfig } from "../../../src/ratelimit/config.js";
 import { parseGatewayRules } from "../../../src/ratelimit/rules.js";
@@ -39,6 +41,18 @@ describe("loadRateLimitConfig", () => {
     expect(problems).toContain('"signin:user=1/1m" the subject must be ip');
     expect(problems).toContain('"signin:ip=0/1m" points must be at least 1');
     expect(problems).toContain('"signin=20" must read <route>:<ip|route>=<points>/<1s|1m|1h|1d>');
+  });
+
+  it("accepts the README's example and states its default table", () => {
+    const readme = readFileSync(path.resolve(import.meta.dirname, "../../../README.md"), "utf8");
+    const example = /^RATE_LIMIT_GATEWAY_RULES="([^"]+)"$/m.exec(readme)?.[1] ?? "";
+    expect(loadRateLimitConfig({ ...REDIS, RATE_LIMIT_GATEWAY_RULES: example }).rules.map((r) => `${r.route}:${r.subject}=${r.points}/${r.unit}`)).toEqual([
+      "signin:ip=20/MINUTE",
+      "signup:ip=10/MINUTE",
+      "signup:route=600/MINUTE",
+    ]);
+    const table = [...readme.matchAll(/^\| `([a-z-]+)` \| .+ \| (\d+) \/ min per IP \|$/gm)].map((m) => `${m[1]}:ip=${m[2]}/MINUTE`);
+    expect(table).toEqual(loadRateLimitConfig(REDIS).rules.map((r) => `${r.route}:${r.subject}=${r.points}/${r.unit}`));
   });
 
   it("refuses one route and subject budgeted twice", () => {

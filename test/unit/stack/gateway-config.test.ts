@@ -81,6 +81,8 @@ describe("gateway config rendering", () => {
     expect(without.static_resources.clusters.map((c: { name: string }) => c.name)).not.toContain("ratelimit");
     expect(httpFilters(without).map((f) => f.name)).not.toContain("envoy.filters.http.ratelimit");
     expect(httpFilters(without).map((f) => f.name)).toContain("envoy.filters.http.local_ratelimit");
+    const unguarded = JSON.parse(renderEnvoyConfig(yaml, targets, { adminPort: 19901, floodGuard: "off" }));
+    expect(httpFilters(unguarded).map((f) => f.name)).not.toContain("envoy.filters.http.local_ratelimit");
   });
 
   it("renders the HTTPS listener with its port and files and sends the browser redirect there; without TLS, neither", () => {

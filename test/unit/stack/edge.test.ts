@@ -1,11 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { X509Certificate } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { StackConfigError } from "../../../src/stack/config.js";
-import { ensureLocalCertificate, loadEdgeTlsConfig, spkiHash } from "../../../src/stack/tls.js";
+import { loadEdgeConfig } from "../../../src/stack/edge-config.js";
+import { assertReadableBy, ensureLocalCertificate, spkiHash } from "../../../src/stack/tls.js";
 
 describe("the edge certificate (src/stack/tls.ts)", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "tls-unit-"));
@@ -46,9 +47,40 @@ describe("the edge certificate (src/stack/tls.ts)", () => {
   });
 });
 
-describe("loadEdgeTlsConfig", () => {
-  it("defaults to 8443 and the launcher's own certificate", () => {
-    expect(loadEdgeTlsConfig({})).toEqual({ port: 8443 });
+describe("assertReadableBy", () => {
+  it("names the operator's file the gateway's user could not read, and passes one it can", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tls-read-"));
+    try {
+      const cert = path.join(dir, "edge.crt");
+      const key = path.join(dir, "edge.key");
+      writeFileSync(cert, "", { mode: 0o644 });
+      writeFileSync(key, "", { mode: 0o600 });
+      const owner = { uid: statSync(key).uid, gid: statSync(key).gid };
+      const stranger = { uid: owner.uid + 4242, gid: owner.gid + 4242 };
+      expect(() => assertReadableBy({ certFile: cert, keyFile: key }, stranger)).toThrow(
+        `the gateway runs as uid ${stranger.uid} and cannot read GATEWAY_TLS_KEY_FILE (${key}): chown or chgrp it to that user, or chmod it readable`,
+      );
+      expect(() => assertReadableBy({ certFile: cert, keyFile: key }, owner)).not.toThrow();
+      expect(() => assertReadableBy({ certFile: cert, keyFile: key }, { uid: stranger.uid, gid: owner.gid })).toThrow(/GATEWAY_TLS_KEY_FILE/);
+      chmodSync(key, 0o640);
+      expect(() => assertReadableBy({ certFile: cert, keyFile: key }, { uid: stranger.uid, gid: owner.gid })).not.toThrow();
+      // Not root: the gateway runs as us, nothing to check.
+      expect(() => assertReadableBy({ certFile: cert, keyFile: key }, undefined)).not.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("loadEdgeConfig", () => {
+  it("defaults to HTTPS on 8443 with the launcher's own certificate, and envoy.yaml's flood guard", () => {
+    expect(loadEdgeConfig({})).toEqual({ tls: { port: 8443 } });
+  });
+
+  it("reads GATEWAY_FLOOD_GUARD as <requests>/<interval> or off", () => {
+    expect(loadEdgeConfig({ GATEWAY_FLOOD_GUARD: "500/250ms" }).floodGuard).toEqual({ tokens: 500, fillIntervalMs: 250 });
+    expect(loadEdgeConfig({ GATEWAY_FLOOD_GUARD: "off" }).floodGuard).toBe("off");
+    for (const bad of ["0/1s", "100", "100/10ms", "lots/1s"]) expect(() => loadEdgeConfig({ GATEWAY_FLOOD_GUARD: bad }), bad).toThrow(/GATEWAY_FLOOD_GUARD: expected <requests>\/<interval>/);
   });
 
   it("takes the operator's certificate and key files, both or neither, and names each bad variable", () => {
@@ -58,10 +90,10 @@ describe("loadEdgeTlsConfig", () => {
       const key = path.join(dir, "edge.key");
       writeFileSync(cert, "");
       writeFileSync(key, "");
-      expect(loadEdgeTlsConfig({ GATEWAY_TLS_PORT: "9443", GATEWAY_TLS_CERT_FILE: cert, GATEWAY_TLS_KEY_FILE: key })).toEqual({ port: 9443, files: { certFile: cert, keyFile: key } });
+      expect(loadEdgeConfig({ GATEWAY_TLS_PORT: "9443", GATEWAY_TLS_CERT_FILE: cert, GATEWAY_TLS_KEY_FILE: key }).tls).toEqual({ port: 9443, files: { certFile: cert, keyFile: key } });
       let error: unknown;
       try {
-        loadEdgeTlsConfig({ GATEWAY_TLS_PORT: "https", GATEWAY_TLS_CERT_FILE: path.join(dir, "missing.crt") });
+        loadEdgeConfig({ GATEWAY_TLS_PORT: "https", GATEWAY_TLS_CERT_FILE: path.join(dir, "missing.crt") });
       } catch (e) {
         error = e;
       }

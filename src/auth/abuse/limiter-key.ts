@@ -1,4 +1,0 @@
-import { createHash } from "node:crypto";
-
-/** Emails and IPs enter Redis keys only as digests, so a key dump is not a list of addresses. */
-export const limiterKey = (value: string) => createHash("sha256").update(value).digest("base64url").slice(0, 32);
