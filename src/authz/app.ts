@@ -88,7 +88,15 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     else log.error("session store unreachable: denying every credential (fail closed)");
   };
 
-  const keys = createJwksKeys({ url: config.jwksUrl, clock, timeoutMs: JWKS_TIMEOUT_MS, cooldownMs: JWKS_COOLDOWN_MS, maxAgeMs: JWKS_MAX_AGE_MS });
+  const keys = createJwksKeys({
+    url: config.jwksUrl,
+    clock,
+    timeoutMs: JWKS_TIMEOUT_MS,
+    cooldownMs: JWKS_COOLDOWN_MS,
+    maxAgeMs: JWKS_MAX_AGE_MS,
+    // A kid that left the set must not keep passing through tokens verified with it.
+    onKeysChanged: () => tokenCache.clear(),
+  });
   // Fetched now, not by the first Check: that fetch alone can outlast Envoy's 0.25 s Check timeout.
   await keys.reload().catch((error: unknown) => log.warn({ err: (error as Error).message, jwksUrl: config.jwksUrl }, "key set not fetched at start; the first token Check will fetch it"));
   const pipeline = createCheckPipeline({

@@ -16,8 +16,13 @@ export interface JwksKeysDeps {
   timeoutMs: number;
   /** A flood of tokens with made-up kids refetches at most this often. */
   cooldownMs: number;
-  /** Keys are refetched this long after the last fetch, so retired ones leave. */
+  /**
+   * Keys are refetched this long after the last fetch, so retired or withdrawn ones leave; a set
+   * older than this that cannot be refetched is not trusted (JwksUnavailable, as jose's remote sets).
+   */
   maxAgeMs: number;
+  /** Told when a fetch changes which keys are published, so what they verified is checked again. */
+  onKeysChanged?: () => void;
 }
 
 type Loaded = Map<string, { alg: string; key: KeyObject }>;
@@ -55,8 +60,10 @@ export function createJwksKeys(deps: JwksKeysDeps) {
         // A key we cannot import verifies nothing; the others still do.
       }
     }
+    const changed = keys !== undefined && (keys.size !== loaded.size || [...loaded.keys()].some((kid) => !keys!.has(kid)));
     keys = loaded;
     fetchedAt = attemptedAt;
+    if (changed) deps.onKeysChanged?.();
   }
 
   const refetch = () => (inFlight ??= load().finally(() => (inFlight = undefined)));
@@ -68,14 +75,15 @@ export function createJwksKeys(deps: JwksKeysDeps) {
       if (attemptedAt !== fetchedAt) throw new JwksUnavailable(lastFailure);
     },
     /**
-     * The key for kid and alg; undefined when the set has none such even after a refetch. A failed
-     * refetch keeps the keys already loaded; with none loaded it throws JwksUnavailable.
+     * The key for kid and alg; undefined when the set has none such even after a refetch. Fails
+     * closed: with no set, or one past maxAge that could not be refetched (a key withdrawn from the
+     * auth service must stop verifying here too), it throws JwksUnavailable.
      */
     async keyFor(kid: string, alg: string): Promise<KeyObject | undefined> {
-      const now = deps.clock.now();
-      const wanted = !keys || now - fetchedAt >= deps.maxAgeMs || !keys.has(kid);
-      if (wanted && now - attemptedAt >= deps.cooldownMs) await refetch();
-      if (!keys) throw new JwksUnavailable(lastFailure);
+      const stale = () => !keys || deps.clock.now() - fetchedAt >= deps.maxAgeMs;
+      const wanted = stale() || !keys!.has(kid);
+      if (wanted && deps.clock.now() - attemptedAt >= deps.cooldownMs) await refetch();
+      if (!keys || stale()) throw new JwksUnavailable(lastFailure);
       const found = keys.get(kid);
       return found && found.alg === alg ? found.key : undefined;
     },

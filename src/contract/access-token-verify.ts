@@ -57,7 +57,8 @@ const KEY_TYPE: Record<string, { type: string; curve?: string; verify: (data: Bu
   ES256: {
     type: "ec",
     curve: "prime256v1",
-    verify: (data, key, signature) => signature.length === 64 && verifySignature("sha256", data, { key, dsaEncoding: "ieee-p1363" }, signature),
+    verify: (data, key, signature) =>
+      signature.length === 64 && verifySignature("sha256", data, { key, dsaEncoding: "ieee-p1363" }, signature),
   },
 };
 
@@ -72,6 +73,10 @@ export async function verifyAccessToken(token: string, keys: KeyLookup, rules: V
   const parts = token.split(".");
   if (parts.length !== 3 || parts.some((part) => part === "" || !/^[A-Za-z0-9_-]+$/.test(part))) refuse("malformed");
   const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
+  // One spelling per token (RFC 7515 2: base64url without padding; its unused low bits zero), so a
+  // valid token cannot be re-spelled into others that miss caches keyed by the token's digest.
+  const signature = Buffer.from(signaturePart, "base64url");
+  if (signature.toString("base64url") !== signaturePart) refuse("malformed");
 
   const header = json(headerPart);
   const { alg, kid, typ } = header;
@@ -86,7 +91,7 @@ export async function verifyAccessToken(token: string, keys: KeyLookup, rules: V
   if (!key || key.type !== "public" || key.asymmetricKeyType !== kind.type) refuse("unknown_key");
   if (kind.curve && key!.asymmetricKeyDetails?.namedCurve !== kind.curve) refuse("unknown_key");
   const signed = Buffer.from(`${headerPart}.${payloadPart}`, "ascii");
-  if (!kind.verify(signed, key!, Buffer.from(signaturePart, "base64url"))) refuse("signature_invalid");
+  if (!kind.verify(signed, key!, signature)) refuse("signature_invalid");
 
   // RFC 7519 7.2: claims only once the signature holds.
   const payload = json(payloadPart);

@@ -83,6 +83,8 @@ export function createTtlCache<V>(deps: TtlCacheDeps<V>): TtlCache<V> {
       remove(key);
       sweep(SWEEP_PER_SET);
       const size = key.length * 2 + sizeOf(value) + ENTRY_OVERHEAD_BYTES;
+      // One value larger than the whole bound would push out everything and still not fit.
+      if (size > maxBytes) return;
       // Map order is insertion order, so the first key is the oldest write.
       for (const oldest of entries.keys()) {
         if (entries.size < deps.maxEntries && bytes + size <= maxBytes) break;

@@ -27,7 +27,7 @@ describe("device binding: recorded by the auth service at sign-in, checked by th
     const email = uniqueEmail("device");
     await auth.client.signUp({ email, password: GOOD_PASSWORD });
     const tokens = await auth.client.signIn({ email, password: GOOD_PASSWORD }, { headers: LAPTOP });
-    expect(await redis.hget(sessionKey(tokens.sessionId), FIELD.fingerprint)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await redis.hget(sessionKey(tokens.sessionId), FIELD.fingerprint)).toMatch(/^user-agent,accept-language:[A-Za-z0-9_-]{43}$/);
 
     const check = (headers: Record<string, string>) => authz.check({ headers: { authorization: `Bearer ${tokens.accessToken}`, accept: "application/json", ...headers } });
     expect((await check(LAPTOP)).status.code).toBe(0);

@@ -156,6 +156,18 @@ describe("envoy/envoy.yaml", () => {
     expect(JSON.stringify(hcm.access_log)).toContain("%DYNAMIC_METADATA(envoy.filters.http.ext_authz:decision)%");
   });
 
+  it("drops client identity headers wherever the Check does not run, and trusts no client's x-envoy-* headers", () => {
+    for (const listener of config().static_resources.listeners) {
+      const hcm = listener.filter_chains[0].filters[0].typed_config;
+      // Set but empty: no peer is internal, so Envoy strips every client's retry and timeout overrides.
+      expect(hcm.internal_address_config, listener.name).toEqual({});
+      for (const route of hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>) {
+        if (!route.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled) continue;
+        expect(route.request_headers_to_remove, JSON.stringify(route.match)).toEqual(["x-user-id", "x-session-id", "x-auth-level", "x-auth-degraded"]);
+      }
+    }
+  });
+
   it("retries a request that may have changed state only when it never reached a service", () => {
     const hcm = config().static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
     const routes = hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;

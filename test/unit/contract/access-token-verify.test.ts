@@ -72,6 +72,11 @@ describe("verifyAccessToken (node:crypto keys, every claim check)", () => {
     const der = sign("sha256", Buffer.from(`${b64({ alg: "ES256", typ: "at+jwt", kid: "ec-1" })}.${b64(claims)}`), ec.privateKey).toString("base64url");
     expect(await refusal(`${b64({ alg: "ES256", typ: "at+jwt", kid: "ec-1" })}.${b64(claims)}.${der}`)).toBe("signature_invalid");
     expect(await refusal(forge({ ...edHeader, crit: ["exp"] }, claims))).toBe("unsupported_header");
+    // The same signature spelled with other unused low bits in its last character: one spelling per token.
+    // (86 characters carry 64 bytes: the last one's 4 low bits are unused, so it is one of A, Q, g, w.)
+    const respelled = `${good.slice(0, -1)}${String.fromCharCode(s!.charCodeAt(s!.length - 1) + 1)}`;
+    expect(Buffer.from(respelled.split(".")[2]!, "base64url")).toEqual(Buffer.from(s!, "base64url"));
+    expect(await refusal(respelled)).toBe("malformed");
   });
 
   it("refuses other token types and broken shapes", async () => {

@@ -39,6 +39,17 @@ describe("device fingerprints", () => {
     const old = { fingerprint: undefined, userAgent: "UA" };
     expect(deviceMatches(["user-agent", "accept-language"], headers("UA", "fr"), old)).toBe(true);
     expect(deviceMatches(["user-agent", "accept-language"], headers("Other", "fr"), old)).toBe(false);
-    expect(deviceMatches([], headers("Other", "fr"), { fingerprint: "x", userAgent: "UA" })).toBe(true);
+    expect(deviceMatches([], headers("Other", "fr"), { fingerprint: undefined, userAgent: "UA" })).toBe(true);
+  });
+
+  it("hold a bound session to its own attributes, even where this instance does not bind", () => {
+    const recorded = deviceFingerprint(["user-agent", "accept-language"], headers("UA", "en"));
+    expect(recorded).toMatch(/^user-agent,accept-language:[A-Za-z0-9_-]{43}$/);
+    const bound = { fingerprint: recorded, userAgent: "UA" };
+    for (const here of [[], ["user-agent"]] as const) {
+      expect(deviceMatches(here, headers("UA", "en"), bound)).toBe(true);
+      expect(deviceMatches(here, headers("UA", "fr"), bound)).toBe(false);
+    }
+    expect(deviceMatches([], headers("UA", "en"), { fingerprint: "made-up", userAgent: "UA" })).toBe(false);
   });
 });

@@ -49,6 +49,9 @@ describe("createTtlCache", () => {
     expect(cache.bytes).toBeLessThanOrEqual(10_000);
     expect(cache.get("k999")).toEqual({ value: "v".repeat(100) });
     expect(cache.get("k0")).toBeUndefined();
+    cache.set("huge", "v".repeat(10_000), cache.mark());
+    expect(cache.get("huge"), "a value past the whole bound is not stored").toBeUndefined();
+    expect(cache.get("k999"), "and pushes nothing out").toEqual({ value: "v".repeat(100) });
     cache.clear();
     expect(cache.bytes).toBe(0);
     cache.close();
