@@ -86,7 +86,8 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   };
 
   const keys = createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS, cooldownDuration: JWKS_COOLDOWN_MS });
-  // Fetched now, not by the first Check: that fetch alone can outlast Envoy's 0.25 s Check timeout.
+  // Fetched now, not by the first Check: that fetch alone can outlast Envoy's Check timeout
+  // on a busy machine.
   await keys.reload().catch((error: unknown) => log.warn({ err: (error as Error).message, jwksUrl: config.jwksUrl }, "key set not fetched at start; the first token Check will fetch it"));
   const pipeline = createCheckPipeline({
     tokens: createTokenVerifier({

@@ -133,7 +133,7 @@ describe("envoy/envoy.yaml", () => {
     const filters = hcm.http_filters.map((f: { name: string }) => f.name);
     expect(filters).toEqual(["envoy.filters.http.cors", "envoy.filters.http.grpc_web", "envoy.filters.http.ext_authz", "envoy.filters.http.router"]);
     const extAuthz = hcm.http_filters[2].typed_config;
-    expect(extAuthz).toMatchObject({ transport_api_version: "V3", failure_mode_allow: false, grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "0.25s" } });
+    expect(extAuthz).toMatchObject({ transport_api_version: "V3", failure_mode_allow: false, grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "1s" } });
     expect(extAuthz.with_request_body).toBeUndefined();
     const routes = hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
     const exempt = routes.filter((r) => r.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled).map((r) => r.match.path ?? r.match.prefix);
