@@ -97,7 +97,8 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     // A kid that left the set must not keep passing through tokens verified with it.
     onKeysChanged: () => tokenCache.clear(),
   });
-  // Fetched now, not by the first Check: that fetch alone can outlast Envoy's 0.25 s Check timeout.
+  // Fetched now, not by the first Check: that fetch alone can outlast Envoy's Check timeout
+  // on a busy machine.
   await keys.reload().catch((error: unknown) => log.warn({ err: (error as Error).message, jwksUrl: config.jwksUrl }, "key set not fetched at start; the first token Check will fetch it"));
   const pipeline = createCheckPipeline({
     tokens: createTokenVerifier({

@@ -142,7 +142,7 @@ describe("envoy/envoy.yaml", () => {
       "envoy.filters.http.router",
     ]);
     const extAuthz = filterOf(hcm, "envoy.filters.http.ext_authz");
-    expect(extAuthz).toMatchObject({ transport_api_version: "V3", failure_mode_allow: false, grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "0.25s" } });
+    expect(extAuthz).toMatchObject({ transport_api_version: "V3", failure_mode_allow: false, grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "1s" } });
     expect(extAuthz.with_request_body).toBeUndefined();
     const routes = hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>;
     // The HTTPS redirect is exempt too, but it answers itself and sends nothing upstream.
