@@ -1,3 +1,4 @@
+import { EnvReader, type Env } from "../platform/config.js";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { StackConfigError } from "./config.js";
@@ -23,15 +24,10 @@ export interface InstanceCounts {
  *   AUTHZ_INSTANCES  default 2
  * Two of each by default, so one can die (or be killed) without an outage.
  */
-export function loadInstanceCounts(env: Record<string, string | undefined>): InstanceCounts {
+export function loadInstanceCounts(env: Env): InstanceCounts {
   const problems: string[] = [];
-  const count = (name: string): number => {
-    const raw = env[name]?.trim() || "2";
-    const n = Number(raw);
-    if (!/^\d+$/.test(raw) || n < 1 || n > MAX_INSTANCES) problems.push(`${name}: expected a whole number 1-${MAX_INSTANCES}, got "${raw}"`);
-    return n;
-  };
-  const counts = { auth: count("AUTH_INSTANCES"), authz: count("AUTHZ_INSTANCES") };
+  const read = new EnvReader(env, problems);
+  const counts = { auth: read.integer("AUTH_INSTANCES", 2, 1, MAX_INSTANCES), authz: read.integer("AUTHZ_INSTANCES", 2, 1, MAX_INSTANCES) };
   if (problems.length > 0) throw new StackConfigError(problems);
   return counts;
 }

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseDuration } from "../platform/duration.js";
-import { parsePort, StackConfigError } from "./config.js";
+import { EnvReader, type Env } from "../platform/config.js";
+import { StackConfigError } from "./config.js";
 
 /** Envoy's HTTPS listener. */
 export interface EdgeTlsConfig {
@@ -24,26 +25,25 @@ export interface EdgeConfig {
 }
 
 /** The launcher's settings for Envoy's edge (HTTPS, flood guard) from env, pure; every problem named at once. */
-export function loadEdgeConfig(env: Record<string, string | undefined>): EdgeConfig {
+export function loadEdgeConfig(env: Env): EdgeConfig {
   const problems: string[] = [];
-  const rawPort = env.GATEWAY_TLS_PORT?.trim() || "8443";
-  const port = parsePort(rawPort);
-  if (port === undefined) problems.push(`GATEWAY_TLS_PORT: expected a port number 1-65535, got "${rawPort}"`);
-  const certFile = env.GATEWAY_TLS_CERT_FILE?.trim() || undefined;
-  const keyFile = env.GATEWAY_TLS_KEY_FILE?.trim() || undefined;
-  if ((certFile === undefined) !== (keyFile === undefined)) problems.push("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE go together: set both or neither");
+  const read = new EnvReader(env, problems);
+  const port = read.integer("GATEWAY_TLS_PORT", 8443, 1, 65535);
+  const certFile = read.string("GATEWAY_TLS_CERT_FILE", "") || undefined;
+  const keyFile = read.string("GATEWAY_TLS_KEY_FILE", "") || undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) read.report("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE go together: set both or neither");
   for (const [name, file] of [["GATEWAY_TLS_CERT_FILE", certFile], ["GATEWAY_TLS_KEY_FILE", keyFile]] as const) {
-    if (file !== undefined && !existsSync(file)) problems.push(`${name}: no file at ${file}`);
+    if (file !== undefined && !existsSync(file)) read.report(`${name}: no file at ${file}`);
   }
-  const floodGuard = readFloodGuard(env.GATEWAY_FLOOD_GUARD?.trim() || undefined, problems);
-  if (port === undefined || problems.length > 0) throw new StackConfigError(problems);
+  const floodGuard = readFloodGuard(read.string("GATEWAY_FLOOD_GUARD", "") || undefined, read);
+  if (problems.length > 0) throw new StackConfigError(problems);
   return {
     tls: { port, ...(certFile && keyFile ? { files: { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) } } : {}) },
     ...(floodGuard ? { floodGuard } : {}),
   };
 }
 
-function readFloodGuard(raw: string | undefined, problems: string[]): FloodGuard | undefined {
+function readFloodGuard(raw: string | undefined, read: EnvReader): FloodGuard | undefined {
   if (raw === undefined) return undefined;
   if (raw === "off") return "off";
   const match = /^(\d{1,9})\/(.+)$/.exec(raw);
@@ -51,7 +51,7 @@ function readFloodGuard(raw: string | undefined, problems: string[]): FloodGuard
   const fillIntervalMs = match?.[2] ? parseDuration(match[2]) : undefined;
   // Envoy's token bucket refills at most every 50 ms.
   if (tokens < 1 || fillIntervalMs === undefined || fillIntervalMs < 50) {
-    problems.push(`GATEWAY_FLOOD_GUARD: expected <requests>/<interval> such as 10000/1s (interval at least 50ms), or off; got "${raw}"`);
+    read.report(`GATEWAY_FLOOD_GUARD: expected <requests>/<interval> such as 10000/1s (interval at least 50ms), or off; got "${raw}"`);
     return undefined;
   }
   return { tokens, fillIntervalMs };

@@ -13,7 +13,7 @@ import { spkiHash } from "../../../src/stack/tls.js";
 import { type TestAuth, startTestAuth } from "../../support/auth.js";
 import { type TestAuthz, startTestAuthz } from "../../support/authz.js";
 import { envoyBinary } from "../../support/envoy-binary.js";
-import { freshDomain, startTestRateLimit, type TestRateLimit } from "../ratelimit/rls-harness.js";
+import { freshDomain, startTestRateLimit, type TestRateLimit } from "../../support/ratelimit.js";
 
 const status = (url: string, ca: string, headers: Record<string, string> = {}) =>
   new Promise<{ status: number; hsts?: string }>((resolve, reject) =>

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestAuth, newUser, startTestAuth } from "../../support/auth.js";
 import { type TestAuthz, startTestAuthz } from "../../support/authz.js";
-import { metricsRead } from "../../unit/deploy/metric-names.js";
+import { metricsRead } from "../../support/metric-names.js";
 
 let auth: TestAuth;
 let authz: TestAuthz;

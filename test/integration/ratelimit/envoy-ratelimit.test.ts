@@ -10,7 +10,7 @@ import { endpointOf } from "../../../src/stack/render-config.js";
 import { type TestAuth, grpcTransport, startTestAuth } from "../../support/auth.js";
 import { ENVOY_YAML, startTestEnvoy, validateEnvoyConfig, type TestEnvoy } from "../../support/envoy-process.js";
 import { percentile, startTestAuthz, type TestAuthz } from "../../support/authz.js";
-import { freshDomain, startTestRateLimit, type TestRateLimit } from "./rls-harness.js";
+import { freshDomain, startTestRateLimit, type TestRateLimit } from "../../support/ratelimit.js";
 
 /** One HTTP/1.1 request from a given local address (127.0.0.0/8 is all loopback on Linux). */
 function requestFrom(url: string, localAddress: string, init: { method?: string; body?: string } = {}): Promise<{ status: number }> {

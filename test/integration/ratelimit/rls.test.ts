@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { percentile } from "../../support/authz.js";
 import { startPrivateRedis } from "../../support/data-tier.js";
-import { freshDomain, routeDescriptors, startTestRateLimit, type TestRateLimit } from "./rls-harness.js";
+import { freshDomain, routeDescriptors, startTestRateLimit, type TestRateLimit } from "../../support/ratelimit.js";
 
 describe("rate limit service (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit)", () => {
   const domain = freshDomain();

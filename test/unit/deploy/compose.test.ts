@@ -6,6 +6,7 @@ import { loadAuthConfig } from "../../../src/auth/config.js";
 import { loadMailWorkerConfig } from "../../../src/auth/mail/config.js";
 import { COMPOSE, COMPOSE_TEXT, dockerfileCopies, environmentOf, INTERPOLATION, interpolate, namesRead, REPO, service } from "../../support/compose-file.js";
 import { loadRateLimitConfig } from "../../../src/ratelimit/config.js";
+import { ENVOY_VERSION } from "../../../src/stack/envoy-install.js";
 
 const services = Object.entries(COMPOSE.services);
 const isOneShot = (name: string) => service(name).restart === "no";
@@ -33,7 +34,8 @@ describe("docker-compose.yml", () => {
     expect(service("redis").image).toBe("redis:7");
     expect(service("haproxy").image).toMatch(/^haproxy:2\.[68]$/);
     expect(service("pgbouncer").image).toMatch(/^edoburu\/pgbouncer:/);
-    expect(service("envoy").image).toBe("envoyproxy/envoy:v1.31-latest");
+    // The Envoy the launcher and every test run (envoy-install.ts): one version, one config's meaning.
+    expect(service("envoy").image).toBe(`envoyproxy/envoy:v${ENVOY_VERSION.split(".").slice(0, 2).join(".")}-latest`);
   });
 
   it("mounts, builds and runs only files that exist in the repo, and the image keeps what the commands run", () => {

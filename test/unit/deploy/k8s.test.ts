@@ -11,6 +11,7 @@ import { loadAuthzConfig } from "../../../src/authz/config.js";
 import { loadAuthConfig } from "../../../src/auth/config.js";
 import { loadMailWorkerConfig } from "../../../src/auth/mail/config.js";
 import { loadRateLimitConfig } from "../../../src/ratelimit/config.js";
+import { ENVOY_VERSION } from "../../../src/stack/envoy-install.js";
 import { namesRead, REPO } from "../../support/compose-file.js";
 
 /** The parts of Kubernetes objects these tests read; the validator checks the rest. */
@@ -290,6 +291,8 @@ describe("deploy/k8s: configuration from the repo's own files", { timeout: 60_00
   it("the gateway's rendered Envoy config is envoy.yaml with only the addresses (Kubernetes services) and STRICT_DNS changed", () => {
     const gateway = one<Workload>("Deployment", "gateway");
     const init = podSpec(gateway).initContainers!.find((c) => c.name === "render-envoy")!;
+    // The Envoy version the launcher and every test run (envoy-install.ts).
+    expect(podSpec(gateway).containers.find((c) => c.name === "envoy")?.image).toBe(`envoyproxy/envoy:v${ENVOY_VERSION.split(".").slice(0, 2).join(".")}-latest`);
     const rendered = JSON.parse(renderComposeEnvoy(readFileSync(path.join(REPO, "envoy/envoy.yaml"), "utf8"), envOf(init))) as Record<string, unknown>;
     const original = parse(readFileSync(path.join(REPO, "envoy/envoy.yaml"), "utf8"), { maxAliasCount: -1 }) as Record<string, unknown>;
 

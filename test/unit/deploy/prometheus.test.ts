@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ensurePrograms, whichProgram } from "../../../src/stack/install.js";
 import { REPO } from "../../support/compose-file.js";
-import { DASHBOARD_FILES, metricNames, PROMETHEUS_DIR, RULE_FILES, rulesOf } from "./metric-names.js";
+import { DASHBOARD_FILES, metricNames, PROMETHEUS_DIR, RULE_FILES, rulesOf } from "../../support/metric-names.js";
 
 let promtool: string;
 beforeAll(() => {

@@ -8,7 +8,7 @@ describe("loadInstanceCounts", () => {
   });
 
   it("names every bad variable at once", () => {
-    expect(() => loadInstanceCounts({ AUTH_INSTANCES: "0", AUTHZ_INSTANCES: "two" })).toThrow(/AUTH_INSTANCES: expected a whole number 1-16, got "0"[\s\S]*AUTHZ_INSTANCES: expected a whole number 1-16, got "two"/);
+    expect(() => loadInstanceCounts({ AUTH_INSTANCES: "0", AUTHZ_INSTANCES: "two" })).toThrow(/AUTH_INSTANCES must be an integer from 1 to 16, got "0"[\s\S]*AUTHZ_INSTANCES must be an integer from 1 to 16, got "two"/);
     expect(() => loadInstanceCounts({ AUTH_INSTANCES: "17" })).toThrow(/AUTH_INSTANCES/);
   });
 });

@@ -99,7 +99,7 @@ describe("loadEdgeConfig", () => {
       }
       expect(error).toBeInstanceOf(StackConfigError);
       const message = (error as Error).message;
-      expect(message).toContain('GATEWAY_TLS_PORT: expected a port number 1-65535, got "https"');
+      expect(message).toContain('GATEWAY_TLS_PORT must be an integer from 1 to 65535, got "https"');
       expect(message).toContain("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE go together");
       expect(message).toContain(`GATEWAY_TLS_CERT_FILE: no file at ${path.join(dir, "missing.crt")}`);
     } finally {

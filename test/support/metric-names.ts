@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
 import { parse } from "yaml";
-import { REPO } from "../../support/compose-file.js";
+import { REPO } from "./compose-file.js";
 
 /** What the deploy tests read of a Prometheus rule file. */
 export interface RuleFile {

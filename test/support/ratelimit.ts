@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { inject } from "vitest";
-import { createLogger } from "../../../src/platform/log.js";
-import { defaultProtoDirs } from "../../../src/platform/proto-dirs.js";
-import { startRateLimitServer, type RateLimitServer } from "../../../src/ratelimit/app.js";
-import { loadRateLimitConfig } from "../../../src/ratelimit/config.js";
-import { loadRateLimitProtos, type EnvoyRateLimitResponse } from "../../../src/ratelimit/grpc-server.js";
+import { createLogger } from "../../src/platform/log.js";
+import { defaultProtoDirs } from "../../src/platform/proto-dirs.js";
+import { startRateLimitServer, type RateLimitServer } from "../../src/ratelimit/app.js";
+import { loadRateLimitConfig } from "../../src/ratelimit/config.js";
+import { loadRateLimitProtos, type EnvoyRateLimitResponse } from "../../src/ratelimit/grpc-server.js";
 
 export interface TestRateLimit {
   server: RateLimitServer;
