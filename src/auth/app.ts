@@ -36,6 +36,7 @@ import { createAuthenticator } from "./authenticate.js";
 import { createHostedPages } from "./pages/hosted-pages.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
+import { createRecentProof } from "./recent-proof.js";
 import { createDeviceOf } from "./sessions/device-of.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
 import { createAccessTokens } from "./tokens/access-tokens.js";
@@ -127,10 +128,11 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const challenges = createSignInChallenges({ redis, ttlMs: config.mfaChallengeTtlMs, maxAttempts: config.mfaChallengeAttempts });
     const audit = createRequestAudit(auditLog, log);
     const deviceOf = createDeviceOf(config.shared.deviceBinding);
+    const recentProof = createRecentProof({ hasher, audit, sessions, clock, maxAgeMs: config.reauthMaxAgeMs });
     const service: ServiceImpl<typeof AuthService> = {
-      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges, deviceOf }),
-      ...createLifecycleService({ users, accounts, sessions, authenticator, hasher, policy, abuse, audit }),
-      ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, deviceOf }),
+      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges, deviceOf, recentProof }),
+      ...createLifecycleService({ users, accounts, sessions, authenticator, hasher, policy, abuse, audit, recentProof }),
+      ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, deviceOf, recentProof }),
       ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),
     };
     const probe: ReadinessProbe = {

@@ -6,11 +6,12 @@ import { kRequestMeta } from "../platform/request-context.js";
 import type { AbuseProtection } from "./abuse/abuse-protection.js";
 import { retryLater } from "./abuse/retry-later.js";
 import type { RequestAudit } from "./audit/request-audit.js";
-import { activeCaller, requireCurrentPassword } from "./active-caller.js";
+import { activeCaller } from "./active-caller.js";
 import type { Authenticator } from "./authenticate.js";
 import { normalizeEmail } from "./email.js";
 import type { PasswordHasher } from "./passwords/password-hasher.js";
 import type { PasswordPolicy } from "./passwords/password-policy.js";
+import type { RecentProof } from "./recent-proof.js";
 import { requirePassword } from "./passwords/require-password.js";
 import type { AccountWrites } from "./lifecycle/account-writes.js";
 import type { SecondFactor } from "./mfa/second-factor.js";
@@ -35,6 +36,7 @@ export interface AuthServiceDeps {
   secondFactor: Pick<SecondFactor, "required">;
   challenges: Pick<SignInChallenges, "create">;
   deviceOf: DeviceOf;
+  recentProof: RecentProof;
 }
 
 /** The RPCs of the auth core; account lifecycle and MFA handlers live beside their domains. */
@@ -176,10 +178,11 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
     },
 
     async changePassword(req, ctx) {
-      const { user, sessionId } = await activeCaller(deps, ctx);
+      const caller = await activeCaller(deps, ctx);
+      const { user, sessionId } = caller;
       const current = requirePassword("current_password", req.currentPassword);
       const next = requirePassword("new_password", req.newPassword);
-      await requireCurrentPassword(deps, ctx, user, current, "change_password");
+      await deps.recentProof.require(ctx, caller, current, "change_password");
       policy.check(next);
       if (next === current) throw invalidArgument("new_password must differ from current_password");
       const hash = await hasher.hash(next);

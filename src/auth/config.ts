@@ -65,6 +65,11 @@ export interface AuthConfig {
   mfaChallengeTtlMs: number;
   /** MFA_CHALLENGE_ATTEMPTS: wrong codes that void a sign-in challenge. Default 5. */
   mfaChallengeAttempts: number;
+  /**
+   * REAUTH_MAX_AGE: enabling TOTP needs a proof of the user at most this old (sign-in, or the
+   * current password in the request). Default 5m (ASVS V3.7.1).
+   */
+  reauthMaxAgeMs: number;
   /** USER_CACHE_TTL: how long sign-in's user lookup stays in Redis; every write invalidates it sooner. Default 60s. */
   userCacheTtlMs: number;
   /** SESSION_COOKIE_SECURE (default true): the hosted sign-in page's cookie travels over HTTPS (and localhost) only. Its name is shared.sessionCookieName. */
@@ -150,6 +155,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
     mfaIssuer: read.string("MFA_ISSUER", "auth-platform"),
     mfaChallengeTtlMs: read.duration("MFA_CHALLENGE_TTL", "5m"),
     mfaChallengeAttempts: read.integer("MFA_CHALLENGE_ATTEMPTS", 5, 1, 100),
+    reauthMaxAgeMs: read.duration("REAUTH_MAX_AGE", "5m"),
     userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
     sessionCookieSecure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
   };

@@ -174,6 +174,13 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
         // The row is locked since redeemToken read it, so its id and email are still current.
         await tx.query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1", [redeemed.id, passwordHash]);
         await enqueueMail(tx, templates.securityNotice(redeemed.email, "your password was reset"));
+        // The recovery rule for a factor nobody proved the mailbox for (README, Two-step sign-in): the
+        // owner who proves the mailbox now is the only proven owner there is, so such a factor goes.
+        const cleared = await tx.query("DELETE FROM totp_factors WHERE user_id = $1 AND confirmed_unverified", [redeemed.id]);
+        if (cleared.rowCount === 1) {
+          await tx.query("DELETE FROM recovery_codes WHERE user_id = $1", [redeemed.id]);
+          await enqueueMail(tx, templates.securityNotice(redeemed.email, "two-step sign-in (TOTP) was turned off"));
+        }
         return { id: redeemed.id, email: redeemed.email };
       });
       return written(account);

@@ -1,6 +1,6 @@
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GOOD_PASSWORD, type TestAuth, bearer, startTestAuth, uniqueEmail } from "../../support/auth.js";
+import { GOOD_PASSWORD, type TestAuth, bearer, markEmailVerified, startTestAuth, uniqueEmail } from "../../support/auth.js";
 import { cookieBrowser, csrfOf } from "../../support/browser.js";
 import { steppingClock } from "../../support/clock.js";
 
@@ -133,6 +133,7 @@ describe("hosted sign-in page", () => {
     try {
       const address = uniqueEmail("mfa-page");
       await mfa.client.signUp({ email: address, password: GOOD_PASSWORD });
+      await markEmailVerified(mfa, address);
       const { accessToken } = await mfa.client.signIn({ email: address, password: GOOD_PASSWORD });
       const { secret } = await mfa.client.beginTotpEnrollment({}, bearer(accessToken));
       const code = () => TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: clock.now() });

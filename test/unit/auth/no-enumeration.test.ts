@@ -4,6 +4,7 @@ import type { AbuseProtection } from "../../../src/auth/abuse/abuse-protection.j
 import type { AuditEvent } from "../../../src/auth/audit/audit-log.js";
 import type { AccountWrites } from "../../../src/auth/lifecycle/account-writes.js";
 import type { SignInChallenges } from "../../../src/auth/mfa/sign-in-challenges.js";
+import type { RecentProof } from "../../../src/auth/recent-proof.js";
 import { createAuthService } from "../../../src/auth/auth-service.js";
 import type { Authenticator } from "../../../src/auth/authenticate.js";
 import { createPasswordHasher, type PasswordHasher } from "../../../src/auth/passwords/password-hasher.js";
@@ -72,6 +73,7 @@ describe("no user enumeration (answers and work done)", async () => {
     deviceOf: () => undefined,
     secondFactor: { required: async () => false },
     challenges: unused as SignInChallenges,
+    recentProof: unused as RecentProof,
   });
   const transport = createRouterTransport(({ service: register }) => register(AuthService, service), {
     router: { interceptors: [createErrorInterceptor(createLogger("silent"))] },

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { AbuseProtection } from "../../../src/auth/abuse/abuse-protection.js";
 import type { AuditEvent } from "../../../src/auth/audit/audit-log.js";
 import { createAuthService } from "../../../src/auth/auth-service.js";
+import { createRecentProof } from "../../../src/auth/recent-proof.js";
 import { createAuthenticator } from "../../../src/auth/authenticate.js";
 import type { AccountWrites } from "../../../src/auth/lifecycle/account-writes.js";
 import type { SignInChallenges } from "../../../src/auth/mfa/sign-in-challenges.js";
@@ -60,6 +61,7 @@ describe("session RPCs over the in-memory stores", async () => {
     secondFactor: { required: async () => false },
     challenges: {} as SignInChallenges,
     deviceOf: () => undefined,
+    recentProof: createRecentProof({ hasher, audit: async (_ctx, e) => void audit.push(e), sessions, clock, maxAgeMs: 300_000 }),
   });
   const client = createClient(
     AuthService,
