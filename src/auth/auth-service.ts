@@ -12,6 +12,7 @@ import { normalizeEmail } from "./email.js";
 import type { PasswordHasher } from "./passwords/password-hasher.js";
 import type { PasswordPolicy } from "./passwords/password-policy.js";
 import type { RecentProof } from "./recent-proof.js";
+import { normalizePassword } from "./passwords/normalize-password.js";
 import { requirePassword } from "./passwords/require-password.js";
 import type { AccountWrites } from "./lifecycle/account-writes.js";
 import type { SecondFactor } from "./mfa/second-factor.js";
@@ -184,7 +185,7 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
       const next = requirePassword("new_password", req.newPassword);
       await deps.recentProof.require(ctx, caller, current, "change_password");
       policy.check(next);
-      if (next === current) throw invalidArgument("new_password must differ from current_password");
+      if (normalizePassword(next) === normalizePassword(current)) throw invalidArgument("new_password must differ from current_password");
       const hash = await hasher.hash(next);
       if (!(await accounts.changePassword(user, user.passwordHash, hash))) {
         throw new DomainError("failed_precondition", "password was changed concurrently; retry");

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { invalidArgument } from "../../platform/errors.js";
+import { normalizePassword } from "./normalize-password.js";
 
 // NIST SP 800-63B 5.1.1.2: at least 8 characters, allow at least 64, no composition rules,
 // check against commonly used passwords. 128 bounds the work a hash request can cause.
@@ -22,9 +23,11 @@ export function loadCommonPasswords(path = new URL("../../../data/common-passwor
 
 export function createPasswordPolicy(common: ReadonlySet<string>): PasswordPolicy {
   return {
-    check(password) {
-      // 800-63B counts characters; code points, not UTF-16 units, after normalisation.
-      const length = [...password.normalize("NFKC")].length;
+    check(raw) {
+      // Every rule judges what is hashed (800-63B 5.1.1.2): full-width "ｐａｓｓｗｏｒｄ１２３" is "password123".
+      const password = normalizePassword(raw);
+      // 800-63B counts characters; code points, not UTF-16 units.
+      const length = [...password].length;
       if (length < MIN_PASSWORD_LENGTH) throw invalidArgument(`password must be at least ${MIN_PASSWORD_LENGTH} characters`);
       if (length > MAX_PASSWORD_LENGTH) throw invalidArgument(`password must be at most ${MAX_PASSWORD_LENGTH} characters`);
       if (/\p{Cc}/u.test(password)) throw invalidArgument("password must not contain control characters");
