@@ -9,7 +9,7 @@ import { createNodeHandler, type NodeRequest, type NodeResponse } from "../platf
 import { createDb } from "../platform/db.js";
 import { listenDualProtocol } from "../platform/dual-protocol-server.js";
 import { createHealthService, type ReadinessProbe } from "../platform/health.js";
-import { createErrorInterceptor } from "../platform/interceptors.js";
+import { createErrorInterceptor, noStoreInterceptor } from "../platform/interceptors.js";
 import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
@@ -142,7 +142,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     };
 
     const metrics = createRpcMetrics("auth");
-    const interceptors = [metrics.interceptor, createErrorInterceptor(log)];
+    const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log)];
     const pages = createHostedPages({
       auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
       sessions,
