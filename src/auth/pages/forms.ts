@@ -21,9 +21,27 @@ export function readForm(req: Req): Promise<URLSearchParams | "too_large" | unde
       size += chunk.length;
       if (size <= MAX_FORM_BYTES) chunks.push(chunk);
     });
-    req.on("end", () => resolve(size > MAX_FORM_BYTES ? "too_large" : new URLSearchParams(Buffer.concat(chunks).toString("utf8"))));
+    req.on("end", () => resolve(size > MAX_FORM_BYTES ? "too_large" : strictForm(Buffer.concat(chunks))));
     req.on("error", () => resolve(undefined));
   });
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * The form, or undefined when its bytes or its percent-escapes are not UTF-8: URLSearchParams
+ * would replace them with U+FFFD, and a replaced address could name another account.
+ */
+function strictForm(body: Buffer): URLSearchParams | undefined {
+  let text: string;
+  try {
+    text = strictUtf8.decode(body);
+    // decodeURIComponent throws URIError on escapes that are not UTF-8 (ECMA-262 Decode).
+    for (const part of text.split("&")) decodeURIComponent(part.replace(/\+/g, " "));
+  } catch {
+    return undefined;
+  }
+  return new URLSearchParams(text);
 }
 
 /** Sends a page with headers that keep it from being framed, cached, or running anything but its own nonce'd script. */

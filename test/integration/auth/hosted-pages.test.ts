@@ -161,6 +161,20 @@ describe("hosted sign-in page", () => {
     }
   });
 
+  it("refuses a form whose escapes are not UTF-8 (no U+FFFD stand-ins reach the service)", async () => {
+    const b = cookieBrowser(auth.server.url);
+    const csrf = csrfOf(await (await b.get("/signin")).text());
+    const [local, domain] = email.split("@");
+    const res = await fetch(`${auth.server.url}/signin`, {
+      method: "POST",
+      headers: { cookie: `auth_csrf=${csrf}`, "content-type": "application/x-www-form-urlencoded" },
+      body: `csrf=${csrf}&return_to=%2F&email=${local}%FF%FE%40${domain}&password=${encodeURIComponent(GOOD_PASSWORD)}`,
+      redirect: "manual",
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("Bad request");
+  });
+
   it("answers oversized posts with 413 and non-form posts with 400", async () => {
     const big = await fetch(`${auth.server.url}/signin`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "a=" + "x".repeat(20_000) });
     expect(big.status).toBe(413);
