@@ -33,7 +33,13 @@ const COMPRESSED_FLAG = 0b01;
  * Protobuf strings are already checked by protobuf-es (proto3 utf8_validation VERIFY).
  */
 export function createNodeHandler(options: NodeHandlerOptions) {
-  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  const router = createConnectRouter({
+    acceptCompression: [compressionGzip, compressionBrotli],
+    // The error table promises it: a field the schema does not have is a client's mistake (or a
+    // probe, like "isAdmin"), answered INVALID_ARGUMENT rather than silently dropped.
+    jsonOptions: { ignoreUnknownFields: false },
+    ...options,
+  });
   options.routes(router);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
 
