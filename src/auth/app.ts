@@ -37,6 +37,7 @@ import { createHostedPages } from "./pages/hosted-pages.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
 import { createRecentProof } from "./recent-proof.js";
+import { hostPrefixed } from "../contract/shared-settings.js";
 import { createDeviceOf } from "./sessions/device-of.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
 import { createAccessTokens } from "./tokens/access-tokens.js";
@@ -147,6 +148,11 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
       sessions,
       cookie: { name: config.shared.sessionCookieName, secure: config.sessionCookieSecure, maxAgeMs: config.sessionAbsoluteTtlMs },
+      forms: {
+        csrfCookieName: hostPrefixed("auth_csrf", config.shared.publicBaseUrl),
+        csrfKey: config.csrfKey,
+        publicOrigin: new URL(config.shared.publicBaseUrl).origin,
+      },
       log,
     });
 

@@ -72,6 +72,8 @@ export interface AuthConfig {
   reauthMaxAgeMs: number;
   /** USER_CACHE_TTL: how long sign-in's user lookup stays in Redis; every write invalidates it sooner. Default 60s. */
   userCacheTtlMs: number;
+  /** Binds each hosted form's CSRF token to its pre-session: HKDF of SIGNING_KEY_ENCRYPTION_KEY under its own label. */
+  csrfKey: Buffer;
   /** SESSION_COOKIE_SECURE (default true): the hosted sign-in page's cookie travels over HTTPS (and localhost) only. Its name is shared.sessionCookieName. */
   sessionCookieSecure: boolean;
 }
@@ -158,7 +160,14 @@ export function loadAuthConfig(env: Env): AuthConfig {
     reauthMaxAgeMs: read.duration("REAUTH_MAX_AGE", "5m"),
     userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
     sessionCookieSecure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
+    csrfKey: Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform csrf v1", 32)),
   };
+  if (!config.sessionCookieSecure && /^__(Host|Secure)-/.test(config.shared.sessionCookieName)) {
+    // A prefixed cookie without Secure is dropped by every browser: nobody could sign in.
+    problems.push(
+      `SESSION_COOKIE_SECURE=false cannot be used with the cookie ${config.shared.sessionCookieName} (PUBLIC_BASE_URL https, or a prefixed SESSION_COOKIE_NAME): the prefix needs Secure`,
+    );
+  }
   if (config.sessionAbsoluteTtlMs < config.sessionIdleTtlMs) {
     problems.push("SESSION_ABSOLUTE_TTL must not be shorter than SESSION_IDLE_TTL");
   }
