@@ -59,6 +59,8 @@ async function main(): Promise<void> {
       // The bench times the work of each answer; limits and lockout would time their refusals instead.
       RATE_LIMIT_SIGNIN_IP: "1000000/1m",
       RATE_LIMIT_SIGNUP_IP: "1000000/1m",
+      RATE_LIMIT_MAIL_IP: "1000000/1m",
+      RATE_LIMIT_MAIL_ACCOUNT: "1000000/1m",
       LOCKOUT_THRESHOLD: "1000",
     });
     const server = await startAuthServer(config, { log: createLogger("silent") });
@@ -93,6 +95,12 @@ async function main(): Promise<void> {
       ["GET /example/ through gateway + authz", httpGet(`${gateway.url}/example/hello`), "GET /example/ direct", httpGet(`${example.url}/example/hello`)],
       ["SignIn wrong password", () => client.signIn({ email: known, password: "wrong passphrase" }), "SignIn unknown email", () => client.signIn({ email: `nobody-${randomUUID()}@example.com`, password: "wrong passphrase" })],
       ["SignUp taken email", () => client.signUp({ email: known, password }), "SignUp new email", () => client.signUp({ email: `new-${randomUUID()}@example.com`, password })],
+      [
+        "RequestPasswordReset known email",
+        () => client.requestPasswordReset({ email: known }),
+        "RequestPasswordReset unknown email",
+        () => client.requestPasswordReset({ email: `nobody-${randomUUID()}@example.com` }),
+      ],
       [
         "forward-auth Check (cached)",
         async () => {
