@@ -36,7 +36,7 @@ export interface LifecycleServiceDeps {
 const badToken = () => invalidArgument("token is invalid, expired or already used");
 
 export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHandlers {
-  const { users, accounts, sessions, abuse, audit } = deps;
+  const { accounts, sessions, abuse, audit } = deps;
   const ipOf = (ctx: Parameters<RequestAudit>[0]) => ctx.values.get(kRequestMeta).ip;
 
   return {
@@ -84,9 +84,9 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       await abuse.mailIp.consume(ctx, ipOf(ctx));
       // Keyed on the address whether or not an account has it, so the limit itself reveals nothing.
       await abuse.mailAccount.consume(ctx, email);
-      const user = await users.findByEmail(email);
-      if (user && !user.disabled) await accounts.requestReset(user);
-      await audit(ctx, { type: "password.reset_requested", userId: user?.id, details: { known: user !== undefined } });
+      // No lookup first: the one write below does the same work whether or not the address has an account.
+      const account = await accounts.requestReset(email);
+      await audit(ctx, { type: "password.reset_requested", userId: account?.id, details: { known: account !== undefined } });
       // The same empty answer either way (no user enumeration).
       return {};
     },

@@ -76,19 +76,26 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
 
   return {
     async register(email, passwordHash) {
-      const account = await withTransaction(primary, async (tx) => {
-        const inserted = await tx.query<AccountRef>(
-          "INSERT INTO users (email, password_hash) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id, email",
-          [email, passwordHash],
-        );
-        const created = inserted.rows[0];
-        if (!created) {
-          await enqueueMail(tx, templates.signUpAttempt(email));
-          return undefined;
-        }
-        await mailToken(tx, created.id, "verify_email", email);
-        return created;
-      });
+      // One statement, the same for a new and a taken email: one round trip and one plan either way
+      // (no enumeration by timing), and atomic, so an acknowledged sign-up has its account and its mail.
+      const { token, hash } = newAccountToken();
+      const { ttlMs } = links.verify_email;
+      const verify = templates.verifyEmail(email, token, ttlMs);
+      const notice = templates.signUpAttempt(email);
+      const result = await primary.query<AccountRef>(
+        `WITH created AS (
+           INSERT INTO users (email, password_hash) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id, email
+         ), token AS (
+           INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at)
+           SELECT $3, id, 'verify_email', now() + make_interval(secs => $4) FROM created RETURNING user_id
+         ), mail AS (
+           INSERT INTO mail_outbox (recipient, subject, body)
+           SELECT $1, CASE WHEN EXISTS (SELECT 1 FROM token) THEN $5 ELSE $7 END, CASE WHEN EXISTS (SELECT 1 FROM token) THEN $6 ELSE $8 END
+         )
+         SELECT id, email FROM created`,
+        [email, passwordHash, hash, ttlMs / 1000, verify.subject, verify.text, notice.subject, notice.text],
+      );
+      const account = result.rows[0];
       await written(account);
       return account ? { created: true, account } : { created: false };
     },
@@ -155,10 +162,25 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
       return written(account);
     },
 
-    async requestReset(account) {
-      await withTransaction(primary, async (tx) => {
-        await mailToken(tx, account.id, "reset_password", account.email);
-      });
+    async requestReset(email) {
+      // One statement whether or not the address has an account (no enumeration by timing); the
+      // token and the mail exist only for an active account.
+      const { token, hash } = newAccountToken();
+      const { ttlMs } = links.reset_password;
+      const mail = templates.resetPassword(email, token, ttlMs);
+      const result = await primary.query<AccountRef>(
+        `WITH target AS (
+           SELECT id, email, disabled_at IS NULL AS active FROM users WHERE email = $1
+         ), token AS (
+           INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at)
+           SELECT $2, id, 'reset_password', now() + make_interval(secs => $3) FROM target WHERE active RETURNING user_id
+         ), mail AS (
+           INSERT INTO mail_outbox (recipient, subject, body) SELECT $1, $4, $5 FROM token
+         )
+         SELECT id, email FROM target`,
+        [email, hash, ttlMs / 1000, mail.subject, mail.text],
+      );
+      return result.rows[0];
     },
 
     async resetPassword(token, passwordHash) {
