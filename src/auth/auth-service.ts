@@ -58,6 +58,9 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
       const email = normalizeEmail(req.email);
       policy.check(requirePassword("password", req.password));
       await abuse.signUpIp.consume(ctx, ctx.values.get(kRequestMeta).ip);
+      // Either answer mails this address (a link or a notice to its owner) on the caller's say-so: it spends
+      // the recipient's budget, keyed on the address whether or not it is taken, so the limit tells nothing.
+      await abuse.mailAccount.consume(ctx, email);
       // Hash before knowing whether the email is taken: both answers cost the same.
       const hash = await hasher.hash(req.password);
       // Either branch commits one transaction with one mail (verification, or a notice to the owner).

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { invalidArgument } from "../../platform/errors.js";
 import { withTransaction, type Queryable } from "../../platform/transaction.js";
-import { enqueueMail, type Mail } from "../mail/mail.js";
+import { enqueueMail, PRIORITY_RANK, type Mail } from "../mail/mail.js";
 import type { MailTemplates } from "../mail/templates.js";
 import { hashAccountToken, newAccountToken } from "./account-token.js";
 import type { AccountRef, AccountWrites, VerifiedEmail } from "./account-writes.js";
@@ -89,11 +89,12 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
            INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at)
            SELECT $3, id, 'verify_email', now() + make_interval(secs => $4) FROM created RETURNING user_id
          ), mail AS (
-           INSERT INTO mail_outbox (recipient, subject, body)
-           SELECT $1, CASE WHEN EXISTS (SELECT 1 FROM token) THEN $5 ELSE $7 END, CASE WHEN EXISTS (SELECT 1 FROM token) THEN $6 ELSE $8 END
+           INSERT INTO mail_outbox (recipient, subject, body, priority)
+           SELECT $1, CASE WHEN linked THEN $5 ELSE $7 END, CASE WHEN linked THEN $6 ELSE $8 END, CASE WHEN linked THEN $9::smallint ELSE $10::smallint END
+           FROM (SELECT EXISTS (SELECT 1 FROM token) AS linked) AS outcome
          )
          SELECT id, email FROM created`,
-        [email, passwordHash, hash, ttlMs / 1000, verify.subject, verify.text, notice.subject, notice.text],
+        [email, passwordHash, hash, ttlMs / 1000, verify.subject, verify.text, notice.subject, notice.text, PRIORITY_RANK.link, PRIORITY_RANK.notice],
       );
       const account = result.rows[0];
       await written(account);
@@ -175,10 +176,10 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
            INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at)
            SELECT $2, id, 'reset_password', now() + make_interval(secs => $3) FROM target WHERE active RETURNING user_id
          ), mail AS (
-           INSERT INTO mail_outbox (recipient, subject, body) SELECT $1, $4, $5 FROM token
+           INSERT INTO mail_outbox (recipient, subject, body, priority) SELECT $1, $4, $5, $6 FROM token
          )
          SELECT id, email FROM target`,
-        [email, hash, ttlMs / 1000, mail.subject, mail.text],
+        [email, hash, ttlMs / 1000, mail.subject, mail.text, PRIORITY_RANK.link],
       );
       return result.rows[0];
     },
