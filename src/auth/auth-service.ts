@@ -77,6 +77,10 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
       const user = await users.findByEmail(email);
       // Before any hashing, so a locked account costs no CPU; keyed on the email, so unknown ones lock alike.
       const lockedMs = await abuse.lockout.lockedFor(email, meta.ip);
+      if (lockedMs === "capped") {
+        await audit(ctx, { type: "signin.failure", userId: user?.id, details: { reason: "capped" } });
+        throw new DomainError("resource_exhausted", "too many failed sign-ins; reset the password to sign in again");
+      }
       if (lockedMs > 0) {
         await audit(ctx, { type: "signin.failure", userId: user?.id, details: { reason: "locked" } });
         throw retryLater(ctx, lockedMs);

@@ -102,6 +102,8 @@ export interface LockoutPolicy {
   maxMs: number;
   /** LOCKOUT_MEMORY: failures are forgotten this long after the last one. Default 24h. */
   memoryMs: number;
+  /** LOCKOUT_HARD_CAP: consecutive failures after which only a password reset lets anyone sign in. Default 100 (NIST 800-63B 5.2.2). */
+  hardCap: number;
 }
 
 /** Reads the auth service's config from env, collecting every problem before failing once. */
@@ -146,6 +148,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
       baseMs: read.duration("LOCKOUT_BASE", "1m"),
       maxMs: read.duration("LOCKOUT_MAX", "1h"),
       memoryMs: read.duration("LOCKOUT_MEMORY", "24h"),
+      hardCap: read.integer("LOCKOUT_HARD_CAP", 100, 1, 100),
     },
     verifyEmailTokenTtlMs: read.duration("VERIFY_EMAIL_TOKEN_TTL", "24h"),
     resetTokenTtlMs: read.duration("RESET_TOKEN_TTL", "30m"),

@@ -77,10 +77,16 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
       const pending = await challenges.get(req.challenge);
       if (!pending) throw new DomainError("unauthenticated", "sign-in challenge is invalid or expired; sign in again");
       await checkBudgets(ctx, pending.userId);
-      const used = await factor.verify(pending.userId, code);
+      // One code check per challenge at a time: a concurrent second attempt is refused before its code is spent.
+      if (!(await challenges.claim(req.challenge))) throw new DomainError("unauthenticated", "this sign-in is being completed by another request");
+      const used = await factor.verify(pending.userId, code).catch(async (error: unknown) => {
+        await challenges.release(req.challenge);
+        throw error;
+      });
       if (!used) {
         await wrongCode(ctx, pending.userId, "sign_in");
         const left = await challenges.fail(req.challenge);
+        await challenges.release(req.challenge);
         throw new DomainError("unauthenticated", left > 0 ? "invalid code" : "invalid code; this sign-in has ended, sign in again");
       }
       // Of two requests finishing the same challenge, only one gets a session.
