@@ -1,3 +1,10 @@
+/** Who asked, for the audit row a write records with its change. */
+export interface Requester {
+  ip: string;
+  userAgent: string;
+  requestId: string;
+}
+
 /** The account a write touched: enough to notify its owner and invalidate what is cached about it. */
 export interface AccountRef {
   id: string;
@@ -30,10 +37,11 @@ export interface AccountWrites {
    */
   verifyEmail(token: string): Promise<VerifiedEmail | undefined>;
   /**
-   * Mails a reset link to the account with this (normalised) email if it is active; the account,
+   * Mails a reset link to the account with this (normalised) email if it is active, and records the
+   * request `by` whom in the audit log (password.reset_requested) in the same commit; the account,
    * if any. The same work whether or not there is one.
    */
-  requestReset(email: string): Promise<AccountRef | undefined>;
+  requestReset(email: string, by: Requester): Promise<AccountRef | undefined>;
   /** Redeems a reset token and sets the password; undefined if the token is unknown, used or expired. */
   resetPassword(token: string, passwordHash: string): Promise<AccountRef | undefined>;
 }

@@ -84,9 +84,9 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       await abuse.mailIp.consume(ctx, ipOf(ctx));
       // Keyed on the address whether or not an account has it, so the limit itself reveals nothing.
       await abuse.mailAccount.consume(ctx, email);
-      // No lookup first: the one write below does the same work whether or not the address has an account.
-      const account = await accounts.requestReset(email);
-      await audit(ctx, { type: "password.reset_requested", userId: account?.id, details: { known: account !== undefined } });
+      // No lookup first: the one write below (with its audit row) does the same work whether or not the address has an account.
+      const { ip, userAgent, requestId } = ctx.values.get(kRequestMeta);
+      await accounts.requestReset(email, { ip, userAgent, requestId });
       // The same empty answer either way (no user enumeration).
       return {};
     },

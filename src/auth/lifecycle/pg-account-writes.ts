@@ -163,11 +163,12 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
       return written(account);
     },
 
-    async requestReset(email) {
+    async requestReset(email, by) {
       // One statement whether or not the address has an account (no enumeration by timing); the
-      // token and the mail exist only for an active account. pg_current_xact_id() gives the
-      // transaction an id either way, so both paths commit with a WAL flush: without it a path
-      // that wrote nothing would skip the commit's fsync, the largest cost in the statement.
+      // token and the mail exist only for an active account. The audit row is written in it on both
+      // paths, so both commit a write and wait for the same WAL flush: a path that wrote nothing
+      // would skip the commit's fsync, by far the largest cost here. It also commits the record of
+      // the request together with its effect.
       const { token, hash } = newAccountToken();
       const { ttlMs } = links.reset_password;
       const mail = templates.resetPassword(email, token, ttlMs);
@@ -179,9 +180,13 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
            SELECT $2, id, 'reset_password', now() + make_interval(secs => $3) FROM target WHERE active RETURNING user_id
          ), mail AS (
            INSERT INTO mail_outbox (recipient, subject, body, priority) SELECT $1, $4, $5, $6 FROM token
+         ), audit AS (
+           INSERT INTO audit_events (user_id, type, ip, user_agent, request_id, details)
+           SELECT (SELECT id FROM target), 'password.reset_requested', $7, $8, $9,
+                  jsonb_build_object('known', EXISTS (SELECT 1 FROM target))
          )
-         SELECT target.id, target.email FROM (SELECT pg_current_xact_id()) AS committed LEFT JOIN target ON true`,
-        [email, hash, ttlMs / 1000, mail.subject, mail.text, PRIORITY_RANK.link],
+         SELECT target.id, target.email FROM (SELECT 1) AS one LEFT JOIN target ON true`,
+        [email, hash, ttlMs / 1000, mail.subject, mail.text, PRIORITY_RANK.link, by.ip || null, by.userAgent.slice(0, 512) || null, by.requestId.slice(0, 128) || null],
       );
       const row = result.rows[0];
       return row?.id && row.email ? { id: row.id, email: row.email } : undefined;

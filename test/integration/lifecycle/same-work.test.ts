@@ -40,6 +40,7 @@ describe("account writes do the same database work whether or not the account ex
     });
   }
 
+  const by = { ip: "192.0.2.1", userAgent: "Test/1.0", requestId: "same-work" };
   const workOf = async (call: () => Promise<unknown>) => {
     trips.length = 0;
     await call();
@@ -82,10 +83,13 @@ describe("account writes do the same database work whether or not the account ex
     const known = `known-${randomUUID()}@example.com`;
     await accounts.register(known, "hash");
     const unknown = `unknown-${randomUUID()}@example.com`;
-    const forKnown = await workOf(() => accounts.requestReset(known));
-    const forUnknown = await workOf(() => accounts.requestReset(unknown));
+    const forKnown = await workOf(() => accounts.requestReset(known, by));
+    const forUnknown = await workOf(() => accounts.requestReset(unknown, by));
     expect(forUnknown).toEqual(forKnown);
     expect((await pool.query("SELECT 1 FROM mail_outbox WHERE recipient = $1 AND subject = 'Reset your password'", [known])).rowCount).toBe(1);
     expect((await pool.query("SELECT 1 FROM mail_outbox WHERE recipient = $1", [unknown])).rowCount).toBe(0);
+    // Both paths commit a write (the audit row), so neither skips the commit's WAL flush.
+    const audited = await pool.query("SELECT details->>'known' AS known FROM audit_events WHERE type = 'password.reset_requested' AND request_id = 'same-work' ORDER BY id");
+    expect(audited.rows.map((r) => r.known)).toEqual(["true", "false"]);
   });
 });
