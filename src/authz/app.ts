@@ -6,6 +6,7 @@ import { createRedis } from "../platform/redis.js";
 import { createAuthorizer } from "./authorizer.js";
 import { createCheckPipeline } from "./check-pipeline.js";
 import type { AuthzConfig } from "./config.js";
+import { createCallerCheck } from "./caller-secret.js";
 import { startGrpcServer, type ProtoDirs } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
 import { createAuthzMetrics } from "./metrics.js";
@@ -113,9 +114,10 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
 
   const closers: Array<() => Promise<unknown>> = [() => revocations.close(), () => redis.quit().catch(() => redis.disconnect())];
   try {
-    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log }, config.host, config.port);
+    const callerAllowed = createCallerCheck(config.checkSecret);
+    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log, callerAllowed }, config.host, config.port);
     closers.unshift(() => grpcServer.close());
-    const httpServer = await startHttpServer({ authorizer, metrics, serving, log }, config.host, config.httpPort);
+    const httpServer = await startHttpServer({ authorizer, metrics, serving, log, callerAllowed }, config.host, config.httpPort);
     closers.unshift(() => httpServer.close());
     return {
       endpoints: { grpc: { host: config.host, port: grpcServer.port }, http: { host: config.host, port: httpServer.port } },

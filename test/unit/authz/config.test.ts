@@ -60,6 +60,12 @@ describe("loadAuthzConfig", () => {
     expect(loadAuthzConfig({ REDIS_URL: "redis://r:6379" }).shared.sessionCookieName).toBe("auth_session");
   });
 
+  it("takes AUTHZ_CHECK_SECRET only when it is long enough to be a secret", () => {
+    expect(loadAuthzConfig({ REDIS_URL: "redis://r:6379" }).checkSecret).toBeUndefined();
+    expect(loadAuthzConfig({ REDIS_URL: "redis://r:6379", AUTHZ_CHECK_SECRET: "s".repeat(32) }).checkSecret).toBe("s".repeat(32));
+    expect(() => loadAuthzConfig({ REDIS_URL: "redis://r:6379", AUTHZ_CHECK_SECRET: "short" })).toThrow(/AUTHZ_CHECK_SECRET must be at least 32 characters/);
+  });
+
   it("collects every problem, naming each variable", () => {
     const problems = problemsOf({
       AUTHZ_PORT: "70000",
