@@ -37,6 +37,7 @@ import { createHostedPages } from "./pages/hosted-pages.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
 import { createRecentProof } from "./recent-proof.js";
+import { createRangeLookup } from "./passwords/breached-passwords.js";
 import { hostPrefixed } from "../contract/shared-settings.js";
 import { createDeviceOf } from "./sessions/device-of.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
@@ -105,7 +106,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const users = createCachedUserStore({ inner: createPgUserStore(db.write, ownReads), redis, ttlMs: config.userCacheTtlMs });
     const authenticator = createAuthenticator({ tokens, sessions });
     const hasher = await createPasswordHasher(config.argon2);
-    const policy = createPasswordPolicy(loadCommonPasswords());
+    const breached = config.passwordBreachCheckUrl ? createRangeLookup({ baseUrl: config.passwordBreachCheckUrl, timeoutMs: 2_000, log }) : undefined;
+    const policy = createPasswordPolicy(loadCommonPasswords(), breached);
     const auditLog = createPgAuditLog(db.write);
     const abuse = createAbuseProtection({ redis, clock, rateLimits: config.rateLimits, lockout: config.lockout });
     const templates = createMailTemplates({ publicBaseUrl: config.shared.publicBaseUrl });

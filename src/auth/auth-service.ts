@@ -56,11 +56,14 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
   return {
     async signUp(req, ctx) {
       const email = normalizeEmail(req.email);
-      policy.check(requirePassword("password", req.password));
+      const password = requirePassword("password", req.password);
+      policy.check(password);
       await abuse.signUpIp.consume(ctx, ctx.values.get(kRequestMeta).ip);
       // Either answer mails this address (a link or a notice to its owner) on the caller's say-so: it spends
       // the recipient's budget, keyed on the address whether or not it is taken, so the limit tells nothing.
       await abuse.mailAccount.consume(ctx, email);
+      // The breached-corpus lookup (if configured) only after the budgets: it is an outbound request.
+      await policy.assess(password);
       // Hash before knowing whether the email is taken: both answers cost the same.
       const hash = await hasher.hash(req.password);
       // Either branch commits one transaction with one mail (verification, or a notice to the owner).
@@ -191,7 +194,7 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
       const current = requirePassword("current_password", req.currentPassword);
       const next = requirePassword("new_password", req.newPassword);
       await deps.recentProof.require(ctx, caller, current, "change_password");
-      policy.check(next);
+      await policy.assess(next);
       if (normalizePassword(next) === normalizePassword(current)) throw invalidArgument("new_password must differ from current_password");
       const hash = await hasher.hash(next);
       if (!(await accounts.changePassword(user, user.passwordHash, hash))) {

@@ -72,6 +72,11 @@ export interface AuthConfig {
   reauthMaxAgeMs: number;
   /** USER_CACHE_TTL: how long sign-in's user lookup stays in Redis; every write invalidates it sooner. Default 60s. */
   userCacheTtlMs: number;
+  /**
+   * PASSWORD_BREACH_CHECK_URL, default none (off): a Pwned Passwords range API
+   * (https://api.pwnedpasswords.com) consulted by k-anonymity on every new password.
+   */
+  passwordBreachCheckUrl: string | undefined;
   /** Binds each hosted form's CSRF token to its pre-session: HKDF of SIGNING_KEY_ENCRYPTION_KEY under its own label. */
   csrfKey: Buffer;
   /** SESSION_COOKIE_SECURE (default true): the hosted sign-in page's cookie travels over HTTPS (and localhost) only. Its name is shared.sessionCookieName. */
@@ -163,6 +168,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
     reauthMaxAgeMs: read.duration("REAUTH_MAX_AGE", "5m"),
     userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
     sessionCookieSecure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
+    passwordBreachCheckUrl: read.optionalUrl("PASSWORD_BREACH_CHECK_URL", ["http:", "https:"]),
     csrfKey: Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform csrf v1", 32)),
   };
   if (!config.sessionCookieSecure && /^__(Host|Secure)-/.test(config.shared.sessionCookieName)) {

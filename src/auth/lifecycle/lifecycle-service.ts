@@ -95,7 +95,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       const token = requireAccountToken(req.token);
       const password = requirePassword("new_password", req.newPassword);
       // Policy first: a refused password must not burn the single-use token.
-      deps.policy.check(password);
+      await deps.policy.assess(password);
       await abuse.tokenIp.consume(ctx, ipOf(ctx));
       const account = await accounts.resetPassword(token, await deps.hasher.hash(password));
       if (!account) throw badToken();

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { invalidArgument } from "../../platform/errors.js";
+import type { BreachedPasswords } from "./breached-passwords.js";
 import { normalizePassword } from "./normalize-password.js";
 
 // NIST SP 800-63B 5.1.1.2: at least 8 characters, allow at least 64, no composition rules,
@@ -10,6 +11,8 @@ export const MAX_PASSWORD_LENGTH = 128;
 export interface PasswordPolicy {
   /** Throws invalid_argument naming the rule the password breaks. */
   check(password: string): void;
+  /** `check`, then the breached-password corpus when one is configured (PASSWORD_BREACH_CHECK_URL). */
+  assess(password: string): Promise<void>;
 }
 
 export function loadCommonPasswords(path = new URL("../../../data/common-passwords.txt", import.meta.url)): Set<string> {
@@ -21,8 +24,12 @@ export function loadCommonPasswords(path = new URL("../../../data/common-passwor
   );
 }
 
-export function createPasswordPolicy(common: ReadonlySet<string>): PasswordPolicy {
-  return {
+export function createPasswordPolicy(common: ReadonlySet<string>, breached?: BreachedPasswords): PasswordPolicy {
+  const policy: PasswordPolicy = {
+    async assess(password) {
+      policy.check(password);
+      if (breached && (await breached.seen(password))) throw invalidArgument("password appears in a known data breach; choose another");
+    },
     check(raw) {
       // Every rule judges what is hashed (800-63B 5.1.1.2): full-width "ｐａｓｓｗｏｒｄ１２３" is "password123".
       const password = normalizePassword(raw);
@@ -34,4 +41,5 @@ export function createPasswordPolicy(common: ReadonlySet<string>): PasswordPolic
       if (common.has(password.toLowerCase())) throw invalidArgument("password is too common; choose another");
     },
   };
+  return policy;
 }
