@@ -131,7 +131,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const challenges = createSignInChallenges({ redis, ttlMs: config.mfaChallengeTtlMs, maxAttempts: config.mfaChallengeAttempts });
     const audit = createRequestAudit(auditLog, log);
     const deviceOf = createDeviceOf(config.shared.deviceBinding);
-    const recentProof = createRecentProof({ hasher, audit, sessions, clock, maxAgeMs: config.reauthMaxAgeMs });
+    const recentProof = createRecentProof({ abuse, hasher, audit, sessions, clock, maxAgeMs: config.reauthMaxAgeMs });
     const service: ServiceImpl<typeof AuthService> = {
       ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges, deviceOf, recentProof }),
       ...createLifecycleService({ users, accounts, sessions, authenticator, hasher, policy, abuse, audit, recentProof }),

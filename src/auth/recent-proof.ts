@@ -3,7 +3,9 @@ import type { Clock } from "../platform/clock.js";
 import { DomainError } from "../platform/errors.js";
 import type { ActiveCaller } from "./active-caller.js";
 import { requireCurrentPassword } from "./active-caller.js";
+import type { AbuseProtection } from "./abuse/abuse-protection.js";
 import type { RequestAudit } from "./audit/request-audit.js";
+import { kRequestMeta } from "../platform/request-context.js";
 import type { PasswordHasher } from "./passwords/password-hasher.js";
 import type { SessionStore } from "./sessions/session-store.js";
 
@@ -23,6 +25,8 @@ export interface RecentProof {
 }
 
 export interface RecentProofDeps {
+  /** A wrong current password is a failed sign-in: it spends the IP's budget and counts toward the account's lockout. */
+  abuse: Pick<AbuseProtection, "signInIp" | "lockout">;
   hasher: PasswordHasher;
   audit: RequestAudit;
   sessions: Pick<SessionStore, "markReauthenticated">;
@@ -35,7 +39,19 @@ export function createRecentProof(deps: RecentProofDeps): RecentProof {
   return {
     async require(ctx, caller, currentPassword, during) {
       if (currentPassword !== "") {
-        await requireCurrentPassword(deps, ctx, caller.user, currentPassword, during);
+        // Otherwise a stolen token would buy unlimited password guesses, one argon2 verify each.
+        const ip = ctx.values.get(kRequestMeta).ip;
+        await deps.abuse.signInIp.check(ctx, ip);
+        if ((await deps.abuse.lockout.lockedFor(caller.user.email, ip)) === "capped") {
+          throw new DomainError("resource_exhausted", "too many failed sign-ins; reset the password to sign in again");
+        }
+        try {
+          await requireCurrentPassword(deps, ctx, caller.user, currentPassword, during);
+        } catch (error) {
+          await deps.abuse.signInIp.penalize(ip);
+          await deps.abuse.lockout.recordFailure(caller.user.email);
+          throw error;
+        }
         await deps.sessions.markReauthenticated(caller.sessionId, caller.userId);
         return;
       }

@@ -91,3 +91,25 @@ describe("sensitive account changes need a recent proof of the user (ASVS V3.7.1
     expect(await c.signIn({ email, password: "owner proved the mailbox" })).toMatchObject({ mfaRequired: true });
   });
 });
+
+describe("a stolen token buys few password guesses through the re-authentication checks", () => {
+  let stack: Awaited<ReturnType<typeof startMailStack>>;
+  beforeAll(async () => {
+    stack = await startMailStack({ RATE_LIMIT_SIGNIN_IP: "3/15m" });
+  });
+  afterAll(async () => stack?.close());
+
+  it("wrong current passwords spend the sign-in budget of the IP, like failed sign-ins", async () => {
+    const ip = randomIp();
+    const c = clientFrom(stack.auth, ip);
+    const email = uniqueEmail("guesses");
+    await c.signUp({ email, password: GOOD_PASSWORD });
+    const { accessToken } = await c.signIn({ email, password: GOOD_PASSWORD });
+    for (let i = 0; i < 3; i++) {
+      expect(await codeOf(c.changePassword({ currentPassword: `guess ${i}`, newPassword: "a new passphrase" }, bearer(accessToken)))).toBe(Code.PermissionDenied);
+    }
+    const limited = await rejection(c.changePassword({ currentPassword: GOOD_PASSWORD, newPassword: "a new passphrase" }, bearer(accessToken)));
+    expect(limited.code).toBe(Code.ResourceExhausted);
+    expect(await codeOf(c.changeEmail({ currentPassword: "guess", newEmail: uniqueEmail("elsewhere") }, bearer(accessToken)))).toBe(Code.ResourceExhausted);
+  });
+});

@@ -61,7 +61,7 @@ describe("session RPCs over the in-memory stores", async () => {
     secondFactor: { required: async () => false },
     challenges: {} as SignInChallenges,
     deviceOf: () => undefined,
-    recentProof: createRecentProof({ hasher, audit: async (_ctx, e) => void audit.push(e), sessions, clock, maxAgeMs: 300_000 }),
+    recentProof: createRecentProof({ abuse, hasher, audit: async (_ctx, e) => void audit.push(e), sessions, clock, maxAgeMs: 300_000 }),
   });
   const client = createClient(
     AuthService,
