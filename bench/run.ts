@@ -62,6 +62,8 @@ async function main(): Promise<void> {
       // The bench times the work of each answer; limits and lockout would time their refusals instead.
       RATE_LIMIT_SIGNIN_IP: "1000000/1m",
       RATE_LIMIT_SIGNUP_IP: "1000000/1m",
+      RATE_LIMIT_MAIL_IP: "1000000/1m",
+      RATE_LIMIT_MAIL_ACCOUNT: "1000000/1m",
       LOCKOUT_THRESHOLD: "1000",
     });
     const server = await startAuthServer(config, { log: createLogger("silent") });
@@ -70,6 +72,16 @@ async function main(): Promise<void> {
     const known = `known-${randomUUID()}@example.com`;
     await client.signUp({ email: known, password });
     const { accessToken } = await client.signIn({ email: known, password });
+    // Wrong passwords spread over accounts that each stay under LOCKOUT_HARD_CAP (100 in a row).
+    const victims = await Promise.all(
+      Array.from({ length: Math.ceil(ROUNDS / 90) }, async () => {
+        const email = `victim-${randomUUID()}@example.com`;
+        await client.signUp({ email, password });
+        return email;
+      }),
+    );
+    let wrongAttempts = 0;
+    const nextVictim = () => victims[Math.floor(wrongAttempts++ / 90)] as string;
 
     // The request path: the example upstream directly, and through Envoy + the authz server.
     const authz = await startAuthzServer(
@@ -94,8 +106,14 @@ async function main(): Promise<void> {
 
     const pairs: Array<[string, () => Promise<unknown>, string, () => Promise<unknown>]> = [
       ["GET /example/ through gateway + authz", httpGet(`${gateway.url}/example/hello`), "GET /example/ direct", httpGet(`${example.url}/example/hello`)],
-      ["SignIn wrong password", () => client.signIn({ email: known, password: "wrong passphrase" }), "SignIn unknown email", () => client.signIn({ email: `nobody-${randomUUID()}@example.com`, password: "wrong passphrase" })],
+      ["SignIn wrong password", () => client.signIn({ email: nextVictim(), password: "wrong passphrase" }), "SignIn unknown email", () => client.signIn({ email: `nobody-${randomUUID()}@example.com`, password: "wrong passphrase" })],
       ["SignUp taken email", () => client.signUp({ email: known, password }), "SignUp new email", () => client.signUp({ email: `new-${randomUUID()}@example.com`, password })],
+      [
+        "RequestPasswordReset known email",
+        () => client.requestPasswordReset({ email: known }),
+        "RequestPasswordReset unknown email",
+        () => client.requestPasswordReset({ email: `nobody-${randomUUID()}@example.com` }),
+      ],
       [
         "forward-auth Check (cached)",
         async () => {

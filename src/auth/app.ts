@@ -9,7 +9,7 @@ import { createNodeHandler, type NodeRequest, type NodeResponse } from "../platf
 import { createDb } from "../platform/db.js";
 import { listenDualProtocol } from "../platform/dual-protocol-server.js";
 import { createHealthService, type ReadinessProbe } from "../platform/health.js";
-import { createErrorInterceptor } from "../platform/interceptors.js";
+import { createErrorInterceptor, noStoreInterceptor } from "../platform/interceptors.js";
 import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
@@ -40,6 +40,9 @@ import { createAuthenticator } from "./authenticate.js";
 import { createHostedPages } from "./pages/hosted-pages.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
+import { createRecentProof } from "./recent-proof.js";
+import { createRangeLookup } from "./passwords/breached-passwords.js";
+import { hostPrefixed } from "../contract/shared-settings.js";
 import { createDeviceOf } from "./sessions/device-of.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
 import { createAccessTokens } from "./tokens/access-tokens.js";
@@ -110,7 +113,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     closers.unshift(async () => verifiedTokens.close());
     const authenticator = createAuthenticator({ tokens, sessions, verified: { cache: verifiedTokens, clock } });
     const hasher = await createPasswordHasher(config.argon2);
-    const policy = createPasswordPolicy(loadCommonPasswords());
+    const breached = config.passwordBreachCheckUrl ? createRangeLookup({ baseUrl: config.passwordBreachCheckUrl, timeoutMs: 2_000, log }) : undefined;
+    const policy = createPasswordPolicy(loadCommonPasswords(), breached);
     const auditLog = createPgAuditLog(db.write);
     const abuse = createAbuseProtection({ redis, clock, rateLimits: config.rateLimits, lockout: config.lockout });
     const templates = createMailTemplates({ publicBaseUrl: config.shared.publicBaseUrl });
@@ -134,10 +138,11 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const challenges = createSignInChallenges({ redis, ttlMs: config.mfaChallengeTtlMs, maxAttempts: config.mfaChallengeAttempts });
     const audit = createRequestAudit(auditLog, log);
     const deviceOf = createDeviceOf(config.shared.deviceBinding);
+    const recentProof = createRecentProof({ abuse, hasher, audit, sessions, clock, maxAgeMs: config.reauthMaxAgeMs });
     const service: ServiceImpl<typeof AuthService> = {
-      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges, deviceOf }),
-      ...createLifecycleService({ users, accounts, sessions, authenticator, hasher, policy, abuse, audit }),
-      ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, deviceOf }),
+      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges, deviceOf, recentProof }),
+      ...createLifecycleService({ users, accounts, sessions, authenticator, hasher, policy, abuse, audit, recentProof }),
+      ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, deviceOf, recentProof }),
       ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),
     };
     const probe: ReadinessProbe = {
@@ -149,11 +154,16 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const metrics = createRpcMetrics("auth");
     registerDataTierMetrics(metrics.registry, { prefix: "auth", db, redis });
     registerOutboxMetrics(metrics.registry, db.write);
-    const interceptors = [metrics.interceptor, createErrorInterceptor(log)];
+    const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log)];
     const pages = createHostedPages({
       auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
       sessions,
       cookie: { name: config.shared.sessionCookieName, secure: config.sessionCookieSecure, maxAgeMs: config.sessionAbsoluteTtlMs },
+      forms: {
+        csrfCookieName: hostPrefixed("auth_csrf", config.shared.publicBaseUrl),
+        csrfKey: config.csrfKey,
+        publicOrigin: new URL(config.shared.publicBaseUrl).origin,
+      },
       log,
     });
 

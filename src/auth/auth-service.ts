@@ -6,11 +6,13 @@ import { kRequestMeta } from "../platform/request-context.js";
 import type { AbuseProtection } from "./abuse/abuse-protection.js";
 import { retryLater } from "./abuse/retry-later.js";
 import type { RequestAudit } from "./audit/request-audit.js";
-import { activeCaller, requireCurrentPassword } from "./active-caller.js";
+import { activeCaller } from "./active-caller.js";
 import type { Authenticator } from "./authenticate.js";
 import { normalizeEmail } from "./email.js";
 import type { PasswordHasher } from "./passwords/password-hasher.js";
 import type { PasswordPolicy } from "./passwords/password-policy.js";
+import type { RecentProof } from "./recent-proof.js";
+import { normalizePassword } from "./passwords/normalize-password.js";
 import { requirePassword } from "./passwords/require-password.js";
 import type { AccountWrites } from "./lifecycle/account-writes.js";
 import type { SecondFactor } from "./mfa/second-factor.js";
@@ -35,6 +37,7 @@ export interface AuthServiceDeps {
   secondFactor: Pick<SecondFactor, "required">;
   challenges: Pick<SignInChallenges, "create">;
   deviceOf: DeviceOf;
+  recentProof: RecentProof;
 }
 
 /** The RPCs of the auth core; account lifecycle and MFA handlers live beside their domains. */
@@ -53,8 +56,14 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
   return {
     async signUp(req, ctx) {
       const email = normalizeEmail(req.email);
-      policy.check(requirePassword("password", req.password));
+      const password = requirePassword("password", req.password);
+      policy.check(password);
       await abuse.signUpIp.consume(ctx, ctx.values.get(kRequestMeta).ip);
+      // Either answer mails this address (a link or a notice to its owner) on the caller's say-so: it spends
+      // the recipient's budget, keyed on the address whether or not it is taken, so the limit tells nothing.
+      await abuse.mailAccount.consume(ctx, email);
+      // The breached-corpus lookup (if configured) only after the budgets: it is an outbound request.
+      await policy.assess(password);
       // Hash before knowing whether the email is taken: both answers cost the same.
       const hash = await hasher.hash(req.password);
       // Either branch commits one transaction with one mail (verification, or a notice to the owner).
@@ -71,6 +80,10 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
       const user = await users.findByEmail(email);
       // Before any hashing, so a locked account costs no CPU; keyed on the email, so unknown ones lock alike.
       const lockedMs = await abuse.lockout.lockedFor(email, meta.ip);
+      if (lockedMs === "capped") {
+        await audit(ctx, { type: "signin.failure", userId: user?.id, details: { reason: "capped" } });
+        throw new DomainError("resource_exhausted", "too many failed sign-ins; reset the password to sign in again");
+      }
       if (lockedMs > 0) {
         await audit(ctx, { type: "signin.failure", userId: user?.id, details: { reason: "locked" } });
         throw retryLater(ctx, lockedMs);
@@ -176,12 +189,13 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
     },
 
     async changePassword(req, ctx) {
-      const { user, sessionId } = await activeCaller(deps, ctx);
+      const caller = await activeCaller(deps, ctx);
+      const { user, sessionId } = caller;
       const current = requirePassword("current_password", req.currentPassword);
       const next = requirePassword("new_password", req.newPassword);
-      await requireCurrentPassword(deps, ctx, user, current, "change_password");
-      policy.check(next);
-      if (next === current) throw invalidArgument("new_password must differ from current_password");
+      await deps.recentProof.require(ctx, caller, current, "change_password");
+      await policy.assess(next);
+      if (normalizePassword(next) === normalizePassword(current)) throw invalidArgument("new_password must differ from current_password");
       const hash = await hasher.hash(next);
       if (!(await accounts.changePassword(user, user.passwordHash, hash))) {
         throw new DomainError("failed_precondition", "password was changed concurrently; retry");

@@ -65,8 +65,20 @@ export interface AuthConfig {
   mfaChallengeTtlMs: number;
   /** MFA_CHALLENGE_ATTEMPTS: wrong codes that void a sign-in challenge. Default 5. */
   mfaChallengeAttempts: number;
+  /**
+   * REAUTH_MAX_AGE: enabling TOTP needs a proof of the user at most this old (sign-in, or the
+   * current password in the request). Default 5m (ASVS V3.7.1).
+   */
+  reauthMaxAgeMs: number;
   /** USER_CACHE_TTL: how long sign-in's user lookup stays in Redis; every write invalidates it sooner. Default 60s. */
   userCacheTtlMs: number;
+  /**
+   * PASSWORD_BREACH_CHECK_URL, default none (off): a Pwned Passwords range API
+   * (https://api.pwnedpasswords.com) consulted by k-anonymity on every new password.
+   */
+  passwordBreachCheckUrl: string | undefined;
+  /** Binds each hosted form's CSRF token to its pre-session: HKDF of SIGNING_KEY_ENCRYPTION_KEY under its own label. */
+  csrfKey: Buffer;
   /** SESSION_COOKIE_SECURE (default true): the hosted sign-in page's cookie travels over HTTPS (and localhost) only. Its name is shared.sessionCookieName. */
   sessionCookieSecure: boolean;
 }
@@ -95,6 +107,8 @@ export interface LockoutPolicy {
   maxMs: number;
   /** LOCKOUT_MEMORY: failures are forgotten this long after the last one. Default 24h. */
   memoryMs: number;
+  /** LOCKOUT_HARD_CAP: consecutive failures after which only a password reset lets anyone sign in. Default 100 (NIST 800-63B 5.2.2). */
+  hardCap: number;
 }
 
 /** Reads the auth service's config from env, collecting every problem before failing once. */
@@ -139,6 +153,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
       baseMs: read.duration("LOCKOUT_BASE", "1m"),
       maxMs: read.duration("LOCKOUT_MAX", "1h"),
       memoryMs: read.duration("LOCKOUT_MEMORY", "24h"),
+      hardCap: read.integer("LOCKOUT_HARD_CAP", 100, 1, 100),
     },
     verifyEmailTokenTtlMs: read.duration("VERIFY_EMAIL_TOKEN_TTL", "24h"),
     resetTokenTtlMs: read.duration("RESET_TOKEN_TTL", "30m"),
@@ -150,9 +165,18 @@ export function loadAuthConfig(env: Env): AuthConfig {
     mfaIssuer: read.string("MFA_ISSUER", "auth-platform"),
     mfaChallengeTtlMs: read.duration("MFA_CHALLENGE_TTL", "5m"),
     mfaChallengeAttempts: read.integer("MFA_CHALLENGE_ATTEMPTS", 5, 1, 100),
+    reauthMaxAgeMs: read.duration("REAUTH_MAX_AGE", "5m"),
     userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
     sessionCookieSecure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
+    passwordBreachCheckUrl: read.optionalUrl("PASSWORD_BREACH_CHECK_URL", ["http:", "https:"]),
+    csrfKey: Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform csrf v1", 32)),
   };
+  if (!config.sessionCookieSecure && /^__(Host|Secure)-/.test(config.shared.sessionCookieName)) {
+    // A prefixed cookie without Secure is dropped by every browser: nobody could sign in.
+    problems.push(
+      `SESSION_COOKIE_SECURE=false cannot be used with the cookie ${config.shared.sessionCookieName} (PUBLIC_BASE_URL https, or a prefixed SESSION_COOKIE_NAME): the prefix needs Secure`,
+    );
+  }
   if (config.sessionAbsoluteTtlMs < config.sessionIdleTtlMs) {
     problems.push("SESSION_ABSOLUTE_TTL must not be shorter than SESSION_IDLE_TTL");
   }

@@ -7,6 +7,7 @@ import { createCheckPipeline } from "./check-pipeline.js";
 import { createJwksKeys } from "./jwks-keys.js";
 import { assertIssuerServed } from "./issuer-check.js";
 import type { AuthzConfig } from "./config.js";
+import { createCallerCheck } from "./caller-secret.js";
 import { startGrpcServer } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
 import { createAuthzMetrics } from "./metrics.js";
@@ -137,9 +138,10 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     },
   ];
   try {
-    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log }, config.host, config.port);
+    const callerAllowed = createCallerCheck(config.checkSecret);
+    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log, callerAllowed }, config.host, config.port);
     closers.unshift(() => grpcServer.close());
-    const httpServer = await startHttpServer({ authorizer, metrics, serving, log }, config.host, config.httpPort);
+    const httpServer = await startHttpServer({ authorizer, metrics, serving, log, callerAllowed }, config.host, config.httpPort);
     closers.unshift(() => httpServer.close());
     return {
       endpoints: { grpc: { host: config.host, port: grpcServer.port }, http: { host: config.host, port: httpServer.port } },

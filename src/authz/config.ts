@@ -48,6 +48,13 @@ export interface AuthzConfig {
   cacheMaxEntries: number;
   /** AUTHZ_CACHE_MAX_BYTES, default 32 MiB per cache: the estimated size of its keys and values. */
   cacheMaxBytes: number;
+  /**
+   * AUTHZ_CHECK_SECRET, default none: when set (32 characters or more), Check needs it as the
+   * `x-authz-secret` metadata and forward-auth as the `x-authz-secret` header; anyone else who
+   * reaches the ports gets no decision. Set it in the gateway (Envoy grpc_service initial_metadata,
+   * nginx proxy_set_header).
+   */
+  checkSecret: string | undefined;
   /** AUTHZ_DEGRADED_MODE: fail_closed (default) or allow_tokens (valid access tokens pass while Redis is unreachable). */
   degradedMode: DegradedMode;
   /** LOG_LEVEL, default info. */
@@ -114,8 +121,10 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     cacheMaxEntries: read.integer("AUTHZ_CACHE_MAX_ENTRIES", 100_000, 1, 10_000_000),
     cacheMaxBytes: read.integer("AUTHZ_CACHE_MAX_BYTES", 32 * 1024 * 1024, 65_536, 4 * 1024 * 1024 * 1024),
     degradedMode: read.oneOf("AUTHZ_DEGRADED_MODE", ["fail_closed", "allow_tokens"] as const, "fail_closed"),
+    checkSecret: env.AUTHZ_CHECK_SECRET === undefined || env.AUTHZ_CHECK_SECRET === "" ? undefined : env.AUTHZ_CHECK_SECRET,
     logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
+  if (config.checkSecret !== undefined && config.checkSecret.length < 32) problems.push("AUTHZ_CHECK_SECRET must be at least 32 characters");
   if (/["\\]/.test(config.realm)) problems.push("AUTHZ_REALM must not contain quotes or backslashes");
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

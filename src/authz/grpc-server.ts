@@ -4,6 +4,7 @@ import { bindGrpcServer, healthService, serviceOf, type ServingStatus } from "..
 import type { Logger } from "../platform/log.js";
 import type { ProtoDirs } from "../platform/proto-dirs.js";
 import type { Authorizer } from "./authorizer.js";
+import { CALLER_SECRET_HEADER } from "./caller-secret.js";
 import { fromEnvoyRequest, InvalidCheckRequest, toEnvoyResponse, type EnvoyCheckRequest, type EnvoyCheckResponse } from "./envoy-check.js";
 
 export interface GrpcServerDeps {
@@ -12,6 +13,8 @@ export interface GrpcServerDeps {
   serving(): Promise<boolean>;
   protoDirs: ProtoDirs;
   log: Logger;
+  /** True when the call's `x-authz-secret` metadata is AUTHZ_CHECK_SECRET (or none is configured). */
+  callerAllowed(presented: string | undefined): boolean;
 }
 
 export interface GrpcServer {
@@ -45,6 +48,12 @@ export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: 
     Check(call: grpc.ServerUnaryCall<EnvoyCheckRequest, EnvoyCheckResponse>, callback: grpc.sendUnaryData<EnvoyCheckResponse>) {
       let input;
       try {
+        const presented = call.metadata.get(CALLER_SECRET_HEADER)[0];
+        // Not a deny but an error: the caller is not our gateway, and Envoy's failure mode decides (closed).
+        if (!deps.callerAllowed(typeof presented === "string" ? presented : undefined)) {
+          callback({ code: grpc.status.UNAUTHENTICATED, details: "caller secret missing or wrong" });
+          return;
+        }
         input = fromEnvoyRequest(call.request);
       } catch (error) {
         if (!(error instanceof InvalidCheckRequest)) throw error;

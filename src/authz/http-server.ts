@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../platform/log.js";
 import type { Authorizer } from "./authorizer.js";
+import { CALLER_SECRET_HEADER } from "./caller-secret.js";
 import { AmbiguousForwardRequest, fromForwardAuthRequest } from "./forward-auth.js";
 import type { AuthzMetrics } from "./metrics.js";
 
@@ -10,6 +11,8 @@ export interface HttpServerDeps {
   metrics: AuthzMetrics;
   serving(): Promise<boolean>;
   log: Logger;
+  /** True when the request's `x-authz-secret` header is AUTHZ_CHECK_SECRET (or none is configured). */
+  callerAllowed(presented: string | undefined): boolean;
 }
 
 export interface HttpServer {
@@ -37,6 +40,11 @@ export async function startHttpServer(deps: HttpServerDeps, host: string, port: 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://authz");
     if (url.pathname === "/auth/forward") {
+      const presented = req.headers[CALLER_SECRET_HEADER];
+      if (!deps.callerAllowed(typeof presented === "string" ? presented : undefined)) {
+        send(res, 403, [["x-auth-reason", "caller_not_authorized"]], JSON.stringify({ code: "caller_not_authorized" }));
+        return;
+      }
       let input;
       try {
         input = fromForwardAuthRequest(req);

@@ -31,6 +31,11 @@ export const FIELD = {
   cookieHash: "ck",
   /** The device fingerprint taken at sign-in (device-fingerprint.ts), when device binding is on. */
   fingerprint: "fp",
+  /**
+   * The last proof of the user (OIDC `auth_time`): sign-in, or a current password given to a
+   * sensitive change. Absent on sessions written before it existed: then `created`.
+   */
+  authTime: "at",
 } as const;
 
 /** At most this much of the User-Agent is stored, and so compared. */
@@ -48,6 +53,7 @@ export const READ_FIELDS = [
   FIELD.emailVerified,
   FIELD.cookieHash,
   FIELD.fingerprint,
+  FIELD.authTime,
 ] as const;
 
 /** READ_FIELDS as Lua string literals, for scripts that read the same fields in the same order. */
@@ -64,11 +70,12 @@ export interface StoredSession {
   emailVerified: boolean;
   cookieHash: string | undefined;
   fingerprint: string | undefined;
+  authTimeMs: number;
 }
 
 /** The session in an HMGET of READ_FIELDS; undefined when the hash is gone or incomplete. */
 export function decodeSession(values: readonly (string | null | undefined)[]): StoredSession | undefined {
-  const [uid, created, seen, exp, ua, ip, acr, ev, ck, fp] = values;
+  const [uid, created, seen, exp, ua, ip, acr, ev, ck, fp, at] = values;
   if (!uid || !created || !exp) return undefined;
   return {
     userId: uid,
@@ -81,5 +88,6 @@ export function decodeSession(values: readonly (string | null | undefined)[]): S
     emailVerified: ev === "1",
     cookieHash: ck ?? undefined,
     fingerprint: fp ?? undefined,
+    authTimeMs: Number(at ?? created),
   };
 }

@@ -14,7 +14,10 @@ export interface SharedSettings {
   issuer: string;
   /** AUTH_AUDIENCE, default auth-platform: the `aud` of every access token. */
   audience: string;
-  /** SESSION_COOKIE_NAME, default auth_session: the hosted sign-in page sets it, the Check reads it. */
+  /**
+   * SESSION_COOKIE_NAME, default auth_session: the hosted sign-in page sets it, the Check reads it.
+   * This is the effective name: `__Host-` prefixed when PUBLIC_BASE_URL is https (hostPrefixed).
+   */
   sessionCookieName: string;
   /**
    * DEVICE_BINDING, default off: or a comma-separated list of user-agent, accept-language. The
@@ -32,9 +35,21 @@ export function readSharedSettings(read: EnvReader): SharedSettings {
     publicBaseUrl,
     issuer: read.string("AUTH_ISSUER", publicBaseUrl),
     audience: read.string("AUTH_AUDIENCE", "auth-platform"),
-    sessionCookieName,
+    sessionCookieName: hostPrefixed(sessionCookieName, publicBaseUrl),
     deviceBinding: readDeviceBinding(read),
   };
+}
+
+/**
+ * RFC 6265bis 4.1.3.2: on an HTTPS deployment a cookie named `__Host-...` is accepted by browsers
+ * only if Secure, Path=/ and without Domain, so a sibling subdomain or a plain-http page cannot
+ * plant or overwrite it (session fixation, CSRF-cookie injection). Both services derive the name
+ * here, so the cookie the auth service sets is the one the Check reads. A name that already
+ * carries a `__Host-` or `__Secure-` prefix is kept as it is.
+ */
+export function hostPrefixed(name: string, publicBaseUrl: string): string {
+  if (!publicBaseUrl.startsWith("https:") || /^__(Host|Secure)-/.test(name)) return name;
+  return `__Host-${name}`;
 }
 
 function readDeviceBinding(read: EnvReader): DeviceBinding {

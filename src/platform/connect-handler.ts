@@ -17,17 +17,29 @@ export interface NodeHandlerOptions extends Partial<ConnectRouterOptions> {
 }
 
 const BINARY = /^application\/(proto|grpc(-web)?(\+proto)?)(;|$)/i;
-const ENVELOPED = /^application\/grpc/i;
+const JSON_BODY = /^application\/(json|connect\+json|grpc(-web)?\+json)(;|$)/i;
+const ENVELOPED = /^application\/(grpc|connect\+)/i;
+// RFC 8259 8.1: JSON text exchanged between systems is UTF-8; invalid bytes are refused, never replaced with U+FFFD.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const COMPRESSED_FLAG = 0b01;
 
 /**
- * Connect's router, served like connectNodeAdapter, with one difference:
- * a binary request body that is not valid protobuf is INVALID_ARGUMENT.
- * connect-es reports it as INTERNAL ("parse binary"), which would tell a
- * client the fault was ours and page an operator for a client's garbage.
+ * Connect's router, served like connectNodeAdapter, with two differences:
+ * a binary request body that is not valid protobuf is INVALID_ARGUMENT
+ * (connect-es reports it as INTERNAL, "parse binary", which would tell a
+ * client the fault was ours and page an operator for a client's garbage), and
+ * a JSON body that is not valid UTF-8 is INVALID_ARGUMENT (connect-es decodes
+ * it leniently, so FF FE would become U+FFFD and name another account).
+ * Protobuf strings are already checked by protobuf-es (proto3 utf8_validation VERIFY).
  */
 export function createNodeHandler(options: NodeHandlerOptions) {
-  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  const router = createConnectRouter({
+    acceptCompression: [compressionGzip, compressionBrotli],
+    // The error table promises it: a field the schema does not have is a client's mistake (or a
+    // probe, like "isAdmin"), answered INVALID_ARGUMENT rather than silently dropped.
+    jsonOptions: { ignoreUnknownFields: false },
+    ...options,
+  });
   options.routes(router);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
 
@@ -39,9 +51,22 @@ export function createNodeHandler(options: NodeHandlerOptions) {
     }
     const uReq = universalRequestFromNodeRequest(req as IncomingMessage, res as ServerResponse, undefined, options.contextValues(req));
     const contentType = String(req.headers["content-type"] ?? "");
+    const maxBytes = options.readMaxBytes ?? 0xffffffff;
     if (BINARY.test(contentType)) {
-      uReq.body = validated(uReq, ENVELOPED.test(contentType), options.readMaxBytes ?? 0xffffffff, (bytes) => {
-        fromBinary(handler.method.input, bytes);
+      uReq.body = validated(uReq, ENVELOPED.test(contentType), maxBytes, (bytes) => {
+        try {
+          fromBinary(handler.method.input, bytes);
+        } catch (error) {
+          throw new ConnectError(`malformed protobuf request: ${error instanceof Error ? error.message : "cannot decode"}`, Code.InvalidArgument);
+        }
+      });
+    } else if (JSON_BODY.test(contentType) && !compressed(req)) {
+      uReq.body = validated(uReq, ENVELOPED.test(contentType), maxBytes, (bytes) => {
+        try {
+          strictUtf8.decode(bytes);
+        } catch {
+          throw new ConnectError("malformed JSON request: not valid UTF-8", Code.InvalidArgument);
+        }
       });
     }
     handler(uReq)
@@ -52,9 +77,15 @@ export function createNodeHandler(options: NodeHandlerOptions) {
   };
 }
 
+/** A compressed unary body is checked by nobody here; Connect decompresses it. */
+const compressed = (req: NodeRequest) => {
+  const encoding = String(req.headers["content-encoding"] ?? "identity").toLowerCase();
+  return encoding !== "identity" && encoding !== "";
+};
+
 /**
  * Buffers a unary body (already bounded by readMaxBytes), checks each message
- * decodes, then hands the same bytes on. Over the limit, it stops checking
+ * with `decode` (which throws a client-safe ConnectError), then hands the same bytes on. Over the limit, it stops checking
  * and lets Connect answer RESOURCE_EXHAUSTED as usual.
  */
 function validated(
@@ -78,13 +109,7 @@ function validated(
         }
       }
       const body = Buffer.concat(chunks);
-      for (const message of enveloped ? messages(body) : [body]) {
-        try {
-          decode(message);
-        } catch (error) {
-          throw new ConnectError(`malformed protobuf request: ${error instanceof Error ? error.message : "cannot decode"}`, Code.InvalidArgument);
-        }
-      }
+      for (const message of enveloped ? messages(body) : [body]) decode(message);
       yield body;
     },
   };

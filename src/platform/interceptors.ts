@@ -1,4 +1,4 @@
-import { Code, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { toConnectError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { kRequestMeta } from "./request-context.js";
@@ -33,3 +33,19 @@ export function createErrorInterceptor(log: Logger): Interceptor {
     }
   };
 }
+
+/**
+ * Every RPC answer is `Cache-Control: no-store`, error or not: they carry tokens (RFC 6749 5.1),
+ * TOTP secrets and recovery codes, or the caller's own data, and none is the same for two callers.
+ * Outermost, so it also marks the client-safe error the error interceptor made.
+ */
+export const noStoreInterceptor: Interceptor = (next) => async (req) => {
+  try {
+    const res = await next(req);
+    res.header.set("cache-control", "no-store");
+    return res;
+  } catch (thrown) {
+    if (thrown instanceof ConnectError) thrown.metadata.set("cache-control", "no-store");
+    throw thrown;
+  }
+};

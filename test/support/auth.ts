@@ -1,6 +1,7 @@
 import { randomInt, randomUUID } from "node:crypto";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import pg from "pg";
 import { inject } from "vitest";
 import { startAuthServer, type AuthServer, type AuthServerOptions } from "../../src/auth/app.js";
 import { AuthService } from "../../src/gen/auth/v1/auth_pb.js";
@@ -63,6 +64,17 @@ export async function newUser(client: AuthClient, password = GOOD_PASSWORD, user
   await client.signUp({ email, password });
   const tokens = await client.signIn({ email, password }, userAgent ? { headers: { "user-agent": userAgent } } : {});
   return { email, password, tokens };
+}
+
+/** Marks the account's email verified in the database, for tests whose subject is not the mail flow (TOTP needs it). */
+export async function markEmailVerified(auth: TestAuth, email: string): Promise<void> {
+  const db = new pg.Client({ connectionString: auth.config.databaseUrl });
+  await db.connect();
+  try {
+    await db.query("UPDATE users SET email_verified = true WHERE email = $1", [email]);
+  } finally {
+    await db.end();
+  }
 }
 
 /** The subject of one of our access tokens, read without verifying (the test minted it). */

@@ -9,8 +9,8 @@ import type { TestAuth } from "./auth.js";
 
 export interface TestAuthz {
   server: AuthzServer;
-  /** Calls envoy.service.auth.v3.Authorization/Check as Envoy would. */
-  check(http: CheckHttp): Promise<EnvoyCheckResponse>;
+  /** Calls envoy.service.auth.v3.Authorization/Check as Envoy would, with `metadata` as its initial_metadata. */
+  check(http: CheckHttp, metadata?: grpc.Metadata): Promise<EnvoyCheckResponse>;
   /** Calls the forward-auth endpoint as nginx auth_request would. */
   forward(target: string, headers?: Record<string, string>, query?: string): Promise<Response>;
   metrics(): Promise<string>;
@@ -49,7 +49,7 @@ export async function startTestAuthz(auth: TestAuth, overrides: Record<string, s
   const client = new Authorization(server.grpcAddress, grpc.credentials.createInsecure());
   return {
     server,
-    check: (http) => rawCheck(client, { attributes: { request: { http: { method: "GET", path: "/example/", host: "gateway.test", ...http } } } }),
+    check: (http, metadata) => rawCheck(client, { attributes: { request: { http: { method: "GET", path: "/example/", host: "gateway.test", ...http } } } }, metadata),
     forward: (target, headers = {}, query = "") =>
       fetch(`${server.httpUrl}/auth/forward${query}`, { headers: { "x-original-uri": target, "x-original-method": "GET", ...headers }, redirect: "manual" }),
     metrics: async () => (await fetch(`${server.httpUrl}/metrics`)).text(),
@@ -60,10 +60,15 @@ export async function startTestAuthz(auth: TestAuth, overrides: Record<string, s
   };
 }
 
-export function rawCheck(client: grpc.Client, request: unknown): Promise<EnvoyCheckResponse> {
+export function rawCheck(client: grpc.Client, request: unknown, metadata = new grpc.Metadata()): Promise<EnvoyCheckResponse> {
   return new Promise((resolve, reject) =>
-    (client as unknown as { Check: (r: unknown, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: EnvoyCheckResponse) => void) => void }).Check(
+    (
+      client as unknown as {
+        Check: (r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: EnvoyCheckResponse) => void) => void;
+      }
+    ).Check(
       request,
+      metadata,
       { deadline: Date.now() + 5000 },
       (error, response) => (error ? reject(error) : resolve(response)),
     ),

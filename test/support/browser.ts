@@ -28,6 +28,12 @@ export function cookieBrowser(base: string) {
   };
 }
 
+/** Signs the browser out the way a person does: opens /signout and submits its form. */
+export async function signOutVia(b: ReturnType<typeof cookieBrowser>): Promise<Response> {
+  const csrf = csrfOf(await (await b.get("/signout")).text());
+  return b.post("/signout", { csrf });
+}
+
 export const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
 
 /**

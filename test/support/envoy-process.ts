@@ -43,6 +43,17 @@ export function validateEnvoyConfig(json: string): Promise<{ ok: boolean; output
  * Runs as the test's user; stopped by pid.
  */
 export async function startTestEnvoy(targets: Omit<GatewayTargets, "listen">, options: Omit<EnvoyRenderOptions, "adminPort"> = {}): Promise<TestEnvoy> {
+  // A port found free can be taken by a parallel test file before Envoy binds it: fresh ones fix that.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(targets, options);
+    } catch (error) {
+      if (attempt === 3 || !/Address already in use/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startOnce(targets: Omit<GatewayTargets, "listen">, options: Omit<EnvoyRenderOptions, "adminPort">): Promise<TestEnvoy> {
   const dir = mkdtempSync(path.join(tmpdir(), "envoy-"));
   const port = await findFreePort();
   const adminPort = await findFreePort();

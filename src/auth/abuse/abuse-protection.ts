@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Clock } from "../../platform/clock.js";
 import type { LockoutPolicy, RateLimits } from "../config.js";
+import { clientNetwork } from "./client-network.js";
 import { createRateLimiter, type RateLimiter } from "./rate-limiter.js";
 import { createSignInLockout, type SignInLockout } from "./sign-in-lockout.js";
 
@@ -29,13 +30,15 @@ export interface AbuseProtectionDeps {
 export function createAbuseProtection(deps: AbuseProtectionDeps): AbuseProtection {
   const { redis, rateLimits: rates } = deps;
   const limiter = (name: string, rate: RateLimits[keyof RateLimits]) => createRateLimiter({ redis, name, rate });
+  // Per-IP budgets count IPv6 clients by their /64.
+  const ipLimiter = (name: string, rate: RateLimits[keyof RateLimits]) => createRateLimiter({ redis, name, rate, keyOf: clientNetwork });
   return {
-    signInIp: limiter("signin-ip", rates.signInIp),
+    signInIp: ipLimiter("signin-ip", rates.signInIp),
     lockout: createSignInLockout({ redis, policy: deps.lockout, clock: deps.clock }),
-    signUpIp: limiter("signup-ip", rates.signUpIp),
+    signUpIp: ipLimiter("signup-ip", rates.signUpIp),
     mailAccount: limiter("mail-account", rates.mailAccount),
-    mailIp: limiter("mail-ip", rates.mailIp),
-    tokenIp: limiter("token-ip", rates.tokenIp),
+    mailIp: ipLimiter("mail-ip", rates.mailIp),
+    tokenIp: ipLimiter("token-ip", rates.tokenIp),
     mfaAccount: limiter("mfa-account", rates.mfaAccount),
   };
 }

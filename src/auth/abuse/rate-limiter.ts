@@ -19,6 +19,8 @@ export interface RateLimiterDeps {
   /** Namespaces the counters: one limiter per (operation, subject). */
   name: string;
   rate: Rate;
+  /** What of the key is counted, e.g. an IPv6 client's /64 (client-network.ts). Default the key itself. */
+  keyOf?: (key: string) => string;
 }
 
 export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
@@ -29,21 +31,22 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
     points: deps.rate.points,
     duration: Math.ceil(deps.rate.durationMs / 1000),
   });
+  const counted = (key: string) => limiterKey(deps.keyOf ? deps.keyOf(key) : key);
   return {
     async consume(ctx, key) {
       try {
-        await limiter.consume(limiterKey(key));
+        await limiter.consume(counted(key));
       } catch (rejected) {
         if (rejected instanceof RateLimiterRes) throw retryLater(ctx, rejected.msBeforeNext);
         throw rejected;
       }
     },
     async check(ctx, key) {
-      const state = await limiter.get(limiterKey(key));
+      const state = await limiter.get(counted(key));
       if (state && state.consumedPoints >= deps.rate.points) throw retryLater(ctx, state.msBeforeNext);
     },
     async penalize(key) {
-      await limiter.penalty(limiterKey(key));
+      await limiter.penalty(counted(key));
     },
   };
 }

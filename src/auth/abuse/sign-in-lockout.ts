@@ -13,11 +13,14 @@ import { limiterKey } from "../../contract/limiter-key.js";
  *   for base * 2^(failures - threshold), at most `maxMs`; the lock ends by itself;
  * - a lock refuses sign-ins from unknown IPs only: an IP that completed a
  *   sign-in for this account in the last 30 days still gets a password check,
- *   so attackers elsewhere cannot lock the owner out of their usual device.
+ *   so attackers elsewhere cannot lock the owner out of their usual device;
+ * - NIST SP 800-63B 5.2.2: after `hardCap` consecutive failures (100) no device
+ *   gets another password check until another proof: a password reset by mail
+ *   (`clear`). The count then no longer fades after `memoryMs`.
  */
 export interface SignInLockout {
-  /** Milliseconds left on the lock for a sign-in from `ip`; 0 when not locked for it. */
-  lockedFor(email: string, ip: string): Promise<number>;
+  /** Milliseconds left on the lock for a sign-in from `ip`; 0 when not locked for it; "capped" past the hard cap. */
+  lockedFor(email: string, ip: string): Promise<number | "capped">;
   /** Counts a failure; returns the length of the lock it started, or 0. */
   recordFailure(email: string): Promise<number>;
   /** Clears failures and lock, and remembers `ip` as a device the owner uses. */
@@ -36,13 +39,14 @@ const KNOWN_DEVICE_MS = 30 * 86_400_000;
 
 const keys = (email: string) => {
   const id = limiterKey(email);
-  return { fails: `lockout:{${id}}:fails`, lock: `lockout:{${id}}:lock`, known: `lockout:{${id}}:known` };
+  return { fails: `lockout:{${id}}:fails`, lock: `lockout:{${id}}:lock`, known: `lockout:{${id}}:known`, capped: `lockout:{${id}}:capped` };
 };
 
 // Count and lock in one script, so concurrent failures on several instances each see a distinct count.
 const RECORD_FAILURE = `
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if n >= tonumber(ARGV[5]) then redis.call('SET', KEYS[3], n) end
 local threshold = tonumber(ARGV[2])
 if n < threshold then return 0 end
 local lock = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ (n - threshold))
@@ -55,14 +59,15 @@ export function createSignInLockout(deps: SignInLockoutDeps): SignInLockout {
   return {
     async lockedFor(email, ip) {
       const k = keys(email);
-      const [ttl, knownAt] = await Promise.all([redis.pttl(k.lock), redis.zscore(k.known, limiterKey(ip))]);
+      const [ttl, knownAt, capped] = await Promise.all([redis.pttl(k.lock), redis.zscore(k.known, limiterKey(ip)), redis.exists(k.capped)]);
+      if (capped === 1) return "capped";
       if (ttl <= 0) return 0;
       if (knownAt !== null && Number(knownAt) > clock.now() - KNOWN_DEVICE_MS) return 0;
       return ttl;
     },
     async recordFailure(email) {
       const k = keys(email);
-      const lock = await redis.eval(RECORD_FAILURE, 2, k.fails, k.lock, policy.memoryMs, policy.threshold, policy.baseMs, policy.maxMs);
+      const lock = await redis.eval(RECORD_FAILURE, 3, k.fails, k.lock, k.capped, policy.memoryMs, policy.threshold, policy.baseMs, policy.maxMs, policy.hardCap);
       return Number(lock);
     },
     async recordSuccess(email, ip) {
@@ -78,7 +83,7 @@ export function createSignInLockout(deps: SignInLockoutDeps): SignInLockout {
     },
     async clear(email) {
       const k = keys(email);
-      await redis.del(k.fails, k.lock);
+      await redis.del(k.fails, k.lock, k.capped);
     },
   };
 }

@@ -1,3 +1,10 @@
+/** Who asked, for the audit row a write records with its change. */
+export interface Requester {
+  ip: string;
+  userAgent: string;
+  requestId: string;
+}
+
 /** The account a write touched: enough to notify its owner and invalidate what is cached about it. */
 export interface AccountRef {
   id: string;
@@ -14,7 +21,7 @@ export interface VerifiedEmail extends AccountRef {
  * mail (and any token) in one transaction: nothing acknowledged loses its mail.
  */
 export interface AccountWrites {
-  /** Creates the account with a verification mail; for a taken email, mails its owner a notice instead. */
+  /** Creates the account with a verification mail; for a taken email, mails its owner a notice instead. The same work either way. */
   register(email: string, passwordHash: string): Promise<{ created: boolean; account?: AccountRef }>;
   /** Replaces the hash only if it is still `expected`; notifies the owner. */
   changePassword(account: AccountRef, expected: string, next: string): Promise<boolean>;
@@ -29,7 +36,12 @@ export interface AccountWrites {
    * Throws INVALID_ARGUMENT, changing nothing, if the new address was taken since the request.
    */
   verifyEmail(token: string): Promise<VerifiedEmail | undefined>;
-  requestReset(account: AccountRef): Promise<void>;
+  /**
+   * Mails a reset link to the account with this (normalised) email if it is active, and records the
+   * request `by` whom in the audit log (password.reset_requested) in the same commit; the account,
+   * if any. The same work whether or not there is one.
+   */
+  requestReset(email: string, by: Requester): Promise<AccountRef | undefined>;
   /** Redeems a reset token and sets the password; undefined if the token is unknown, used or expired. */
   resetPassword(token: string, passwordHash: string): Promise<AccountRef | undefined>;
 }

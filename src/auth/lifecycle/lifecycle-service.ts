@@ -3,13 +3,14 @@ import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { DomainError, invalidArgument } from "../../platform/errors.js";
 import { kRequestMeta } from "../../platform/request-context.js";
 import type { AbuseProtection } from "../abuse/abuse-protection.js";
-import { activeCaller, requireCurrentPassword } from "../active-caller.js";
+import { activeCaller } from "../active-caller.js";
 import type { RequestAudit } from "../audit/request-audit.js";
 import type { Authenticator } from "../authenticate.js";
 import { normalizeEmail } from "../email.js";
 import type { PasswordHasher } from "../passwords/password-hasher.js";
 import type { PasswordPolicy } from "../passwords/password-policy.js";
 import { requirePassword } from "../passwords/require-password.js";
+import type { RecentProof } from "../recent-proof.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { UserStore } from "../users/user-store.js";
 import { requireAccountToken } from "./account-token.js";
@@ -29,12 +30,13 @@ export interface LifecycleServiceDeps {
   policy: PasswordPolicy;
   abuse: AbuseProtection;
   audit: RequestAudit;
+  recentProof: RecentProof;
 }
 
 const badToken = () => invalidArgument("token is invalid, expired or already used");
 
 export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHandlers {
-  const { users, accounts, sessions, abuse, audit } = deps;
+  const { accounts, sessions, abuse, audit } = deps;
   const ipOf = (ctx: Parameters<RequestAudit>[0]) => ctx.values.get(kRequestMeta).ip;
 
   return {
@@ -49,7 +51,8 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
     },
 
     async changeEmail(req, ctx) {
-      const { user } = await activeCaller(deps, ctx);
+      const caller = await activeCaller(deps, ctx);
+      const { user } = caller;
       const current = requirePassword("current_password", req.currentPassword);
       const newEmail = normalizeEmail(req.newEmail);
       if (newEmail === user.email) throw invalidArgument("new_email is already the account's email");
@@ -58,7 +61,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       await abuse.mailAccount.consume(ctx, user.email);
       // Keyed on the new address whether or not it is taken, so the limit itself reveals nothing.
       await abuse.mailAccount.consume(ctx, newEmail);
-      await requireCurrentPassword(deps, ctx, user, current, "change_email");
+      await deps.recentProof.require(ctx, caller, current, "change_email");
       // Either way one transaction and two mails, and the same empty answer (no user enumeration).
       await accounts.requestEmailChange(user, newEmail);
       await audit(ctx, { type: "email.change_requested", userId: user.id });
@@ -81,9 +84,9 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       await abuse.mailIp.consume(ctx, ipOf(ctx));
       // Keyed on the address whether or not an account has it, so the limit itself reveals nothing.
       await abuse.mailAccount.consume(ctx, email);
-      const user = await users.findByEmail(email);
-      if (user && !user.disabled) await accounts.requestReset(user);
-      await audit(ctx, { type: "password.reset_requested", userId: user?.id, details: { known: user !== undefined } });
+      // No lookup first: the one write below (with its audit row) does the same work whether or not the address has an account.
+      const { ip, userAgent, requestId } = ctx.values.get(kRequestMeta);
+      await accounts.requestReset(email, { ip, userAgent, requestId });
       // The same empty answer either way (no user enumeration).
       return {};
     },
@@ -92,7 +95,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       const token = requireAccountToken(req.token);
       const password = requirePassword("new_password", req.newPassword);
       // Policy first: a refused password must not burn the single-use token.
-      deps.policy.check(password);
+      await deps.policy.assess(password);
       await abuse.tokenIp.consume(ctx, ipOf(ctx));
       const account = await accounts.resetPassword(token, await deps.hasher.hash(password));
       if (!account) throw badToken();

@@ -19,6 +19,8 @@ export interface MailWorkerDeps {
   /** The wait after the first failure; it doubles with each further one. */
   retryBaseMs: number;
   pollIntervalMs: number;
+  /** MAIL_CONCURRENCY: messages sent at once, each in its own transaction and connection. */
+  concurrency: number;
 }
 
 interface OutboxRow {
@@ -30,9 +32,10 @@ interface OutboxRow {
 }
 
 // SKIP LOCKED: each worker takes a row no other worker holds, so any number of them never send one message twice.
+// Links before notices (mail.ts MailPriority): a backlog of notices never delays a reset or verification link.
 const CLAIM = `SELECT id, recipient, subject, body, attempts FROM mail_outbox
   WHERE status = 'pending' AND next_attempt_at <= now() AND id <> ALL($1::bigint[])
-  ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`;
+  ORDER BY priority, next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`;
 
 export function createMailWorker(deps: MailWorkerDeps): MailWorker {
   const { primary, sender, log } = deps;
@@ -74,7 +77,11 @@ export function createMailWorker(deps: MailWorkerDeps): MailWorker {
   async function drain(): Promise<number> {
     // A message retried within this pass would turn a short backoff into a tight loop.
     const attempted: string[] = [];
-    for (let id = await sendOne(attempted); id !== undefined; id = await sendOne(attempted)) attempted.push(id);
+    // `concurrency` lanes, each claiming the next due row: one slow SMTP answer does not hold up the rest.
+    const lane = async () => {
+      for (let id = await sendOne(attempted); id !== undefined; id = await sendOne(attempted)) attempted.push(id);
+    };
+    await Promise.all(Array.from({ length: deps.concurrency }, lane));
     return attempted.length;
   }
 

@@ -1,10 +1,22 @@
 import type { Queryable } from "../../platform/transaction.js";
 
+/**
+ * How soon a message must go: a `link` (verification, reset, email change) is what a person is
+ * waiting for; a `notice` (something happened, or was tried) can wait behind it. A flood of notices
+ * must not delay anyone's link.
+ */
+export type MailPriority = "link" | "notice";
+
+/** The mail_outbox.priority of each: lower goes first. */
+export const PRIORITY_RANK: Record<MailPriority, number> = { link: 0, notice: 1 };
+
 /** A plain-text message to one recipient. */
 export interface Mail {
   to: string;
   subject: string;
   text: string;
+  /** Default notice. */
+  priority?: MailPriority;
 }
 
 /**
@@ -12,5 +24,10 @@ export interface Mail {
  * committed with the change that caused it, or not at all.
  */
 export async function enqueueMail(db: Queryable, mail: Mail): Promise<void> {
-  await db.query("INSERT INTO mail_outbox (recipient, subject, body) VALUES ($1, $2, $3)", [mail.to, mail.subject, mail.text]);
+  await db.query("INSERT INTO mail_outbox (recipient, subject, body, priority) VALUES ($1, $2, $3, $4)", [
+    mail.to,
+    mail.subject,
+    mail.text,
+    PRIORITY_RANK[mail.priority ?? "notice"],
+  ]);
 }

@@ -6,7 +6,7 @@ import { createSmtpSender } from "./smtp-sender.js";
 
 /** A polling mail worker with its own small pool and SMTP connection, as both entry points run it. */
 export function runMailWorker(config: MailWorkerConfig, log: Logger): { stop(): Promise<void> } {
-  const db = createDb({ writeUrl: config.databaseUrl, max: 2, onError: (error) => log.warn({ err: error }, "database connection lost") });
+  const db = createDb({ writeUrl: config.databaseUrl, max: config.concurrency + 1, onError: (error) => log.warn({ err: error }, "database connection lost") });
   const sender = createSmtpSender(config.smtpUrl, config.from);
   const worker = createMailWorker({ primary: db.write, sender, log, ...config });
   worker.start();

@@ -26,6 +26,7 @@ export function createMailTemplates(deps: MailTemplatesDeps) {
   return {
     verifyEmail: (to: string, token: string, ttlMs: number): Mail => ({
       to,
+      priority: "link",
       subject: "Confirm your email address",
       text: [
         "Hello,",
@@ -40,6 +41,7 @@ export function createMailTemplates(deps: MailTemplatesDeps) {
     }),
     resetPassword: (to: string, token: string, ttlMs: number): Mail => ({
       to,
+      priority: "link",
       subject: "Reset your password",
       text: [
         "Hello,",
@@ -66,6 +68,7 @@ export function createMailTemplates(deps: MailTemplatesDeps) {
     }),
     confirmEmailChange: (to: string, token: string, ttlMs: number): Mail => ({
       to,
+      priority: "link",
       subject: "Confirm your new email address",
       text: [
         "Hello,",

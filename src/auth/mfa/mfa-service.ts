@@ -3,9 +3,10 @@ import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { DomainError, invalidArgument } from "../../platform/errors.js";
 import { kRequestMeta } from "../../platform/request-context.js";
 import type { AbuseProtection } from "../abuse/abuse-protection.js";
-import { activeCaller } from "../active-caller.js";
+import { activeCaller, type ActiveCaller } from "../active-caller.js";
 import type { RequestAudit } from "../audit/request-audit.js";
 import type { Authenticator } from "../authenticate.js";
+import type { RecentProof } from "../recent-proof.js";
 import type { DeviceOf } from "../sessions/device-of.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
@@ -34,6 +35,7 @@ export interface MfaServiceDeps {
   abuse: AbuseProtection;
   audit: RequestAudit;
   deviceOf: DeviceOf;
+  recentProof: RecentProof;
 }
 
 const requireCode = (code: string) => {
@@ -57,16 +59,34 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
     await abuse.mfaAccount.check(ctx, userId);
   }
 
+  /**
+   * Who may turn a factor on: an account whose mailbox is proved (else whoever signed up first
+   * with someone else's address could lock its owner out for good), by a caller who proved
+   * themselves recently (ASVS V3.7.1).
+   */
+  async function enrolling(ctx: HandlerContext, currentPassword: string): Promise<ActiveCaller> {
+    const caller = await activeCaller(deps, ctx);
+    if (!caller.user.emailVerified) throw new DomainError("failed_precondition", "verify your email address before turning on two-step sign-in");
+    await deps.recentProof.require(ctx, caller, currentPassword, "totp_enrollment");
+    return caller;
+  }
+
   return {
     async completeSignIn(req, ctx) {
       const code = requireCode(req.code);
       const pending = await challenges.get(req.challenge);
       if (!pending) throw new DomainError("unauthenticated", "sign-in challenge is invalid or expired; sign in again");
       await checkBudgets(ctx, pending.userId);
-      const used = await factor.verify(pending.userId, code);
+      // One code check per challenge at a time: a concurrent second attempt is refused before its code is spent.
+      if (!(await challenges.claim(req.challenge))) throw new DomainError("unauthenticated", "this sign-in is being completed by another request");
+      const used = await factor.verify(pending.userId, code).catch(async (error: unknown) => {
+        await challenges.release(req.challenge);
+        throw error;
+      });
       if (!used) {
         await wrongCode(ctx, pending.userId, "sign_in");
         const left = await challenges.fail(req.challenge);
+        await challenges.release(req.challenge);
         throw new DomainError("unauthenticated", left > 0 ? "invalid code" : "invalid code; this sign-in has ended, sign in again");
       }
       // Of two requests finishing the same challenge, only one gets a session.
@@ -88,8 +108,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
       return tokenPair(deps.tokens, issued);
     },
 
-    async beginTotpEnrollment(_req, ctx) {
-      const { user } = await activeCaller(deps, ctx);
+    async beginTotpEnrollment(req, ctx) {
+      const { user } = await enrolling(ctx, req.currentPassword);
       const secret = deps.totp.newSecret();
       if (!(await store.beginEnrollment(user.id, factor.sealSecret(user.id, secret)))) {
         throw new DomainError("failed_precondition", "TOTP is already enabled; disable it first");
@@ -100,7 +120,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
 
     async confirmTotpEnrollment(req, ctx) {
       const code = requireCode(req.code);
-      const { user } = await activeCaller(deps, ctx);
+      const { user } = await enrolling(ctx, "");
       const pending = await store.factor(user.id);
       if (!pending || pending.confirmed) throw new DomainError("failed_precondition", "no TOTP enrollment in progress; call BeginTotpEnrollment");
       await checkBudgets(ctx, user.id);

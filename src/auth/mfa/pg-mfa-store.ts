@@ -34,7 +34,10 @@ export function createPgMfaStore(deps: PgMfaStoreDeps): MfaStore {
     async confirm(account, counter, recoveryCodeHashes) {
       return withTransaction(primary, async (tx) => {
         const result = await tx.query(
-          "UPDATE totp_factors SET confirmed_at = now(), last_counter = $2 WHERE user_id = $1 AND confirmed_at IS NULL",
+          // The mailbox state at confirmation decides whether a reset by mail may later clear the factor.
+          `UPDATE totp_factors SET confirmed_at = now(), last_counter = $2,
+             confirmed_unverified = NOT (SELECT email_verified FROM users WHERE id = $1)
+           WHERE user_id = $1 AND confirmed_at IS NULL`,
           [account.id, counter],
         );
         if (result.rowCount !== 1) return false;

@@ -19,7 +19,14 @@ export interface SignInChallenges {
   get(challenge: string): Promise<PendingSignIn | undefined>;
   /** Counts a wrong code; voids the challenge at the limit. Returns attempts left. */
   fail(challenge: string): Promise<number>;
-  /** Ends the challenge; true only for the one caller that ended it. */
+  /**
+   * Takes the challenge for one code check at a time: false while another check holds it. A code is
+   * spent only by the check holding the claim, so of two concurrent attempts the loser's code survives.
+   */
+  claim(challenge: string): Promise<boolean>;
+  /** Lets the next check in, after a wrong code. */
+  release(challenge: string): Promise<void>;
+  /** Ends the challenge (and its claim); true only for the one caller that ended it. */
   consume(challenge: string): Promise<boolean>;
 }
 
@@ -31,6 +38,9 @@ export interface SignInChallengesDeps {
 
 // The same 256-bit random shape as a refresh token's secret, so the same fast hash is enough.
 const key = (challenge: string) => `mfa:challenge:${hashSessionSecret(challenge)}`;
+const claimKey = (challenge: string) => `${key(challenge)}:claim`;
+// Longer than any code check takes; a crashed holder frees the challenge after this.
+const CLAIM_MS = 10_000;
 
 // Counts only on a live challenge: HINCRBY on an expired key would recreate it without a TTL.
 const FAIL = `
@@ -56,8 +66,15 @@ export function createSignInChallenges(deps: SignInChallengesDeps): SignInChalle
     async fail(challenge) {
       return Math.max(0, Number(await redis.eval(FAIL, 1, key(challenge), deps.maxAttempts)));
     },
+    async claim(challenge) {
+      return (await redis.set(claimKey(challenge), "1", "PX", CLAIM_MS, "NX")) === "OK";
+    },
+    async release(challenge) {
+      await redis.del(claimKey(challenge));
+    },
     async consume(challenge) {
-      return (await redis.del(key(challenge))) === 1;
+      const [ended] = (await redis.multi().del(key(challenge)).del(claimKey(challenge)).exec()) ?? [];
+      return ended?.[1] === 1;
     },
   };
 }

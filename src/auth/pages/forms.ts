@@ -1,11 +1,10 @@
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { cookieValue } from "../../contract/credentials.js";
 
 export type Req = IncomingMessage;
 export type Res = ServerResponse;
 
-const CSRF_COOKIE = "auth_csrf";
 const MAX_FORM_BYTES = 8192;
 
 /** A cookie of the request, parsed as the gateway parses it, so both act on the same session. */
@@ -21,9 +20,27 @@ export function readForm(req: Req): Promise<URLSearchParams | "too_large" | unde
       size += chunk.length;
       if (size <= MAX_FORM_BYTES) chunks.push(chunk);
     });
-    req.on("end", () => resolve(size > MAX_FORM_BYTES ? "too_large" : new URLSearchParams(Buffer.concat(chunks).toString("utf8"))));
+    req.on("end", () => resolve(size > MAX_FORM_BYTES ? "too_large" : strictForm(Buffer.concat(chunks))));
     req.on("error", () => resolve(undefined));
   });
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * The form, or undefined when its bytes or its percent-escapes are not UTF-8: URLSearchParams
+ * would replace them with U+FFFD, and a replaced address could name another account.
+ */
+function strictForm(body: Buffer): URLSearchParams | undefined {
+  let text: string;
+  try {
+    text = strictUtf8.decode(body);
+    // decodeURIComponent throws URIError on escapes that are not UTF-8 (ECMA-262 Decode).
+    for (const part of text.split("&")) decodeURIComponent(part.replace(/\+/g, " "));
+  } catch {
+    return undefined;
+  }
+  return new URLSearchParams(text);
 }
 
 /** Sends a page with headers that keep it from being framed, cached, or running anything but its own nonce'd script. */
@@ -40,27 +57,68 @@ export function sendHtml(res: Res, status: number, html: string, options: { nonc
   res.end(html);
 }
 
+export interface CsrfOptions {
+  /** `auth_csrf`, or `__Host-auth_csrf` on an HTTPS deployment (shared-settings.ts hostPrefixed). */
+  cookieName: string;
+  secure: boolean;
+  /** 32 bytes: the HMAC key that binds a form's token to its pre-session. */
+  key: Buffer;
+  /** The origin of PUBLIC_BASE_URL: where the forms are served to browsers. */
+  publicOrigin: string;
+}
+
+const PRE_SESSION = /^[A-Za-z0-9_-]{43}$/;
+
 /**
- * CSRF double submit (OWASP CSRF cheat sheet): a random token in a cookie and
- * in the form; a cross-site page can make the browser post, but cannot read
- * the cookie to put the same value in the form.
+ * CSRF protection for every state-changing form (OWASP CSRF cheat sheet, ASVS V3.4.4, V4.2.2):
+ * - a signed double submit: the cookie holds a random pre-session id, the form a token that is
+ *   HMAC(key, pre-session id); a cookie planted by a sibling subdomain with a form value of the
+ *   attacker's choosing does not pass, since nobody without the key can make the pair;
+ * - Fetch Metadata, else Origin: a post a browser marks `Sec-Fetch-Site` other than same-origin
+ *   (or `none`, a user's own navigation) is refused whatever its token; without Fetch Metadata,
+ *   so is one whose `Origin` is neither PUBLIC_BASE_URL's nor the request's own host. A client
+ *   that sends neither (or `Origin: null`) still needs the token.
  */
-export function createCsrf(secure: boolean) {
-  const flags = `Path=/; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`;
+export function createCsrf(options: CsrfOptions) {
+  const flags = `Path=/; HttpOnly; SameSite=Strict${options.secure ? "; Secure" : ""}`;
+  const tokenOf = (preSession: string) => createHmac("sha256", options.key).update(`csrf:${preSession}`).digest("base64url");
+
+  function sameOrigin(req: Req): boolean {
+    // Fetch Metadata first: a browser that sends it says exactly where the post came from.
+    const site = req.headers["sec-fetch-site"];
+    if (site !== undefined) return site === "same-origin" || site === "none";
+    const origin = req.headers.origin;
+    // Our pages send Referrer-Policy: no-referrer, so an older browser posts them with Origin: null.
+    if (origin === undefined || origin === "null") return true;
+    if (origin === options.publicOrigin) return true;
+    try {
+      // The request's own origin: the Host a browser sent with it, which a cross-site page cannot choose.
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  }
+
   return {
     issue(): { token: string; setCookie: string } {
-      const token = randomBytes(24).toString("base64url");
-      return { token, setCookie: `${CSRF_COOKIE}=${token}; ${flags}` };
+      const preSession = randomBytes(32).toString("base64url");
+      return { token: tokenOf(preSession), setCookie: `${options.cookieName}=${preSession}; ${flags}` };
     },
-    clear: `${CSRF_COOKIE}=; Max-Age=0; ${flags}`,
-    matches(req: Req, token: string): boolean {
-      // Byte lengths, not string lengths: "é" and "a" are one character each, and timingSafeEqual throws on unequal buffers.
+    clear: `${options.cookieName}=; Max-Age=0; ${flags}`,
+    /** True when the post comes from our own pages and carries the token of its pre-session. */
+    accepts(req: Req, token: string): boolean {
+      if (!sameOrigin(req)) return false;
+      const preSession = cookieOf(req, options.cookieName) ?? "";
+      if (!PRE_SESSION.test(preSession)) return false;
+      // Byte lengths, not string lengths: timingSafeEqual throws on unequal buffers, and "é" is two bytes.
       const presented = Buffer.from(token);
-      const expected = Buffer.from(cookieOf(req, CSRF_COOKIE) ?? "");
-      return presented.length > 0 && presented.length === expected.length && timingSafeEqual(presented, expected);
+      const expected = Buffer.from(tokenOf(preSession));
+      return presented.length === expected.length && timingSafeEqual(presented, expected);
     },
   };
 }
+
+export type Csrf = ReturnType<typeof createCsrf>;
 
 export const newNonce = () => randomBytes(16).toString("base64");
 

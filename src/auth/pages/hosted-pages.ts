@@ -19,11 +19,21 @@ export interface SessionCookieConfig {
   maxAgeMs: number;
 }
 
+export interface FormProtectionConfig {
+  /** The CSRF (pre-session) cookie: auth_csrf, `__Host-` prefixed on an HTTPS deployment. */
+  csrfCookieName: string;
+  /** 32 bytes binding each form's token to its pre-session (derived from SIGNING_KEY_ENCRYPTION_KEY). */
+  csrfKey: Buffer;
+  /** PUBLIC_BASE_URL's origin: the only foreign-looking Origin a form post may carry. */
+  publicOrigin: string;
+}
+
 export interface HostedPagesDeps {
   /** The auth service itself, in process: the page gets every rule of SignIn (limits, lockout, audit). */
   auth: Client<typeof AuthService>;
   sessions: SessionStore;
   cookie: SessionCookieConfig;
+  forms: FormProtectionConfig;
   log: Logger;
 }
 
@@ -36,7 +46,12 @@ export function createHostedPages(deps: HostedPagesDeps) {
   const { cookie } = deps;
   const secure = cookie.secure ? "; Secure" : "";
 
-  const csrfTokens = createCsrf(cookie.secure);
+  const csrfTokens = createCsrf({
+    cookieName: deps.forms.csrfCookieName,
+    secure: cookie.secure,
+    key: deps.forms.csrfKey,
+    publicOrigin: deps.forms.publicOrigin,
+  });
   const send = (res: Res, status: number, html: string, headers: Record<string, string | string[]> = {}) => sendHtml(res, status, html, { headers });
   const links = createLinkPages({ auth: deps.auth, csrf: csrfTokens, log: deps.log });
   const failedPage = (meta: RequestMeta) => (error: unknown) => deps.log.error({ err: error, requestId: meta.requestId }, "hosted page failed");
@@ -88,7 +103,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
     if (!form) return void send(res, 400, page("Bad request", "<h1>Bad request</h1><p>Send the sign-in form.</p>"));
     const returnTo = safeReturnTo(form.get("return_to"));
     const csrf = form.get("csrf") ?? "";
-    if (!csrfTokens.matches(req, csrf)) {
+    if (!csrfTokens.accepts(req, csrf)) {
       return void showForm(res, 403, returnTo, "Your sign-in form expired. Please try again.");
     }
     return { form, returnTo, csrf };
@@ -149,14 +164,32 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
     }
   }
 
+  function signOutForm(res: Res, status: number, error?: string) {
+    const csrf = csrfTokens.issue();
+    const html = page(
+      "Sign out",
+      `<h1>Sign out</h1>
+${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
+<form method="post" action="/signout">
+  <input type="hidden" name="csrf" value="${escapeHtml(csrf.token)}">
+  <button type="submit">Sign out</button>
+</form>`,
+    );
+    send(res, status, html, { "set-cookie": csrf.setCookie });
+  }
+
+  /** Ends the cookie's session; only from our own sign-out form (a cross-site post could sign anyone out). */
   async function signOut(req: Req, res: Res) {
+    const form = await readForm(req);
+    if (form === "too_large") return void send(res, 413, page("Too large", "<h1>Request too large</h1>"));
+    if (!form || !csrfTokens.accepts(req, form.get("csrf") ?? "")) return signOutForm(res, 403, "Please confirm that you want to sign out.");
     const parsed = parseSessionSecret(cookieOf(req, cookie.name) ?? "");
     const session = parsed ? await deps.sessions.findByCookie(parsed.sessionId, parsed.hash) : undefined;
     if (session) await deps.sessions.revoke(session.id, session.userId);
     res.writeHead(303, {
       location: "/signin",
       "cache-control": "no-store",
-      "set-cookie": `${cookie.name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`,
+      "set-cookie": [`${cookie.name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`, csrfTokens.clear],
     });
     res.end();
   }
@@ -176,6 +209,10 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
       }
       if (url.pathname === "/signin/code" && req.method === "POST") {
         answerSafely(res, completeWithCode(req, res, meta), failedPage(meta));
+        return true;
+      }
+      if (url.pathname === "/signout" && req.method === "GET") {
+        signOutForm(res, 200);
         return true;
       }
       if (url.pathname === "/signout" && req.method === "POST") {

@@ -2,12 +2,12 @@ import { Code, ConnectError, createContextValues, type Client } from "@connectrp
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../../platform/log.js";
 import { kRequestMeta, type RequestMeta } from "../../platform/request-context.js";
-import { answerSafely, newNonce, readForm, sendHtml, type createCsrf, type Req, type Res } from "./forms.js";
+import { answerSafely, newNonce, readForm, sendHtml, type Csrf, type Req, type Res } from "./forms.js";
 import { escapeHtml, page } from "./html.js";
 
 export interface LinkPagesDeps {
   auth: Client<typeof AuthService>;
-  csrf: ReturnType<typeof createCsrf>;
+  csrf: Csrf;
   log: Logger;
 }
 
@@ -82,7 +82,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
     const form = await readForm(req);
     if (form === "too_large") return sendHtml(res, 413, page("Too large", "<h1>Request too large</h1>"));
     if (!form) return sendHtml(res, 400, page("Bad request", "<h1>Bad request</h1><p>Send the form.</p>"));
-    if (!deps.csrf.matches(req, form.get("csrf") ?? "")) return again(403, "This form expired. Open the link from the email again.");
+    if (!deps.csrf.accepts(req, form.get("csrf") ?? "")) return again(403, "This form expired. Open the link from the email again.");
     try {
       await call(form);
     } catch (error) {

@@ -1,5 +1,6 @@
 import argon2 from "argon2";
 import type { Argon2Params } from "../config.js";
+import { normalizePassword } from "./normalize-password.js";
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
@@ -17,10 +18,10 @@ export async function createPasswordHasher(params: Argon2Params): Promise<Passwo
     timeCost: params.iterations,
     parallelism: params.parallelism,
   };
-  const hash = (password: string) => argon2.hash(password.normalize("NFKC"), options);
+  const hash = (password: string) => argon2.hash(normalizePassword(password), options);
   const verify = async (stored: string, password: string) => {
     try {
-      return await argon2.verify(stored, password.normalize("NFKC"));
+      return await argon2.verify(stored, normalizePassword(password));
     } catch {
       return false;
     }

@@ -71,6 +71,7 @@ export function createMemorySessionStore(deps: MemorySessionStoreDeps): SessionS
         ip,
         acr: secondFactor ? "mfa" : "basic",
         emailVerified,
+        authTime: new Date(now),
       };
       const entry: Entry = { record, refreshHash: refresh.hash, cookieHash: undefined, rotated: new Map(), idleEndsAt: 0 };
       slide(entry, now);
@@ -129,6 +130,13 @@ export function createMemorySessionStore(deps: MemorySessionStoreDeps): SessionS
 
     async revokeAllForUser(userId, keep) {
       return ofUser(userId).filter((e) => e.record.id !== keep && revoke(e.record.id, userId)).length;
+    },
+
+    async markReauthenticated(sessionId, userId) {
+      const entry = SESSION_ID_FORMAT.test(sessionId) ? live(sessionId) : undefined;
+      if (!entry || entry.record.userId !== userId) return false;
+      entry.record.authTime = new Date(clock.now());
+      return true;
     },
 
     async markEmailVerified(userId) {

@@ -67,6 +67,12 @@ cur[${at(FIELD.lastSeenAt)}] = ARGV[1]
 return cur
 `;
 
+const REAUTHENTICATED = `
+if redis.call('HGET', KEYS[1], '${FIELD.userId}') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], '${FIELD.authTime}', ARGV[2])
+return 1
+`;
+
 const ATTACH_COOKIE = `
 if redis.call('HGET', KEYS[1], '${FIELD.userId}') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], '${FIELD.cookieHash}', ARGV[2])
@@ -110,6 +116,7 @@ function toRecord(id: string, values: readonly (string | null)[]): SessionRecord
     ip: stored.ip,
     acr: stored.acr,
     emailVerified: stored.emailVerified,
+    authTime: new Date(stored.authTimeMs),
   };
 }
 
@@ -145,6 +152,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
         [FIELD.acr]: acr,
         [FIELD.emailVerified]: emailVerified ? "1" : "0",
         [FIELD.refreshHash]: refresh.hash,
+        [FIELD.authTime]: now,
         ...(fingerprint === undefined ? {} : { [FIELD.fingerprint]: fingerprint }),
       };
       await redis
@@ -156,7 +164,18 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
         .pexpire(userSessionsKey(userId), deps.absoluteTtlMs)
         .exec();
       return {
-        session: { id, userId, createdAt: new Date(now), lastSeenAt: new Date(now), expiresAt: new Date(exp), userAgent: ua, ip, acr, emailVerified },
+        session: {
+          id,
+          userId,
+          createdAt: new Date(now),
+          lastSeenAt: new Date(now),
+          expiresAt: new Date(exp),
+          userAgent: ua,
+          ip,
+          acr,
+          emailVerified,
+          authTime: new Date(now),
+        },
         refreshToken: refresh.value,
         refreshExpiresAt: new Date(now + ttl),
       };
@@ -230,6 +249,11 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
       const ids = await redis.zrange(userSessionsKey(userId), "0", "-1");
       const results = await Promise.all(ids.filter((id) => id !== keep).map((id) => revoke(id, userId)));
       return results.filter(Boolean).length;
+    },
+
+    async markReauthenticated(sessionId, userId) {
+      if (!SESSION_ID_FORMAT.test(sessionId)) return false;
+      return (await redis.eval(REAUTHENTICATED, 1, sessionKey(sessionId), userId, clock.now())) === 1;
     },
 
     async markEmailVerified(userId) {

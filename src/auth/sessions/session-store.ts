@@ -13,6 +13,8 @@ export interface SessionRecord {
   acr: SessionAcr;
   /** Whether the account's email was verified, as of sign-in or a later VerifyEmail. */
   emailVerified: boolean;
+  /** The last proof of the user in this session (sign-in, or a re-authentication): OIDC `auth_time`. */
+  authTime: Date;
 }
 
 export interface IssuedRefresh {
@@ -61,6 +63,8 @@ export interface SessionStore {
   findByCookie(sessionId: string, cookieHash: string): Promise<SessionRecord | undefined>;
   /** Revokes every session of the user except `keep`; returns how many. */
   revokeAllForUser(userId: string, keep?: string): Promise<number>;
+  /** Records that the user proved themselves again in this session now; false if it is not the user's live session. */
+  markReauthenticated(sessionId: string, userId: string): Promise<boolean>;
   /** Records on every live session of the user that the email is now verified, and tells the gateways. */
   markEmailVerified(userId: string): Promise<void>;
 }

@@ -2,7 +2,7 @@ import http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_PASSWORD, type TestAuth, startTestAuth, uniqueEmail } from "../../support/auth.js";
-import { rejection } from "../../support/rpc-errors.js";
+import { codeOf, rejection } from "../../support/rpc-errors.js";
 
 const STACK_TRACE = /\n\s+at |node_modules|\.ts:\d+|Error:/;
 
@@ -44,14 +44,49 @@ describe("bad input gets a clear error with the right code", () => {
     await auth?.close();
   });
 
-  it("Connect JSON: wrong types, broken JSON and unknown fields are INVALID_ARGUMENT", async () => {
-    for (const body of ['{"email": 1, "password": "x"}', '{"email": ["a@b.co"]}', "{{{", '{"email": "a@b.co", "isAdmin": true}', "null", '"string"']) {
+  it("Connect JSON: wrong types and broken JSON are INVALID_ARGUMENT", async () => {
+    for (const body of ['{"email": 1, "password": "x"}', '{"email": ["a@b.co"]}', "{{{", "null", '"string"']) {
       const res = await post("SignIn", body);
       const text = await res.text();
       expect(res.status, body).toBe(400);
       expect(JSON.parse(text).code, body).toBe("invalid_argument");
       expect(text).not.toMatch(STACK_TRACE);
     }
+  });
+
+  it("invalid UTF-8 is refused, not replaced: in a JSON body and in a protobuf string", async () => {
+    const email = uniqueEmail("utf8");
+    const [local, domain] = email.split("@");
+    // FF FE in the local part: a decoder that substitutes U+FFFD would create "…\ufffd\ufffd…@example.com".
+    const body = Buffer.concat([Buffer.from(`{"email":"${local}`), Buffer.from([0xff, 0xfe]), Buffer.from(`@${domain}","password":"${GOOD_PASSWORD}"}`)]);
+    for (const rpc of ["SignUp", "SignIn"]) {
+      const res = await post(rpc, body);
+      expect(res.status, rpc).toBe(400);
+      const answer = await res.json();
+      expect(answer.code, rpc).toBe("invalid_argument");
+      expect(answer.message, rpc).toMatch(/UTF-8/);
+    }
+    const replaced = `${local}\ufffd\ufffd@${domain}`;
+    expect(await codeOf(auth.client.signIn({ email: replaced, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
+
+    const field = (n: number, bytes: Buffer) => Buffer.concat([Buffer.from([(n << 3) | 2, bytes.length]), bytes]);
+    const message = Buffer.concat([field(1, Buffer.concat([Buffer.from(local!), Buffer.from([0xff, 0xfe]), Buffer.from(`@${domain}`)])), field(2, Buffer.from(GOOD_PASSWORD))]);
+    const grpc = await rawGrpc(auth.server.port, "/auth.v1.AuthService/SignUp", message);
+    expect(grpc.status).toBe(String(Code.InvalidArgument));
+    const binary = await post("SignUp", message, "application/proto");
+    expect(binary.status).toBe(400);
+  });
+
+  it("Connect JSON: an unknown field is INVALID_ARGUMENT even on a request that would otherwise succeed", async () => {
+    const email = uniqueEmail("unknown-field");
+    await auth.client.signUp({ email, password: GOOD_PASSWORD });
+    // The same body without the extra field signs in, so a refusal can only be for the unknown field.
+    expect((await post("SignIn", JSON.stringify({ email, password: GOOD_PASSWORD }))).status).toBe(200);
+    const res = await post("SignIn", JSON.stringify({ email, password: GOOD_PASSWORD, isAdmin: true }));
+    expect(res.status).toBe(400);
+    const answer = await res.json();
+    expect(answer.code).toBe("invalid_argument");
+    expect(answer.message).toMatch(/isAdmin/);
   });
 
   it("Connect: oversized bodies are RESOURCE_EXHAUSTED, unsupported media types 415, unknown routes 404", async () => {

@@ -1,7 +1,7 @@
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GOOD_PASSWORD, type TestAuth, bearer, startTestAuth, uniqueEmail } from "../../support/auth.js";
-import { cookieBrowser, csrfOf } from "../../support/browser.js";
+import { GOOD_PASSWORD, type TestAuth, bearer, markEmailVerified, startTestAuth, uniqueEmail } from "../../support/auth.js";
+import { cookieBrowser, csrfOf, signOutVia } from "../../support/browser.js";
 import { steppingClock } from "../../support/clock.js";
 
 describe("hosted sign-in page", () => {
@@ -25,7 +25,10 @@ describe("hosted sign-in page", () => {
     expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
     const html = await res.text();
     expect(html).toContain('name="return_to" value="/example/"');
-    expect(csrfOf(html)).toBe(b.jar.get("auth_csrf"));
+    // The cookie is the pre-session; the form's token is bound to it (HMAC), not a copy of it.
+    expect(b.jar.get("auth_csrf")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(csrfOf(html)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(csrfOf(html)).not.toBe(b.jar.get("auth_csrf"));
   });
 
   it("signs in, sets a secure HttpOnly SameSite cookie and returns to the page wanted", async () => {
@@ -97,7 +100,7 @@ describe("hosted sign-in page", () => {
     const tokens = await auth.client.signIn({ email, password: GOOD_PASSWORD });
     const before = await auth.client.listSessions({}, bearer(tokens.accessToken));
     expect(before.sessions.map((s) => s.sessionId)).toContain(sessionId);
-    const res = await b.post("/signout", {});
+    const res = await signOutVia(b);
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/signin");
     expect(b.jar.has("auth_session")).toBe(false);
@@ -113,7 +116,8 @@ describe("hosted sign-in page", () => {
     const sessionId = value.split(".")[0];
     const tokens = await auth.client.signIn({ email, password: GOOD_PASSWORD });
     // RFC 6265 4.1.1 allows a DQUOTE-wrapped cookie-value; the Check unquotes it, so sign-out must too.
-    const res = await fetch(`${auth.server.url}/signout`, { method: "POST", headers: { cookie: `auth_session="${value}"` }, redirect: "manual" });
+    b.jar.set("auth_session", `"${value}"`);
+    const res = await signOutVia(b);
     expect(res.status).toBe(303);
     const after = await auth.client.listSessions({}, bearer(tokens.accessToken));
     expect(after.sessions.map((s) => s.sessionId)).not.toContain(sessionId);
@@ -122,7 +126,9 @@ describe("hosted sign-in page", () => {
   it("does not accept a session id alone as the cookie", async () => {
     const tokens = await auth.client.signIn({ email, password: GOOD_PASSWORD });
     const forged = `${tokens.sessionId}.${"A".repeat(43)}`;
-    const res = await fetch(`${auth.server.url}/signout`, { method: "POST", headers: { cookie: `auth_session=${forged}` }, redirect: "manual" });
+    const b = cookieBrowser(auth.server.url);
+    b.jar.set("auth_session", forged);
+    const res = await signOutVia(b);
     expect(res.status).toBe(303);
     await expect(auth.client.getMe({}, bearer(tokens.accessToken))).resolves.toBeTruthy();
   });
@@ -133,6 +139,7 @@ describe("hosted sign-in page", () => {
     try {
       const address = uniqueEmail("mfa-page");
       await mfa.client.signUp({ email: address, password: GOOD_PASSWORD });
+      await markEmailVerified(mfa, address);
       const { accessToken } = await mfa.client.signIn({ email: address, password: GOOD_PASSWORD });
       const { secret } = await mfa.client.beginTotpEnrollment({}, bearer(accessToken));
       const code = () => TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: clock.now() });
@@ -158,6 +165,20 @@ describe("hosted sign-in page", () => {
     } finally {
       await mfa.close();
     }
+  });
+
+  it("refuses a form whose escapes are not UTF-8 (no U+FFFD stand-ins reach the service)", async () => {
+    const b = cookieBrowser(auth.server.url);
+    const csrf = csrfOf(await (await b.get("/signin")).text());
+    const [local, domain] = email.split("@");
+    const res = await fetch(`${auth.server.url}/signin`, {
+      method: "POST",
+      headers: { cookie: `auth_csrf=${csrf}`, "content-type": "application/x-www-form-urlencoded" },
+      body: `csrf=${csrf}&return_to=%2F&email=${local}%FF%FE%40${domain}&password=${encodeURIComponent(GOOD_PASSWORD)}`,
+      redirect: "manual",
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("Bad request");
   });
 
   it("answers oversized posts with 413 and non-form posts with 400", async () => {

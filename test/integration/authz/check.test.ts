@@ -4,7 +4,7 @@ import { defaultProtoDirs } from "../../../src/authz/app.js";
 import { loadAuthzProtos } from "../../../src/authz/grpc-server.js";
 import { GOOD_PASSWORD, type TestAuth, bearer, newUser, startTestAuth, userIdOf } from "../../support/auth.js";
 import { type TestAuthz, headerOf, rawCheck, startTestAuthz } from "../../support/authz.js";
-import { browserSignIn, cookieBrowser } from "../../support/browser.js";
+import { browserSignIn, cookieBrowser, signOutVia } from "../../support/browser.js";
 
 describe("ext_authz Check over gRPC", () => {
   let auth: TestAuth;
@@ -81,7 +81,7 @@ describe("ext_authz Check over gRPC", () => {
     const cookie = await browserSignIn(auth.server.url, email, GOOD_PASSWORD);
     browser.jar.set("auth_session", cookie);
     expect((await authz.check({ headers: { cookie: `auth_session=${cookie}` } })).status.code).toBe(0);
-    expect((await browser.post("/signout", {})).status).toBe(303);
+    expect((await signOutVia(browser)).status).toBe(303);
     const viaCookie = await authz.check({ headers: { cookie: `auth_session=${cookie}` } });
     expect(headerOf(viaCookie, "x-auth-reason")).toBe("session_not_found");
   });

@@ -92,5 +92,18 @@ describe("nginx auth_request gateway", () => {
     });
     expect(signIn.status).toBe(401);
     expect(signIn.headers.get("x-auth-reason")).toBeNull();
+    expect(signIn.headers.get("cache-control")).toBe("no-store");
+  });
+
+  it("passes the auth service's Cache-Control: no-store on to the client with the tokens (RFC 6749 5.1)", async () => {
+    const { email, password } = await newUser(auth.client);
+    const signIn = await fetch(`${gateway}/auth.v1.AuthService/SignIn`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, password }),
+    });
+    expect(signIn.status).toBe(200);
+    expect(await signIn.json()).toHaveProperty("accessToken");
+    expect(signIn.headers.get("cache-control")).toBe("no-store");
   });
 });

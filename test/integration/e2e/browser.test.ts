@@ -54,17 +54,9 @@ describe.each(["envoy", "nginx"] as const)("browser sign-in through the %s gatew
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Lax", secure: true, path: "/" });
     expect(await page.evaluate(() => document.cookie)).not.toContain("auth_session");
 
-    // Sign-out is a POST (a link could be triggered cross-site); the page has no button, so submit one.
-    await Promise.all([
-      page.waitForURL(`${gw.url}/signin`),
-      page.evaluate(() => {
-        const form = document.createElement("form");
-        form.method = "post";
-        form.action = "/signout";
-        document.body.append(form);
-        form.submit();
-      }),
-    ]);
+    // Sign-out is a POST from the hosted /signout form (its CSRF token and Origin checked); a bare cross-site POST is refused.
+    await page.goto(`${gw.url}/signout`);
+    await Promise.all([page.waitForURL(`${gw.url}/signin`), page.click("button[type=submit]")]);
     expect((await context!.cookies(gw.url)).map((c) => c.name)).not.toContain("auth_session");
     await page.goto(`${gw.url}/example/`);
     expect(page.url()).toBe(`${gw.url}/signin?return_to=%2Fexample%2F`);

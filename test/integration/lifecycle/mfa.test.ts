@@ -24,6 +24,8 @@ describe("TOTP MFA with recovery codes", () => {
   async function enrolled(a: AuthClient) {
     const email = uniqueEmail("mfa");
     await a.signUp({ email, password: GOOD_PASSWORD });
+    // Enrolment needs a proved mailbox.
+    await a.verifyEmail({ token: (await stack.tokenFrom(email, /Confirm your email/)).token });
     const { accessToken } = await a.signIn({ email, password: GOOD_PASSWORD });
     const { secret, otpauthUri } = await a.beginTotpEnrollment({}, bearer(accessToken));
     expect(otpauthUri).toMatch(/^otpauth:\/\/totp\/.*secret=/);

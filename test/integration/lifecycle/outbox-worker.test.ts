@@ -39,7 +39,7 @@ describe("mail outbox worker", () => {
   it("a message that keeps failing ends 'failed' with its last error, never dropped", async () => {
     await enqueueMail(primary, { to: "doomed@example.com", subject: "Doomed", text: "never arrives" });
     const sender = createSmtpSender(`smtp://127.0.0.1:${await closedPort()}`, "no-reply@example.com");
-    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 20, pollIntervalMs: 10 });
+    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 20, pollIntervalMs: 10, concurrency: 1 });
     await worker.drain();
     const afterFirst = await primary.query(
       "SELECT status, attempts, last_error, next_attempt_at > created_at AS backed_off FROM mail_outbox WHERE recipient = 'doomed@example.com'",
@@ -68,7 +68,7 @@ describe("mail outbox worker", () => {
     const count = 40;
     for (let i = 0; i < count; i++) await enqueueMail(primary, { to: `bulk-${i}@example.com`, subject: `Bulk ${i}`, text: "hello" });
     const senders = [createSmtpSender(sink.url, "a@example.com"), createSmtpSender(sink.url, "b@example.com")];
-    const workers = senders.map((sender) => createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000 }));
+    const workers = senders.map((sender) => createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000, concurrency: 1 }));
     const [a, b] = await Promise.all(workers.map((w) => w.drain()));
     senders.forEach((s) => s.close());
     expect((a ?? 0) + (b ?? 0)).toBeGreaterThanOrEqual(count);
@@ -79,5 +79,43 @@ describe("mail outbox worker", () => {
     expect(new Set(bulk.map((m) => m.to)).size).toBe(count);
     const { rows } = await primary.query("SELECT count(*)::int AS n FROM mail_outbox WHERE recipient LIKE 'bulk-%' AND status = 'sent' AND attempts = 1");
     expect(rows[0].n).toBe(count);
+  });
+  it("delivers links (verification, reset) before a backlog of notices queued earlier", async () => {
+    for (let i = 0; i < 15; i++) await enqueueMail(primary, { to: `flooded-${i}@example.com`, subject: `Notice ${i}`, text: "notice", priority: "notice" });
+    await enqueueMail(primary, { to: "owner@example.com", subject: "Reset your password", text: "link", priority: "link" });
+    const sender = createSmtpSender(sink.url, "no-reply@example.com");
+    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000, concurrency: 1 });
+    const before = sink.messages.length;
+    await worker.drain();
+    sender.close();
+    const delivered = sink.messages.slice(before).map((m) => m.to);
+    expect(delivered).toHaveLength(16);
+    expect(delivered[0]).toBe("owner@example.com");
+  });
+
+  it("sends several messages at once, up to its concurrency", async () => {
+    for (let i = 0; i < 12; i++) await enqueueMail(primary, { to: `parallel-${i}@example.com`, subject: `Parallel ${i}`, text: "hello" });
+    const real = createSmtpSender(sink.url, "no-reply@example.com");
+    let inFlight = 0;
+    let most = 0;
+    // The real sender, watched: how many sends overlap is the work the worker does in parallel.
+    const sender = {
+      async send(mail: Parameters<typeof real.send>[0]) {
+        most = Math.max(most, ++inFlight);
+        try {
+          await real.send(mail);
+        } finally {
+          inFlight--;
+        }
+      },
+      close: () => real.close(),
+    };
+    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000, concurrency: 4 });
+    expect(await worker.drain()).toBe(12);
+    sender.close();
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(4);
+    const { rows } = await primary.query("SELECT count(*)::int AS n FROM mail_outbox WHERE recipient LIKE 'parallel-%' AND status = 'sent' AND attempts = 1");
+    expect(rows[0].n).toBe(12);
   });
 });

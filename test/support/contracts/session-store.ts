@@ -158,6 +158,26 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
       });
     });
 
+    it("records the time of the last proof of the user: at creation, then when re-authenticated, for the session's own user only", async () => {
+      await withStore(async ({ store, clock }) => {
+        const userId = randomUUID();
+        const issued = await open(store, userId);
+        expect(issued.session.authTime.getTime()).toBe(issued.session.createdAt.getTime());
+        clock.advance(10_000);
+        expect((await store.touch(issued.session.id))?.authTime.getTime()).toBe(issued.session.createdAt.getTime());
+        expect(await store.markReauthenticated(issued.session.id, randomUUID())).toBe(false);
+        const before = clock.now();
+        expect(await store.markReauthenticated(issued.session.id, userId)).toBe(true);
+        const after = clock.now();
+        const marked = (await store.touch(issued.session.id))!.authTime.getTime();
+        expect(marked).toBeGreaterThanOrEqual(before);
+        expect(marked).toBeLessThanOrEqual(after);
+        const rotated = await store.rotate(issued.refreshToken);
+        expect(rotated.outcome === "ok" && rotated.session.authTime.getTime()).toBe(marked);
+        expect(await store.markReauthenticated("A".repeat(22), userId)).toBe(false);
+      });
+    });
+
     it("marks every live session of the user verified and announces each", async () => {
       await withStore(async ({ store, events }) => {
         const userId = randomUUID();

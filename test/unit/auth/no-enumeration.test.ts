@@ -4,7 +4,9 @@ import type { AbuseProtection } from "../../../src/auth/abuse/abuse-protection.j
 import type { AuditEvent } from "../../../src/auth/audit/audit-log.js";
 import type { AccountWrites } from "../../../src/auth/lifecycle/account-writes.js";
 import type { SignInChallenges } from "../../../src/auth/mfa/sign-in-challenges.js";
+import type { RecentProof } from "../../../src/auth/recent-proof.js";
 import { createAuthService } from "../../../src/auth/auth-service.js";
+import { createLifecycleService } from "../../../src/auth/lifecycle/lifecycle-service.js";
 import type { Authenticator } from "../../../src/auth/authenticate.js";
 import { createPasswordHasher, type PasswordHasher } from "../../../src/auth/passwords/password-hasher.js";
 import { createPasswordPolicy } from "../../../src/auth/passwords/password-policy.js";
@@ -72,6 +74,7 @@ describe("no user enumeration (answers and work done)", async () => {
     deviceOf: () => undefined,
     secondFactor: { required: async () => false },
     challenges: unused as SignInChallenges,
+    recentProof: unused as RecentProof,
   });
   const transport = createRouterTransport(({ service: register }) => register(AuthService, service), {
     router: { interceptors: [createErrorInterceptor(createLogger("silent"))] },
@@ -108,5 +111,52 @@ describe("no user enumeration (answers and work done)", async () => {
     expect(unknown.error.rawMessage).toBe(wrong.error.rawMessage);
     expect(wrong.work).toBe(1);
     expect(unknown.work).toBe(1);
+  });
+});
+
+describe("no user enumeration: RequestPasswordReset does the same work for any address", async () => {
+  const users = createMemoryUserStore();
+  users.add({ id: crypto.randomUUID(), email: "known@example.com", emailVerified: true, passwordHash: "x", disabled: false, createdAt: new Date() });
+  const calls: string[] = [];
+  const countingUsers = new Proxy(users, {
+    get: (target, prop, receiver) => {
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? (...args: unknown[]) => (calls.push(`users.${String(prop)}`), value.apply(target, args)) : value;
+    },
+  });
+  const accounts = new Proxy({} as AccountWrites, {
+    get: (_target, prop) => async (email: string) => {
+      calls.push(`accounts.${String(prop)}`);
+      const user = await users.findByEmail(email);
+      return user && { id: user.id, email: user.email };
+    },
+  });
+  const service = createLifecycleService({
+    users: countingUsers,
+    accounts,
+    sessions: unused as SessionStore,
+    authenticator: unused as Authenticator,
+    hasher: unused as PasswordHasher,
+    policy: createPasswordPolicy(new Set()),
+    abuse: unlimited(),
+    audit: async () => {},
+    recentProof: unused as RecentProof,
+  });
+  const client = createClient(
+    AuthService,
+    createRouterTransport(({ service: register }) => register(AuthService, service), {
+      router: { interceptors: [createErrorInterceptor(createLogger("silent"))] },
+    }),
+  );
+
+  it("one write call, and no lookup that only one path would make, for a known and an unknown email", async () => {
+    calls.length = 0;
+    const known = await client.requestPasswordReset({ email: "known@example.com" });
+    const knownCalls = [...calls];
+    calls.length = 0;
+    const unknown = await client.requestPasswordReset({ email: "unknown@example.com" });
+    expect(unknown).toEqual(known);
+    expect(calls).toEqual(knownCalls);
+    expect(calls).toEqual(["accounts.requestReset"]);
   });
 });

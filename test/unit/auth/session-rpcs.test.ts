@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { AbuseProtection } from "../../../src/auth/abuse/abuse-protection.js";
 import type { AuditEvent } from "../../../src/auth/audit/audit-log.js";
 import { createAuthService } from "../../../src/auth/auth-service.js";
+import { createRecentProof } from "../../../src/auth/recent-proof.js";
 import { createAuthenticator } from "../../../src/auth/authenticate.js";
 import type { AccountWrites } from "../../../src/auth/lifecycle/account-writes.js";
 import type { SignInChallenges } from "../../../src/auth/mfa/sign-in-challenges.js";
@@ -16,7 +17,7 @@ import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import { createErrorInterceptor } from "../../../src/platform/interceptors.js";
 import { createLogger } from "../../../src/platform/log.js";
 import { steppingClock } from "../../support/clock.js";
-import { codeOf } from "../../support/rpc-errors.js";
+import { codeOf, rejection } from "../../support/rpc-errors.js";
 
 /**
  * The session RPCs' own logic, in memory: the stores are the in-memory ones (held to the same
@@ -60,6 +61,7 @@ describe("session RPCs over the in-memory stores", async () => {
     secondFactor: { required: async () => false },
     challenges: {} as SignInChallenges,
     deviceOf: () => undefined,
+    recentProof: createRecentProof({ abuse, hasher, audit: async (_ctx, e) => void audit.push(e), sessions, clock, maxAgeMs: 300_000 }),
   });
   const client = createClient(
     AuthService,
@@ -78,6 +80,14 @@ describe("session RPCs over the in-memory stores", async () => {
     expect(audit.map((e) => e.type)).toContain("refresh.reuse");
     expect(await codeOf(client.refresh({ refreshToken: refreshed.refreshToken }))).toBe(Code.Unauthenticated);
     expect(await codeOf(client.getMe({}, bearer(refreshed.accessToken)))).toBe(Code.Unauthenticated);
+  });
+
+  it("ChangePassword compares new and current as they are hashed (NFKC): full-width is the same password", async () => {
+    const signedIn = await client.signIn({ email: user.email, password: "a passphrase" });
+    // U+FF41 and U+3000 are "a" and " " under NFKC: the stored password would not change.
+    const refused = await rejection(client.changePassword({ currentPassword: "a passphrase", newPassword: "\uff41\u3000passphrase" }, bearer(signedIn.accessToken)));
+    expect(refused.code).toBe(Code.InvalidArgument);
+    expect(refused.rawMessage).toMatch(/must differ/);
   });
 
   it("RevokeSession ends only the caller's own sessions", async () => {

@@ -1,3 +1,4 @@
+import { loadAuthConfig } from "../../../src/auth/config.js";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PUBLIC_PREFIXES, loadAuthzConfig } from "../../../src/authz/config.js";
 import { problemsOf } from "../../support/config-problems.js";
@@ -40,6 +41,22 @@ describe("loadAuthzConfig", () => {
     expect(config.degradedMode).toBe("allow_tokens");
     expect(config.shared.sessionCookieName).toBe("__Host-session");
     expect(config.shared.deviceBinding).toEqual(["user-agent", "accept-language"]);
+  });
+
+  it("reads the session cookie by the name the auth service gives it: __Host- prefixed on an https deployment", () => {
+    const https = { REDIS_URL: "redis://r:6379", PUBLIC_BASE_URL: "https://id.example.com" };
+    const authz = loadAuthzConfig(https);
+    const auth = loadAuthConfig({ ...https, DATABASE_URL: "postgres://u@h/db", SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString("base64") });
+    expect(authz.shared.sessionCookieName).toBe("__Host-auth_session");
+    expect(auth.shared.sessionCookieName).toBe(authz.shared.sessionCookieName);
+    expect(loadAuthzConfig({ ...https, SESSION_COOKIE_NAME: "__Secure-sid" }).shared.sessionCookieName).toBe("__Secure-sid");
+    expect(loadAuthzConfig({ REDIS_URL: "redis://r:6379" }).shared.sessionCookieName).toBe("auth_session");
+  });
+
+  it("takes AUTHZ_CHECK_SECRET only when it is long enough to be a secret", () => {
+    expect(loadAuthzConfig({ REDIS_URL: "redis://r:6379" }).checkSecret).toBeUndefined();
+    expect(loadAuthzConfig({ REDIS_URL: "redis://r:6379", AUTHZ_CHECK_SECRET: "s".repeat(32) }).checkSecret).toBe("s".repeat(32));
+    expect(() => loadAuthzConfig({ REDIS_URL: "redis://r:6379", AUTHZ_CHECK_SECRET: "short" })).toThrow(/AUTHZ_CHECK_SECRET must be at least 32 characters/);
   });
 
   it("collects every problem, naming each variable", () => {

@@ -16,7 +16,7 @@ describe("account lifecycle config", () => {
     const config = loadAuthConfig(base);
     expect(config.rateLimits.signInIp).toEqual({ points: 50, durationMs: 15 * 60_000 });
     expect(config.rateLimits.mailAccount).toEqual({ points: 5, durationMs: 3_600_000 });
-    expect(config.lockout).toEqual({ threshold: 5, baseMs: 60_000, maxMs: 3_600_000, memoryMs: 86_400_000 });
+    expect(config.lockout).toEqual({ threshold: 5, baseMs: 60_000, maxMs: 3_600_000, memoryMs: 86_400_000, hardCap: 100 });
     expect(config.shared.publicBaseUrl).toBe("http://127.0.0.1:8080");
     expect(config.resetTokenTtlMs).toBe(30 * 60_000);
     expect(config.changeEmailTokenTtlMs).toBe(60 * 60_000);
