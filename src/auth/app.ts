@@ -38,6 +38,7 @@ import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
 import { createDeviceOf } from "./sessions/device-of.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
+import { createSessionRevocations, startRevocationSweeper } from "./sessions/session-revocations.js";
 import { createAccessTokens } from "./tokens/access-tokens.js";
 import { createKeyRing } from "./tokens/key-ring.js";
 import { createPgSigningKeyStore } from "./tokens/signing-key-store.js";
@@ -113,8 +114,12 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       if (account.previousEmail) await users.invalidate(account.previousEmail);
       await ownReads.wrote(account.id);
     };
+    const revocations = createSessionRevocations({ primary: db.write, sessions, clock, log });
+    const sweeper = startRevocationSweeper({ revocations, intervalMs: config.revocationSweepIntervalMs, log });
+    closers.unshift(() => sweeper.close());
     const accounts = createPgAccountWrites({
       primary: db.write,
+      revocations,
       templates,
       verifyEmailTokenTtlMs: config.verifyEmailTokenTtlMs,
       resetTokenTtlMs: config.resetTokenTtlMs,

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { createRemoteJWKSet } from "jose";
+import { USER_SESSIONS_REVOKED } from "../contract/session-events.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
 import { createRedis } from "../platform/redis.js";
@@ -63,7 +64,8 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const revocations = createRevocationListener({
     subscriber,
     log,
-    onSessionEvent: (event) => sessionCache.delete(event.sessionId),
+    // A cutoff covers sessions by creation time, not by id, so no single entry can be picked out; they are rare (password changes).
+    onSessionEvent: (event) => (event.type === USER_SESSIONS_REVOKED ? sessionCache.clear() : sessionCache.delete(event.sessionId)),
     onResync: () => {
       sessionCache.clear();
       tokenCache.clear();

@@ -61,6 +61,13 @@ export interface SessionStore {
   findByCookie(sessionId: string, cookieHash: string): Promise<SessionRecord | undefined>;
   /** Revokes every session of the user except `keep`; returns how many. */
   revokeAllForUser(userId: string, keep?: string): Promise<number>;
+  /**
+   * Revokes every session of the user created before `beforeMs` except `keep`, sessions the index no
+   * longer names included: the cutoff is recorded and announced first, in one write, and holds from
+   * then on for every reader; the sessions are deleted after it. Idempotent; an older cutoff never
+   * replaces a newer one. Returns how many sessions it deleted.
+   */
+  revokeCreatedBefore(userId: string, beforeMs: number, keep?: string): Promise<number>;
   /** Records on every live session of the user that the email is now verified, and tells the gateways. */
   markEmailVerified(userId: string): Promise<void>;
 }

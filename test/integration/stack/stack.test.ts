@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -42,8 +43,15 @@ describe("local data stack", () => {
     expect((await queryOnce<{ r: boolean }>(stack.replicaUrls[0]!, "SELECT pg_is_in_recovery() AS r"))[0]!.r).toBe(true);
   });
 
-  it("answers Redis PING", async () => {
+  it("answers Redis PING and keeps an append-only file, fsynced every second", async () => {
     expect(await redisPing(stack.ports.redis)).toBe(true);
+    const redis = new Redis(stack.redisUrl);
+    try {
+      expect(await redis.config("GET", "appendonly")).toEqual(["appendonly", "yes"]);
+      expect(await redis.config("GET", "appendfsync")).toEqual(["appendfsync", "everysec"]);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it("stores in PgBouncer's userlist a SCRAM secret Postgres agrees with", async () => {

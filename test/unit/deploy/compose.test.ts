@@ -43,6 +43,7 @@ describe("docker-compose.yml", () => {
     expect(service("postgres-primary").image).toBe("postgres:15-bookworm");
     for (const i of [0, 1, 2]) expect(service(`postgres-replica-${i}`).image).toBe("postgres:15-bookworm");
     expect(service("redis").image).toBe("redis:7");
+    expect(String(service("redis").command)).toMatch(/--appendonly yes --appendfsync everysec/);
     expect(service("haproxy").image).toMatch(/^haproxy:2\.[68]$/);
     expect(service("pgbouncer").image).toMatch(/^edoburu\/pgbouncer:/);
     expect(service("envoy").image).toBe("envoyproxy/envoy:v1.31-latest");
