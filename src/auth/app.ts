@@ -138,8 +138,11 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, deviceOf }),
       ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),
     };
+    let draining = () => false;
     const probe: ReadinessProbe = {
       async check() {
+        // From SIGTERM on, load balancers are told to send nothing new while work in flight finishes.
+        if (draining()) throw new Error("draining");
         await Promise.all([db.write.query("SELECT 1"), redis.ping()]);
       },
     };
@@ -189,7 +192,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       },
     });
 
-    const server = await listenDualProtocol(handler, config.host, config.port);
+    const server = await listenDualProtocol(handler, config.host, config.port, config.listener);
+    draining = server.draining;
     closers.unshift(() => server.close());
     log.info({ host: config.host, port: server.port }, "auth service listening");
     return {

@@ -2,6 +2,7 @@ import { hkdfSync } from "node:crypto";
 import { readSharedSettings, type SharedSettings } from "../contract/shared-settings.js";
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from "../contract/access-token-rules.js";
 import { ConfigError, EnvReader, LOG_LEVELS, POSTGRES_PROTOCOLS, REDIS_PROTOCOLS, type Env, type Rate } from "../platform/config.js";
+import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
 
 export interface Argon2Params {
   /** KiB of memory; OWASP minimum for argon2id with t=2 is 19456. */
@@ -16,6 +17,8 @@ export interface AuthConfig {
   host: string;
   /** AUTH_PORT, default 7001. */
   port: number;
+  /** Timeouts, connection and stream caps of the port, and the shutdown grace (listener-limits.ts). */
+  listener: ListenerLimits;
   /** DATABASE_URL: writes and fresh reads (PgBouncer in the local stack). Required. */
   databaseUrl: string;
   /** DATABASE_PRIMARY_URL: the primary without a transaction pool, for migrations. Default DATABASE_URL. */
@@ -109,6 +112,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
   const config: AuthConfig = {
     host: read.string("AUTH_HOST", "127.0.0.1"),
     port: read.port("AUTH_PORT", 7001),
+    listener: readListenerLimits(read),
     databaseUrl,
     databasePrimaryUrl: read.optionalUrl("DATABASE_PRIMARY_URL", POSTGRES_PROTOCOLS) ?? databaseUrl,
     databaseReplicaUrl: read.optionalUrl("DATABASE_REPLICA_URL", POSTGRES_PROTOCOLS),
