@@ -10,6 +10,7 @@ import { createDb } from "../platform/db.js";
 import { listenDualProtocol } from "../platform/dual-protocol-server.js";
 import { createHealthService, type ReadinessProbe } from "../platform/health.js";
 import { createErrorInterceptor } from "../platform/interceptors.js";
+import { createLoadShedding } from "../platform/load-shedding.js";
 import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
@@ -148,7 +149,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     };
 
     const metrics = createRpcMetrics("auth");
-    const interceptors = [metrics.interceptor, createErrorInterceptor(log)];
+    const shedding = createLoadShedding({ pools: db.read === db.write ? [db.write] : [db.write, db.read], maxQueued: config.dbMaxQueued });
+    const interceptors = [metrics.interceptor, createErrorInterceptor(log), shedding];
     const pages = createHostedPages({
       auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
       sessions,

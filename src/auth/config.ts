@@ -70,6 +70,8 @@ export interface AuthConfig {
   mfaChallengeAttempts: number;
   /** USER_CACHE_TTL: how long sign-in's user lookup stays in Redis; every write invalidates it sooner. Default 60s. */
   userCacheTtlMs: number;
+  /** DB_MAX_QUEUED: RPCs allowed to wait for a database connection at once; more fail fast with UNAVAILABLE. Default 100. */
+  dbMaxQueued: number;
   /** REVOCATION_SWEEP_INTERVAL: how often committed session revocations that Redis has not taken yet are re-applied. Default 5s. */
   revocationSweepIntervalMs: number;
   /** SESSION_COOKIE_SECURE (default true): the hosted sign-in page's cookie travels over HTTPS (and localhost) only. Its name is shared.sessionCookieName. */
@@ -157,6 +159,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
     mfaChallengeTtlMs: read.duration("MFA_CHALLENGE_TTL", "5m"),
     mfaChallengeAttempts: read.integer("MFA_CHALLENGE_ATTEMPTS", 5, 1, 100),
     userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
+    dbMaxQueued: read.integer("DB_MAX_QUEUED", 100, 1, 100_000),
     revocationSweepIntervalMs: read.duration("REVOCATION_SWEEP_INTERVAL", "5s"),
     sessionCookieSecure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
   };

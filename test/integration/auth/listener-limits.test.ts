@@ -1,7 +1,11 @@
+import http2 from "node:http2";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestAuth, type TestAuth } from "../../support/auth.js";
+import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
+import { bearer, connectTransport, newUser, startTestAuth, type TestAuth } from "../../support/auth.js";
+import { percentile } from "../../support/authz.js";
 
 /** Resolves with how long the server took to close the socket, or Infinity if it was still open after `withinMs`. */
 function closedWithin(socket: net.Socket, withinMs: number): Promise<number> {
@@ -66,5 +70,108 @@ describe("the auth port's timeouts and connection cap", () => {
     }
     await sleep(100);
     expect((await fetch(`${auth.server.url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe("one HTTP/2 connection cannot take the instance down", () => {
+  let auth: TestAuth;
+  let accessToken: string;
+  beforeAll(async () => {
+    auth = await startTestAuth({ H2_MAX_RESETS: "50", H2_MAX_CONCURRENT_STREAMS: "100", DB_MAX_QUEUED: "30" });
+    accessToken = (await newUser(auth.client)).tokens.accessToken;
+  });
+  afterAll(async () => {
+    await auth?.close();
+  });
+
+  /**
+   * The p99 of a well-behaved client's GetMe on a connection of its own, sequentially, retrying a
+   * shed call (UNAVAILABLE) as a client should: each sample is the time until an answer.
+   */
+  async function otherClientP99(samples: number): Promise<number> {
+    const client = createClient(AuthService, connectTransport(auth.server.url));
+    const times: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      const started = performance.now();
+      for (;;) {
+        try {
+          await client.getMe({}, bearer(accessToken));
+          break;
+        } catch (error) {
+          if (ConnectError.from(error).code !== Code.Unavailable) throw error;
+        }
+      }
+      times.push(performance.now() - started);
+    }
+    return percentile(times.sort((a, b) => a - b), 0.99);
+  }
+
+  const getMe = (session: http2.ClientHttp2Session) =>
+    session.request({
+      ":method": "POST",
+      ":path": "/auth.v1.AuthService/GetMe",
+      "content-type": "application/json",
+      authorization: `Bearer ${accessToken}`,
+    });
+
+  it("limits concurrent streams; a flood of 5,000 GetMe streams on one connection leaves other clients served", async () => {
+    const idle = await otherClientP99(30);
+    const session = http2.connect(auth.server.url);
+    session.on("error", () => {});
+    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
+    let answered = 0;
+    let shed = 0;
+    const flood = Array.from({ length: 5000 }, () => {
+      const stream = getMe(session);
+      stream.on("error", () => {});
+      stream.end("{}");
+      return new Promise<void>((resolve) => {
+        stream.on("response", (headers) => {
+          answered += 1;
+          if (headers[":status"] === 503) shed += 1;
+        });
+        stream.on("close", () => resolve());
+        stream.resume();
+      });
+    });
+    const attacked = await otherClientP99(30);
+    session.destroy();
+    await Promise.all(flood);
+    console.log(`[h2 flood] other client's GetMe p99: idle ${idle.toFixed(1)} ms, under a 5,000-stream flood ${attacked.toFixed(1)} ms; flood streams answered ${answered}, shed ${shed}`);
+    // Past DB_MAX_QUEUED waiters, calls are refused at once rather than queued.
+    expect(shed).toBeGreaterThan(0);
+    // Timing on a shared two-core machine: only a generous bound; the numbers go to the log.
+    expect(attacked).toBeLessThan(Math.max(idle * 20, 2000));
+  });
+
+  it("closes a connection that resets streams faster than H2_MAX_RESETS per 10 s (rapid reset)", async () => {
+    const idle = await otherClientP99(30);
+    const session = http2.connect(auth.server.url);
+    session.on("error", () => {});
+    const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
+    let sent = 0;
+    let gone = false;
+    void closed.then(() => (gone = true));
+    const attacker = (async () => {
+      while (!gone && sent < 5000) {
+        try {
+          const stream = getMe(session);
+          stream.on("error", () => {});
+          stream.write("{");
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+          sent += 1;
+        } catch {
+          break;
+        }
+        if (sent % 20 === 0) await sleep(1);
+      }
+    })();
+    const attacked = await otherClientP99(30);
+    await attacker;
+    await closed;
+    console.log(`[h2 rapid reset] connection closed after ${sent} resets; other client's GetMe p99: idle ${idle.toFixed(1)} ms, during ${attacked.toFixed(1)} ms`);
+    expect(sent).toBeLessThan(500);
+    expect(attacked).toBeLessThan(Math.max(idle * 20, 2000));
   });
 });
