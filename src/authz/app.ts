@@ -114,21 +114,25 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   };
 
   const closers: Array<() => Promise<unknown>> = [() => revocations.close(), () => redis.quit().catch(() => redis.disconnect())];
+  const servers: Array<{ close(): Promise<void> }> = [];
+  // Both ports drain at once, each within the grace; the Redis connections go after them.
+  const closeAll = async () => {
+    await Promise.all(servers.map((server) => server.close().catch(() => {})));
+    for (const close of closers) await close().catch(() => {});
+  };
   try {
-    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log }, config.host, config.port);
-    closers.unshift(() => grpcServer.close());
-    const httpServer = await startHttpServer({ authorizer, metrics, serving, log }, config.host, config.httpPort);
-    closers.unshift(() => httpServer.close());
+    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log }, config.host, config.port, config.listener);
+    servers.push(grpcServer);
+    const httpServer = await startHttpServer({ authorizer, metrics, serving, log }, config.host, config.httpPort, config.listener);
+    servers.push(httpServer);
     return {
       endpoints: { grpc: { host: config.host, port: grpcServer.port }, http: { host: config.host, port: httpServer.port } },
       grpcAddress: `${config.host}:${grpcServer.port}`,
       httpUrl: `http://${config.host}:${httpServer.port}`,
-      async close() {
-        for (const close of closers) await close().catch(() => {});
-      },
+      close: closeAll,
     };
   } catch (error) {
-    for (const close of closers) await close().catch(() => {});
+    await closeAll();
     throw error;
   }
 }

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import type { ListenerLimits } from "../platform/listener-limits.js";
 import type { Logger } from "../platform/log.js";
 import type { Authorizer } from "./authorizer.js";
 import { fromEnvoyRequest, InvalidCheckRequest, toEnvoyResponse, type EnvoyCheckRequest, type EnvoyCheckResponse } from "./envoy-check.js";
@@ -21,6 +22,7 @@ export interface GrpcServerDeps {
 
 export interface GrpcServer {
   port: number;
+  /** Health answers NOT_SERVING, new calls are refused (GOAWAY), calls in flight finish within the grace; then the rest are cut. */
   close(): Promise<void>;
 }
 
@@ -46,11 +48,16 @@ function serviceOf(root: grpc.GrpcObject, name: string): grpc.ServiceDefinition 
   return (found as grpc.ServiceClientConstructor).service;
 }
 
-export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: number): Promise<GrpcServer> {
+export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: number, limits: ListenerLimits): Promise<GrpcServer> {
   const root = loadAuthzProtos(deps.protoDirs);
-  const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_CHECK_REQUEST_BYTES });
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": MAX_CHECK_REQUEST_BYTES,
+    "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
+    "grpc.max_connection_idle_ms": limits.idleTimeoutMs,
+  });
   const known = new Set(["", AUTHORIZATION_SERVICE]);
-  const status = async () => ((await deps.serving().catch(() => false)) ? "SERVING" : "NOT_SERVING");
+  let draining = false;
+  const status = async () => (!draining && (await deps.serving().catch(() => false)) ? "SERVING" : "NOT_SERVING");
 
   server.addService(serviceOf(root, AUTHORIZATION_SERVICE), {
     Check(call: grpc.ServerUnaryCall<EnvoyCheckRequest, EnvoyCheckResponse>, callback: grpc.sendUnaryData<EnvoyCheckResponse>) {
@@ -102,7 +109,8 @@ export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: 
     port: bound,
     close: () =>
       new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), 2000);
+        draining = true;
+        const force = setTimeout(() => server.forceShutdown(), limits.shutdownGraceMs);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();

@@ -14,6 +14,8 @@ export interface MailWorkerConfig {
   retryBaseMs: number;
   /** MAIL_POLL_INTERVAL: how often an idle worker looks for due mail. Default 2s. */
   pollIntervalMs: number;
+  /** SHUTDOWN_GRACE: on SIGTERM, how long the message being sent may take to finish. Default 10s. */
+  shutdownGraceMs: number;
   /** LOG_LEVEL: default info. */
   logLevel: string;
 }
@@ -28,6 +30,7 @@ export function loadMailWorkerConfig(env: Env): MailWorkerConfig {
     maxAttempts: read.integer("MAIL_MAX_ATTEMPTS", 8, 1, 100),
     retryBaseMs: read.duration("MAIL_RETRY_BASE", "30s"),
     pollIntervalMs: read.duration("MAIL_POLL_INTERVAL", "2s"),
+    shutdownGraceMs: read.duration("SHUTDOWN_GRACE", "10s"),
     logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
   if (problems.length > 0) throw new ConfigError(problems);

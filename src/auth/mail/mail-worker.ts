@@ -8,7 +8,13 @@ export interface MailWorker {
   drain(): Promise<number>;
   /** Drains now and then every poll interval, until `stop`. */
   start(): void;
-  stop(): Promise<void>;
+  /**
+   * Claims no further message and waits up to `shutdownGraceMs` for the one being sent: it is then
+   * marked sent (or due again) and committed. False if it was still sending at the deadline: its
+   * transaction is still open, and rolls back when the process exits, which releases the message
+   * for the next worker unsent-as-far-as-the-outbox-knows.
+   */
+  stop(): Promise<boolean>;
 }
 
 export interface MailWorkerDeps {
@@ -19,6 +25,8 @@ export interface MailWorkerDeps {
   /** The wait after the first failure; it doubles with each further one. */
   retryBaseMs: number;
   pollIntervalMs: number;
+  /** How long `stop` waits for a message being sent. */
+  shutdownGraceMs: number;
 }
 
 interface OutboxRow {
@@ -39,6 +47,8 @@ export function createMailWorker(deps: MailWorkerDeps): MailWorker {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
   let stopped = true;
+  // Set by stop(): a pass in progress finishes its current message and claims no other.
+  let stopping = false;
 
   /** Sends one due message inside the transaction that locks its row; undefined when none is due. */
   async function sendOne(skip: string[]): Promise<string | undefined> {
@@ -74,7 +84,7 @@ export function createMailWorker(deps: MailWorkerDeps): MailWorker {
   async function drain(): Promise<number> {
     // A message retried within this pass would turn a short backoff into a tight loop.
     const attempted: string[] = [];
-    for (let id = await sendOne(attempted); id !== undefined; id = await sendOne(attempted)) attempted.push(id);
+    for (let id = await sendOne(attempted); id !== undefined; id = stopping ? undefined : await sendOne(attempted)) attempted.push(id);
     return attempted.length;
   }
 
@@ -92,12 +102,21 @@ export function createMailWorker(deps: MailWorkerDeps): MailWorker {
     start() {
       if (!stopped) return;
       stopped = false;
+      stopping = false;
       schedule(0);
     },
     async stop() {
       stopped = true;
+      stopping = true;
       clearTimeout(timer);
-      await running;
+      let grace: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        running.then(() => true),
+        new Promise<false>((resolve) => (grace = setTimeout(() => resolve(false), deps.shutdownGraceMs))),
+      ]);
+      clearTimeout(grace);
+      if (!finished) log.warn("a message was still being sent at the end of the grace; its row is released when this process exits");
+      return finished;
     },
   };
 }
