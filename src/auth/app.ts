@@ -16,6 +16,7 @@ import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
 import { createReflectionService } from "../platform/reflection.js";
 import { createRpcMetrics } from "../platform/rpc-metrics.js";
+import { startReplicaLagFloor } from "../platform/replica-lag-floor.js";
 import { createReplicaReads } from "../platform/replica-reads.js";
 import { kRequestMeta, requestMetaFrom } from "../platform/request-context.js";
 import { createAbuseProtection } from "./abuse/abuse-protection.js";
@@ -62,6 +63,9 @@ export interface AuthServerOptions {
 }
 
 
+// How often the primary's WAL position is sampled for the replica lag bound.
+const LAG_SAMPLE_MS = 1000;
+
 function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
   (res as ServerResponse).writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
@@ -101,7 +105,11 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       reuseGraceMs: options.refreshReuseGraceMs ?? 2_000,
     });
     const tokens = createAccessTokens({ keys, issuer: config.shared.issuer, audience: config.shared.audience, ttlMs: config.accessTokenTtlMs, clock });
-    const ownReads = createReplicaReads({ write: db.write, read: db.read, redis, log });
+    const lagFloor =
+      db.read === db.write ? undefined : startReplicaLagFloor({ primary: db.write, maxLagMs: config.maxReplicaLagMs, sampleEveryMs: LAG_SAMPLE_MS, log });
+    if (lagFloor) closers.unshift(() => lagFloor.close());
+    // The mark outlives the lag bound, so a user's write is visible to them on whichever server answers.
+    const ownReads = createReplicaReads({ write: db.write, read: db.read, redis, log, ...(lagFloor ? { lagFloor } : {}), ttlMs: Math.max(60_000, 2 * (config.maxReplicaLagMs + LAG_SAMPLE_MS)) });
     const users = createCachedUserStore({ inner: createPgUserStore(db.write, ownReads), redis, ttlMs: config.userCacheTtlMs });
     const authenticator = createAuthenticator({ tokens, sessions });
     const hasher = await createPasswordHasher(config.argon2);

@@ -70,6 +70,11 @@ export interface AuthConfig {
   mfaChallengeAttempts: number;
   /** USER_CACHE_TTL: how long sign-in's user lookup stays in Redis; every write invalidates it sooner. Default 60s. */
   userCacheTtlMs: number;
+  /**
+   * MAX_REPLICA_LAG: a replica further behind the primary than this (in WAL, sampled every second)
+   * serves no reads; the primary does. Default 5s.
+   */
+  maxReplicaLagMs: number;
   /** DB_MAX_QUEUED: RPCs allowed to wait for a database connection at once; more fail fast with UNAVAILABLE. Default 100. */
   dbMaxQueued: number;
   /** REVOCATION_SWEEP_INTERVAL: how often committed session revocations that Redis has not taken yet are re-applied. Default 5s. */
@@ -159,6 +164,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
     mfaChallengeTtlMs: read.duration("MFA_CHALLENGE_TTL", "5m"),
     mfaChallengeAttempts: read.integer("MFA_CHALLENGE_ATTEMPTS", 5, 1, 100),
     userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
+    maxReplicaLagMs: read.duration("MAX_REPLICA_LAG", "5s"),
     dbMaxQueued: read.integer("DB_MAX_QUEUED", 100, 1, 100_000),
     revocationSweepIntervalMs: read.duration("REVOCATION_SWEEP_INTERVAL", "5s"),
     sessionCookieSecure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
