@@ -75,7 +75,11 @@ export interface AuthConfig {
    * serves no reads; the primary does. Default 5s.
    */
   maxReplicaLagMs: number;
-  /** DB_MAX_QUEUED: RPCs allowed to wait for a database connection at once; more fail fast with UNAVAILABLE. Default 100. */
+  /**
+   * DB_MAX_QUEUED: RPCs allowed to wait for a database connection at once; more fail fast with
+   * UNAVAILABLE. Default 500: queries take a few ms on a pool of 10, so 500 waiters is a wait of
+   * well under a second, while a flood beyond it is refused instead of delaying everyone.
+   */
   dbMaxQueued: number;
   /** REVOCATION_SWEEP_INTERVAL: how often committed session revocations that Redis has not taken yet are re-applied. Default 5s. */
   revocationSweepIntervalMs: number;
@@ -165,7 +169,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
     mfaChallengeAttempts: read.integer("MFA_CHALLENGE_ATTEMPTS", 5, 1, 100),
     userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
     maxReplicaLagMs: read.duration("MAX_REPLICA_LAG", "5s"),
-    dbMaxQueued: read.integer("DB_MAX_QUEUED", 100, 1, 100_000),
+    dbMaxQueued: read.integer("DB_MAX_QUEUED", 500, 1, 100_000),
     revocationSweepIntervalMs: read.duration("REVOCATION_SWEEP_INTERVAL", "5s"),
     sessionCookieSecure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
   };

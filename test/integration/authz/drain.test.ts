@@ -31,6 +31,9 @@ describe("closing an authz server drains both ports", () => {
     const headers = { authorization: `Bearer ${tokens.accessToken}` };
     expect((await authz.check({ headers })).status.code).toBe(0);
     const { grpc, http } = authz.server.endpoints;
+    // Ten keep-alive connections open before the burst, so each forward-auth request below reaches the
+    // server at once: a connection still in the accept backlog at close is reset, and was never in flight.
+    await Promise.all(Array.from({ length: 10 }, () => authz.forward("/example/warm", headers).then((r) => r.arrayBuffer())));
 
     const admin = new Redis(redis.url);
     await admin.call("CLIENT", "PAUSE", "800", "ALL");
