@@ -25,6 +25,33 @@ const CHECK_INTERVAL_MS = 1000;
 const RESET_WINDOW_MS = 10_000;
 const DRAIN_POLL_MS = 50;
 
+/** At most `max` responses of one connection in progress; the rest start, in order, as those finish or their clients go. */
+function createTurns(max: number) {
+  let active = 0;
+  const waiting: Array<{ res: http2.Http2ServerResponse; start: () => void }> = [];
+  const next = () => {
+    while (active < max && waiting.length > 0) {
+      const turn = waiting.shift()!;
+      if (turn.res.stream.closed) continue;
+      run(turn.res, turn.start);
+    }
+  };
+  const run = (res: http2.Http2ServerResponse, start: () => void) => {
+    active += 1;
+    res.stream.once("close", () => {
+      active -= 1;
+      next();
+    });
+    start();
+  };
+  return {
+    take(res: http2.Http2ServerResponse, start: () => void) {
+      if (active < max) run(res, start);
+      else waiting.push({ res, start });
+    },
+  };
+}
+
 /**
  * One plaintext port for HTTP/1.1 (Connect JSON, gRPC-Web, curl, browsers)
  * and h2c with prior knowledge (gRPC clients). Node cannot negotiate both
@@ -54,10 +81,16 @@ export async function listenDualProtocol(handler: Handler, host: string, port: n
   // never listens (the sockets come from the port below), so without this no request ever timed out.
   h1.emit("listening");
 
-  const h2 = http2.createServer(
-    { maxSessionMemory: 10, settings: { maxConcurrentStreams: limits.maxConcurrentStreams } },
-    handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
-  );
+  // Streams of one connection being worked on at once; the others wait their turn on that connection,
+  // so one client's flood queues behind itself instead of in front of everyone at the database pool.
+  const turns = new WeakMap<http2.Http2Session, ReturnType<typeof createTurns>>();
+  const h2 = http2.createServer({ maxSessionMemory: 10, settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, (req, res) => {
+    const session = req.stream.session;
+    if (!session) return;
+    let queue = turns.get(session);
+    if (!queue) turns.set(session, (queue = createTurns(limits.maxActiveStreams)));
+    queue.take(res, () => handler(req, res));
+  });
   h2.setTimeout(limits.idleTimeoutMs);
   const sessions = new Set<http2.Http2Session>();
   h2.on("session", (session: http2.Http2Session) => {
@@ -65,14 +98,19 @@ export async function listenDualProtocol(handler: Handler, host: string, port: n
     session.on("close", () => sessions.delete(session));
     if (draining) session.close();
     let resets: number[] = [];
+    const countReset = (stream: http2.ServerHttp2Stream) => {
+      // A stream closed with an error code before we answered was reset by the client.
+      if (stream.rstCode === undefined || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR || stream.headersSent) return;
+      const now = Date.now();
+      resets = resets.filter((at) => now - at < RESET_WINDOW_MS);
+      resets.push(now);
+      // Rapid reset (CVE-2023-44487): each reset stream costs us its work, the client nothing.
+      if (resets.length > limits.maxResetsPer10s && !session.destroyed) session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    };
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      stream.on("aborted", () => {
-        const now = Date.now();
-        resets = resets.filter((at) => now - at < RESET_WINDOW_MS);
-        resets.push(now);
-        // Rapid reset (CVE-2023-44487): each reset stream costs us its work, the client nothing.
-        if (resets.length > limits.maxResetsPer10s) session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      });
+      // A reset in the same packet as the headers closes the stream before this event is delivered.
+      if (stream.closed) countReset(stream);
+      else stream.once("close", () => countReset(stream));
     });
   });
 

@@ -18,6 +18,11 @@ export interface ListenerLimits {
   maxConnections: number;
   /** H2_MAX_CONCURRENT_STREAMS: open streams per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS). Default 100. */
   maxConcurrentStreams: number;
+  /**
+   * H2_MAX_ACTIVE_STREAMS: streams of one HTTP/2 connection worked on at once; its other open streams
+   * wait their turn on that connection, so one client cannot hold the whole database pool. Default 8.
+   */
+  maxActiveStreams: number;
   /** H2_MAX_RESETS: streams a client may reset on one connection within 10 s before it is closed (CVE-2023-44487). Default 200. */
   maxResetsPer10s: number;
   /** SHUTDOWN_GRACE: on SIGTERM, how long work in flight may take to finish before connections are cut. Default 10s. */
@@ -32,6 +37,7 @@ export function readListenerLimits(read: EnvReader): ListenerLimits {
     idleTimeoutMs: read.duration("HTTP_IDLE_TIMEOUT", "5m"),
     maxConnections: read.integer("MAX_CONNECTIONS", 4096, 1, 1_000_000),
     maxConcurrentStreams: read.integer("H2_MAX_CONCURRENT_STREAMS", 100, 1, 10_000),
+    maxActiveStreams: read.integer("H2_MAX_ACTIVE_STREAMS", 8, 1, 10_000),
     maxResetsPer10s: read.integer("H2_MAX_RESETS", 200, 1, 1_000_000),
     shutdownGraceMs: read.duration("SHUTDOWN_GRACE", "10s"),
   };
