@@ -1,17 +1,17 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { startAuthServer, type AuthServer } from "../src/auth/app.js";
-import { loadAuthConfig } from "../src/auth/config.js";
 import { AuthService } from "../src/gen/auth/v1/auth_pb.js";
-import { createLogger } from "../src/platform/log.js";
+import { findFreePort } from "../src/stack/ports.js";
 import { queryOnce } from "../src/stack/readiness.js";
 import { startStack, type RunningStack } from "../src/stack/stack.js";
 
@@ -23,7 +23,7 @@ import { startStack, type RunningStack } from "../src/stack/stack.js";
  */
 type Auth = Client<typeof AuthService>;
 const PASSWORD = "correct horse battery staple";
-const log = createLogger("silent");
+const REPO = fileURLToPath(new URL("../", import.meta.url));
 
 interface Tally {
   requests: number;
@@ -57,22 +57,52 @@ function print(name: string, t: Tally, extra: Record<string, string | number>): 
 
 const p99 = (samples: number[]) => [...samples].sort((a, b) => a - b)[Math.min(samples.length - 1, Math.floor(samples.length * 0.99))] ?? 0;
 
-async function startAuth(stack: RunningStack, key: string, env: Record<string, string> = {}): Promise<AuthServer> {
-  const config = loadAuthConfig({
-    DATABASE_URL: stack.databaseUrl,
-    DATABASE_PRIMARY_URL: stack.primaryUrl,
-    ...(stack.replicaUrl ? { DATABASE_REPLICA_URL: stack.replicaUrl } : {}),
-    REDIS_URL: stack.redisUrl,
-    SIGNING_KEY_ENCRYPTION_KEY: key,
-    AUTH_PORT: "0",
-    LOG_LEVEL: "silent",
-    RATE_LIMIT_SIGNIN_IP: "1000000/1m",
-    RATE_LIMIT_SIGNUP_IP: "1000000/1m",
-    LOCKOUT_THRESHOLD: "1000",
-    ...env,
-  });
-  return startAuthServer(config, { log });
+interface AuthProcess {
+  url: string;
+  /** SIGTERM, as a deploy sends it; resolves with the exit code once the process is gone. */
+  stop(): Promise<number | null>;
 }
+
+/** An auth service of its own process (as deployed), so attack traffic and the server do not share an event loop. */
+async function startAuth(stack: RunningStack, key: string, env: Record<string, string> = {}): Promise<AuthProcess> {
+  const port = await findFreePort();
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main-auth.ts"], {
+    cwd: REPO,
+    stdio: ["ignore", "ignore", "inherit"],
+    env: {
+      ...process.env,
+      DATABASE_URL: stack.databaseUrl,
+      DATABASE_PRIMARY_URL: stack.primaryUrl,
+      ...(stack.replicaUrl ? { DATABASE_REPLICA_URL: stack.replicaUrl } : {}),
+      REDIS_URL: stack.redisUrl,
+      SIGNING_KEY_ENCRYPTION_KEY: key,
+      AUTH_PORT: String(port),
+      LOG_LEVEL: "silent",
+      RATE_LIMIT_SIGNIN_IP: "1000000/1m",
+      RATE_LIMIT_SIGNUP_IP: "1000000/1m",
+      LOCKOUT_THRESHOLD: "1000",
+      ...env,
+    },
+  });
+  children.add(child);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => (children.delete(child), resolve(code))));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
+    if (i > 600 || child.exitCode !== null) throw new Error("auth process did not start");
+    await sleep(50);
+  }
+  return {
+    url,
+    stop: () => {
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+/** Every process this run started, killed by pid if the run ends early. */
+const children = new Set<ChildProcess>();
 
 const connectClient = (url: string): Auth => createClient(AuthService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
@@ -80,7 +110,7 @@ const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}`
 /** A refused or reset connection, or a refused stream: the request was never processed, so a gateway may send it elsewhere. */
 const neverProcessed = (error: unknown) => /ECONNREFUSED|REFUSED_STREAM|ECONNRESET|EPIPE|socket hang up/i.test(String(ConnectError.from(error).cause ?? error));
 
-/** Drill 1: one of two instances stops (SIGTERM's drain) under a steady load of sign-ups, sign-ins and GetMe. */
+/** Drill 1: one of two instances gets SIGTERM under a steady load of sign-ups, sign-ins and GetMe. */
 async function restartDrill(stack: RunningStack, key: string): Promise<void> {
   const instances = [await startAuth(stack, key), await startAuth(stack, key)];
   const clients = instances.map((s) => connectClient(s.url));
@@ -117,19 +147,19 @@ async function restartDrill(stack: RunningStack, key: string): Promise<void> {
   const workers = Array.from({ length: 8 }, (_, n) => worker(n));
   await sleep(3000);
   stoppedAt = performance.now();
-  await instances[0]!.close();
+  const code = await instances[0]!.stop();
   closedAfterMs = performance.now() - stoppedAt;
   down.add(0);
   await sleep(3000);
   stop = true;
   await Promise.all(workers);
   const rows = await queryOnce<{ n: string }>(stack.primaryUrl, "SELECT count(*) AS n FROM users WHERE email = ANY($1)", [acknowledged]);
-  print("instance stop (drain) with a second instance", t, {
-    "drain took": `${closedAfterMs.toFixed(0)} ms`,
+  print("SIGTERM to one of two auth instances under load", t, {
+    "drain and exit took": `${closedAfterMs.toFixed(0)} ms (exit code ${code})`,
     "acknowledged sign-ups": acknowledged.length,
     "lost writes": acknowledged.length - Number(rows[0]!.n),
   });
-  await instances[1]!.close();
+  await instances[1]!.stop();
 }
 
 /** Drills 2 and 3: one h2c connection floods GetMe streams, then resets streams as fast as it can; another client's p99. */
@@ -174,29 +204,35 @@ async function http2Drills(stack: RunningStack, key: string): Promise<void> {
     "flood streams shed": shed,
   });
 
-  const resets = tally();
-  const attacker = http2.connect(server.url);
-  attacker.on("error", () => {});
-  let sent = 0;
-  let closed = false;
-  attacker.once("close", () => (closed = true));
-  const run = (async () => {
-    while (!closed && sent < 20_000) {
-      try {
-        const stream = request(attacker);
-        stream.on("error", () => {});
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-        sent += 1;
-      } catch {
-        break;
+  for (const variant of ["headers and a body byte", "headers only"] as const) {
+    const resets = tally();
+    const attacker = http2.connect(server.url);
+    attacker.on("error", () => {});
+    let sent = 0;
+    let closed = false;
+    attacker.once("close", () => (closed = true));
+    const run = (async () => {
+      while (!closed && sent < 20_000) {
+        try {
+          const stream = request(attacker);
+          stream.on("error", () => {});
+          if (variant === "headers and a body byte") stream.write("{");
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+          sent += 1;
+        } catch {
+          break;
+        }
+        if (sent % 20 === 0) await sleep(1);
       }
-      if (sent % 50 === 0) await sleep(0);
-    }
-  })();
-  const during = await sample(resets, 200);
-  await run;
-  print("h2c rapid reset", resets, { "other client's p99": `${during.toFixed(1)} ms (idle ${idle.toFixed(1)} ms)`, "resets before the connection was closed": sent });
-  await server.close();
+    })();
+    const during = await sample(resets, 200);
+    await run;
+    print(`h2c rapid reset (${variant}, then RST_STREAM)`, resets, {
+      "other client's p99": `${during.toFixed(1)} ms (idle ${idle.toFixed(1)} ms)`,
+      "resets sent before the connection was closed": sent,
+    });
+  }
+  await server.stop();
 }
 
 /** Drill 4: Redis stalls right after a password change commits; how long the other session is still allowed. */
@@ -239,7 +275,7 @@ async function revocationDrill(stack: RunningStack, key: string): Promise<void> 
   });
   admin.disconnect();
   await Promise.all([lock.end(), watch.end()]);
-  await server.close();
+  await server.stop();
 }
 
 async function main(): Promise<void> {
@@ -252,6 +288,7 @@ async function main(): Promise<void> {
     await http2Drills(stack, key);
     await revocationDrill(stack, key);
   } finally {
+    for (const child of children) child.kill("SIGKILL");
     await stack.stop();
     rmSync(dir, { recursive: true, force: true });
   }
