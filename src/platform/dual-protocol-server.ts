@@ -25,18 +25,22 @@ const CHECK_INTERVAL_MS = 1000;
 const RESET_WINDOW_MS = 10_000;
 const DRAIN_POLL_MS = 50;
 
-/** At most `max` responses of one connection in progress; the rest start, in order, as those finish or their clients go. */
+/**
+ * At most `max` responses of one connection in progress; the rest start, in order, as those finish
+ * or their clients go. A stream the client already reset is never started: no one awaits its answer,
+ * and its 'close' has fired already, so it would hold its turn for good.
+ */
 function createTurns(max: number) {
   let active = 0;
   const waiting: Array<{ res: http2.Http2ServerResponse; start: () => void }> = [];
   const next = () => {
     while (active < max && waiting.length > 0) {
       const turn = waiting.shift()!;
-      if (turn.res.stream.closed) continue;
       run(turn.res, turn.start);
     }
   };
   const run = (res: http2.Http2ServerResponse, start: () => void) => {
+    if (res.stream.closed) return;
     active += 1;
     res.stream.once("close", () => {
       active -= 1;

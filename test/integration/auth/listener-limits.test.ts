@@ -167,6 +167,36 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
     }
   });
 
+  it("serves a connection normally after its client cancelled more streams than may be active at once", async () => {
+    const session = http2.connect(auth.server.url);
+    session.on("error", () => {});
+    try {
+      // Fewer than H2_MAX_RESETS, more than H2_MAX_ACTIVE_STREAMS (8): eight are worked on (waiting for
+      // their bodies), twelve wait their turn; the client cancels the waiting ones, then the others.
+      // None may keep a turn.
+      const pending = Array.from({ length: 20 }, () => {
+        const stream = getMe(session);
+        stream.on("error", () => {});
+        return stream;
+      });
+      await sleep(300);
+      for (const stream of pending.slice(8)) stream.close(http2.constants.NGHTTP2_CANCEL);
+      await sleep(300);
+      for (const stream of pending.slice(0, 8)) stream.close(http2.constants.NGHTTP2_CANCEL);
+      await sleep(300);
+      const stream = getMe(session);
+      stream.end("{}");
+      const status = await new Promise<number | string>((resolve) => {
+        const timer = setTimeout(() => resolve("no answer within 5 s"), 5000);
+        stream.on("response", (headers) => (clearTimeout(timer), resolve(Number(headers[":status"]))));
+        stream.on("error", (error: Error) => (clearTimeout(timer), resolve(error.message)));
+      });
+      expect(status).toBe(200);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it("closes a connection that resets streams faster than H2_MAX_RESETS per 10 s (rapid reset)", async () => {
     const idle = await otherClientP99(30);
     const session = http2.connect(auth.server.url);
