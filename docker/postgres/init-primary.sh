@@ -30,6 +30,13 @@ max_replication_slots = 16
 hot_standby = on
 hot_standby_feedback = on
 wal_receiver_status_interval = 1s
+# --- bounds (issue 11), as src/stack/postgres.ts sets them; see the comments there ---
+max_slot_wal_keep_size = 10GB
+statement_timeout = 30s
+idle_in_transaction_session_timeout = 60s
+tcp_keepalives_idle = 60
+tcp_keepalives_interval = 10
+tcp_keepalives_count = 6
 CONF
 
 # The image allows password logins to every database ("all"), which does not cover replication.

@@ -10,6 +10,7 @@ import { createDb } from "../platform/db.js";
 import { listenDualProtocol } from "../platform/dual-protocol-server.js";
 import { createHealthService, type ReadinessProbe } from "../platform/health.js";
 import { createErrorInterceptor, noStoreInterceptor } from "../platform/interceptors.js";
+import { createLoadShedding } from "../platform/load-shedding.js";
 import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
@@ -19,6 +20,7 @@ import { createTtlCache } from "../platform/ttl-cache.js";
 import type { AccessClaims } from "../contract/access-token-rules.js";
 import { registerDataTierMetrics } from "../platform/data-tier-metrics.js";
 import { registerOutboxMetrics } from "./mail/outbox-metrics.js";
+import { startReplicaLagFloor } from "../platform/replica-lag-floor.js";
 import { createReplicaReads } from "../platform/replica-reads.js";
 import { kRequestMeta, requestMetaFrom } from "../platform/request-context.js";
 import { createAbuseProtection } from "./abuse/abuse-protection.js";
@@ -45,6 +47,7 @@ import { createRangeLookup } from "./passwords/breached-passwords.js";
 import { hostPrefixed } from "../contract/shared-settings.js";
 import { createDeviceOf } from "./sessions/device-of.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
+import { createSessionRevocations, startRevocationSweeper } from "./sessions/session-revocations.js";
 import { createAccessTokens } from "./tokens/access-tokens.js";
 import { createKeyRing } from "./tokens/key-ring.js";
 import { createPgSigningKeyStore } from "./tokens/signing-key-store.js";
@@ -66,6 +69,9 @@ export interface AuthServerOptions {
   skipMigrations?: boolean;
 }
 
+
+// How often the primary's WAL position is sampled for the replica lag bound.
+const LAG_SAMPLE_MS = 1000;
 
 function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
@@ -106,7 +112,11 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       reuseGraceMs: options.refreshReuseGraceMs ?? 2_000,
     });
     const tokens = createAccessTokens({ keys, issuer: config.shared.issuer, audience: config.shared.audience, ttlMs: config.accessTokenTtlMs, clock });
-    const ownReads = createReplicaReads({ write: db.write, read: db.read, redis, log });
+    const lagFloor =
+      db.read === db.write ? undefined : startReplicaLagFloor({ primary: db.write, maxLagMs: config.maxReplicaLagMs, sampleEveryMs: LAG_SAMPLE_MS, log });
+    if (lagFloor) closers.unshift(() => lagFloor.close());
+    // The mark outlives the lag bound, so a user's write is visible to them on whichever server answers.
+    const ownReads = createReplicaReads({ write: db.write, read: db.read, redis, log, ...(lagFloor ? { lagFloor } : {}), ttlMs: Math.max(60_000, 2 * (config.maxReplicaLagMs + LAG_SAMPLE_MS)) });
     const users = createCachedUserStore({ inner: createPgUserStore(db.write, ownReads), redis, ttlMs: config.userCacheTtlMs });
     // A minute bounds how long a token signed by a key withdrawn from the ring still passes here.
     const verifiedTokens = createTtlCache<AccessClaims>({ clock, ttlMs: 60_000, maxEntries: 100_000, maxBytes: 32 * 1024 * 1024 });
@@ -124,8 +134,12 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       if (account.previousEmail) await users.invalidate(account.previousEmail);
       await ownReads.wrote(account.id);
     };
+    const revocations = createSessionRevocations({ primary: db.write, sessions, clock, log });
+    const sweeper = startRevocationSweeper({ revocations, intervalMs: config.revocationSweepIntervalMs, log });
+    closers.unshift(() => sweeper.close());
     const accounts = createPgAccountWrites({
       primary: db.write,
+      revocations,
       templates,
       verifyEmailTokenTtlMs: config.verifyEmailTokenTtlMs,
       resetTokenTtlMs: config.resetTokenTtlMs,
@@ -145,8 +159,11 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, deviceOf, recentProof }),
       ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),
     };
+    let draining = () => false;
     const probe: ReadinessProbe = {
       async check() {
+        // From SIGTERM on, load balancers are told to send nothing new while work in flight finishes.
+        if (draining()) throw new Error("draining");
         await Promise.all([db.write.query("SELECT 1"), redis.ping()]);
       },
     };
@@ -154,7 +171,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const metrics = createRpcMetrics("auth");
     registerDataTierMetrics(metrics.registry, { prefix: "auth", db, redis });
     registerOutboxMetrics(metrics.registry, db.write);
-    const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log)];
+    const shedding = createLoadShedding({ pools: db.read === db.write ? [db.write] : [db.write, db.read], maxQueued: config.dbMaxQueued });
+    const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log), shedding];
     const pages = createHostedPages({
       auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
       sessions,
@@ -207,7 +225,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       },
     });
 
-    const server = await listenDualProtocol(handler, config.host, config.port);
+    const server = await listenDualProtocol(handler, config.host, config.port, config.listener);
+    draining = server.draining;
     closers.unshift(() => server.close());
     log.info({ host: config.host, port: server.port }, "auth service listening");
     return {

@@ -197,12 +197,11 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
       await policy.assess(next);
       if (normalizePassword(next) === normalizePassword(current)) throw invalidArgument("new_password must differ from current_password");
       const hash = await hasher.hash(next);
-      if (!(await accounts.changePassword(user, user.passwordHash, hash))) {
-        throw new DomainError("failed_precondition", "password was changed concurrently; retry");
-      }
-      const revokedSessions = await sessions.revokeAllForUser(user.id, sessionId);
-      await audit(ctx, { type: "password.change", userId: user.id, details: { revokedSessions } });
-      return { revokedSessions };
+      // The other sessions end with this commit, applied now or, if Redis fails, by the sweep (session-revocations.ts).
+      const changed = await accounts.changePassword(user, user.passwordHash, hash, sessionId);
+      if (!changed) throw new DomainError("failed_precondition", "password was changed concurrently; retry");
+      await audit(ctx, { type: "password.change", userId: user.id, details: { revokedSessions: changed.revokedSessions ?? "pending" } });
+      return { revokedSessions: changed.revokedSessions ?? 0 };
     },
   };
 }

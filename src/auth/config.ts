@@ -2,6 +2,7 @@ import { hkdfSync } from "node:crypto";
 import { readSharedSettings, type SharedSettings } from "../contract/shared-settings.js";
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from "../contract/access-token-rules.js";
 import { ConfigError, EnvReader, LOG_LEVELS, POSTGRES_PROTOCOLS, REDIS_PROTOCOLS, type Env, type Rate } from "../platform/config.js";
+import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
 
 export interface Argon2Params {
   /** KiB of memory; OWASP minimum for argon2id with t=2 is 19456. */
@@ -16,6 +17,8 @@ export interface AuthConfig {
   host: string;
   /** AUTH_PORT, default 7001. */
   port: number;
+  /** Timeouts, connection and stream caps of the port, and the shutdown grace (listener-limits.ts). */
+  listener: ListenerLimits;
   /** DATABASE_URL: writes and fresh reads (PgBouncer in the local stack). Required. */
   databaseUrl: string;
   /** DATABASE_PRIMARY_URL: the primary without a transaction pool, for migrations. Default DATABASE_URL. */
@@ -79,6 +82,19 @@ export interface AuthConfig {
   passwordBreachCheckUrl: string | undefined;
   /** Binds each hosted form's CSRF token to its pre-session: HKDF of SIGNING_KEY_ENCRYPTION_KEY under its own label. */
   csrfKey: Buffer;
+  /**
+   * MAX_REPLICA_LAG: a replica further behind the primary than this (in WAL, sampled every second)
+   * serves no reads; the primary does. Default 5s.
+   */
+  maxReplicaLagMs: number;
+  /**
+   * DB_MAX_QUEUED: RPCs allowed to wait for a database connection at once; more fail fast with
+   * UNAVAILABLE. Default 500: queries take a few ms on a pool of 10, so 500 waiters is a wait of
+   * well under a second, while a flood beyond it is refused instead of delaying everyone.
+   */
+  dbMaxQueued: number;
+  /** REVOCATION_SWEEP_INTERVAL: how often committed session revocations that Redis has not taken yet are re-applied. Default 5s. */
+  revocationSweepIntervalMs: number;
   /** SESSION_COOKIE_SECURE (default true): the hosted sign-in page's cookie travels over HTTPS (and localhost) only. Its name is shared.sessionCookieName. */
   sessionCookieSecure: boolean;
 }
@@ -121,6 +137,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
   const config: AuthConfig = {
     host: read.string("AUTH_HOST", "127.0.0.1"),
     port: read.port("AUTH_PORT", 7001),
+    listener: readListenerLimits(read),
     databaseUrl,
     databasePrimaryUrl: read.optionalUrl("DATABASE_PRIMARY_URL", POSTGRES_PROTOCOLS) ?? databaseUrl,
     databaseReplicaUrl: read.optionalUrl("DATABASE_REPLICA_URL", POSTGRES_PROTOCOLS),
@@ -167,6 +184,9 @@ export function loadAuthConfig(env: Env): AuthConfig {
     mfaChallengeAttempts: read.integer("MFA_CHALLENGE_ATTEMPTS", 5, 1, 100),
     reauthMaxAgeMs: read.duration("REAUTH_MAX_AGE", "5m"),
     userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
+    maxReplicaLagMs: read.duration("MAX_REPLICA_LAG", "5s"),
+    dbMaxQueued: read.integer("DB_MAX_QUEUED", 500, 1, 100_000),
+    revocationSweepIntervalMs: read.duration("REVOCATION_SWEEP_INTERVAL", "5s"),
     sessionCookieSecure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
     passwordBreachCheckUrl: read.optionalUrl("PASSWORD_BREACH_CHECK_URL", ["http:", "https:"]),
     csrfKey: Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform csrf v1", 32)),

@@ -1,3 +1,4 @@
+import { USER_SESSIONS_REVOKED } from "../contract/session-events.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
 import { defaultProtoDirs, type ProtoDirs } from "../platform/proto-dirs.js";
@@ -69,7 +70,8 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const revocations = createRevocationListener({
     subscriber,
     log,
-    onSessionEvent: (event) => sessionCache.delete(event.sessionId),
+    // A cutoff covers sessions by creation time, not by id, so no single entry can be picked out; they are rare (password changes).
+    onSessionEvent: (event) => (event.type === USER_SESSIONS_REVOKED ? sessionCache.clear() : sessionCache.delete(event.sessionId)),
     onResync: () => {
       sessionCache.clear();
       tokenCache.clear();
@@ -137,22 +139,26 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
       tokenCache.close();
     },
   ];
+  const servers: Array<{ close(): Promise<void> }> = [];
+  // Both ports drain at once, each within the grace; the Redis connections go after them.
+  const closeAll = async () => {
+    await Promise.all(servers.map((server) => server.close().catch(() => {})));
+    for (const close of closers) await close().catch(() => {});
+  };
   try {
     const callerAllowed = createCallerCheck(config.checkSecret);
-    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log, callerAllowed }, config.host, config.port);
-    closers.unshift(() => grpcServer.close());
-    const httpServer = await startHttpServer({ authorizer, metrics, serving, log, callerAllowed }, config.host, config.httpPort);
-    closers.unshift(() => httpServer.close());
+    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log, callerAllowed }, config.host, config.port, config.listener);
+    servers.push(grpcServer);
+    const httpServer = await startHttpServer({ authorizer, metrics, serving, log, callerAllowed }, config.host, config.httpPort, config.listener);
+    servers.push(httpServer);
     return {
       endpoints: { grpc: { host: config.host, port: grpcServer.port }, http: { host: config.host, port: httpServer.port } },
       grpcAddress: `${config.host}:${grpcServer.port}`,
       httpUrl: `http://${config.host}:${httpServer.port}`,
-      async close() {
-        for (const close of closers) await close().catch(() => {});
-      },
+      close: closeAll,
     };
   } catch (error) {
-    for (const close of closers) await close().catch(() => {});
+    await closeAll();
     throw error;
   }
 }

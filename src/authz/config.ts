@@ -1,6 +1,7 @@
 import { AUTH_LEVELS, type AuthLevel } from "../contract/auth-level.js";
 import { readSharedSettings, type SharedSettings } from "../contract/shared-settings.js";
 import { ConfigError, EnvReader, LOG_LEVELS, REDIS_PROTOCOLS, type Env } from "../platform/config.js";
+import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
 
 export { ConfigError };
 
@@ -18,6 +19,8 @@ export interface AuthzConfig {
   port: number;
   /** AUTHZ_HTTP_PORT, default 7003: /auth/forward, /metrics, /healthz, /readyz. */
   httpPort: number;
+  /** Timeouts and caps of both ports, and the shutdown grace (listener-limits.ts; the gRPC port takes the stream cap, idle timeout and grace). */
+  listener: ListenerLimits;
   /** REDIS_URL: sessions and the revocation channel. Required. */
   redisUrl: string;
   /** AUTHZ_REDIS_TIMEOUT, default 200ms: every Redis call is bounded so a Check never outlives Envoy's timeout. */
@@ -106,6 +109,7 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     host: read.string("AUTHZ_HOST", "127.0.0.1"),
     port: read.port("AUTHZ_PORT", 7002),
     httpPort: read.port("AUTHZ_HTTP_PORT", 7003),
+    listener: readListenerLimits(read),
     redisUrl: read.url("REDIS_URL", REDIS_PROTOCOLS),
     redisTimeoutMs: read.duration("AUTHZ_REDIS_TIMEOUT", "200ms", 10_000),
     jwksUrl,

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { bindGrpcServer, healthService, serviceOf, type ServingStatus } from "../platform/grpc-health.js";
+import type { ListenerLimits } from "../platform/listener-limits.js";
 import type { Logger } from "../platform/log.js";
 import type { ProtoDirs } from "../platform/proto-dirs.js";
 import type { Authorizer } from "./authorizer.js";
@@ -19,6 +20,7 @@ export interface GrpcServerDeps {
 
 export interface GrpcServer {
   port: number;
+  /** Health answers NOT_SERVING, new calls are refused (GOAWAY), calls in flight finish within the grace; then the rest are cut. */
   close(): Promise<void>;
 }
 
@@ -38,11 +40,16 @@ export function loadAuthzProtos(dirs: ProtoDirs): grpc.GrpcObject {
   return grpc.loadPackageDefinition(definition);
 }
 
-export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: number): Promise<GrpcServer> {
+export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: number, limits: ListenerLimits): Promise<GrpcServer> {
   const root = loadAuthzProtos(deps.protoDirs);
-  const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_CHECK_REQUEST_BYTES });
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": MAX_CHECK_REQUEST_BYTES,
+    "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
+    "grpc.max_connection_idle_ms": limits.idleTimeoutMs,
+  });
   const known = new Set(["", AUTHORIZATION_SERVICE]);
-  const status = async (): Promise<ServingStatus> => ((await deps.serving().catch(() => false)) ? "SERVING" : "NOT_SERVING");
+  let draining = false;
+  const status = async (): Promise<ServingStatus> => (!draining && (await deps.serving().catch(() => false)) ? "SERVING" : "NOT_SERVING");
 
   server.addService(serviceOf(root, AUTHORIZATION_SERVICE), {
     Check(call: grpc.ServerUnaryCall<EnvoyCheckRequest, EnvoyCheckResponse>, callback: grpc.sendUnaryData<EnvoyCheckResponse>) {
@@ -70,7 +77,7 @@ export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: 
 
   server.addService(serviceOf(root, "grpc.health.v1.Health"), healthService(known, status));
 
-  const bound = await bindGrpcServer(server, host, port);
+  const bound = await bindGrpcServer(server, host, port, { graceMs: limits.shutdownGraceMs, onDrain: () => (draining = true) });
   deps.log.info({ host, port: bound.port }, "authz gRPC (ext_authz v3, health) listening");
   return bound;
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { ListenerLimits } from "../platform/listener-limits.js";
 import type { Logger } from "../platform/log.js";
 import type { Authorizer } from "./authorizer.js";
 import { CALLER_SECRET_HEADER } from "./caller-secret.js";
@@ -17,6 +18,7 @@ export interface HttpServerDeps {
 
 export interface HttpServer {
   port: number;
+  /** Stops accepting, answers what is in flight with `Connection: close` within the grace, then cuts what is left. */
   close(): Promise<void>;
 }
 
@@ -36,7 +38,9 @@ function send(res: ServerResponse, status: number, headers: Array<[string, strin
  * 401 plus `x-auth-redirect` (nginx auth_request passes only 2xx/401/403; its error_page redirects);
  * `?redirect=true` makes it a 302 for proxies that forward the answer as is (Traefik, Caddy).
  */
-export async function startHttpServer(deps: HttpServerDeps, host: string, port: number): Promise<HttpServer> {
+export async function startHttpServer(deps: HttpServerDeps, host: string, port: number, limits: ListenerLimits): Promise<HttpServer> {
+  let draining = false;
+  const inFlight = new Set<ServerResponse>();
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://authz");
     if (url.pathname === "/auth/forward") {
@@ -61,20 +65,35 @@ export async function startHttpServer(deps: HttpServerDeps, host: string, port: 
     } else if (req.method === "GET" && url.pathname === "/healthz") {
       send(res, 200, [], JSON.stringify({ status: "ok" }));
     } else if (req.method === "GET" && url.pathname === "/readyz") {
-      const ready = await deps.serving().catch(() => false);
+      const ready = !draining && (await deps.serving().catch(() => false));
       send(res, ready ? 200 : 503, [], JSON.stringify({ status: ready ? "ready" : "not ready" }));
     } else {
       send(res, 404, [], JSON.stringify({ code: "not_found" }));
     }
   }
 
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      deps.log.error({ err: error, path: req.url?.slice(0, 200) }, "http request failed");
-      if (!res.headersSent) send(res, 500, [], JSON.stringify({ code: "internal" }));
-      else res.destroy();
-    });
-  });
+  const server = createServer(
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: 1000,
+    },
+    (req, res) => {
+      // Asked to go: this response is the connection's last.
+      if (draining) res.setHeader("connection", "close");
+      inFlight.add(res);
+      res.on("close", () => inFlight.delete(res));
+      handle(req, res).catch((error: unknown) => {
+        deps.log.error({ err: error, path: req.url?.slice(0, 200) }, "http request failed");
+        if (!res.headersSent) send(res, 500, [], JSON.stringify({ code: "internal" }));
+        else res.destroy();
+      });
+    },
+  );
+  server.timeout = limits.idleTimeoutMs;
+  server.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());
@@ -83,10 +102,21 @@ export async function startHttpServer(deps: HttpServerDeps, host: string, port: 
   deps.log.info({ host, port: actual }, "authz HTTP (forward-auth, metrics, health) listening");
   return {
     port: actual,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    async close() {
+      draining = true;
+      for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
+      // Stops accepting; the callback comes once the last connection is gone.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      let done = false;
+      void closed.then(() => (done = true));
+      const deadline = Date.now() + limits.shutdownGraceMs;
+      // A keep-alive connection between requests holds no work: close each as it becomes idle.
+      while (!done && Date.now() < deadline) {
+        server.closeIdleConnections();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      server.closeAllConnections();
+      await closed;
+    },
   };
 }

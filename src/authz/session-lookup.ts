@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { levelOf, type AuthLevel } from "../contract/auth-level.js";
-import { decodeSession, READ_FIELDS, sessionKey } from "../contract/session-record.js";
+import { decodeRevokedBefore, decodeSession, READ_FIELDS, revokedBeforeKey, revokedByMarker, sessionKey } from "../contract/session-record.js";
 import { SESSION_ID_FORMAT } from "../contract/session-secret.js";
 import type { TtlCache } from "../platform/ttl-cache.js";
 
@@ -17,7 +17,7 @@ export interface SessionState {
 }
 
 export interface SessionLookup {
-  /** The live session, or null when it is gone (revoked or idle-expired). Throws SessionStoreUnavailable. */
+  /** The live session, or null when it is gone (revoked, idle-expired, or under its user's cutoff). Throws SessionStoreUnavailable. */
   get(sessionId: string): Promise<SessionState | null>;
 }
 
@@ -30,7 +30,7 @@ export class SessionStoreUnavailable extends Error {
 
 export interface SessionLookupDeps {
   /** A client whose commands fail after a bounded time and never queue while disconnected (see createRedis). */
-  redis: Pick<Redis, "hmget">;
+  redis: Pick<Redis, "hmget" | "get">;
   cache: TtlCache<SessionState | null>;
   /** False while revocation events may be missed (subscriber down): then every lookup reads Redis. */
   cacheTrusted(): boolean;
@@ -47,14 +47,16 @@ export function createSessionLookup(deps: SessionLookupDeps): SessionLookup {
         if (cached) return cached.value;
       }
       const mark = deps.cache.mark();
-      let values: (string | null)[];
+      let stored: ReturnType<typeof decodeSession>;
+      let revoked = false;
       try {
-        values = await deps.redis.hmget(sessionKey(sessionId), ...READ_FIELDS);
+        stored = decodeSession(await deps.redis.hmget(sessionKey(sessionId), ...READ_FIELDS));
+        // A second single-key read, not one script over both keys: they live in different cluster slots (session-record.ts).
+        if (stored) revoked = revokedByMarker(decodeRevokedBefore(await deps.redis.get(revokedBeforeKey(stored.userId))), sessionId, stored.createdAtMs);
       } catch (error) {
         throw new SessionStoreUnavailable(error);
       }
-      const stored = decodeSession(values);
-      const state = stored
+      const state = stored && !revoked
         ? {
             userId: stored.userId,
             expiresAt: stored.expiresAtMs,

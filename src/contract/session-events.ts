@@ -4,22 +4,24 @@ export const REVOCATION_CHANNEL = "auth:revocations";
 export const SESSION_REVOKED = "session.revoked";
 /** The session lives on, but what a gateway cached about it (its level) is stale. */
 export const SESSION_CHANGED = "session.changed";
+/** Every session of the user created before `beforeMs` is revoked (user:{<id>}:revoked_before), whichever ids they have. */
+export const USER_SESSIONS_REVOKED = "user.sessions_revoked";
 
 /** One message on REVOCATION_CHANNEL, as JSON. */
-export interface SessionEvent {
-  type: typeof SESSION_REVOKED | typeof SESSION_CHANGED;
-  sessionId: string;
-  userId: string;
-}
+export type SessionEvent =
+  | { type: typeof SESSION_REVOKED | typeof SESSION_CHANGED; sessionId: string; userId: string }
+  | { type: typeof USER_SESSIONS_REVOKED; userId: string; beforeMs: number };
 
 /** The event a message carries, or undefined for anything else. */
 export function parseSessionEvent(message: string): SessionEvent | undefined {
   try {
-    const event = JSON.parse(message) as Partial<SessionEvent> | null;
+    const event = JSON.parse(message) as Record<string, unknown> | null;
     const type = event?.type;
-    if ((type === SESSION_REVOKED || type === SESSION_CHANGED) && typeof event?.sessionId === "string" && typeof event.userId === "string") {
+    if (typeof event?.userId !== "string") return undefined;
+    if ((type === SESSION_REVOKED || type === SESSION_CHANGED) && typeof event.sessionId === "string") {
       return { type, sessionId: event.sessionId, userId: event.userId };
     }
+    if (type === USER_SESSIONS_REVOKED && typeof event.beforeMs === "number") return { type, userId: event.userId, beforeMs: event.beforeMs };
   } catch {
     // Not JSON: the caller reports it with the other unusable messages.
   }

@@ -7,10 +7,39 @@ import type { SessionAcr } from "./auth-level.js";
  *   session:{<id>}            hash of FIELD below; PEXPIREs at the idle timeout, capped by `exp`
  *   session:{<id>}:rotated    hash: retired refresh-token hash -> ms it was rotated (reuse detection)
  *   user:{<user id>}:sessions sorted set: session id scored by its absolute end (`exp`)
+ *   user:{<user id>}:revoked_before  "<ms> <kept session id or ->": sessions of the user created
+ *                             before <ms> are revoked, except the one named (a password change keeps
+ *                             the session that made it). Set by one write before any session is
+ *                             deleted, so a revocation is in force the moment it is set, whatever
+ *                             happens to the deletes after it. It lives as long as a session
+ *                             created before it could (the absolute session TTL).
+ *
+ * A reader takes a session with two single-key reads (the hash, then the user's marker), never one
+ * command over both keys: they hash to different slots, which Redis Cluster allows only that way.
  */
 export const sessionKey = (id: string) => `session:{${id}}`;
 export const rotatedKey = (id: string) => `session:{${id}}:rotated`;
 export const userSessionsKey = (userId: string) => `user:{${userId}}:sessions`;
+export const revokedBeforeKey = (userId: string) => `user:{${userId}}:revoked_before`;
+
+/** The value of `user:{<id>}:revoked_before`. */
+export interface RevokedBefore {
+  beforeMs: number;
+  keepSessionId: string | undefined;
+}
+
+export const encodeRevokedBefore = ({ beforeMs, keepSessionId }: RevokedBefore) => `${beforeMs} ${keepSessionId ?? "-"}`;
+
+export function decodeRevokedBefore(value: string | null | undefined): RevokedBefore | undefined {
+  const [ms, keep] = (value ?? "").split(" ");
+  const beforeMs = Number(ms);
+  if (!ms || !Number.isFinite(beforeMs)) return undefined;
+  return { beforeMs, keepSessionId: keep && keep !== "-" ? keep : undefined };
+}
+
+/** Whether the user's marker revokes this session: created before the cutoff, and not the one kept. */
+export const revokedByMarker = (marker: RevokedBefore | undefined, sessionId: string, createdAtMs: number) =>
+  marker !== undefined && createdAtMs < marker.beforeMs && sessionId !== marker.keepSessionId;
 
 /** Hash fields of `session:{<id>}`; times are ms since the epoch, as decimal text. */
 export const FIELD = {

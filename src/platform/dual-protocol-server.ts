@@ -1,34 +1,128 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import type { ListenerLimits } from "./listener-limits.js";
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
 export interface ListeningServer {
   port: number;
+  /** True from the moment close() starts: readiness answers 503 and gRPC health NOT_SERVING. */
+  draining(): boolean;
+  /**
+   * Drains: stops accepting, asks every client to go (HTTP/2 GOAWAY, `Connection: close` on HTTP/1
+   * responses, idle keep-alive connections closed), lets requests in flight finish within
+   * `shutdownGraceMs`, then cuts what is left.
+   */
   close(): Promise<void>;
 }
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
+// A connection that never sends a byte must not hold a socket for long.
+const FIRST_BYTE_TIMEOUT_MS = 10_000;
+// How often Node's HTTP/1 checker looks for requests past headersTimeout/requestTimeout.
+const CHECK_INTERVAL_MS = 1000;
+const RESET_WINDOW_MS = 10_000;
+const DRAIN_POLL_MS = 50;
+
+/**
+ * At most `max` responses of one connection in progress; the rest start, in order, as those finish
+ * or their clients go. A stream the client already reset is never started: no one awaits its answer,
+ * and its 'close' has fired already, so it would hold its turn for good.
+ */
+function createTurns(max: number) {
+  let active = 0;
+  const waiting: Array<{ res: http2.Http2ServerResponse; start: () => void }> = [];
+  const next = () => {
+    while (active < max && waiting.length > 0) {
+      const turn = waiting.shift()!;
+      run(turn.res, turn.start);
+    }
+  };
+  const run = (res: http2.Http2ServerResponse, start: () => void) => {
+    if (res.stream.closed) return;
+    active += 1;
+    res.stream.once("close", () => {
+      active -= 1;
+      next();
+    });
+    start();
+  };
+  return {
+    take(res: http2.Http2ServerResponse, start: () => void) {
+      if (active < max) run(res, start);
+      else waiting.push({ res, start });
+    },
+  };
+}
 
 /**
  * One plaintext port for HTTP/1.1 (Connect JSON, gRPC-Web, curl, browsers)
  * and h2c with prior knowledge (gRPC clients). Node cannot negotiate both
  * without TLS, so the first bytes of each connection pick the server.
  */
-export async function listenDualProtocol(handler: Handler, host: string, port: number): Promise<ListeningServer> {
-  const h1 = http.createServer(handler as http.RequestListener);
-  h1.keepAliveTimeout = 65_000;
-  h1.headersTimeout = 10_000;
-  h1.requestTimeout = 30_000;
-  const h2 = http2.createServer({ maxSessionMemory: 10 }, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-  const sockets = new Set<net.Socket>();
+export async function listenDualProtocol(handler: Handler, host: string, port: number, limits: ListenerLimits): Promise<ListeningServer> {
+  let draining = false;
+  const inFlight = new Set<http.ServerResponse>();
 
+  const h1 = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: CHECK_INTERVAL_MS,
+    },
+    (req, res) => {
+      // Asked to go: this response is the connection's last.
+      if (draining) res.setHeader("connection", "close");
+      inFlight.add(res);
+      res.on("close", () => inFlight.delete(res));
+      handler(req, res);
+    },
+  );
+  h1.timeout = limits.idleTimeoutMs;
+  // Node starts its headersTimeout/requestTimeout checker when a server emits 'listening'. This one
+  // never listens (the sockets come from the port below), so without this no request ever timed out.
+  h1.emit("listening");
+
+  // Streams of one connection being worked on at once; the others wait their turn on that connection,
+  // so one client's flood queues behind itself instead of in front of everyone at the database pool.
+  const turns = new WeakMap<http2.Http2Session, ReturnType<typeof createTurns>>();
+  const h2 = http2.createServer({ maxSessionMemory: 10, settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, (req, res) => {
+    const session = req.stream.session;
+    if (!session) return;
+    let queue = turns.get(session);
+    if (!queue) turns.set(session, (queue = createTurns(limits.maxActiveStreams)));
+    queue.take(res, () => handler(req, res));
+  });
+  h2.setTimeout(limits.idleTimeoutMs);
+  const sessions = new Set<http2.Http2Session>();
+  h2.on("session", (session: http2.Http2Session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+    if (draining) session.close();
+    let resets: number[] = [];
+    const countReset = (stream: http2.ServerHttp2Stream) => {
+      // A stream closed with an error code before we answered was reset by the client.
+      if (stream.rstCode === undefined || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR || stream.headersSent) return;
+      const now = Date.now();
+      resets = resets.filter((at) => now - at < RESET_WINDOW_MS);
+      resets.push(now);
+      // Rapid reset (CVE-2023-44487): each reset stream costs us its work, the client nothing.
+      if (resets.length > limits.maxResetsPer10s && !session.destroyed) session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    };
+    session.on("stream", (stream: http2.ServerHttp2Stream) => {
+      // A reset in the same packet as the headers closes the stream before this event is delivered.
+      if (stream.closed) countReset(stream);
+      else stream.once("close", () => countReset(stream));
+    });
+  });
+
+  const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    // A connection that never sends a byte must not hold a socket forever.
-    socket.setTimeout(10_000, () => socket.destroy());
+    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
     socket.once("data", (chunk: Buffer) => {
       socket.setTimeout(0);
       socket.pause();
@@ -43,6 +137,7 @@ export async function listenDualProtocol(handler: Handler, host: string, port: n
       }
     });
   });
+  server.maxConnections = limits.maxConnections;
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -52,12 +147,21 @@ export async function listenDualProtocol(handler: Handler, host: string, port: n
 
   return {
     port: address.port,
+    draining: () => draining,
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        h1.closeAllConnections();
-        for (const socket of sockets) socket.destroy();
-      });
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of sessions) session.close();
+      for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
+      const deadline = Date.now() + limits.shutdownGraceMs;
+      // Keep-alive connections between requests hold no work: close them as they become idle.
+      while (sockets.size > 0 && Date.now() < deadline) {
+        h1.closeIdleConnections();
+        await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      }
+      h1.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+      await closed;
     },
   };
 }

@@ -40,7 +40,17 @@ export function healthService(known: ReadonlySet<string>, status: () => Promise<
 }
 
 /** Binds `server` and gives back the port and a graceful close that forces after 2 s. */
-export async function bindGrpcServer(server: grpc.Server, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+/**
+ * Binds and returns how to close: `tryShutdown` stops new calls and lets the ones in flight finish,
+ * within `graceMs`, after which what is left is cut. `onDrain` runs first, so health answers
+ * NOT_SERVING while the in-flight calls finish.
+ */
+export async function bindGrpcServer(
+  server: grpc.Server,
+  host: string,
+  port: number,
+  drain: { graceMs: number; onDrain?: () => void } = { graceMs: 2000 },
+): Promise<{ port: number; close(): Promise<void> }> {
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, actual) => (error ? reject(error) : resolve(actual))),
   );
@@ -48,7 +58,8 @@ export async function bindGrpcServer(server: grpc.Server, host: string, port: nu
     port: bound,
     close: () =>
       new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), 2000);
+        drain.onDrain?.();
+        const force = setTimeout(() => server.forceShutdown(), drain.graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();

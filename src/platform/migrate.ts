@@ -11,7 +11,8 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations", import.m
  */
 export async function migrate(primaryUrl: string, log: Logger): Promise<string[]> {
   const applied = await runner({
-    databaseUrl: primaryUrl,
+    // The server's statement_timeout is a backstop for requests; a migration may take longer.
+    databaseUrl: { connectionString: primaryUrl, options: "-c statement_timeout=0" },
     dir: MIGRATIONS_DIR,
     direction: "up",
     migrationsTable: "schema_migrations",

@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type pg from "pg";
 import { isUnavailableFault } from "./errors.js";
 import type { Logger } from "./log.js";
+import type { ReplicaLagFloor } from "./replica-lag-floor.js";
 import { withClient } from "./transaction.js";
 
 /**
@@ -9,6 +10,11 @@ import { withClient } from "./transaction.js";
  * `wrote` remembers the primary's WAL position in Redis (`ryw:{userId}`); a
  * read of that user's own data is served by a replica only once the replica
  * has replayed up to that position, otherwise by the primary.
+ *
+ * With a `lagFloor`, every replica read, marked or not, also needs the replica to have replayed the
+ * floor (MAX_REPLICA_LAG): a replica further behind is out of the read path and the primary answers.
+ * That also carries read-your-writes past the mark's TTL: a write older than the lag bound is on
+ * every replica that may serve, so the mark must only outlive MAX_REPLICA_LAG.
  *
  * Security-critical reads (credentials, lockout/MFA state, signing keys,
  * revocation) never come through here: they use the write pool directly.
@@ -27,6 +33,8 @@ export interface ReplicaReadsDeps {
   log: Logger;
   /** How long a write pins its user's reads to replicas that have replayed it; replicas lag by ms, not minutes. Default 60 s. */
   ttlMs?: number;
+  /** The WAL position every replica read must have replayed (replica-lag-floor.ts); none: replicas serve however far behind. */
+  lagFloor?: Pick<ReplicaLagFloor, "required">;
 }
 
 // Keeps the larger of the stored and the new position, so concurrent writes cannot move it back.
@@ -49,6 +57,9 @@ const REPLAYED_UP_TO =
 const key = (userId: string) => `ryw:${userId}`;
 
 type Freshness = { kind: "none" } | { kind: "lsn"; lsn: string } | { kind: "unknown" };
+
+/** The later of two WAL positions (numeric text, compared as numbers: exact below 2^53). */
+const later = (a: string | undefined, b: string | undefined) => (a === undefined ? b : b === undefined || Number(a) >= Number(b) ? a : b);
 
 /** Without replicas every read is fresh, so there is nothing to record. */
 function primaryReads(primary: pg.Pool): ReplicaReads {
@@ -111,12 +122,11 @@ export function createReplicaReads(deps: ReplicaReadsDeps): ReplicaReads {
       const fromPrimary = () => write.query<R>(text, values);
       const fromReplica = () => read.query<R>(text, values);
       const freshness = await lastWrite(userId);
-      if (freshness.kind === "none") return preferring(fromReplica, fromPrimary, "replica pool");
-      if (freshness.kind === "lsn") {
-        const caughtUp = await preferring(() => onCaughtUpReplica<R>(freshness.lsn, text, values), async () => undefined, "replica pool");
-        if (caughtUp) return caughtUp;
-      }
-      return preferring(fromPrimary, fromReplica, "primary");
+      if (freshness.kind === "unknown") return preferring(fromPrimary, fromReplica, "primary");
+      const required = later(freshness.kind === "lsn" ? freshness.lsn : undefined, deps.lagFloor?.required());
+      if (required === undefined) return preferring(fromReplica, fromPrimary, "replica pool");
+      const caughtUp = await preferring(() => onCaughtUpReplica<R>(required, text, values), async () => undefined, "replica pool");
+      return caughtUp ?? preferring(fromPrimary, fromReplica, "primary");
     },
   };
 }

@@ -36,6 +36,19 @@ max_replication_slots = 16
 hot_standby = on
 hot_standby_feedback = on
 wal_receiver_status_interval = 1s
+# --- bounds (issue 11), kept together; docker/postgres/init-primary.sh has the same block ---
+# A dead replica's slot keeps at most this much WAL; past it the slot is invalidated (the replica
+# is cloned again) rather than the primary's disk filling up.
+max_slot_wal_keep_size = 1GB
+# Server-side, since PgBouncer drops a client's statement_timeout (ignore_startup_parameters):
+# backstops behind the service's own 5 s query timeout, so no statement, and no transaction left
+# open by a vanished client, holds locks and a pooled connection for long. Migrations lift the first.
+statement_timeout = 30s
+idle_in_transaction_session_timeout = 60s
+# A peer that vanished without a FIN is noticed within about 2 min, not the kernel's 2 h.
+tcp_keepalives_idle = 60
+tcp_keepalives_interval = 10
+tcp_keepalives_count = 6
 # Durability stays at the defaults on the primary (fsync, synchronous_commit, full_page_writes):
 # an acknowledged commit must survive a primary kill.
 `;

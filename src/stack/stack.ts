@@ -373,7 +373,10 @@ function redisSpec(bins: Binaries, layout: Layout, port: number, runAs: ServiceS
       `pidfile ${path.join(layout.redis, "redis.pid")}`,
       `dir ${layout.redis}`,
       'save ""',
-      "appendonly no",
+      // Sessions, revocations and lockouts survive a restart. Redis writes the file before it answers,
+      // so a crashed Redis loses nothing it acknowledged; only a crash of the host can lose the last second.
+      "appendonly yes",
+      "appendfsync everysec",
       'logfile ""',
       "",
     ].join("\n"),

@@ -88,10 +88,15 @@ export async function createScratchDatabase(): Promise<{ url: string; drop(): Pr
   };
 }
 
-/** A Redis of the test's own, so it can be killed without touching the shared stack. */
-export async function startPrivateRedis(port?: number): Promise<{ url: string; port: number; kill(): Promise<void> }> {
+/**
+ * A Redis of the test's own, so it can be killed without touching the shared stack. With `aofDir` it
+ * keeps an append-only file there as the launcher's Redis does (appendfsync everysec), so a Redis
+ * started again on the same port and directory comes back with what was acknowledged.
+ */
+export async function startPrivateRedis(port?: number, aofDir?: string): Promise<{ url: string; port: number; kill(): Promise<void> }> {
   const actual = port ?? (await findFreePort());
-  const child: ChildProcess = spawn("redis-server", ["--port", String(actual), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+  const persistence = aofDir ? ["--dir", aofDir, "--appendonly", "yes", "--appendfsync", "everysec"] : ["--appendonly", "no"];
+  const child: ChildProcess = spawn("redis-server", ["--port", String(actual), "--bind", "127.0.0.1", "--save", "", ...persistence], {
     stdio: "ignore",
   });
   const url = `redis://127.0.0.1:${actual}`;

@@ -23,7 +23,7 @@ export async function startMailStack(overrides: Record<string, string> = {}, opt
   const sink = await startMailSink();
   const primary = new pg.Pool({ connectionString: db.url });
   const sender = createSmtpSender(sink.url, "Auth <no-reply@example.com>");
-  const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 50, pollIntervalMs: 50, concurrency: 2 });
+  const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 50, pollIntervalMs: 50, concurrency: 2, shutdownGraceMs: 10_000 });
   worker.start();
   return {
     auth,

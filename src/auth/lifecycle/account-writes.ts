@@ -23,8 +23,13 @@ export interface VerifiedEmail extends AccountRef {
 export interface AccountWrites {
   /** Creates the account with a verification mail; for a taken email, mails its owner a notice instead. The same work either way. */
   register(email: string, passwordHash: string): Promise<{ created: boolean; account?: AccountRef }>;
-  /** Replaces the hash only if it is still `expected`; notifies the owner. */
-  changePassword(account: AccountRef, expected: string, next: string): Promise<boolean>;
+  /**
+   * Replaces the hash only if it is still `expected`, notifies the owner, and ends every other session
+   * but `keepSessionId`: the revocation commits with the hash (session-revocations.ts). Undefined if the
+   * hash had changed; else how many sessions ended now (undefined `revokedSessions`: Redis failed, and
+   * the committed revocation is applied by the sweep).
+   */
+  changePassword(account: AccountRef, expected: string, next: string, keepSessionId: string): Promise<{ revokedSessions: number | undefined } | undefined>;
   requestVerification(account: AccountRef): Promise<void>;
   /**
    * Mails `newEmail` a link that moves the account there (or, if another account has it, a notice)
@@ -42,6 +47,9 @@ export interface AccountWrites {
    * if any. The same work whether or not there is one.
    */
   requestReset(email: string, by: Requester): Promise<AccountRef | undefined>;
-  /** Redeems a reset token and sets the password; undefined if the token is unknown, used or expired. */
-  resetPassword(token: string, passwordHash: string): Promise<AccountRef | undefined>;
+  /**
+   * Redeems a reset token, sets the password and ends every session of the account, committed together
+   * as for changePassword; undefined if the token is unknown, used or expired.
+   */
+  resetPassword(token: string, passwordHash: string): Promise<(AccountRef & { revokedSessions: number | undefined }) | undefined>;
 }

@@ -99,11 +99,10 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       await abuse.tokenIp.consume(ctx, ipOf(ctx));
       const account = await accounts.resetPassword(token, await deps.hasher.hash(password));
       if (!account) throw badToken();
-      // Whoever held the old password holds no session after this; the lock an attacker caused is lifted.
-      const revokedSessions = await sessions.revokeAllForUser(account.id);
+      // The sessions ended with the commit (session-revocations.ts); the lock an attacker caused is lifted.
       await abuse.lockout.clear(account.email);
-      await audit(ctx, { type: "password.reset", userId: account.id, details: { revokedSessions } });
-      return { revokedSessions };
+      await audit(ctx, { type: "password.reset", userId: account.id, details: { revokedSessions: account.revokedSessions ?? "pending" } });
+      return { revokedSessions: account.revokedSessions ?? 0 };
     },
   };
 }

@@ -3,6 +3,7 @@ import { invalidArgument } from "../../platform/errors.js";
 import { withTransaction, type Queryable } from "../../platform/transaction.js";
 import { enqueueMail, PRIORITY_RANK, type Mail } from "../mail/mail.js";
 import type { MailTemplates } from "../mail/templates.js";
+import type { SessionRevocations } from "../sessions/session-revocations.js";
 import { hashAccountToken, newAccountToken } from "./account-token.js";
 import type { AccountRef, AccountWrites, VerifiedEmail } from "./account-writes.js";
 
@@ -12,6 +13,8 @@ export interface PgAccountWritesDeps {
   verifyEmailTokenTtlMs: number;
   resetTokenTtlMs: number;
   changeEmailTokenTtlMs: number;
+  /** Where a password change records the end of the other sessions, in its own transaction. */
+  revocations: Pick<SessionRevocations, "record" | "apply">;
   /**
    * Called once after every committed write to a user row, e.g. to drop cached copies;
    * `previousEmail` is the address an email change replaced, whose copies must go too.
@@ -101,19 +104,22 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
       return account ? { created: true, account } : { created: false };
     },
 
-    async changePassword(account, expected, next) {
-      const changed = await withTransaction(primary, async (tx) => {
+    async changePassword(account, expected, next, keepSessionId) {
+      const revocation = await withTransaction(primary, async (tx) => {
         const result = await tx.query("UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2", [
           account.id,
           expected,
           next,
         ]);
-        if (result.rowCount !== 1) return false;
+        if (result.rowCount !== 1) return undefined;
         await enqueueMail(tx, templates.securityNotice(account.email, "your password was changed"));
-        return true;
+        return deps.revocations.record(tx, account.id, keepSessionId);
       });
-      if (changed) await written(account);
-      return changed;
+      if (!revocation) return undefined;
+      // Sessions first: the other caches can be wrong a while longer than an attacker's session may live.
+      const revokedSessions = await deps.revocations.apply(revocation);
+      await written(account);
+      return { revokedSessions };
     },
 
     async requestVerification(account) {
@@ -193,7 +199,7 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
     },
 
     async resetPassword(token, passwordHash) {
-      const account = await withTransaction(primary, async (tx): Promise<AccountRef | undefined> => {
+      const reset = await withTransaction(primary, async (tx) => {
         const redeemed = await redeemToken(tx, token, ["reset_password"]);
         if (!redeemed) return undefined;
         // Any other reset link still out there dies with this one, and so does a pending email change:
@@ -212,9 +218,14 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
           await tx.query("DELETE FROM recovery_codes WHERE user_id = $1", [redeemed.id]);
           await enqueueMail(tx, templates.securityNotice(redeemed.email, "two-step sign-in (TOTP) was turned off"));
         }
-        return { id: redeemed.id, email: redeemed.email };
+        const revocation = await deps.revocations.record(tx, redeemed.id);
+        return { account: { id: redeemed.id, email: redeemed.email }, revocation };
       });
-      return written(account);
+      if (!reset) return undefined;
+      // Whoever held the old password holds no session after this, whatever fails next.
+      const revokedSessions = await deps.revocations.apply(reset.revocation);
+      await written(reset.account);
+      return { ...reset.account, revokedSessions };
     },
   };
 }

@@ -16,6 +16,8 @@ export interface MailWorkerConfig {
   pollIntervalMs: number;
   /** MAIL_CONCURRENCY: messages a worker sends at once. Default 4. */
   concurrency: number;
+  /** SHUTDOWN_GRACE: on SIGTERM, how long the message being sent may take to finish. Default 10s. */
+  shutdownGraceMs: number;
   /** LOG_LEVEL: default info. */
   logLevel: string;
 }
@@ -31,6 +33,7 @@ export function loadMailWorkerConfig(env: Env): MailWorkerConfig {
     retryBaseMs: read.duration("MAIL_RETRY_BASE", "30s"),
     pollIntervalMs: read.duration("MAIL_POLL_INTERVAL", "2s"),
     concurrency: read.integer("MAIL_CONCURRENCY", 4, 1, 64),
+    shutdownGraceMs: read.duration("SHUTDOWN_GRACE", "10s"),
     logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -8,7 +8,13 @@ export interface MailWorker {
   drain(): Promise<number>;
   /** Drains now and then every poll interval, until `stop`. */
   start(): void;
-  stop(): Promise<void>;
+  /**
+   * Claims no further message and waits up to `shutdownGraceMs` for the one being sent: it is then
+   * marked sent (or due again) and committed. False if it was still sending at the deadline: its
+   * transaction is still open, and rolls back when the process exits, which releases the message
+   * for the next worker unsent-as-far-as-the-outbox-knows.
+   */
+  stop(): Promise<boolean>;
 }
 
 export interface MailWorkerDeps {
@@ -21,6 +27,8 @@ export interface MailWorkerDeps {
   pollIntervalMs: number;
   /** MAIL_CONCURRENCY: messages sent at once, each in its own transaction and connection. */
   concurrency: number;
+  /** How long `stop` waits for a message being sent. */
+  shutdownGraceMs: number;
 }
 
 interface OutboxRow {
@@ -42,6 +50,8 @@ export function createMailWorker(deps: MailWorkerDeps): MailWorker {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
   let stopped = true;
+  // Set by stop(): a pass in progress finishes its current message and claims no other.
+  let stopping = false;
 
   /** Sends one due message inside the transaction that locks its row; undefined when none is due. */
   async function sendOne(skip: string[]): Promise<string | undefined> {
@@ -78,8 +88,9 @@ export function createMailWorker(deps: MailWorkerDeps): MailWorker {
     // A message retried within this pass would turn a short backoff into a tight loop.
     const attempted: string[] = [];
     // `concurrency` lanes, each claiming the next due row: one slow SMTP answer does not hold up the rest.
+    // A stopping worker claims nothing more: what a lane is sending finishes, nothing new starts.
     const lane = async () => {
-      for (let id = await sendOne(attempted); id !== undefined; id = await sendOne(attempted)) attempted.push(id);
+      for (let id = await sendOne(attempted); id !== undefined; id = stopping ? undefined : await sendOne(attempted)) attempted.push(id);
     };
     await Promise.all(Array.from({ length: deps.concurrency }, lane));
     return attempted.length;
@@ -99,12 +110,21 @@ export function createMailWorker(deps: MailWorkerDeps): MailWorker {
     start() {
       if (!stopped) return;
       stopped = false;
+      stopping = false;
       schedule(0);
     },
     async stop() {
       stopped = true;
+      stopping = true;
       clearTimeout(timer);
-      await running;
+      let grace: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        running.then(() => true),
+        new Promise<false>((resolve) => (grace = setTimeout(() => resolve(false), deps.shutdownGraceMs))),
+      ]);
+      clearTimeout(grace);
+      if (!finished) log.warn("a message was still being sent at the end of the grace; its row is released when this process exits");
+      return finished;
     },
   };
 }

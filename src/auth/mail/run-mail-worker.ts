@@ -13,9 +13,10 @@ export function runMailWorker(config: MailWorkerConfig, log: Logger): { stop(): 
   log.info("mail worker started");
   return {
     async stop() {
-      await worker.stop();
+      const finished = await worker.stop();
       sender.close();
-      await db.close();
+      // Closing the pool would wait for the send still holding a connection; exiting drops it, and Postgres rolls back.
+      if (finished) await db.close();
     },
   };
 }

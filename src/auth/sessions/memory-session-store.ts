@@ -1,5 +1,5 @@
-import { SESSION_CHANGED, SESSION_REVOKED, type SessionEvent } from "../../contract/session-events.js";
-import { MAX_USER_AGENT_LENGTH } from "../../contract/session-record.js";
+import { SESSION_CHANGED, SESSION_REVOKED, USER_SESSIONS_REVOKED, type SessionEvent } from "../../contract/session-events.js";
+import { MAX_USER_AGENT_LENGTH, revokedByMarker, type RevokedBefore } from "../../contract/session-record.js";
 import { newSessionId, newSessionSecret, parseSessionSecret, SESSION_ID_FORMAT } from "../../contract/session-secret.js";
 import type { Clock } from "../../platform/clock.js";
 import type { RedisSessionStoreDeps } from "./redis-session-store.js";
@@ -28,14 +28,22 @@ interface Entry {
 export function createMemorySessionStore(deps: MemorySessionStoreDeps): SessionStore {
   const { clock } = deps;
   const sessions = new Map<string, Entry>();
-  const emit = (type: SessionEvent["type"], sessionId: string, userId: string) => deps.onEvent?.({ type, sessionId, userId });
+  /** user:{<id>}:revoked_before, with the time it expires as its PX would. */
+  const cutoffs = new Map<string, RevokedBefore & { until: number }>();
+  const emit = (type: typeof SESSION_REVOKED | typeof SESSION_CHANGED, sessionId: string, userId: string) => deps.onEvent?.({ type, sessionId, userId });
 
-  /** The entry while it lives; an entry past its idle or absolute end is gone, as its Redis key would be. */
+  function cutoffOf(userId: string): RevokedBefore | undefined {
+    const cutoff = cutoffs.get(userId);
+    return cutoff && cutoff.until > clock.now() ? cutoff : undefined;
+  }
+
+  /** The entry while it lives; an entry past its idle or absolute end, or under its user's cutoff, is gone, as in Redis. */
   function live(id: string): Entry | undefined {
     const entry = sessions.get(id);
     if (!entry) return undefined;
     const now = clock.now();
-    if (entry.idleEndsAt <= now || entry.record.expiresAt.getTime() <= now) {
+    const { userId, createdAt } = entry.record;
+    if (entry.idleEndsAt <= now || entry.record.expiresAt.getTime() <= now || revokedByMarker(cutoffOf(userId), id, createdAt.getTime())) {
       sessions.delete(id);
       return undefined;
     }
@@ -137,6 +145,18 @@ export function createMemorySessionStore(deps: MemorySessionStoreDeps): SessionS
       if (!entry || entry.record.userId !== userId) return false;
       entry.record.authTime = new Date(clock.now());
       return true;
+    },
+
+    async revokeCreatedBefore(userId, beforeMs, keep) {
+      const doomed = ofUser(userId).filter((e) => e.record.id !== keep && e.record.createdAt.getTime() < beforeMs);
+      const current = cutoffOf(userId);
+      if (!current || current.beforeMs < beforeMs) cutoffs.set(userId, { beforeMs, keepSessionId: keep, until: clock.now() + deps.absoluteTtlMs });
+      deps.onEvent?.({ type: USER_SESSIONS_REVOKED, userId, beforeMs });
+      for (const entry of doomed) {
+        sessions.delete(entry.record.id);
+        emit(SESSION_REVOKED, entry.record.id, userId);
+      }
+      return doomed.length;
     },
 
     async markEmailVerified(userId) {

@@ -1,11 +1,15 @@
 import type { Redis } from "ioredis";
-import { REVOCATION_CHANNEL, SESSION_CHANGED, SESSION_REVOKED } from "../../contract/session-events.js";
+import { REVOCATION_CHANNEL, SESSION_CHANGED, SESSION_REVOKED, USER_SESSIONS_REVOKED } from "../../contract/session-events.js";
 import {
   FIELD,
   MAX_USER_AGENT_LENGTH,
   READ_FIELDS,
   READ_FIELDS_LUA,
+  decodeRevokedBefore,
   decodeSession,
+  encodeRevokedBefore,
+  revokedBeforeKey,
+  revokedByMarker,
   rotatedKey,
   sessionKey,
   userSessionsKey,
@@ -86,10 +90,16 @@ return cur
 `;
 
 // Delete and announce together, so no gateway can miss a revocation that took effect.
+// ARGV[4] spares a session created at or after it (a cutoff); plain revocation passes the largest number.
 const REVOKE = `
-local uid = redis.call('HGET', KEYS[1], '${FIELD.userId}')
+local cur = redis.call('HMGET', KEYS[1], '${FIELD.userId}', '${FIELD.createdAt}')
+local uid = cur[1]
+if uid ~= ARGV[2] then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 0
+end
+if tonumber(cur[2]) >= tonumber(ARGV[4]) then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
-if uid ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('PUBLISH', ARGV[3], cjson.encode({type = '${SESSION_REVOKED}', sessionId = ARGV[1], userId = uid}))
 return 1
@@ -102,6 +112,20 @@ redis.call('HSET', KEYS[1], '${FIELD.emailVerified}', '1')
 redis.call('PUBLISH', ARGV[3], cjson.encode({type = '${SESSION_CHANGED}', sessionId = ARGV[1], userId = ARGV[2]}))
 return 1
 `;
+
+// One write puts the cutoff in force for every reader; a newer cutoff already there stays.
+const SET_REVOKED_BEFORE = `
+local cur = redis.call('GET', KEYS[1])
+local curMs = nil
+if cur then curMs = tonumber(string.match(cur, '^(%d+)')) end
+if curMs == nil or curMs < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+redis.call('PUBLISH', ARGV[4], cjson.encode({type = '${USER_SESSIONS_REVOKED}', userId = ARGV[5], beforeMs = tonumber(ARGV[1])}))
+return 1
+`;
+
+const NO_CUTOFF = Number.MAX_SAFE_INTEGER;
 
 function toRecord(id: string, values: readonly (string | null)[]): SessionRecord | undefined {
   const stored = decodeSession(values);
@@ -124,9 +148,31 @@ function toRecord(id: string, values: readonly (string | null)[]): SessionRecord
 export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionStore {
   const { redis, clock } = deps;
 
-  async function revoke(sessionId: string, userId: string): Promise<boolean> {
-    const removed = await redis.eval(REVOKE, 3, sessionKey(sessionId), rotatedKey(sessionId), userSessionsKey(userId), sessionId, userId, REVOCATION_CHANNEL);
+  async function revoke(sessionId: string, userId: string, beforeMs = NO_CUTOFF): Promise<boolean> {
+    const removed = await redis.eval(
+      REVOKE,
+      3,
+      sessionKey(sessionId),
+      rotatedKey(sessionId),
+      userSessionsKey(userId),
+      sessionId,
+      userId,
+      REVOCATION_CHANNEL,
+      beforeMs,
+    );
     return removed === 1;
+  }
+
+  /**
+   * The record, unless the user's cutoff revokes it (a second single-key read; see session-record.ts).
+   * A session found that way is deleted too, so a cutoff whose deletes were cut short finishes here.
+   */
+  async function unlessRevoked(record: SessionRecord | undefined): Promise<SessionRecord | undefined> {
+    if (!record) return undefined;
+    const marker = decodeRevokedBefore(await redis.get(revokedBeforeKey(record.userId)));
+    if (!revokedByMarker(marker, record.id, record.createdAt.getTime())) return record;
+    await revoke(record.id, record.userId, marker!.beforeMs);
+    return undefined;
   }
 
   async function liveSessionIds(userId: string): Promise<string[]> {
@@ -192,7 +238,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
         | null
       )[];
       if (outcome === "ok") {
-        const session = toRecord(id, rest);
+        const session = await unlessRevoked(toRecord(id, rest));
         if (!session) return { outcome: "invalid" };
         return {
           outcome: "ok",
@@ -209,7 +255,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
     async touch(sessionId) {
       if (!SESSION_ID_FORMAT.test(sessionId)) return undefined;
       const values = (await redis.eval(TOUCH, 2, sessionKey(sessionId), rotatedKey(sessionId), clock.now(), deps.idleTtlMs)) as (string | null)[] | null;
-      return values ? toRecord(sessionId, values) : undefined;
+      return values ? unlessRevoked(toRecord(sessionId, values)) : undefined;
     },
 
     async listForUser(userId) {
@@ -227,7 +273,10 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
       });
       // Sessions that ended by idle expiry leave their id behind in the index.
       if (gone.length > 0) await redis.zrem(userSessionsKey(userId), ...gone);
-      return sessions.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+      const marker = decodeRevokedBefore(await redis.get(revokedBeforeKey(userId)));
+      return sessions
+        .filter((s) => !revokedByMarker(marker, s.id, s.createdAt.getTime()))
+        .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
     },
 
     async attachCookie(sessionId, userId) {
@@ -240,7 +289,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
     async findByCookie(sessionId, cookieHash) {
       if (!SESSION_ID_FORMAT.test(sessionId)) return undefined;
       const values = (await redis.eval(FIND_BY_COOKIE, 1, sessionKey(sessionId), cookieHash, clock.now())) as (string | null)[] | null;
-      return values ? toRecord(sessionId, values) : undefined;
+      return values ? unlessRevoked(toRecord(sessionId, values)) : undefined;
     },
 
     revoke: (sessionId, userId) => (SESSION_ID_FORMAT.test(sessionId) ? revoke(sessionId, userId) : Promise.resolve(false)),
@@ -254,6 +303,14 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
     async markReauthenticated(sessionId, userId) {
       if (!SESSION_ID_FORMAT.test(sessionId)) return false;
       return (await redis.eval(REAUTHENTICATED, 1, sessionKey(sessionId), userId, clock.now())) === 1;
+    },
+
+    async revokeCreatedBefore(userId, beforeMs, keep) {
+      const marker = encodeRevokedBefore({ beforeMs, keepSessionId: keep });
+      await redis.eval(SET_REVOKED_BEFORE, 1, revokedBeforeKey(userId), beforeMs, marker, deps.absoluteTtlMs, REVOCATION_CHANNEL, userId);
+      const ids = await redis.zrange(userSessionsKey(userId), "0", "-1");
+      const results = await Promise.all(ids.filter((id) => id !== keep).map((id) => revoke(id, userId, beforeMs)));
+      return results.filter(Boolean).length;
     },
 
     async markEmailVerified(userId) {

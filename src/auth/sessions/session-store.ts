@@ -65,6 +65,13 @@ export interface SessionStore {
   revokeAllForUser(userId: string, keep?: string): Promise<number>;
   /** Records that the user proved themselves again in this session now; false if it is not the user's live session. */
   markReauthenticated(sessionId: string, userId: string): Promise<boolean>;
+  /**
+   * Revokes every session of the user created before `beforeMs` except `keep`, sessions the index no
+   * longer names included: the cutoff is recorded and announced first, in one write, and holds from
+   * then on for every reader; the sessions are deleted after it. Idempotent; an older cutoff never
+   * replaces a newer one. Returns how many sessions it deleted.
+   */
+  revokeCreatedBefore(userId: string, beforeMs: number, keep?: string): Promise<number>;
   /** Records on every live session of the user that the email is now verified, and tells the gateways. */
   markEmailVerified(userId: string): Promise<void>;
 }

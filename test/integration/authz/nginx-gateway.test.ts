@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { Agent, createServer, get as httpGet, type Server } from "node:http";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -105,5 +106,34 @@ describe("nginx auth_request gateway", () => {
     expect(signIn.status).toBe(200);
     expect(await signIn.json()).toHaveProperty("accessToken");
     expect(signIn.headers.get("cache-control")).toBe("no-store");
+  });
+
+  it("keeps serving a live keep-alive client while 1,500 idle connections are open", async () => {
+    const port = Number(new URL(gateway).port);
+    const live = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<number>((resolve, reject) =>
+        httpGet(`${gateway}/.well-known/jwks.json`, { agent: live }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        }).on("error", reject),
+      );
+    expect(await get()).toBe(200);
+    const idle: Socket[] = [];
+    try {
+      for (let i = 0; i < 1500; i++) {
+        const socket = connect(port, "127.0.0.1");
+        socket.on("error", () => {});
+        idle.push(socket);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The same keep-alive connection, and new ones, are still answered.
+      for (let i = 0; i < 5; i++) expect(await get()).toBe(200);
+      expect((await fetch(`${gateway}/.well-known/jwks.json`)).status).toBe(200);
+      expect(idle.filter((s) => s.destroyed).length).toBe(0);
+    } finally {
+      for (const socket of idle) socket.destroy();
+      live.destroy();
+    }
   });
 });

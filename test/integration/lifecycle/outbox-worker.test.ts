@@ -39,7 +39,7 @@ describe("mail outbox worker", () => {
   it("a message that keeps failing ends 'failed' with its last error, never dropped", async () => {
     await enqueueMail(primary, { to: "doomed@example.com", subject: "Doomed", text: "never arrives" });
     const sender = createSmtpSender(`smtp://127.0.0.1:${await closedPort()}`, "no-reply@example.com");
-    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 20, pollIntervalMs: 10, concurrency: 1 });
+    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 20, pollIntervalMs: 10, concurrency: 1, shutdownGraceMs: 10_000 });
     await worker.drain();
     const afterFirst = await primary.query(
       "SELECT status, attempts, last_error, next_attempt_at > created_at AS backed_off FROM mail_outbox WHERE recipient = 'doomed@example.com'",
@@ -64,11 +64,44 @@ describe("mail outbox worker", () => {
     expect(rows[0].last_error).toMatch(/ECONNREFUSED/);
   });
 
+  it("stopping finishes the message being sent and claims no other; the rest stay pending for the next worker", async () => {
+    for (let i = 0; i < 3; i++) await enqueueMail(primary, { to: `stop-${i}@example.com`, subject: `Stop ${i}`, text: "hello" });
+    const smtp = createSmtpSender(sink.url, "no-reply@example.com");
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let sending!: () => void;
+    const started = new Promise<void>((resolve) => (sending = resolve));
+    // The real SMTP delivery, held at its start so that stop() arrives while a message is being sent.
+    const sender = {
+      async send(mail: Parameters<typeof smtp.send>[0]) {
+        sending();
+        await gate;
+        await smtp.send(mail);
+      },
+      close: () => smtp.close(),
+    };
+    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 10, shutdownGraceMs: 10_000, concurrency: 1 });
+    worker.start();
+    await started;
+    const stopping = worker.stop();
+    release();
+    expect(await stopping).toBe(true);
+    const { rows } = await primary.query<{ status: string; attempts: number }>(
+      "SELECT status, attempts FROM mail_outbox WHERE recipient LIKE 'stop-%' ORDER BY status DESC",
+    );
+    expect(rows).toEqual([{ status: "sent", attempts: 1 }, { status: "pending", attempts: 0 }, { status: "pending", attempts: 0 }]);
+    expect(sink.messages.filter((m) => m.to.startsWith("stop-"))).toHaveLength(1);
+    await createMailWorker({ primary, sender: smtp, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 10, shutdownGraceMs: 10_000, concurrency: 1 }).drain();
+    const delivered = sink.messages.filter((m) => m.to.startsWith("stop-")).map((m) => m.to);
+    expect(delivered.sort()).toEqual(["stop-0@example.com", "stop-1@example.com", "stop-2@example.com"]);
+    sender.close();
+  });
+
   it("two workers deliver each of many messages exactly once", async () => {
     const count = 40;
     for (let i = 0; i < count; i++) await enqueueMail(primary, { to: `bulk-${i}@example.com`, subject: `Bulk ${i}`, text: "hello" });
     const senders = [createSmtpSender(sink.url, "a@example.com"), createSmtpSender(sink.url, "b@example.com")];
-    const workers = senders.map((sender) => createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000, concurrency: 1 }));
+    const workers = senders.map((sender) => createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000, concurrency: 1, shutdownGraceMs: 10_000 }));
     const [a, b] = await Promise.all(workers.map((w) => w.drain()));
     senders.forEach((s) => s.close());
     expect((a ?? 0) + (b ?? 0)).toBeGreaterThanOrEqual(count);
@@ -84,7 +117,7 @@ describe("mail outbox worker", () => {
     for (let i = 0; i < 15; i++) await enqueueMail(primary, { to: `flooded-${i}@example.com`, subject: `Notice ${i}`, text: "notice", priority: "notice" });
     await enqueueMail(primary, { to: "owner@example.com", subject: "Reset your password", text: "link", priority: "link" });
     const sender = createSmtpSender(sink.url, "no-reply@example.com");
-    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000, concurrency: 1 });
+    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000, concurrency: 1, shutdownGraceMs: 10_000 });
     const before = sink.messages.length;
     await worker.drain();
     sender.close();
@@ -110,7 +143,7 @@ describe("mail outbox worker", () => {
       },
       close: () => real.close(),
     };
-    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000, concurrency: 4 });
+    const worker = createMailWorker({ primary, sender, log, maxAttempts: 3, retryBaseMs: 1000, pollIntervalMs: 1000, concurrency: 4, shutdownGraceMs: 10_000 });
     expect(await worker.drain()).toBe(12);
     sender.close();
     expect(most).toBeGreaterThan(1);

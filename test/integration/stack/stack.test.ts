@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -42,8 +43,24 @@ describe("local data stack", () => {
     expect((await queryOnce<{ r: boolean }>(stack.replicaUrls[0]!, "SELECT pg_is_in_recovery() AS r"))[0]!.r).toBe(true);
   });
 
-  it("answers Redis PING", async () => {
+  it("bounds statements, idle transactions and slot WAL on the server, whatever the client connects through", async () => {
+    const show = async (url: string, name: string) => (await queryOnce<Record<string, string>>(url, `SHOW ${name}`))[0]![name];
+    // Through PgBouncer, which drops a client's statement_timeout: the server's own applies.
+    expect(await show(stack.databaseUrl, "statement_timeout")).toBe("30s");
+    expect(await show(stack.databaseUrl, "idle_in_transaction_session_timeout")).toBe("1min");
+    expect(await show(stack.primaryUrl, "max_slot_wal_keep_size")).toBe("1GB");
+    expect(await show(stack.replicaUrls[0]!, "statement_timeout")).toBe("30s");
+  });
+
+  it("answers Redis PING and keeps an append-only file, fsynced every second", async () => {
     expect(await redisPing(stack.ports.redis)).toBe(true);
+    const redis = new Redis(stack.redisUrl);
+    try {
+      expect(await redis.config("GET", "appendonly")).toEqual(["appendonly", "yes"]);
+      expect(await redis.config("GET", "appendfsync")).toEqual(["appendfsync", "everysec"]);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it("stores in PgBouncer's userlist a SCRAM secret Postgres agrees with", async () => {

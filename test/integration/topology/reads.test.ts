@@ -4,6 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../../src/platform/log.js";
 import { createRedis, redisReady } from "../../../src/platform/redis.js";
+import { startReplicaLagFloor } from "../../../src/platform/replica-lag-floor.js";
 import { createReplicaReads } from "../../../src/platform/replica-reads.js";
 import { haproxyServerStatus, queryOnce } from "../../../src/stack/readiness.js";
 import { GOOD_PASSWORD, bearer, newUser, uniqueEmail } from "../../support/auth.js";
@@ -49,6 +50,41 @@ describe("reads on primary + 3 replicas", () => {
       expect((await reads.query(randomUUID(), sql, [aliceId])).rows).toEqual([]);
     } finally {
       await setReplay(stack.replicaUrls, false);
+      await Promise.all([pools.write.end(), pools.read.end()]);
+      redis.disconnect();
+    }
+  });
+
+  it("takes replicas behind MAX_REPLICA_LAG out of the read path, and keeps a user's own write visible after the mark expires", async () => {
+    const { stack } = topo;
+    const log = createLogger("silent");
+    const pools = { write: new pg.Pool({ connectionString: stack.databaseUrl }), read: new pg.Pool({ connectionString: stack.replicaUrl }) };
+    const redis = createRedis(stack.redisUrl);
+    await redisReady(redis);
+    const lagFloor = startReplicaLagFloor({ primary: pools.write, maxLagMs: 1000, sampleEveryMs: 200, log });
+    // A mark shorter than the lag bound: only the floor can keep the write visible once it is gone.
+    const reads = createReplicaReads({ ...pools, redis, log, lagFloor, ttlMs: 300 });
+    const servedByReplica = async () => (await reads.query<{ replica: boolean }>(randomUUID(), "SELECT pg_is_in_recovery() AS replica")).rows[0]!.replica;
+    try {
+      await eventually(servedByReplica, 10_000, "caught-up replicas serving reads");
+      await setReplay(stack.replicaUrls, true);
+      try {
+        const email = uniqueEmail("lag");
+        const { rows } = await pools.write.query<{ id: string }>("INSERT INTO users (email, password_hash) VALUES ($1, 'x') RETURNING id", [email]);
+        const id = rows[0]!.id;
+        await reads.wrote(id);
+        await sleep(2000);
+        expect(await redis.get(`ryw:${id}`)).toBeNull();
+        expect((await reads.query(id, "SELECT email FROM users WHERE id = $1", [id])).rows).toEqual([{ email }]);
+        // Anyone's read: no replica is within the bound, so the primary answers.
+        expect(await servedByReplica()).toBe(false);
+      } finally {
+        await setReplay(stack.replicaUrls, false);
+      }
+      const { ms } = await eventually(servedByReplica, 10_000, "replicas back in the read path once replayed");
+      report(`replicas back in the read path ${ms} ms after replay resumed`);
+    } finally {
+      lagFloor.close();
       await Promise.all([pools.write.end(), pools.read.end()]);
       redis.disconnect();
     }

@@ -41,8 +41,8 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
     }
     const open = (store: SessionStore, userId = randomUUID(), extra: Partial<Parameters<SessionStore["create"]>[0]> = {}) =>
       store.create({ userId, userAgent: "Test/1.0", ip: "192.0.2.1", secondFactor: false, emailVerified: false, fingerprint: undefined, ...extra });
-    const eventFor = (events: SessionEvent[], sessionId: string, type: SessionEvent["type"]) =>
-      eventually(async () => events.find((e) => e.sessionId === sessionId && e.type === type), 2000, `${type} for ${sessionId}`);
+    const eventFor = (events: SessionEvent[], sessionId: string, type: "session.revoked" | "session.changed") =>
+      eventually(async () => events.find((e) => e.type === type && e.sessionId === sessionId), 2000, `${type} for ${sessionId}`);
 
     it("creates a session that touch finds with what was recorded, the user agent bounded", async () => {
       await withStore(async ({ store, clock }) => {
@@ -139,6 +139,47 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         expect(await store.touch(keep.session.id)).toBeDefined();
         expect(await store.touch(other.session.id)).toBeDefined();
         expect(await store.revokeAllForUser(userId)).toBe(1);
+      });
+    });
+
+    it("revokes by cutoff: older sessions but the one kept end, later ones live, an older cutoff never wins", async () => {
+      await withStore(async ({ store, clock, events }) => {
+        const userId = randomUUID();
+        const [keep, older] = await Promise.all([open(store, userId), open(store, userId)]);
+        clock.advance(1000);
+        const cutoff = clock.now();
+        clock.advance(1000);
+        const later = await open(store, userId);
+        expect(await store.revokeCreatedBefore(userId, cutoff, keep.session.id)).toBe(1);
+        await eventually(async () => events.find((e) => e.type === "user.sessions_revoked" && e.userId === userId), 2000, "user.sessions_revoked");
+        await eventFor(events, older.session.id, "session.revoked");
+        expect(await store.touch(older.session.id)).toBeUndefined();
+        expect((await store.rotate(older.refreshToken)).outcome).toBe("invalid");
+        expect(await store.touch(keep.session.id)).toBeDefined();
+        expect(await store.touch(later.session.id)).toBeDefined();
+        expect(await store.revokeCreatedBefore(userId, cutoff, keep.session.id)).toBe(0);
+        // An older cutoff applied late (a sweep after a newer change) takes nothing back from the newer one.
+        const newer = clock.now();
+        clock.advance(1000);
+        const newest = await open(store, userId);
+        await store.revokeCreatedBefore(userId, newer, later.session.id);
+        await store.revokeCreatedBefore(userId, cutoff, keep.session.id);
+        expect(await store.touch(keep.session.id)).toBeUndefined();
+        expect(await store.touch(later.session.id)).toBeDefined();
+        expect((await store.listForUser(userId)).map((s) => s.id).sort()).toEqual([later.session.id, newest.session.id].sort());
+      });
+    });
+
+    it("holds a cutoff over sessions its index no longer names, and over their cookies", async () => {
+      await withStore(async ({ store, clock }) => {
+        const userId = randomUUID();
+        const issued = await open(store, userId);
+        const cookie = parseSessionSecret((await store.attachCookie(issued.session.id, userId)) ?? "");
+        clock.advance(1000);
+        // A keep id that is no session: every session of the user created before now ends.
+        await store.revokeCreatedBefore(userId, clock.now(), "A".repeat(22));
+        expect(await store.findByCookie(issued.session.id, cookie!.hash)).toBeUndefined();
+        expect(await store.touch(issued.session.id)).toBeUndefined();
       });
     });
 

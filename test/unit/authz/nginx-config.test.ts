@@ -43,6 +43,21 @@ describe("nginx/nginx.conf.template", () => {
     expect(result.ok).toBe(true);
   });
 
+  it("holds thousands of connections, bounds connects and closes upstream keep-alives before the services do", () => {
+    const text = render(values);
+    expect(text).toMatch(/^worker_rlimit_nofile (\d+);$/m);
+    const connections = Number(/worker_connections (\d+);/.exec(text)?.[1]);
+    const files = Number(/^worker_rlimit_nofile (\d+);$/m.exec(text)?.[1]);
+    expect(connections).toBeGreaterThanOrEqual(4096);
+    // Each proxied request holds a client and an upstream descriptor.
+    expect(files).toBeGreaterThanOrEqual(2 * connections);
+    expect(text).toMatch(/^\s{4}proxy_connect_timeout 2s;$/m);
+    const upstreams = [...text.matchAll(/upstream (\w+) \{([^}]*)\}/g)];
+    expect(upstreams.map((m) => m[1])).toEqual(["auth", "authz", "example"]);
+    // The services close idle keep-alive connections at 65 s (HTTP_KEEPALIVE_TIMEOUT): nginx must let go first.
+    for (const [, , body] of upstreams) expect(Number(/keepalive_timeout (\d+)s;/.exec(body ?? "")?.[1])).toBeLessThan(65);
+  });
+
   it("is really checked: a broken directive fails `nginx -t`", () => {
     const file = path.join(dir, "broken.conf");
     writeFileSync(file, render(values).replace("auth_request /_authz;", "auth_requets /_authz;"));

@@ -32,6 +32,7 @@ describe("docker-compose.yml", () => {
     expect(service("postgres-primary").image).toBe("postgres:15-bookworm");
     for (const i of [0, 1, 2]) expect(service(`postgres-replica-${i}`).image).toBe("postgres:15-bookworm");
     expect(service("redis").image).toBe("redis:7");
+    expect(String(service("redis").command)).toMatch(/--appendonly yes --appendfsync everysec/);
     expect(service("haproxy").image).toMatch(/^haproxy:2\.[68]$/);
     expect(service("pgbouncer").image).toMatch(/^edoburu\/pgbouncer:/);
     // The Envoy the launcher and every test run (envoy-install.ts): one version, one config's meaning.

@@ -25,8 +25,9 @@ describe("gateway config rendering", () => {
 
   it("renders nginx with one upstream server per authz instance, accepted by `nginx -t`", () => {
     const text = renderNginxConfig(readFileSync(path.join(ROOT, "nginx/nginx.conf.template"), "utf8"), targets, { runDir: dir, accessLog: path.join(dir, "a.log") });
-    expect(/upstream authz \{([^}]*)\}/.exec(text)?.[1]).toMatch(/^\s*server 127\.0\.0\.1:17003;\s*server 127\.0\.0\.1:17013;\s*keepalive 16;\s*$/);
-    expect(/upstream auth \{([^}]*)\}/.exec(text)?.[1]).toMatch(/^\s*server 127\.0\.0\.1:17001;\s*server 127\.0\.0\.1:17004;\s*keepalive 16;\s*$/);
+    expect(/upstream authz \{([^}]*)\}/.exec(text)?.[1]).toMatch(
+      /^\s*server 127\.0\.0\.1:17003 max_fails=2 fail_timeout=5s;\s*server 127\.0\.0\.1:17013 max_fails=2 fail_timeout=5s;\s*keepalive 64;\s*keepalive_timeout 55s;\s*keepalive_requests 10000;\s*$/,
+    );
     expect(text).toContain("listen 127.0.0.1:18080;");
     expect(text.split("\n").filter((l) => !l.trimStart().startsWith("#")).join("\n")).not.toMatch(/\{\{/);
     const file = path.join(dir, "nginx.conf");

@@ -75,3 +75,16 @@ describe("scramSecret", () => {
     expect(scramSecret("pencil")).not.toBe(scramSecret("pencil"));
   });
 });
+
+describe("haproxy.cfg connection hygiene", () => {
+  const cfg = repoFile("haproxy/haproxy.cfg");
+
+  it("keeps TCP keepalive on both sides, bounded idle timeouts and queueing, and a per-server connection cap", () => {
+    expect(cfg).toMatch(/^\s*option clitcpka$/m);
+    expect(cfg).toMatch(/^\s*option srvtcpka$/m);
+    expect(cfg).toMatch(/^\s*timeout client 5m$/m);
+    expect(cfg).toMatch(/^\s*timeout server 5m$/m);
+    expect(cfg).toMatch(/^\s*timeout queue \d+s$/m);
+    expect(cfg).toMatch(/^\s*default-server .* maxconn 150$/m);
+  });
+});

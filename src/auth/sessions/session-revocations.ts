@@ -1,0 +1,128 @@
+import type pg from "pg";
+import type { Clock } from "../../platform/clock.js";
+import type { Logger } from "../../platform/log.js";
+import type { Queryable } from "../../platform/transaction.js";
+import type { SessionStore } from "./session-store.js";
+
+/** "End every session of this user created before `beforeMs`, but `keepSessionId`", as committed in Postgres. */
+export interface SessionRevocation {
+  id: string;
+  userId: string;
+  beforeMs: number;
+  keepSessionId: string | undefined;
+}
+
+/**
+ * Revocations that must survive any failure between Postgres and Redis: recorded in the
+ * transaction that changes the credential, applied after the commit, and re-applied by a sweep
+ * until Redis has taken them. Applying is idempotent, so two instances sweeping the same row is harmless.
+ */
+export interface SessionRevocations {
+  /** Records the revocation in the caller's transaction; it is in force once that commits and Redis has it. */
+  record(tx: Queryable, userId: string, keepSessionId?: string): Promise<SessionRevocation>;
+  /** Applies it to the session store and forgets it; how many sessions it ended, or undefined if Redis failed (the sweep retries). */
+  apply(revocation: SessionRevocation): Promise<number | undefined>;
+  /** Applies every revocation still recorded; returns how many it applied. */
+  sweep(): Promise<number>;
+}
+
+export interface SessionRevocationsDeps {
+  primary: pg.Pool;
+  sessions: Pick<SessionStore, "revokeCreatedBefore">;
+  clock: Clock;
+  log: Logger;
+}
+
+interface Row {
+  id: string;
+  user_id: string;
+  revoke_before_ms: string;
+  keep_session_id: string | null;
+}
+
+const toRevocation = (row: Row): SessionRevocation => ({
+  id: row.id,
+  userId: row.user_id,
+  beforeMs: Number(row.revoke_before_ms),
+  keepSessionId: row.keep_session_id ?? undefined,
+});
+
+// Oldest first, so a backlog lands in the order the changes were made (a newer cutoff is kept either way).
+const SWEEP_BATCH = 100;
+
+export function createSessionRevocations(deps: SessionRevocationsDeps): SessionRevocations {
+  const { primary, sessions, clock, log } = deps;
+
+  async function applyOrThrow(revocation: SessionRevocation): Promise<number> {
+    const ended = await sessions.revokeCreatedBefore(revocation.userId, revocation.beforeMs, revocation.keepSessionId);
+    await primary.query("DELETE FROM session_revocations WHERE id = $1", [revocation.id]);
+    return ended;
+  }
+
+  return {
+    async record(tx, userId, keepSessionId) {
+      const beforeMs = clock.now();
+      const result = await tx.query<{ id: string }>(
+        "INSERT INTO session_revocations (user_id, revoke_before_ms, keep_session_id) VALUES ($1, $2, $3) RETURNING id",
+        [userId, beforeMs, keepSessionId ?? null],
+      );
+      return { id: result.rows[0]!.id, userId, beforeMs, keepSessionId };
+    },
+
+    async apply(revocation) {
+      try {
+        return await applyOrThrow(revocation);
+      } catch (error) {
+        log.warn({ err: error instanceof Error ? error.message : String(error), userId: revocation.userId }, "session revocation committed but not yet applied; the sweep retries it");
+        return undefined;
+      }
+    },
+
+    async sweep() {
+      const pending = await primary.query<Row>(
+        "SELECT id, user_id, revoke_before_ms, keep_session_id FROM session_revocations ORDER BY id LIMIT $1",
+        [SWEEP_BATCH],
+      );
+      let applied = 0;
+      for (const row of pending.rows) {
+        await applyOrThrow(toRevocation(row));
+        applied += 1;
+      }
+      return applied;
+    },
+  };
+}
+
+export interface RevocationSweeper {
+  close(): Promise<void>;
+}
+
+/** Sweeps once at start (what a crashed instance left) and then every `intervalMs`, one sweep at a time. */
+export function startRevocationSweeper(deps: { revocations: SessionRevocations; intervalMs: number; log: Logger }): RevocationSweeper {
+  let running: Promise<void> | undefined;
+  let closed = false;
+  const sweep = () => {
+    if (running || closed) return;
+    running = deps.revocations
+      .sweep()
+      .then(
+        (applied) => {
+          if (applied > 0) deps.log.info({ applied }, "applied pending session revocations");
+        },
+        (error: unknown) => deps.log.warn({ err: error instanceof Error ? error.message : String(error) }, "session revocation sweep failed; will retry"),
+      )
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  sweep();
+  const timer = setInterval(sweep, deps.intervalMs);
+  timer.unref();
+  return {
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,230 @@
+import http2 from "node:http2";
+import net from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
+import { bearer, connectTransport, newUser, startTestAuth, type TestAuth } from "../../support/auth.js";
+import { percentile } from "../../support/authz.js";
+
+/** Resolves with how long the server took to close the socket, or Infinity if it was still open after `withinMs`. */
+function closedWithin(socket: net.Socket, withinMs: number): Promise<number> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(Infinity), withinMs);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve(Date.now() - started);
+    });
+  });
+}
+
+const connect = (port: number) =>
+  new Promise<net.Socket>((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => resolve(socket));
+    socket.on("error", () => {});
+    socket.once("error", reject);
+  });
+
+/** A slowloris client: a request line, then one header byte at a time, never the blank line that ends them. */
+async function slowloris(port: number): Promise<{ socket: net.Socket; stop(): void }> {
+  const socket = await connect(port);
+  socket.write("GET /healthz HTTP/1.1\r\nHost: auth.test\r\nX-Slow: ");
+  const timer = setInterval(() => socket.writable && socket.write("a"), 200);
+  socket.once("close", () => clearInterval(timer));
+  return { socket, stop: () => (clearInterval(timer), socket.destroy()) };
+}
+
+describe("the auth port's timeouts and connection cap", () => {
+  let auth: TestAuth;
+  beforeAll(async () => {
+    auth = await startTestAuth({ HTTP_HEADERS_TIMEOUT: "1s", HTTP_REQUEST_TIMEOUT: "2s", MAX_CONNECTIONS: "40" });
+  });
+  afterAll(async () => {
+    await auth?.close();
+  });
+
+  it("cuts off slowloris clients at the headers timeout while normal requests keep working", async () => {
+    const clients = await Promise.all(Array.from({ length: 20 }, () => slowloris(auth.server.port)));
+    try {
+      const closing = clients.map((c) => closedWithin(c.socket, 8000));
+      // Normal traffic during the attack: answered as usual.
+      for (let i = 0; i < 5; i++) expect((await fetch(`${auth.server.url}/healthz`)).status).toBe(200);
+      const cutAfter = await Promise.all(closing);
+      // Headers timeout 1 s, checked every second: cut within a few seconds, never left open.
+      expect(Math.max(...cutAfter)).toBeLessThan(8000);
+      expect((await fetch(`${auth.server.url}/healthz`)).status).toBe(200);
+    } finally {
+      for (const c of clients) c.stop();
+    }
+  });
+
+  it("closes connections beyond MAX_CONNECTIONS on arrival, and serves again once they are gone", async () => {
+    const held = await Promise.all(Array.from({ length: 40 }, () => connect(auth.server.port)));
+    try {
+      await sleep(100);
+      const extra = await connect(auth.server.port);
+      expect(await closedWithin(extra, 2000)).toBeLessThan(2000);
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
+    await sleep(100);
+    expect((await fetch(`${auth.server.url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe("one HTTP/2 connection cannot take the instance down", () => {
+  let auth: TestAuth;
+  let accessToken: string;
+  beforeAll(async () => {
+    auth = await startTestAuth({ H2_MAX_RESETS: "50", H2_MAX_CONCURRENT_STREAMS: "100" });
+    accessToken = (await newUser(auth.client)).tokens.accessToken;
+  });
+  afterAll(async () => {
+    await auth?.close();
+  });
+
+  /**
+   * The p99 of a well-behaved client's GetMe on a connection of its own, sequentially, retrying a
+   * shed call (UNAVAILABLE) as a client should: each sample is the time until an answer.
+   */
+  async function otherClientP99(samples: number): Promise<number> {
+    const client = createClient(AuthService, connectTransport(auth.server.url));
+    const times: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      const started = performance.now();
+      for (;;) {
+        try {
+          await client.getMe({}, bearer(accessToken));
+          break;
+        } catch (error) {
+          if (ConnectError.from(error).code !== Code.Unavailable) throw error;
+        }
+      }
+      times.push(performance.now() - started);
+    }
+    return percentile(times.sort((a, b) => a - b), 0.99);
+  }
+
+  const getMe = (session: http2.ClientHttp2Session) =>
+    session.request({
+      ":method": "POST",
+      ":path": "/auth.v1.AuthService/GetMe",
+      "content-type": "application/json",
+      authorization: `Bearer ${accessToken}`,
+    });
+
+  /** Opens `count` GetMe streams on one new connection, as fast as it goes; `done` resolves when every stream closed. */
+  function flood(url: string, count: number) {
+    const session = http2.connect(url);
+    session.on("error", () => {});
+    const outcome = { answered: 0, shed: 0 };
+    const streams = Array.from({ length: count }, () => {
+      const stream = getMe(session);
+      stream.on("error", () => {});
+      stream.end("{}");
+      return new Promise<void>((resolve) => {
+        stream.on("response", (headers) => {
+          outcome.answered += 1;
+          if (headers[":status"] === 503) outcome.shed += 1;
+        });
+        stream.on("close", () => resolve());
+        stream.resume();
+      });
+    });
+    return {
+      session,
+      outcome,
+      /** Ends the attack now: streams not yet answered are cut. */
+      abort: () => (session.destroy(), Promise.all(streams)),
+      /** Waits for every stream's answer. */
+      settle: () => Promise.all(streams).then(() => session.destroy()),
+    };
+  }
+
+  it("limits concurrent and active streams; a flood of 5,000 GetMe streams on one connection leaves other clients served", async () => {
+    const idle = await otherClientP99(30);
+    const attack = flood(auth.server.url, 5000);
+    await new Promise((resolve) => attack.session.once("remoteSettings", resolve));
+    expect(attack.session.remoteSettings.maxConcurrentStreams).toBe(100);
+    const attacked = await otherClientP99(30);
+    await attack.abort();
+    console.log(`[h2 flood] other client's GetMe p99: idle ${idle.toFixed(1)} ms, under a 5,000-stream flood ${attacked.toFixed(1)} ms; flood streams answered ${attack.outcome.answered}`);
+    // Timing on a shared two-core machine: only a generous bound; the numbers go to the log.
+    expect(attacked).toBeLessThan(Math.max(idle * 20, 2000));
+  });
+
+  it("sheds RPCs fast with UNAVAILABLE once DB_MAX_QUEUED callers wait for the database", async () => {
+    // Every stream of the flood worked on at once, so the wait moves to the database pool.
+    const wide = await startTestAuth({ H2_MAX_ACTIVE_STREAMS: "100", DB_MAX_QUEUED: "30" });
+    try {
+      const attack = flood(wide.server.url, 2000);
+      await attack.settle();
+      console.log(`[h2 flood, wide] ${attack.outcome.answered} answered, ${attack.outcome.shed} shed`);
+      expect(attack.outcome.shed).toBeGreaterThan(0);
+    } finally {
+      await wide.close();
+    }
+  });
+
+  it("serves a connection normally after its client cancelled more streams than may be active at once", async () => {
+    const session = http2.connect(auth.server.url);
+    session.on("error", () => {});
+    try {
+      // Fewer than H2_MAX_RESETS, more than H2_MAX_ACTIVE_STREAMS (8): eight are worked on (waiting for
+      // their bodies), twelve wait their turn; the client cancels the waiting ones, then the others.
+      // None may keep a turn.
+      const pending = Array.from({ length: 20 }, () => {
+        const stream = getMe(session);
+        stream.on("error", () => {});
+        return stream;
+      });
+      await sleep(300);
+      for (const stream of pending.slice(8)) stream.close(http2.constants.NGHTTP2_CANCEL);
+      await sleep(300);
+      for (const stream of pending.slice(0, 8)) stream.close(http2.constants.NGHTTP2_CANCEL);
+      await sleep(300);
+      const stream = getMe(session);
+      stream.end("{}");
+      const status = await new Promise<number | string>((resolve) => {
+        const timer = setTimeout(() => resolve("no answer within 5 s"), 5000);
+        stream.on("response", (headers) => (clearTimeout(timer), resolve(Number(headers[":status"]))));
+        stream.on("error", (error: Error) => (clearTimeout(timer), resolve(error.message)));
+      });
+      expect(status).toBe(200);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("closes a connection that resets streams faster than H2_MAX_RESETS per 10 s (rapid reset)", async () => {
+    const idle = await otherClientP99(30);
+    const session = http2.connect(auth.server.url);
+    session.on("error", () => {});
+    const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
+    let sent = 0;
+    let gone = false;
+    void closed.then(() => (gone = true));
+    const attacker = (async () => {
+      while (!gone && sent < 5000) {
+        try {
+          const stream = getMe(session);
+          stream.on("error", () => {});
+          // Headers and the start of a body, then the reset: the stream is gone before any answer (CVE-2023-44487).
+          stream.write("{");
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+          sent += 1;
+        } catch {
+          break;
+        }
+        if (sent % 20 === 0) await sleep(1);
+      }
+    })();
+    const attacked = await otherClientP99(30);
+    await attacker;
+    await closed;
+    console.log(`[h2 rapid reset] connection closed after ${sent} resets; other client's GetMe p99: idle ${idle.toFixed(1)} ms, during ${attacked.toFixed(1)} ms`);
+    expect(sent).toBeLessThan(500);
+    expect(attacked).toBeLessThan(Math.max(idle * 20, 2000));
+  });
+});

@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Code } from "@connectrpc/connect";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { newAccountToken } from "../../../src/auth/lifecycle/account-token.js";
+import { GOOD_PASSWORD, bearer, newUser, startTestAuth, userIdOf, type TestAuth } from "../../support/auth.js";
+import { headerOf, startTestAuthz, type TestAuthz } from "../../support/authz.js";
+import { startPrivateRedis } from "../../support/data-tier.js";
+import { eventually } from "../../support/eventually.js";
+import { codeOf } from "../../support/rpc-errors.js";
+
+type PrivateRedis = Awaited<ReturnType<typeof startPrivateRedis>>;
+
+/**
+ * Holds the user's row locked on the primary, so the RPC under test queues on it after every Redis
+ * call it makes before its commit; `release` lets the commit through once the test has broken Redis.
+ */
+async function holdUserRow(userId: string, waitingQuery: string) {
+  const client = new pg.Client({ connectionString: inject("stack").primaryUrl });
+  // Another connection watches: inside a transaction, pg_stat_activity is a snapshot taken at first read.
+  const watcher = new pg.Client({ connectionString: inject("stack").primaryUrl });
+  await Promise.all([client.connect(), watcher.connect()]);
+  await client.query("BEGIN");
+  await client.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [userId]);
+  return {
+    /** Resolves once a statement starting with `waitingQuery` waits for the lock. */
+    queued: () =>
+      eventually(
+        async () =>
+          (await watcher.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", [`${waitingQuery}%`])).rowCount! > 0,
+        5_000,
+        `${waitingQuery} waiting for the row lock`,
+      ),
+    async release() {
+      await client.query("COMMIT");
+      await Promise.all([client.end(), watcher.end()]);
+    },
+  };
+}
+
+const settled = (call: Promise<unknown>) => call.then(() => "ok", (error: Error) => error.message);
+
+describe("password changes and resets end the other sessions whatever Redis does after the commit", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "revocation-aof-"));
+  let redis: PrivateRedis;
+  let auth: TestAuth;
+  let authz: TestAuthz;
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis(undefined, dir);
+    auth = await startTestAuth({ REDIS_URL: redis.url, REVOCATION_SWEEP_INTERVAL: "300ms" });
+    authz = await startTestAuthz(auth, { REDIS_URL: redis.url });
+  });
+  afterAll(async () => {
+    await authz?.close();
+    await auth?.close().catch(() => {});
+    await redis?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const sessionEnded = (accessToken: string) =>
+    eventually(
+      async () => {
+        if ((await codeOf(auth.client.getMe({}, bearer(accessToken)))) !== Code.Unauthenticated) return undefined;
+        const check = await authz.check({ headers: { authorization: `Bearer ${accessToken}` } });
+        return check.status.code !== 0 && check;
+      },
+      15_000,
+      "the other session refused by the auth service and the Check",
+    );
+
+  it("ChangePassword with Redis paused between the commit and the revocation: the other session ends, the caller's lives", async () => {
+    const user = await newUser(auth.client);
+    const other = await auth.client.signIn({ email: user.email, password: user.password });
+    expect((await authz.check({ headers: { authorization: `Bearer ${other.accessToken}` } })).status.code).toBe(0);
+
+    const row = await holdUserRow(userIdOf(user.tokens.accessToken), "UPDATE users SET password_hash");
+    const change = settled(auth.client.changePassword({ currentPassword: GOOD_PASSWORD, newPassword: "a brand new passphrase" }, bearer(user.tokens.accessToken)));
+    await row.queued();
+    const admin = new Redis(redis.url);
+    // Longer than the auth service's Redis command timeout (2 s): its revocation call gives up.
+    await admin.call("CLIENT", "PAUSE", "3000", "ALL");
+    admin.disconnect();
+    await row.release();
+    expect(await change).toBe("ok");
+
+    const denied = (await sessionEnded(other.accessToken)).value;
+    expect(headerOf(denied, "x-auth-reason")).toBe("session_not_found");
+    expect((await auth.client.getMe({}, bearer(user.tokens.accessToken))).user?.email).toBe(user.email);
+  });
+
+  it("ResetPassword with Redis down at the commit: once Redis is back, the sweep ends every session", async () => {
+    const user = await newUser(auth.client);
+    const userId = userIdOf(user.tokens.accessToken);
+    const { token, hash } = newAccountToken();
+    const primary = new pg.Client({ connectionString: inject("stack").primaryUrl });
+    await primary.connect();
+    await primary.query("INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, 'reset_password', now() + interval '10 minutes')", [
+      hash,
+      userId,
+    ]);
+    await primary.end();
+
+    const row = await holdUserRow(userId, "SELECT u.id, u.email FROM users u JOIN account_tokens");
+    const reset = settled(auth.client.resetPassword({ token, newPassword: "a brand new passphrase" }));
+    await row.queued();
+    await redis.kill();
+    await row.release();
+    // The answer may be an error (the caches could not be told), but the reset and its revocation are committed.
+    await reset;
+    const pending = new pg.Client({ connectionString: inject("stack").primaryUrl });
+    await pending.connect();
+    expect((await pending.query("SELECT 1 FROM session_revocations WHERE user_id = $1", [userId])).rowCount).toBe(1);
+
+    // The same port and append-only file: every session comes back from disk, the revocation from Postgres.
+    redis = await startPrivateRedis(redis.port, dir);
+    await sessionEnded(user.tokens.accessToken);
+    await eventually(async () => (await pending.query("SELECT 1 FROM session_revocations WHERE user_id = $1", [userId])).rowCount === 0, 5000, "the revocation forgotten once applied");
+    await pending.end();
+  });
+
+  it("a revoked session stays revoked after Redis is killed and restarted (AOF)", async () => {
+    const user = await newUser(auth.client);
+    const kept = await auth.client.signIn({ email: user.email, password: user.password });
+    await auth.client.signOut({}, bearer(user.tokens.accessToken));
+    await redis.kill();
+    redis = await startPrivateRedis(redis.port, dir);
+    await eventually(async () => (await auth.client.getMe({}, bearer(kept.accessToken))).user, 10_000, "auth service reconnected");
+    expect(await codeOf(auth.client.getMe({}, bearer(user.tokens.accessToken)))).toBe(Code.Unauthenticated);
+  });
+});
