@@ -4,19 +4,11 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { locateEnvoy } from "../../../src/stack/envoy-install.js";
 import { validateEnvoyConfig } from "../../../src/stack/gateway.js";
-import { renderEnvoyConfig, type GatewayTargets } from "../../../src/stack/gateway-config.js";
+import { renderEnvoyConfig } from "../../../src/stack/gateway-config.js";
+import { SAMPLE_TARGETS } from "../../support/gateway-targets.js";
 
 const TEMPLATE = readFileSync(path.resolve(import.meta.dirname, "../../../envoy/envoy.yaml"), "utf8");
-const at = (port: number) => ({ host: "127.0.0.1", port });
-const targets: GatewayTargets = {
-  listen: at(18080),
-  auth: [at(17001), at(17004)],
-  authz: [
-    { grpc: at(17002), http: at(17003) },
-    { grpc: at(17005), http: at(17006) },
-  ],
-  example: at(17010),
-};
+const targets = SAMPLE_TARGETS;
 
 /** Envoy's own loader on the config the launcher renders: what the proto check cannot see (extensions, cross-references). */
 describe("envoy --mode validate", () => {

@@ -3,21 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { renderEnvoyConfig, renderNginxConfig, type GatewayTargets } from "../../../src/stack/gateway-config.js";
+import { renderEnvoyConfig, renderNginxConfig } from "../../../src/stack/gateway-config.js";
 import { loadGatewayConfig } from "../../../src/stack/gateway.js";
 import { DEFAULT_PUBLIC_PREFIXES } from "../../../src/authz/config.js";
+import { SAMPLE_TARGETS } from "../../support/gateway-targets.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 const at = (port: number) => ({ host: "127.0.0.1", port });
-const targets: GatewayTargets = {
-  listen: at(18080),
-  auth: [at(17001), at(17004)],
-  authz: [
-    { grpc: at(17002), http: at(17003) },
-    { grpc: at(17012), http: at(17013) },
-  ],
-  example: at(17010),
-};
+const targets = SAMPLE_TARGETS;
 
 describe("gateway config rendering", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "gateway-conf-"));
