@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Counter, Gauge } from "prom-client";
 import { createClient, createContextValues, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
@@ -40,6 +41,7 @@ import { createPgAuditLog } from "./audit/pg-audit-log.js";
 import { createAuthService } from "./auth-service.js";
 import { createAuthenticator } from "./authenticate.js";
 import { createHostedPages } from "./pages/hosted-pages.js";
+import { withHashLoad } from "./passwords/hasher-load.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
 import { createRecentProof } from "./recent-proof.js";
@@ -122,11 +124,27 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const verifiedTokens = createTtlCache<AccessClaims>({ clock, ttlMs: 60_000, maxEntries: 100_000, maxBytes: 32 * 1024 * 1024 });
     closers.unshift(async () => verifiedTokens.close());
     const authenticator = createAuthenticator({ tokens, sessions, verified: { cache: verifiedTokens, clock } });
-    const hasher = await createPasswordHasher(config.argon2);
+    const metrics = createRpcMetrics("auth");
+    const load = withHashLoad(await createPasswordHasher(config.argon2));
+    const hasher = load.hasher;
+    new Gauge({
+      name: "auth_password_hashes_in_flight",
+      help: "argon2id hashes and verifies under way (libuv runs 4 at once; more means sign-ins queue for CPU)",
+      registers: [metrics.registry],
+      collect() {
+        this.set(load.inFlight());
+      },
+    });
+    const refusals = new Counter({
+      name: "auth_rate_limited_total",
+      help: "Requests a budget refused (RESOURCE_EXHAUSTED), by budget",
+      labelNames: ["limiter"] as const,
+      registers: [metrics.registry],
+    });
     const breached = config.passwordBreachCheckUrl ? createRangeLookup({ baseUrl: config.passwordBreachCheckUrl, timeoutMs: 2_000, log }) : undefined;
     const policy = createPasswordPolicy(loadCommonPasswords(), breached);
     const auditLog = createPgAuditLog(db.write);
-    const abuse = createAbuseProtection({ redis, clock, rateLimits: config.rateLimits, lockout: config.lockout });
+    const abuse = createAbuseProtection({ redis, clock, rateLimits: config.rateLimits, lockout: config.lockout, onRefused: (limiter) => refusals.inc({ limiter }) });
     const templates = createMailTemplates({ publicBaseUrl: config.shared.publicBaseUrl });
     const userWritten = async (account: AccountRef & { previousEmail?: string }) => {
       await users.invalidate(account.email);
@@ -168,7 +186,6 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       },
     };
 
-    const metrics = createRpcMetrics("auth");
     registerDataTierMetrics(metrics.registry, { prefix: "auth", db, redis });
     registerOutboxMetrics(metrics.registry, db.write);
     const shedding = createLoadShedding({ pools: db.read === db.write ? [db.write] : [db.write, db.read], maxQueued: config.dbMaxQueued });

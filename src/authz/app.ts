@@ -64,9 +64,14 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   // Sizes as V8 holds them: two bytes a character, and the fields' own overhead.
   const sessionCache = createTtlCache<SessionState | null>({
     ...cacheDeps,
+    onLookup: (hit) => metrics.cacheLookup("session", hit),
     sizeOf: (s) => (s ? 2 * (s.userId.length + s.userAgent.length + (s.fingerprint?.length ?? 0) + (s.cookieHash?.length ?? 0)) + 96 : 8),
   });
-  const tokenCache = createTtlCache<TokenClaims>({ ...cacheDeps, sizeOf: (c) => 2 * (c.userId.length + c.sessionId.length) + 64 });
+  const tokenCache = createTtlCache<TokenClaims>({
+    ...cacheDeps,
+    onLookup: (hit) => metrics.cacheLookup("token", hit),
+    sizeOf: (c) => 2 * (c.userId.length + c.sessionId.length) + 64,
+  });
   const revocations = createRevocationListener({
     subscriber,
     log,

@@ -8,6 +8,8 @@ export interface AuthzMetrics {
   observe(transport: Transport, decision: Decision | "error", seconds: number): void;
   setDegraded(active: boolean): void;
   setRevocationsLive(live: boolean): void;
+  /** Counts a lookup in one of the in-process caches. */
+  cacheLookup(cache: "session" | "token", hit: boolean): void;
 }
 
 /** A registry per server instance, so tests can run several in one process. */
@@ -37,8 +39,15 @@ export function createAuthzMetrics(): AuthzMetrics {
     help: "1 while revocation events are followed (caches in use)",
     registers: [registry],
   });
+  const lookups = new Counter({
+    name: "authz_cache_lookups_total",
+    help: "Lookups in the in-process caches, by cache (session, token) and result (hit, miss); bypassed while revocation events are not followed",
+    labelNames: ["cache", "result"] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    cacheLookup: (cache, hit) => lookups.inc({ cache, result: hit ? "hit" : "miss" }),
     observe(transport, decision, seconds) {
       if (decision === "error") checks.inc({ transport, decision: "error", reason: "internal" });
       else checks.inc({ transport, decision: decision.allow ? "allow" : "deny", reason: decision.reason });

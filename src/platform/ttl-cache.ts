@@ -26,6 +26,8 @@ export interface TtlCacheDeps<V> {
   maxBytes?: number;
   /** An estimate of one value's size in bytes. Default: a small object's. */
   sizeOf?: (value: V) => number;
+  /** Told of every lookup, whether it found a live entry (hit ratio metrics). */
+  onLookup?: (hit: boolean) => void;
 }
 
 // A Map slot, the entry object and its fields: V8's overhead per entry beyond the key and value.
@@ -70,9 +72,10 @@ export function createTtlCache<V>(deps: TtlCacheDeps<V>): TtlCache<V> {
   return {
     get(key) {
       const entry = entries.get(key);
-      if (!entry) return undefined;
-      if (entry.expiresAt <= deps.clock.now()) {
-        remove(key);
+      const live = entry !== undefined && entry.expiresAt > deps.clock.now();
+      deps.onLookup?.(live);
+      if (!live) {
+        if (entry) remove(key);
         return undefined;
       }
       return { value: entry.value };

@@ -25,13 +25,16 @@ export interface AbuseProtectionDeps {
   clock: Clock;
   rateLimits: RateLimits;
   lockout: LockoutPolicy;
+  /** Told of every request a budget refuses, by the budget's name (metrics). */
+  onRefused?: (limiter: string) => void;
 }
 
 export function createAbuseProtection(deps: AbuseProtectionDeps): AbuseProtection {
   const { redis, rateLimits: rates } = deps;
-  const limiter = (name: string, rate: RateLimits[keyof RateLimits]) => createRateLimiter({ redis, name, rate });
+  const refused = (name: string) => () => deps.onRefused?.(name);
+  const limiter = (name: string, rate: RateLimits[keyof RateLimits]) => createRateLimiter({ redis, name, rate, onRefused: refused(name) });
   // Per-IP budgets count IPv6 clients by their /64.
-  const ipLimiter = (name: string, rate: RateLimits[keyof RateLimits]) => createRateLimiter({ redis, name, rate, keyOf: clientNetwork });
+  const ipLimiter = (name: string, rate: RateLimits[keyof RateLimits]) => createRateLimiter({ redis, name, rate, keyOf: clientNetwork, onRefused: refused(name) });
   return {
     signInIp: ipLimiter("signin-ip", rates.signInIp),
     lockout: createSignInLockout({ redis, policy: deps.lockout, clock: deps.clock }),

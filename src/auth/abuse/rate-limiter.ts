@@ -21,6 +21,8 @@ export interface RateLimiterDeps {
   rate: Rate;
   /** What of the key is counted, e.g. an IPv6 client's /64 (client-network.ts). Default the key itself. */
   keyOf?: (key: string) => string;
+  /** Told of every request this limiter refuses (metrics). */
+  onRefused?: () => void;
 }
 
 export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
@@ -37,13 +39,17 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
       try {
         await limiter.consume(counted(key));
       } catch (rejected) {
-        if (rejected instanceof RateLimiterRes) throw retryLater(ctx, rejected.msBeforeNext);
-        throw rejected;
+        if (!(rejected instanceof RateLimiterRes)) throw rejected;
+        deps.onRefused?.();
+        throw retryLater(ctx, rejected.msBeforeNext);
       }
     },
     async check(ctx, key) {
       const state = await limiter.get(counted(key));
-      if (state && state.consumedPoints >= deps.rate.points) throw retryLater(ctx, state.msBeforeNext);
+      if (state && state.consumedPoints >= deps.rate.points) {
+        deps.onRefused?.();
+        throw retryLater(ctx, state.msBeforeNext);
+      }
     },
     async penalize(key) {
       await limiter.penalty(counted(key));
