@@ -65,8 +65,8 @@ export function interpolate(value: string, vars: Record<string, string> = REQUIR
 }
 
 /** A service's environment as its process would see it with REQUIRED_VALUES set and nothing else. */
-export function environmentOf(name: string): Record<string, string> {
-  return Object.fromEntries(Object.entries(service(name).environment ?? {}).map(([key, value]) => [key, interpolate(String(value))]));
+export function environmentOf(name: string, vars: Record<string, string> = REQUIRED_VALUES): Record<string, string> {
+  return Object.fromEntries(Object.entries(service(name).environment ?? {}).map(([key, value]) => [key, interpolate(String(value), vars)]));
 }
 
 /**

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { loadAuthzConfig } from "../../../src/authz/config.js";
 import { loadAuthConfig } from "../../../src/auth/config.js";
 import { loadMailWorkerConfig } from "../../../src/auth/mail/config.js";
-import { COMPOSE, COMPOSE_TEXT, dockerfileCopies, environmentOf, INTERPOLATION, interpolate, namesRead, REPO, service } from "../../support/compose-file.js";
+import { COMPOSE, COMPOSE_TEXT, dockerfileCopies, environmentOf, INTERPOLATION, interpolate, namesRead, REPO, REQUIRED_VALUES, service } from "../../support/compose-file.js";
 import { loadRateLimitConfig } from "../../../src/ratelimit/config.js";
 import { ENVOY_VERSION } from "../../../src/stack/envoy-install.js";
 
@@ -110,6 +110,11 @@ describe("docker-compose.yml", () => {
     const auth = loadAuthConfig(environmentOf("auth"));
     const authz = loadAuthzConfig(environmentOf("authz"));
     expect(authz.shared).toEqual(auth.shared);
+    // Behind TLS the cookie auth sets is __Host- prefixed: authz must read the same name.
+    const https = { ...REQUIRED_VALUES, PUBLIC_BASE_URL: "https://auth.example.com" };
+    const httpsAuth = loadAuthConfig(environmentOf("auth", https));
+    expect(httpsAuth.shared.sessionCookieName).toBe("__Host-auth_session");
+    expect(loadAuthzConfig(environmentOf("authz", https)).shared).toEqual(httpsAuth.shared);
     expect(new URL(authz.jwksUrl).host).toBe(`auth:${auth.port}`);
 
     const gatewayIp = interpolate(service("envoy").networks?.default?.ipv4_address ?? "");
