@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { Clock } from "../../platform/clock.js";
 import type { LockoutPolicy } from "../config.js";
 import { limiterKey } from "../../contract/limiter-key.js";
+import { clientNetwork } from "./client-network.js";
 
 /**
  * Progressive lockout per email address (existing or not, so it reveals
@@ -13,7 +14,8 @@ import { limiterKey } from "../../contract/limiter-key.js";
  *   for base * 2^(failures - threshold), at most `maxMs`; the lock ends by itself;
  * - a lock refuses sign-ins from unknown IPs only: an IP that completed a
  *   sign-in for this account in the last 30 days still gets a password check,
- *   so attackers elsewhere cannot lock the owner out of their usual device;
+ *   so attackers elsewhere cannot lock the owner out of their usual device (an IPv6 device is
+ *   its /64: privacy addresses, RFC 8981, rotate within it);
  * - NIST SP 800-63B 5.2.2: after `hardCap` consecutive failures (100) no device
  *   gets another password check until another proof: a password reset by mail
  *   (`clear`). The count then no longer fades after `memoryMs`.
@@ -59,7 +61,7 @@ export function createSignInLockout(deps: SignInLockoutDeps): SignInLockout {
   return {
     async lockedFor(email, ip) {
       const k = keys(email);
-      const [ttl, knownAt, capped] = await Promise.all([redis.pttl(k.lock), redis.zscore(k.known, limiterKey(ip)), redis.exists(k.capped)]);
+      const [ttl, knownAt, capped] = await Promise.all([redis.pttl(k.lock), redis.zscore(k.known, limiterKey(clientNetwork(ip))), redis.exists(k.capped)]);
       if (capped === 1) return "capped";
       if (ttl <= 0) return 0;
       if (knownAt !== null && Number(knownAt) > clock.now() - KNOWN_DEVICE_MS) return 0;
@@ -76,7 +78,7 @@ export function createSignInLockout(deps: SignInLockoutDeps): SignInLockout {
       await redis
         .multi()
         .del(k.fails, k.lock)
-        .zadd(k.known, now, limiterKey(ip))
+        .zadd(k.known, now, limiterKey(clientNetwork(ip)))
         .zremrangebyscore(k.known, "-inf", now - KNOWN_DEVICE_MS)
         .pexpire(k.known, KNOWN_DEVICE_MS)
         .exec();

@@ -55,6 +55,25 @@ describe("rate limits and lockout", () => {
     ]);
   });
 
+  it("a known IPv6 device is its /64: the owner's next privacy address still signs in, another network does not", async () => {
+    const email = uniqueEmail("v6-owner");
+    const [, x = 0, y = 0] = randomIp().split(".").map(Number);
+    const network = (n: number) => `2001:db8:${x.toString(16)}:${n.toString(16)}`;
+    const owner = clientFrom(auth, `${network(y)}::a`);
+    await owner.signUp({ email, password: GOOD_PASSWORD });
+    await owner.signIn({ email, password: GOOD_PASSWORD });
+    for (let i = 0; i < 3; i++) {
+      expect(await codeOf(clientFrom(auth, randomIp()).signIn({ email, password: `wrong guess ${i}` }))).toBe(Code.Unauthenticated);
+    }
+    // RFC 8981: the owner's device rotates its interface identifier within the same /64.
+    await expect(clientFrom(auth, `${network(y)}:9f3c:21ff:fe4e:77b2`).signIn({ email, password: GOOD_PASSWORD })).resolves.toMatchObject({ tokenType: "Bearer" });
+    // Locked again; a neighbouring /64 is another network, not the owner's device.
+    for (let i = 0; i < 3; i++) {
+      expect(await codeOf(clientFrom(auth, randomIp()).signIn({ email, password: `wrong again ${i}` }))).toBe(Code.Unauthenticated);
+    }
+    expect(await codeOf(clientFrom(auth, `${network(y + 1)}::a`).signIn({ email, password: GOOD_PASSWORD }))).toBe(Code.ResourceExhausted);
+  });
+
   it("a lock expires by itself", async () => {
     const email = uniqueEmail("expiring");
     const client = clientFrom(auth, randomIp());
