@@ -172,7 +172,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const deviceOf = createDeviceOf(config.shared.deviceBinding);
     const recentProof = createRecentProof({ abuse, hasher, audit, sessions, clock, maxAgeMs: config.reauthMaxAgeMs });
     const service: ServiceImpl<typeof AuthService> = {
-      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges, deviceOf, recentProof }),
+      ...createAuthService({ users, sessions, tokens, authenticator, hasher, policy, audit, abuse, accounts, secondFactor, challenges, deviceOf, recentProof, clock }),
       ...createLifecycleService({ users, accounts, sessions, authenticator, hasher, policy, abuse, audit, recentProof }),
       ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, deviceOf, recentProof }),
       ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),

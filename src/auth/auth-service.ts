@@ -19,6 +19,7 @@ import type { SecondFactor } from "./mfa/second-factor.js";
 import type { SignInChallenges } from "./mfa/sign-in-challenges.js";
 import { tokenPair as pairFor } from "./tokens/token-pair.js";
 import { SESSION_ID_FORMAT } from "../contract/session-secret.js";
+import type { Clock } from "../platform/clock.js";
 import type { DeviceOf } from "./sessions/device-of.js";
 import type { IssuedRefresh, SessionStore } from "./sessions/session-store.js";
 import type { AccessTokens } from "./tokens/access-tokens.js";
@@ -38,6 +39,7 @@ export interface AuthServiceDeps {
   challenges: Pick<SignInChallenges, "create">;
   deviceOf: DeviceOf;
   recentProof: RecentProof;
+  clock: Clock;
 }
 
 /** The RPCs of the auth core; account lifecycle and MFA handlers live beside their domains. */
@@ -77,6 +79,9 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
       const password = requirePassword("password", req.password);
       const meta = ctx.values.get(kRequestMeta);
       await abuse.signInIp.check(ctx, meta.ip);
+      // Before the password is read: a password change committing while this sign-in verifies the
+      // old one then cuts off the session it creates (NewSession.provenAt).
+      const provenAt = deps.clock.now();
       const user = await users.findByEmail(email);
       // Before any hashing, so a locked account costs no CPU; keyed on the email, so unknown ones lock alike.
       const lockedMs = await abuse.lockout.lockedFor(email, meta.ip);
@@ -110,7 +115,7 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
       }
       if (await deps.secondFactor.required(user.id)) {
         // No tokens yet: the lockout and known-device record wait for the second factor too.
-        const mfaChallenge = await deps.challenges.create({ userId: user.id, email });
+        const mfaChallenge = await deps.challenges.create({ userId: user.id, email, provenAt });
         await audit(ctx, { type: "mfa.challenge", userId: user.id });
         return { mfaRequired: true, mfaChallenge };
       }
@@ -122,6 +127,7 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
         secondFactor: false,
         emailVerified: user.emailVerified,
         fingerprint: deps.deviceOf(meta),
+        provenAt,
       });
       await audit(ctx, { type: "signin.success", userId: user.id, details: { sessionId: issued.session.id } });
       return tokenPair(issued);

@@ -3,7 +3,7 @@ import { invalidArgument } from "../../platform/errors.js";
 import { withTransaction, type Queryable } from "../../platform/transaction.js";
 import { enqueueMail, PRIORITY_RANK, type Mail } from "../mail/mail.js";
 import type { MailTemplates } from "../mail/templates.js";
-import type { SessionRevocations } from "../sessions/session-revocations.js";
+import type { SessionRevocation, SessionRevocations } from "../sessions/session-revocations.js";
 import { hashAccountToken, newAccountToken } from "./account-token.js";
 import type { AccountRef, AccountWrites, VerifiedEmail } from "./account-writes.js";
 
@@ -77,6 +77,22 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
     return account;
   }
 
+  /**
+   * After a password change commits: the cached row goes first, then the revocation is applied with
+   * its cutoff at now, so a sign-in that verified the old password from the cache ends too. The
+   * revocation is applied whatever the cache did (whoever held the old password holds no session
+   * after this); a cache that could not be dropped before is dropped after, or the caller hears of it.
+   */
+  async function cacheDroppedThenRevoked(account: AccountRef, revocation: SessionRevocation): Promise<number | undefined> {
+    const dropped = await written(account).then(
+      () => true,
+      () => false,
+    );
+    const revokedSessions = await deps.revocations.apply(revocation);
+    if (!dropped) await written(account);
+    return revokedSessions;
+  }
+
   return {
     async register(email, passwordHash) {
       // One statement, the same for a new and a taken email: one round trip and one plan either way
@@ -116,10 +132,7 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
         return deps.revocations.record(tx, account.id, keepSessionId);
       });
       if (!revocation) return undefined;
-      // Sessions first: the other caches can be wrong a while longer than an attacker's session may live.
-      const revokedSessions = await deps.revocations.apply(revocation);
-      await written(account);
-      return { revokedSessions };
+      return { revokedSessions: await cacheDroppedThenRevoked(account, revocation) };
     },
 
     async requestVerification(account) {
@@ -222,10 +235,7 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
         return { account: { id: redeemed.id, email: redeemed.email }, revocation };
       });
       if (!reset) return undefined;
-      // Whoever held the old password holds no session after this, whatever fails next.
-      const revokedSessions = await deps.revocations.apply(reset.revocation);
-      await written(reset.account);
-      return { ...reset.account, revokedSessions };
+      return { ...reset.account, revokedSessions: await cacheDroppedThenRevoked(reset.account, reset.revocation) };
     },
   };
 }

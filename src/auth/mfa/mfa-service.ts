@@ -102,6 +102,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
         secondFactor: true,
         emailVerified,
         fingerprint: deps.deviceOf(meta),
+        // The password was proven at SignIn: a change committed since ends this session too.
+        provenAt: pending.provenAt,
       });
       if (used === "recovery_code") await audit(ctx, { type: "mfa.recovery_code_used", userId: pending.userId });
       await audit(ctx, { type: "signin.success", userId: pending.userId, details: { sessionId: issued.session.id, factor: used } });

@@ -7,6 +7,8 @@ import { hashSessionSecret } from "../../contract/session-secret.js";
 export interface PendingSignIn {
   userId: string;
   email: string;
+  /** When SignIn read the password it verified (epoch ms): the session's created time (NewSession.provenAt). */
+  provenAt: number;
 }
 
 /**
@@ -55,13 +57,13 @@ export function createSignInChallenges(deps: SignInChallengesDeps): SignInChalle
   return {
     async create(pending) {
       const challenge = randomBytes(32).toString("base64url");
-      await redis.multi().hset(key(challenge), "uid", pending.userId, "email", pending.email, "fails", 0).pexpire(key(challenge), deps.ttlMs).exec();
+      await redis.multi().hset(key(challenge), "uid", pending.userId, "email", pending.email, "at", pending.provenAt, "fails", 0).pexpire(key(challenge), deps.ttlMs).exec();
       return challenge;
     },
     async get(challenge) {
       if (!TOKEN_FORMAT.test(challenge)) return undefined;
-      const [userId, email] = await redis.hmget(key(challenge), "uid", "email");
-      return userId && email ? { userId, email } : undefined;
+      const [userId, email, at] = await redis.hmget(key(challenge), "uid", "email", "at");
+      return userId && email && at ? { userId, email, provenAt: Number(at) } : undefined;
     },
     async fail(challenge) {
       return Math.max(0, Number(await redis.eval(FAIL, 1, key(challenge), deps.maxAttempts)));

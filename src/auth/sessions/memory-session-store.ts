@@ -65,21 +65,21 @@ export function createMemorySessionStore(deps: MemorySessionStoreDeps): SessionS
   const ofUser = (userId: string) => [...sessions.keys()].map(live).filter((e): e is Entry => e?.record.userId === userId);
 
   return {
-    async create({ userId, userAgent, ip, secondFactor, emailVerified }) {
+    async create({ userId, userAgent, ip, secondFactor, emailVerified, provenAt }) {
       const now = clock.now();
       const id = newSessionId();
       const refresh = newSessionSecret(id);
       const record: SessionRecord = {
         id,
         userId,
-        createdAt: new Date(now),
+        createdAt: new Date(provenAt),
         lastSeenAt: new Date(now),
         expiresAt: new Date(now + deps.absoluteTtlMs),
         userAgent: userAgent.slice(0, MAX_USER_AGENT_LENGTH),
         ip,
         acr: secondFactor ? "mfa" : "basic",
         emailVerified,
-        authTime: new Date(now),
+        authTime: new Date(provenAt),
       };
       const entry: Entry = { record, refreshHash: refresh.hash, cookieHash: undefined, rotated: new Map(), idleEndsAt: 0 };
       slide(entry, now);

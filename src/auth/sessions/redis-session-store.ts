@@ -180,7 +180,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
   }
 
   return {
-    async create({ userId, userAgent, ip, secondFactor, emailVerified, fingerprint }) {
+    async create({ userId, userAgent, ip, secondFactor, emailVerified, fingerprint, provenAt }) {
       const now = clock.now();
       const id = newSessionId();
       const exp = now + deps.absoluteTtlMs;
@@ -190,7 +190,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
       const ua = userAgent.slice(0, MAX_USER_AGENT_LENGTH);
       const fields: Record<string, string | number> = {
         [FIELD.userId]: userId,
-        [FIELD.createdAt]: now,
+        [FIELD.createdAt]: provenAt,
         [FIELD.lastSeenAt]: now,
         [FIELD.expiresAt]: exp,
         [FIELD.userAgent]: ua,
@@ -198,7 +198,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
         [FIELD.acr]: acr,
         [FIELD.emailVerified]: emailVerified ? "1" : "0",
         [FIELD.refreshHash]: refresh.hash,
-        [FIELD.authTime]: now,
+        [FIELD.authTime]: provenAt,
         ...(fingerprint === undefined ? {} : { [FIELD.fingerprint]: fingerprint }),
       };
       await redis
@@ -213,14 +213,14 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
         session: {
           id,
           userId,
-          createdAt: new Date(now),
+          createdAt: new Date(provenAt),
           lastSeenAt: new Date(now),
           expiresAt: new Date(exp),
           userAgent: ua,
           ip,
           acr,
           emailVerified,
-          authTime: new Date(now),
+          authTime: new Date(provenAt),
         },
         refreshToken: refresh.value,
         refreshExpiresAt: new Date(now + ttl),

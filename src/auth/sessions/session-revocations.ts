@@ -20,7 +20,12 @@ export interface SessionRevocation {
 export interface SessionRevocations {
   /** Records the revocation in the caller's transaction; it is in force once that commits and Redis has it. */
   record(tx: Queryable, userId: string, keepSessionId?: string): Promise<SessionRevocation>;
-  /** Applies it to the session store and forgets it; how many sessions it ended, or undefined if Redis failed (the sweep retries). */
+  /**
+   * Applies it right after the commit, with the cutoff moved up to now: a sign-in that read the old
+   * password (from the user cache, until the caller dropped it) began before now, and its session is
+   * dated by that (NewSession.provenAt). Forgets it; how many sessions it ended, or undefined if Redis
+   * failed (the sweep retries, with the recorded cutoff, so it never ends a session signed in since).
+   */
   apply(revocation: SessionRevocation): Promise<number | undefined>;
   /** Applies every revocation still recorded; returns how many it applied. */
   sweep(): Promise<number>;
@@ -53,8 +58,8 @@ const SWEEP_BATCH = 100;
 export function createSessionRevocations(deps: SessionRevocationsDeps): SessionRevocations {
   const { primary, sessions, clock, log } = deps;
 
-  async function applyOrThrow(revocation: SessionRevocation): Promise<number> {
-    const ended = await sessions.revokeCreatedBefore(revocation.userId, revocation.beforeMs, revocation.keepSessionId);
+  async function applyOrThrow(revocation: SessionRevocation, beforeMs = revocation.beforeMs): Promise<number> {
+    const ended = await sessions.revokeCreatedBefore(revocation.userId, beforeMs, revocation.keepSessionId);
     await primary.query("DELETE FROM session_revocations WHERE id = $1", [revocation.id]);
     return ended;
   }
@@ -71,7 +76,7 @@ export function createSessionRevocations(deps: SessionRevocationsDeps): SessionR
 
     async apply(revocation) {
       try {
-        return await applyOrThrow(revocation);
+        return await applyOrThrow(revocation, Math.max(revocation.beforeMs, clock.now()));
       } catch (error) {
         log.warn({ err: error instanceof Error ? error.message : String(error), userId: revocation.userId }, "session revocation committed but not yet applied; the sweep retries it");
         return undefined;

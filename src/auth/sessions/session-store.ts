@@ -39,6 +39,12 @@ export interface NewSession {
   emailVerified: boolean;
   /** The device fingerprint the Check compares requests with (DEVICE_BINDING); undefined when binding is off. */
   fingerprint: string | undefined;
+  /**
+   * When the password this session rests on was read (epoch ms), taken before the read: the session's
+   * created and auth time. A credential change that commits after it ends the session
+   * (revokeCreatedBefore), however much later the session is written.
+   */
+  provenAt: number;
 }
 
 /**

@@ -110,7 +110,7 @@ describe("sessions", () => {
     try {
       const store = createRedisSessionStore({ redis, clock: systemClock, idleTtlMs: 60_000, absoluteTtlMs: 3_600_000, reuseGraceMs: 2000 });
       const userId = randomUUID();
-      const open = (secondFactor: boolean, user = userId) => store.create({ userId: user, userAgent: "t", ip: "127.0.0.1", secondFactor, emailVerified: false, fingerprint: undefined });
+      const open = (secondFactor: boolean, user = userId) => store.create({ userId: user, userAgent: "t", ip: "127.0.0.1", secondFactor, emailVerified: false, fingerprint: undefined, provenAt: Date.now() });
       const [mfa, password, stranger] = await Promise.all([open(true), open(false), open(false, randomUUID())]);
       expect(mfa.session).toMatchObject({ acr: "mfa", emailVerified: false });
       expect(await redis.hmget(`session:{${password.session.id}}`, "acr", "ev")).toEqual(["basic", "0"]);

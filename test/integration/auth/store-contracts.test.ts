@@ -7,6 +7,7 @@ import { createPgUserStore } from "../../../src/auth/users/pg-user-store.js";
 import type { User } from "../../../src/auth/users/user-store.js";
 import { parseSessionEvent, REVOCATION_CHANNEL, type SessionEvent } from "../../../src/contract/session-events.js";
 import { createLogger } from "../../../src/platform/log.js";
+import { migrate } from "../../../src/platform/migrate.js";
 import { createReplicaReads } from "../../../src/platform/replica-reads.js";
 import { sessionStoreContract } from "../../support/contracts/session-store.js";
 import { userStoreContract } from "../../support/contracts/user-store.js";
@@ -33,6 +34,8 @@ sessionStoreContract("Redis", async (options) => {
 /** The Postgres store as the service wires it: the primary, and replica reads with read-your-writes. */
 async function pgStore() {
   const stack = inject("stack");
+  // Run alone, this file may be the first to reach the shared stack: the schema is its own to ensure.
+  await migrate(stack.primaryUrl, createLogger("silent"));
   const primary = new pg.Pool({ connectionString: stack.primaryUrl, max: 2 });
   const replica = new pg.Pool({ connectionString: stack.replicaUrl, max: 2 });
   const redis = new Redis(stack.redisUrl);

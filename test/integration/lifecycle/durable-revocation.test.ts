@@ -7,9 +7,14 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { newAccountToken } from "../../../src/auth/lifecycle/account-token.js";
+import { createMemorySessionStore } from "../../../src/auth/sessions/memory-session-store.js";
+import { createSessionRevocations } from "../../../src/auth/sessions/session-revocations.js";
+import { createLogger } from "../../../src/platform/log.js";
+import { withTransaction } from "../../../src/platform/transaction.js";
 import { GOOD_PASSWORD, bearer, newUser, startTestAuth, userIdOf, type TestAuth } from "../../support/auth.js";
 import { headerOf, startTestAuthz, type TestAuthz } from "../../support/authz.js";
 import { startPrivateRedis } from "../../support/data-tier.js";
+import { steppingClock } from "../../support/clock.js";
 import { eventually } from "../../support/eventually.js";
 import { codeOf } from "../../support/rpc-errors.js";
 
@@ -121,6 +126,27 @@ describe("password changes and resets end the other sessions whatever Redis does
     await sessionEnded(user.tokens.accessToken);
     await eventually(async () => (await pending.query("SELECT 1 FROM session_revocations WHERE user_id = $1", [userId])).rowCount === 0, 5000, "the revocation forgotten once applied");
     await pending.end();
+  });
+
+  it("applied right after the commit, the cutoff moves up to the apply: a sign-in racing the cache drop ends too", async () => {
+    const clock = steppingClock();
+    const sessions = createMemorySessionStore({ clock, idleTtlMs: 60_000, absoluteTtlMs: 3_600_000, reuseGraceMs: 2_000 });
+    const primary = new pg.Pool({ connectionString: inject("stack").primaryUrl, max: 1 });
+    const revocations = createSessionRevocations({ primary, sessions, clock, log: createLogger("silent") });
+    const open = (userId: string) =>
+      sessions.create({ userId, userAgent: "t", ip: "192.0.2.1", secondFactor: false, emailVerified: false, fingerprint: undefined, provenAt: clock.now() });
+    try {
+      const userId = userIdOf((await newUser(auth.client)).tokens.accessToken);
+      const recorded = await withTransaction(primary, (tx) => revocations.record(tx, userId));
+      clock.advance(1000);
+      // A sign-in that read the old password from the cache after the commit, before the cache was dropped.
+      const raced = await open(userId);
+      clock.advance(1000);
+      expect(await revocations.apply(recorded)).toBe(1);
+      expect(await sessions.touch(raced.session.id)).toBeUndefined();
+    } finally {
+      await primary.end();
+    }
   });
 
   it("a revoked session stays revoked after Redis is killed and restarted (AOF)", async () => {

@@ -30,8 +30,10 @@ const GRACE_MS = 2_000;
  */
 export function sessionStoreContract(name: string, factory: SessionStoreFactory): void {
   describe(`SessionStore contract: ${name}`, () => {
+    let clockOfTest = steppingClock();
     async function withStore(test: (s: SessionStoreUnderTest & { clock: ReturnType<typeof steppingClock> }) => Promise<void>, idleTtlMs = IDLE_MS) {
       const clock = steppingClock();
+      clockOfTest = clock;
       const underTest = await factory({ clock, idleTtlMs, absoluteTtlMs: ABSOLUTE_MS, reuseGraceMs: GRACE_MS });
       try {
         await test({ ...underTest, clock });
@@ -40,7 +42,7 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
       }
     }
     const open = (store: SessionStore, userId = randomUUID(), extra: Partial<Parameters<SessionStore["create"]>[0]> = {}) =>
-      store.create({ userId, userAgent: "Test/1.0", ip: "192.0.2.1", secondFactor: false, emailVerified: false, fingerprint: undefined, ...extra });
+      store.create({ userId, userAgent: "Test/1.0", ip: "192.0.2.1", secondFactor: false, emailVerified: false, fingerprint: undefined, provenAt: clockOfTest.now(), ...extra });
     const eventFor = (events: SessionEvent[], sessionId: string, type: "session.revoked" | "session.changed") =>
       eventually(async () => events.find((e) => e.type === type && e.sessionId === sessionId), 2000, `${type} for ${sessionId}`);
 
@@ -167,6 +169,24 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         expect(await store.touch(keep.session.id)).toBeUndefined();
         expect(await store.touch(later.session.id)).toBeDefined();
         expect((await store.listForUser(userId)).map((s) => s.id).sort()).toEqual([later.session.id, newest.session.id].sort());
+      });
+    });
+
+    it("dates a session by when its password was proven: one written after a cutoff but proven before it is dead on arrival", async () => {
+      await withStore(async ({ store, clock }) => {
+        const userId = randomUUID();
+        const provenAt = clock.now();
+        clock.advance(1000);
+        const cutoff = clock.now();
+        await store.revokeCreatedBefore(userId, cutoff);
+        clock.advance(1000);
+        const late = await open(store, userId, { provenAt });
+        expect(late.session.createdAt.getTime()).toBe(provenAt);
+        expect(await store.touch(late.session.id)).toBeUndefined();
+        expect((await store.rotate(late.refreshToken)).outcome).toBe("invalid");
+        // Proven at the cutoff or after: the new password, so the session lives.
+        const fresh = await open(store, userId, { provenAt: cutoff });
+        expect(await store.touch(fresh.session.id)).toBeDefined();
       });
     });
 

@@ -13,6 +13,7 @@ import { createPasswordPolicy } from "../../../src/auth/passwords/password-polic
 import type { SessionStore } from "../../../src/auth/sessions/session-store.js";
 import type { AccessTokens } from "../../../src/auth/tokens/access-tokens.js";
 import { createMemoryUserStore, type MemoryUserStore } from "../../../src/auth/users/memory-user-store.js";
+import { systemClock } from "../../../src/platform/clock.js";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import { createErrorInterceptor } from "../../../src/platform/interceptors.js";
 import { createLogger } from "../../../src/platform/log.js";
@@ -75,6 +76,7 @@ describe("no user enumeration (answers and work done)", async () => {
     secondFactor: { required: async () => false },
     challenges: unused as SignInChallenges,
     recentProof: unused as RecentProof,
+    clock: systemClock,
   });
   const transport = createRouterTransport(({ service: register }) => register(AuthService, service), {
     router: { interceptors: [createErrorInterceptor(createLogger("silent"))] },

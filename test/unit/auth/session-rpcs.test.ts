@@ -62,6 +62,7 @@ describe("session RPCs over the in-memory stores", async () => {
     challenges: {} as SignInChallenges,
     deviceOf: () => undefined,
     recentProof: createRecentProof({ abuse, hasher, audit: async (_ctx, e) => void audit.push(e), sessions, clock, maxAgeMs: 300_000 }),
+    clock,
   });
   const client = createClient(
     AuthService,
@@ -90,10 +91,31 @@ describe("session RPCs over the in-memory stores", async () => {
     expect(refused.rawMessage).toMatch(/must differ/);
   });
 
+  it("a password change that commits while SignIn verifies the old password ends the session SignIn then creates", async () => {
+    const read = users.findByEmail.bind(users);
+    users.findByEmail = async (email) => {
+      const found = await read(email);
+      // The change commits and its cutoff is applied after SignIn read the old hash.
+      clock.advance(1);
+      await sessions.revokeCreatedBefore(user.id, clock.now());
+      return found;
+    };
+    try {
+      const raced = await client.signIn({ email: user.email, password: "a passphrase" });
+      expect(await sessions.touch(raced.sessionId)).toBeUndefined();
+      expect(await codeOf(client.refresh({ refreshToken: raced.refreshToken }))).toBe(Code.Unauthenticated);
+    } finally {
+      users.findByEmail = read;
+    }
+    clock.advance(1);
+    const after = await client.signIn({ email: user.email, password: "a passphrase" });
+    expect(await sessions.touch(after.sessionId)).toBeDefined();
+  });
+
   it("RevokeSession ends only the caller's own sessions", async () => {
     const mine = await client.signIn({ email: user.email, password: "a passphrase" });
     const other = await client.signIn({ email: user.email, password: "a passphrase" });
-    const stranger = await sessions.create({ userId: crypto.randomUUID(), userAgent: "", ip: "", secondFactor: false, emailVerified: false, fingerprint: undefined });
+    const stranger = await sessions.create({ userId: crypto.randomUUID(), userAgent: "", ip: "", secondFactor: false, emailVerified: false, fingerprint: undefined, provenAt: clock.now() });
     expect(await codeOf(client.revokeSession({ sessionId: stranger.session.id }, bearer(mine.accessToken)))).toBe(Code.NotFound);
     await client.revokeSession({ sessionId: other.sessionId }, bearer(mine.accessToken));
     const listed = await client.listSessions({}, bearer(mine.accessToken));
