@@ -3,6 +3,7 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Conne
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import zlib from "node:zlib";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Logger } from "./log.js";
 
@@ -60,14 +61,21 @@ export function createNodeHandler(options: NodeHandlerOptions) {
           throw new ConnectError(`malformed protobuf request: ${error instanceof Error ? error.message : "cannot decode"}`, Code.InvalidArgument);
         }
       });
-    } else if (JSON_BODY.test(contentType) && !compressed(req)) {
-      uReq.body = validated(uReq, ENVELOPED.test(contentType), maxBytes, (bytes) => {
-        try {
-          strictUtf8.decode(bytes);
-        } catch {
-          throw new ConnectError("malformed JSON request: not valid UTF-8", Code.InvalidArgument);
-        }
-      });
+    } else if (JSON_BODY.test(contentType)) {
+      const encoding = contentEncoding(req);
+      const enveloped = ENVELOPED.test(contentType);
+      // A compressed envelope stream is left to Connect; a compressed unary body is inflated to be checked.
+      if (encoding === "identity" || (!enveloped && INFLATE.has(encoding))) {
+        uReq.body = validated(uReq, enveloped, maxBytes, (bytes) => {
+          const text = encoding === "identity" ? bytes : inflated(bytes, encoding, maxBytes);
+          if (text === undefined) return;
+          try {
+            strictUtf8.decode(text);
+          } catch {
+            throw new ConnectError("malformed JSON request: not valid UTF-8", Code.InvalidArgument);
+          }
+        });
+      }
     }
     handler(uReq)
       .then((uRes) => universalResponseToNodeResponse(uRes, res as ServerResponse))
@@ -77,11 +85,25 @@ export function createNodeHandler(options: NodeHandlerOptions) {
   };
 }
 
-/** A compressed unary body is checked by nobody here; Connect decompresses it. */
-const compressed = (req: NodeRequest) => {
-  const encoding = String(req.headers["content-encoding"] ?? "identity").toLowerCase();
-  return encoding !== "identity" && encoding !== "";
-};
+const contentEncoding = (req: NodeRequest) => String(req.headers["content-encoding"] ?? "identity").trim().toLowerCase() || "identity";
+
+// The encodings the router accepts (acceptCompression above), inflated as Connect will.
+const INFLATE = new Map<string, (bytes: Uint8Array, options: { maxOutputLength: number }) => Buffer>([
+  ["gzip", zlib.gunzipSync],
+  ["br", zlib.brotliDecompressSync],
+]);
+
+/**
+ * The body inflated, bounded like Connect bounds it; undefined if it cannot be (corrupt, or over the
+ * limit), for Connect to answer as it does.
+ */
+function inflated(bytes: Uint8Array, encoding: string, maxBytes: number): Uint8Array | undefined {
+  try {
+    return INFLATE.get(encoding)?.(bytes, { maxOutputLength: maxBytes });
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Buffers a unary body (already bounded by readMaxBytes), checks each message

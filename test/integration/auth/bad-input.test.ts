@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import zlib from "node:zlib";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_PASSWORD, type TestAuth, startTestAuth, uniqueEmail } from "../../support/auth.js";
@@ -66,6 +67,23 @@ describe("bad input gets a clear error with the right code", () => {
       expect(answer.code, rpc).toBe("invalid_argument");
       expect(answer.message, rpc).toMatch(/UTF-8/);
     }
+    // Compressed, the same bytes are refused alike: Connect inflates them leniently too.
+    for (const [encoding, packed] of [["gzip", zlib.gzipSync(body)], ["br", zlib.brotliCompressSync(body)]] as const) {
+      const res = await fetch(`${auth.server.url}/auth.v1.AuthService/SignUp`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-encoding": encoding },
+        body: new Uint8Array(packed),
+      });
+      expect(res.status, encoding).toBe(400);
+      expect((await res.json()).message, encoding).toMatch(/UTF-8/);
+    }
+    const valid = zlib.gzipSync(JSON.stringify({ email: uniqueEmail("gzip"), password: GOOD_PASSWORD }));
+    const accepted = await fetch(`${auth.server.url}/auth.v1.AuthService/SignUp`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-encoding": "gzip" },
+      body: new Uint8Array(valid),
+    });
+    expect(accepted.status).toBe(200);
     const replaced = `${local}\ufffd\ufffd@${domain}`;
     expect(await codeOf(auth.client.signIn({ email: replaced, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
 
