@@ -242,7 +242,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       },
     });
 
-    const server = await listenDualProtocol(handler, config.host, config.port, config.listener);
+    const server = await listenDualProtocol(handler, config.host, config.port, config.listener, config.trustedProxies);
     draining = server.draining;
     closers.unshift(() => server.close());
     log.info({ host: config.host, port: server.port }, "auth service listening");

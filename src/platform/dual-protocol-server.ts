@@ -2,6 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { ListenerLimits } from "./listener-limits.js";
+import { isTrustedProxy } from "./request-context.js";
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
@@ -60,8 +61,19 @@ function createTurns(max: number) {
  * One plaintext port for HTTP/1.1 (Connect JSON, gRPC-Web, curl, browsers)
  * and h2c with prior knowledge (gRPC clients). Node cannot negotiate both
  * without TLS, so the first bytes of each connection pick the server.
+ *
+ * The per-connection HTTP/2 guards (active-stream turns, the reset cap) hold one client to its own
+ * connection. A trusted proxy's connection carries many clients' streams, so those guards would let
+ * one client stall or close it for all of them: the proxy's own per-client limits hold there (Envoy
+ * closes a downstream connection with too many premature resets), and DB_MAX_QUEUED sheds the rest.
  */
-export async function listenDualProtocol(handler: Handler, host: string, port: number, limits: ListenerLimits): Promise<ListeningServer> {
+export async function listenDualProtocol(
+  handler: Handler,
+  host: string,
+  port: number,
+  limits: ListenerLimits,
+  trustedProxies: readonly string[] = [],
+): Promise<ListeningServer> {
   let draining = false;
   const inFlight = new Set<http.ServerResponse>();
 
@@ -91,6 +103,10 @@ export async function listenDualProtocol(handler: Handler, host: string, port: n
   const h2 = http2.createServer({ maxSessionMemory: 10, settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, (req, res) => {
     const session = req.stream.session;
     if (!session) return;
+    if (isTrustedProxy(session.socket?.remoteAddress ?? "", trustedProxies)) {
+      handler(req, res);
+      return;
+    }
     let queue = turns.get(session);
     if (!queue) turns.set(session, (queue = createTurns(limits.maxActiveStreams)));
     queue.take(res, () => handler(req, res));
@@ -101,6 +117,7 @@ export async function listenDualProtocol(handler: Handler, host: string, port: n
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
     if (draining) session.close();
+    if (isTrustedProxy(session.socket?.remoteAddress ?? "", trustedProxies)) return;
     let resets: number[] = [];
     const countReset = (stream: http2.ServerHttp2Stream) => {
       // A stream closed with an error code before we answered was reset by the client.

@@ -32,13 +32,18 @@ function header(req: IncomingMessage | Http2ServerRequest, name: string): string
  */
 export function clientIp(peer: string, forwardedFor: string, trustedProxies: readonly string[]): string {
   const normalized = peer.replace(/^::ffff:/, "");
-  if (!trustedProxies.includes(normalized)) return normalized;
+  if (!isTrustedProxy(normalized, trustedProxies)) return normalized;
   const hops = forwardedFor.split(",").map((hop) => hop.trim()).filter((hop) => hop !== "");
   while (hops.length > 0) {
     const hop = hops.pop() as string;
     if (!trustedProxies.includes(hop)) return hop.slice(0, 64);
   }
   return normalized;
+}
+
+/** Whether a socket peer is one of TRUSTED_PROXIES (an IPv4-mapped peer counts as its IPv4 address). */
+export function isTrustedProxy(peer: string, trustedProxies: readonly string[]): boolean {
+  return trustedProxies.includes(peer.replace(/^::ffff:/, ""));
 }
 
 export function requestMetaFrom(req: IncomingMessage | Http2ServerRequest, trustedProxies: readonly string[]): RequestMeta {

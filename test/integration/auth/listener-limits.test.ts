@@ -228,3 +228,56 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
     expect(attacked).toBeLessThan(Math.max(idle * 20, 2000));
   });
 });
+
+describe("a trusted proxy's HTTP/2 connection carries many clients: one of them cannot stall or close it", () => {
+  let auth: TestAuth;
+  let accessToken: string;
+  beforeAll(async () => {
+    auth = await startTestAuth({ TRUSTED_PROXIES: "127.0.0.1", H2_MAX_RESETS: "20", H2_MAX_ACTIVE_STREAMS: "2" });
+    accessToken = (await newUser(auth.client)).tokens.accessToken;
+  });
+  afterAll(async () => {
+    await auth?.close();
+  });
+
+  const answer = (session: http2.ClientHttp2Session) => {
+    const stream = session.request({ ":method": "POST", ":path": "/auth.v1.AuthService/GetMe", "content-type": "application/json", authorization: `Bearer ${accessToken}` });
+    stream.end("{}");
+    return new Promise<number | string>((resolve) => {
+      const timer = setTimeout(() => resolve("no answer within 5 s"), 5000);
+      stream.on("response", (headers) => (clearTimeout(timer), resolve(Number(headers[":status"]))));
+      stream.on("error", (error: Error) => (clearTimeout(timer), resolve(error.message)));
+      stream.resume();
+    });
+  };
+
+  it("streams whose bodies never come hold no turn from the others, and resets past H2_MAX_RESETS do not close it", async () => {
+    const session = http2.connect(auth.server.url);
+    session.on("error", () => {});
+    try {
+      // More slow-body streams than H2_MAX_ACTIVE_STREAMS: a client behind the proxy that never finishes its request.
+      const slow = Array.from({ length: 4 }, () => {
+        const stream = session.request({ ":method": "POST", ":path": "/auth.v1.AuthService/GetMe", "content-type": "application/json" });
+        stream.on("error", () => {});
+        stream.write("{");
+        return stream;
+      });
+      await sleep(200);
+      expect(await answer(session)).toBe(200);
+      // Other clients behind the proxy cancelling: their resets are forwarded on the shared connection.
+      for (let i = 1; i <= 200; i++) {
+        const stream = session.request({ ":method": "POST", ":path": "/auth.v1.AuthService/GetMe", "content-type": "application/json" });
+        stream.on("error", () => {});
+        stream.write("{");
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        if (i % 20 === 0) await sleep(1);
+      }
+      await sleep(300);
+      expect(session.destroyed).toBe(false);
+      expect(await answer(session)).toBe(200);
+      for (const stream of slow) stream.close(http2.constants.NGHTTP2_CANCEL);
+    } finally {
+      session.destroy();
+    }
+  });
+});
