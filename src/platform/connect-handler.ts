@@ -53,8 +53,10 @@ export function createNodeHandler(options: NodeHandlerOptions) {
     const uReq = universalRequestFromNodeRequest(req as IncomingMessage, res as ServerResponse, undefined, options.contextValues(req));
     const contentType = String(req.headers["content-type"] ?? "");
     const maxBytes = options.readMaxBytes ?? 0xffffffff;
+    const enveloped = ENVELOPED.test(contentType);
+    const body = { enveloped, encoding: compressionOf(req, enveloped), maxBytes };
     if (BINARY.test(contentType)) {
-      uReq.body = validated(uReq, ENVELOPED.test(contentType), maxBytes, (bytes) => {
+      uReq.body = validated(uReq, body, (bytes) => {
         try {
           fromBinary(handler.method.input, bytes);
         } catch (error) {
@@ -62,20 +64,13 @@ export function createNodeHandler(options: NodeHandlerOptions) {
         }
       });
     } else if (JSON_BODY.test(contentType)) {
-      const encoding = contentEncoding(req);
-      const enveloped = ENVELOPED.test(contentType);
-      // A compressed envelope stream is left to Connect; a compressed unary body is inflated to be checked.
-      if (encoding === "identity" || (!enveloped && INFLATE.has(encoding))) {
-        uReq.body = validated(uReq, enveloped, maxBytes, (bytes) => {
-          const text = encoding === "identity" ? bytes : inflated(bytes, encoding, maxBytes);
-          if (text === undefined) return;
-          try {
-            strictUtf8.decode(text);
-          } catch {
-            throw new ConnectError("malformed JSON request: not valid UTF-8", Code.InvalidArgument);
-          }
-        });
-      }
+      uReq.body = validated(uReq, body, (bytes) => {
+        try {
+          strictUtf8.decode(bytes);
+        } catch {
+          throw new ConnectError("malformed JSON request: not valid UTF-8", Code.InvalidArgument);
+        }
+      });
     }
     handler(uReq)
       .then((uRes) => universalResponseToNodeResponse(uRes, res as ServerResponse))
@@ -85,7 +80,19 @@ export function createNodeHandler(options: NodeHandlerOptions) {
   };
 }
 
-const contentEncoding = (req: NodeRequest) => String(req.headers["content-encoding"] ?? "identity").trim().toLowerCase() || "identity";
+/**
+ * How the messages are compressed: a unary body by its content-encoding, an envelope's flagged
+ * messages by the stream's message encoding (grpc-encoding for gRPC and gRPC-web, connect-content-encoding
+ * for Connect streams). Connect matches the names exactly, so neither is folded here.
+ */
+function compressionOf(req: NodeRequest, enveloped: boolean): string {
+  const names = enveloped ? ["grpc-encoding", "connect-content-encoding"] : ["content-encoding"];
+  for (const name of names) {
+    const value = req.headers[name];
+    if (typeof value === "string" && value !== "") return value;
+  }
+  return "identity";
+}
 
 // The encodings the router accepts (acceptCompression above), inflated as Connect will.
 const INFLATE = new Map<string, (bytes: Uint8Array, options: { maxOutputLength: number }) => Buffer>([
@@ -98,6 +105,7 @@ const INFLATE = new Map<string, (bytes: Uint8Array, options: { maxOutputLength: 
  * limit), for Connect to answer as it does.
  */
 function inflated(bytes: Uint8Array, encoding: string, maxBytes: number): Uint8Array | undefined {
+  if (encoding === "identity") return bytes;
   try {
     return INFLATE.get(encoding)?.(bytes, { maxOutputLength: maxBytes });
   } catch {
@@ -106,17 +114,17 @@ function inflated(bytes: Uint8Array, encoding: string, maxBytes: number): Uint8A
 }
 
 /**
- * Buffers a unary body (already bounded by readMaxBytes), checks each message
- * with `decode` (which throws a client-safe ConnectError), then hands the same bytes on. Over the limit, it stops checking
- * and lets Connect answer RESOURCE_EXHAUSTED as usual.
+ * Buffers a unary body (already bounded by readMaxBytes), checks each message, inflated as Connect
+ * will inflate it, with `decode` (which throws a client-safe ConnectError), then hands the same bytes
+ * on. Over the limit, it stops checking and lets Connect answer RESOURCE_EXHAUSTED as usual.
  */
 function validated(
   uReq: UniversalServerRequest,
-  enveloped: boolean,
-  maxBytes: number,
+  framing: { enveloped: boolean; encoding: string; maxBytes: number },
   decode: (bytes: Uint8Array) => void,
 ): AsyncIterable<Uint8Array> {
   const source = uReq.body as AsyncIterable<Uint8Array>;
+  const { enveloped, encoding, maxBytes } = framing;
   return {
     async *[Symbol.asyncIterator]() {
       const chunks: Uint8Array[] = [];
@@ -131,21 +139,26 @@ function validated(
         }
       }
       const body = Buffer.concat(chunks);
-      for (const message of enveloped ? messages(body) : [body]) decode(message);
+      const found = enveloped ? messages(body) : [{ bytes: body, compressed: encoding !== "identity" }];
+      for (const message of found) {
+        // A message that cannot be inflated (unknown encoding, corrupt, too big) is Connect's to refuse.
+        const plain = message.compressed ? inflated(message.bytes, encoding, maxBytes) : message.bytes;
+        if (plain !== undefined) decode(plain);
+      }
       yield body;
     },
   };
 }
 
-/** The uncompressed messages of a gRPC envelope stream; compressed or truncated ones are left to Connect. */
-function messages(body: Buffer): Buffer[] {
-  const found: Buffer[] = [];
+/** The data messages of a gRPC envelope stream, each flagged compressed or not; a truncated tail is left to Connect. */
+function messages(body: Buffer): Array<{ bytes: Buffer; compressed: boolean }> {
+  const found: Array<{ bytes: Buffer; compressed: boolean }> = [];
   let offset = 0;
   while (offset + 5 <= body.length) {
     const flags = body[offset] as number;
     const length = body.readUInt32BE(offset + 1);
     if (offset + 5 + length > body.length) break;
-    if ((flags & COMPRESSED_FLAG) === 0 && (flags & 0x80) === 0) found.push(body.subarray(offset + 5, offset + 5 + length));
+    if ((flags & 0x80) === 0) found.push({ bytes: body.subarray(offset + 5, offset + 5 + length), compressed: (flags & COMPRESSED_FLAG) !== 0 });
     offset += 5 + length;
   }
   return found;

@@ -74,7 +74,7 @@ export function createMemorySessionStore(deps: MemorySessionStoreDeps): SessionS
         userId,
         createdAt: new Date(provenAt),
         lastSeenAt: new Date(now),
-        expiresAt: new Date(now + deps.absoluteTtlMs),
+        expiresAt: new Date(provenAt + deps.absoluteTtlMs),
         userAgent: userAgent.slice(0, MAX_USER_AGENT_LENGTH),
         ip,
         acr: secondFactor ? "mfa" : "basic",

@@ -183,7 +183,8 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
     async create({ userId, userAgent, ip, secondFactor, emailVerified, fingerprint, provenAt }) {
       const now = clock.now();
       const id = newSessionId();
-      const exp = now + deps.absoluteTtlMs;
+      // Measured from the proof, like the revocation marker it must not outlive (it lasts absoluteTtlMs from a cutoff after the proof).
+      const exp = provenAt + deps.absoluteTtlMs;
       const acr = secondFactor ? "mfa" : "basic";
       const refresh = newSessionSecret(id);
       const ttl = Math.min(deps.idleTtlMs, deps.absoluteTtlMs);

@@ -77,6 +77,20 @@ describe("bad input gets a clear error with the right code", () => {
       expect(res.status, encoding).toBe(400);
       expect((await res.json()).message, encoding).toMatch(/UTF-8/);
     }
+    // gRPC-web JSON, its one message gzip-compressed (flag 1, grpc-encoding): inflated and refused alike.
+    const packed = zlib.gzipSync(body);
+    const frame = Buffer.alloc(5);
+    frame[0] = 1;
+    frame.writeUInt32BE(packed.length, 1);
+    const web = await fetch(`${auth.server.url}/auth.v1.AuthService/SignUp`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+json", "grpc-encoding": "gzip", "x-grpc-web": "1" },
+      body: new Uint8Array(Buffer.concat([frame, packed])),
+    });
+    // gRPC-web sends its status in a trailer frame at the end of the body.
+    const trailer = decodeURIComponent(Buffer.from(await web.arrayBuffer()).subarray(5).toString());
+    expect(trailer).toMatch(new RegExp(`grpc-status: ${Code.InvalidArgument}\r\n`));
+    expect(trailer).toMatch(/grpc-message: .*UTF-8/);
     const valid = zlib.gzipSync(JSON.stringify({ email: uniqueEmail("gzip"), password: GOOD_PASSWORD }));
     const accepted = await fetch(`${auth.server.url}/auth.v1.AuthService/SignUp`, {
       method: "POST",

@@ -182,6 +182,8 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         clock.advance(1000);
         const late = await open(store, userId, { provenAt });
         expect(late.session.createdAt.getTime()).toBe(provenAt);
+        // Its lifetime counts from the proof too, so it can never outlive the cutoff's marker.
+        expect(late.session.expiresAt.getTime()).toBe(provenAt + ABSOLUTE_MS);
         expect(await store.touch(late.session.id)).toBeUndefined();
         expect((await store.rotate(late.refreshToken)).outcome).toBe("invalid");
         // Proven at the cutoff or after: the new password, so the session lives.
