@@ -24,7 +24,8 @@ export interface SessionRevocations {
    * Applies it right after the commit, with the cutoff moved up to now: a sign-in that read the old
    * password (from the user cache, until the caller dropped it) began before now, and its session is
    * dated by that (NewSession.provenAt). Forgets it; how many sessions it ended, or undefined if Redis
-   * failed (the sweep retries, with the recorded cutoff, so it never ends a session signed in since).
+   * failed (the cutoff moved up is written to the row, and the sweep retries with it, so it never ends
+   * a session signed in since).
    */
   apply(revocation: SessionRevocation): Promise<number | undefined>;
   /** Applies every revocation still recorded; returns how many it applied. */
@@ -75,10 +76,16 @@ export function createSessionRevocations(deps: SessionRevocationsDeps): SessionR
     },
 
     async apply(revocation) {
+      const beforeMs = Math.max(revocation.beforeMs, clock.now());
       try {
-        return await applyOrThrow(revocation, Math.max(revocation.beforeMs, clock.now()));
+        return await applyOrThrow(revocation, beforeMs);
       } catch (error) {
         log.warn({ err: error instanceof Error ? error.message : String(error), userId: revocation.userId }, "session revocation committed but not yet applied; the sweep retries it");
+        // The sweep applies the row as it stands: with this cutoff, not the one recorded before the
+        // user cache was dropped, so a sign-in that read the old password from it ends there too.
+        await primary
+          .query("UPDATE session_revocations SET revoke_before_ms = GREATEST(revoke_before_ms, $2) WHERE id = $1", [revocation.id, beforeMs])
+          .catch((failed: unknown) => log.warn({ err: failed instanceof Error ? failed.message : String(failed), userId: revocation.userId }, "could not move the pending revocation's cutoff up"));
         return undefined;
       }
     },

@@ -149,6 +149,39 @@ describe("password changes and resets end the other sessions whatever Redis does
     }
   });
 
+  it("an apply that fails writes its moved-up cutoff to the row, so the sweep ends the racing sign-in too", async () => {
+    const clock = steppingClock();
+    const sessions = createMemorySessionStore({ clock, idleTtlMs: 60_000, absoluteTtlMs: 3_600_000, reuseGraceMs: 2_000 });
+    let redisDown = true;
+    const flaky = {
+      revokeCreatedBefore: (userId: string, beforeMs: number, keep?: string) =>
+        redisDown ? Promise.reject(new Error("Command timed out")) : sessions.revokeCreatedBefore(userId, beforeMs, keep),
+    };
+    // One uncommitted transaction holds it all, so no other instance's sweeper can take the row first.
+    const tx = new pg.Client({ connectionString: inject("stack").primaryUrl });
+    await tx.connect();
+    await tx.query("BEGIN");
+    try {
+      const revocations = createSessionRevocations({ primary: tx as unknown as pg.Pool, sessions: flaky, clock, log: createLogger("silent") });
+      const user = await tx.query<{ id: string }>("INSERT INTO users (email, password_hash) VALUES ($1, 'x') RETURNING id", [`raced-${Date.now()}@example.com`]);
+      const userId = user.rows[0]!.id;
+      const recorded = await revocations.record(tx, userId);
+      clock.advance(1000);
+      const raced = await sessions.create({ userId, userAgent: "t", ip: "192.0.2.1", secondFactor: false, emailVerified: false, fingerprint: undefined, provenAt: clock.now() });
+      clock.advance(1000);
+      const appliedAt = clock.now();
+      expect(await revocations.apply(recorded)).toBeUndefined();
+      const row = await tx.query<{ revoke_before_ms: string }>("SELECT revoke_before_ms FROM session_revocations WHERE id = $1", [recorded.id]);
+      expect(Number(row.rows[0]?.revoke_before_ms)).toBeGreaterThanOrEqual(appliedAt);
+      redisDown = false;
+      expect(await revocations.sweep()).toBeGreaterThanOrEqual(1);
+      expect(await sessions.touch(raced.session.id)).toBeUndefined();
+    } finally {
+      await tx.query("ROLLBACK");
+      await tx.end();
+    }
+  });
+
   it("a revoked session stays revoked after Redis is killed and restarted (AOF)", async () => {
     const user = await newUser(auth.client);
     const kept = await auth.client.signIn({ email: user.email, password: user.password });
