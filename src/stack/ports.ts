@@ -1,3 +1,5 @@
+import { randomInt } from "node:crypto";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 
 export interface StackPorts {
@@ -9,17 +11,39 @@ export interface StackPorts {
   redis: number;
 }
 
-/** Asks the kernel for a free port by binding port 0; the port is released before return. */
-export function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The kernel's ephemeral range (net.ipv4.ip_local_port_range): ports it hands to `listen(0)` and to
+ * outgoing connections. A port chosen below it cannot be taken by either between the check and the
+ * bind of the program it is for (two Envoys, or an Envoy and a just-started service, raced for one).
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (low && high && low > 10_000) return [low, high];
+  } catch {
+    // Not Linux: the IANA dynamic range.
+  }
+  return [49152, 65535];
+}
+
+const FIRST_PORT = 10_000;
+
+/** A port free on loopback right now, below the ephemeral range; the check's socket is closed before return. */
+export async function findFreePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = FIRST_PORT + randomInt(low - FIRST_PORT);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port found between ${FIRST_PORT} and ${low - 1} in 50 tries`);
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
