@@ -100,10 +100,12 @@ export async function listenDualProtocol(
   // Streams of one connection being worked on at once; the others wait their turn on that connection,
   // so one client's flood queues behind itself instead of in front of everyone at the database pool.
   const turns = new WeakMap<http2.Http2Session, ReturnType<typeof createTurns>>();
+  // Decided once per connection, from its socket peer, when the session starts.
+  const proxied = new WeakSet<http2.Http2Session>();
   const h2 = http2.createServer({ maxSessionMemory: 10, settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, (req, res) => {
     const session = req.stream.session;
     if (!session) return;
-    if (isTrustedProxy(session.socket?.remoteAddress ?? "", trustedProxies)) {
+    if (proxied.has(session)) {
       handler(req, res);
       return;
     }
@@ -117,7 +119,10 @@ export async function listenDualProtocol(
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
     if (draining) session.close();
-    if (isTrustedProxy(session.socket?.remoteAddress ?? "", trustedProxies)) return;
+    if (isTrustedProxy(session.socket?.remoteAddress ?? "", trustedProxies)) {
+      proxied.add(session);
+      return;
+    }
     let resets: number[] = [];
     const countReset = (stream: http2.ServerHttp2Stream) => {
       // A stream closed with an error code before we answered was reset by the client.

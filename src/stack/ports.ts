@@ -16,26 +16,28 @@ export interface StackPorts {
  * outgoing connections. A port chosen below it cannot be taken by either between the check and the
  * bind of the program it is for (two Envoys, or an Envoy and a just-started service, raced for one).
  */
-function ephemeralRange(): [number, number] {
+function ephemeralLow(): number {
   try {
-    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
-    if (low && high && low > 10_000) return [low, high];
+    const [low] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (low && low > FIRST_PORT) return low;
   } catch {
     // Not Linux: the IANA dynamic range.
   }
-  return [49152, 65535];
+  return 49152;
 }
 
 const FIRST_PORT = 10_000;
+// Read once: the range is a host setting, and a stack start asks for many ports.
+let ephemeralStart: number | undefined;
 
 /** A port free on loopback right now, below the ephemeral range; the check's socket is closed before return. */
 export async function findFreePort(): Promise<number> {
-  const [low] = ephemeralRange();
+  const below = (ephemeralStart ??= ephemeralLow());
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = FIRST_PORT + randomInt(low - FIRST_PORT);
+    const port = FIRST_PORT + randomInt(below - FIRST_PORT);
     if (await bindable(port)) return port;
   }
-  throw new Error(`no free port found between ${FIRST_PORT} and ${low - 1} in 50 tries`);
+  throw new Error(`no free port found between ${FIRST_PORT} and ${below - 1} in 50 tries`);
 }
 
 function bindable(port: number): Promise<boolean> {

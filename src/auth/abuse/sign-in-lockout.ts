@@ -39,6 +39,9 @@ export interface SignInLockoutDeps {
 
 const KNOWN_DEVICE_MS = 30 * 86_400_000;
 
+// An IPv6 device is its /64, the network its privacy addresses rotate within.
+const deviceOf = (ip: string) => limiterKey(clientNetwork(ip));
+
 const keys = (email: string) => {
   const id = limiterKey(email);
   return { fails: `lockout:{${id}}:fails`, lock: `lockout:{${id}}:lock`, known: `lockout:{${id}}:known`, capped: `lockout:{${id}}:capped` };
@@ -61,7 +64,7 @@ export function createSignInLockout(deps: SignInLockoutDeps): SignInLockout {
   return {
     async lockedFor(email, ip) {
       const k = keys(email);
-      const [ttl, knownAt, capped] = await Promise.all([redis.pttl(k.lock), redis.zscore(k.known, limiterKey(clientNetwork(ip))), redis.exists(k.capped)]);
+      const [ttl, knownAt, capped] = await Promise.all([redis.pttl(k.lock), redis.zscore(k.known, deviceOf(ip)), redis.exists(k.capped)]);
       if (capped === 1) return "capped";
       if (ttl <= 0) return 0;
       if (knownAt !== null && Number(knownAt) > clock.now() - KNOWN_DEVICE_MS) return 0;
@@ -78,7 +81,7 @@ export function createSignInLockout(deps: SignInLockoutDeps): SignInLockout {
       await redis
         .multi()
         .del(k.fails, k.lock)
-        .zadd(k.known, now, limiterKey(clientNetwork(ip)))
+        .zadd(k.known, now, deviceOf(ip))
         .zremrangebyscore(k.known, "-inf", now - KNOWN_DEVICE_MS)
         .pexpire(k.known, KNOWN_DEVICE_MS)
         .exec();
