@@ -58,6 +58,24 @@ function createTurns(max: number) {
 }
 
 /**
+ * HTTP/1's requestTimeout for one HTTP/2 stream: a request whose body has not all arrived this long
+ * after its turn began is reset, so a slow body holds its turn for as long as HTTP_REQUEST_TIMEOUT,
+ * not until the connection goes idle. Counted from the turn, not the arrival: waiting for a turn is
+ * the server's doing, and an unread body cannot finish arriving.
+ */
+function bodyWithin(req: http2.Http2ServerRequest, ms: number): void {
+  const stream = req.stream;
+  // A request without a body (END_STREAM on its headers) has all arrived already.
+  if (stream.endAfterHeaders) return;
+  const timer = setTimeout(() => {
+    if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  }, ms);
+  const done = () => clearTimeout(timer);
+  req.once("end", done);
+  stream.once("close", done);
+}
+
+/**
  * One plaintext port for HTTP/1.1 (Connect JSON, gRPC-Web, curl, browsers)
  * and h2c with prior knowledge (gRPC clients). Node cannot negotiate both
  * without TLS, so the first bytes of each connection pick the server.
@@ -111,7 +129,10 @@ export async function listenDualProtocol(
     }
     let queue = turns.get(session);
     if (!queue) turns.set(session, (queue = createTurns(limits.maxActiveStreams)));
-    queue.take(res, () => handler(req, res));
+    queue.take(res, () => {
+      bodyWithin(req, limits.requestTimeoutMs);
+      handler(req, res);
+    });
   });
   h2.setTimeout(limits.idleTimeoutMs);
   const sessions = new Set<http2.Http2Session>();

@@ -59,6 +59,38 @@ describe("the auth port's timeouts and connection cap", () => {
     }
   });
 
+  it("resets an HTTP/2 stream whose body has not all arrived within HTTP_REQUEST_TIMEOUT, freeing its turn", async () => {
+    const session = http2.connect(auth.server.url);
+    session.on("error", () => {});
+    try {
+      // More slow-body streams than H2_MAX_ACTIVE_STREAMS (8): without the timeout they would hold
+      // every turn until the connection went idle, and the request after them would wait as long.
+      const slow = Array.from({ length: 8 }, () => {
+        const stream = session.request({ ":method": "POST", ":path": "/auth.v1.AuthService/GetMe", "content-type": "application/json" });
+        stream.on("error", () => {});
+        stream.write("{");
+        return new Promise<number | undefined>((resolve) => stream.once("close", () => resolve(stream.rstCode)));
+      });
+      const next = session.request({ ":method": "POST", ":path": "/auth.v1.AuthService/GetMe", "content-type": "application/json" });
+      next.end("{}");
+      const status = await new Promise<number | string>((resolve) => {
+        const timer = setTimeout(() => resolve("no answer within 8 s"), 8000);
+        next.on("response", (headers) => (clearTimeout(timer), resolve(Number(headers[":status"]))));
+        next.on("error", (error: Error) => (clearTimeout(timer), resolve(error.message)));
+        next.resume();
+      });
+      // Unauthenticated: answered (401), after the slow streams were reset at the 2 s request timeout.
+      expect(status).toBe(401);
+      expect(await Promise.all(slow)).toEqual(Array(8).fill(http2.constants.NGHTTP2_CANCEL));
+      expect(session.destroyed).toBe(false);
+      // Node 20's client loops for good (and eats all memory) if its session is destroyed while a
+      // stream is still half-closed: let the answered one finish first.
+      if (!next.closed) await new Promise((resolve) => next.once("close", resolve));
+    } finally {
+      session.destroy();
+    }
+  });
+
   it("closes connections beyond MAX_CONNECTIONS on arrival, and serves again once they are gone", async () => {
     const held = await Promise.all(Array.from({ length: 40 }, () => connect(auth.server.port)));
     try {
