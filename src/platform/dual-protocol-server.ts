@@ -1,6 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { clientNetwork } from "./client-network.js";
 import type { ListenerLimits } from "./listener-limits.js";
 import { isTrustedProxy } from "./request-context.js";
 
@@ -162,7 +163,27 @@ export async function listenDualProtocol(
   });
 
   const sockets = new Set<net.Socket>();
+  const perClient = new Map<string, number>();
+  /** Counts the socket against its client's share; false (and closed) when that share is full. */
+  const admitted = (socket: net.Socket): boolean => {
+    const peer = socket.remoteAddress ?? "";
+    if (isTrustedProxy(peer, trustedProxies)) return true;
+    const client = clientNetwork(peer);
+    const held = perClient.get(client) ?? 0;
+    if (held >= limits.maxConnectionsPerIp) {
+      socket.destroy();
+      return false;
+    }
+    perClient.set(client, held + 1);
+    socket.once("close", () => {
+      const left = (perClient.get(client) ?? 1) - 1;
+      if (left > 0) perClient.set(client, left);
+      else perClient.delete(client);
+    });
+    return true;
+  };
   const server = net.createServer((socket) => {
+    if (!admitted(socket)) return;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());

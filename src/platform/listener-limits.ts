@@ -16,6 +16,12 @@ export interface ListenerLimits {
   idleTimeoutMs: number;
   /** MAX_CONNECTIONS: connections this instance holds at once; more are closed on arrival. Default 4096. */
   maxConnections: number;
+  /**
+   * MAX_CONNECTIONS_PER_IP: connections one client address (an IPv6 client's /64) holds at once on the
+   * auth port; more are closed on arrival, so one client cannot take the whole MAX_CONNECTIONS.
+   * TRUSTED_PROXIES are not held to it: their connections carry many clients. Default 256.
+   */
+  maxConnectionsPerIp: number;
   /** H2_MAX_CONCURRENT_STREAMS: open streams per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS). Default 100. */
   maxConcurrentStreams: number;
   /**
@@ -36,6 +42,7 @@ export function readListenerLimits(read: EnvReader): ListenerLimits {
     keepAliveTimeoutMs: read.duration("HTTP_KEEPALIVE_TIMEOUT", "65s"),
     idleTimeoutMs: read.duration("HTTP_IDLE_TIMEOUT", "5m"),
     maxConnections: read.integer("MAX_CONNECTIONS", 4096, 1, 1_000_000),
+    maxConnectionsPerIp: read.integer("MAX_CONNECTIONS_PER_IP", 256, 1, 1_000_000),
     maxConcurrentStreams: read.integer("H2_MAX_CONCURRENT_STREAMS", 100, 1, 10_000),
     maxActiveStreams: read.integer("H2_MAX_ACTIVE_STREAMS", 8, 1, 10_000),
     maxResetsPer10s: read.integer("H2_MAX_RESETS", 200, 1, 1_000_000),

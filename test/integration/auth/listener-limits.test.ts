@@ -1,3 +1,4 @@
+import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -19,9 +20,9 @@ function closedWithin(socket: net.Socket, withinMs: number): Promise<number> {
   });
 }
 
-const connect = (port: number) =>
+const connect = (port: number, localAddress?: string) =>
   new Promise<net.Socket>((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1", () => resolve(socket));
+    const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => resolve(socket));
     socket.on("error", () => {});
     socket.once("error", reject);
   });
@@ -102,6 +103,45 @@ describe("the auth port's timeouts and connection cap", () => {
     }
     await sleep(100);
     expect((await fetch(`${auth.server.url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe("one client's share of the connections", () => {
+  let auth: TestAuth;
+  beforeAll(async () => {
+    auth = await startTestAuth({ MAX_CONNECTIONS_PER_IP: "10", TRUSTED_PROXIES: "127.0.0.3" });
+  });
+  afterAll(async () => {
+    await auth?.close();
+  });
+
+  /** A GET /healthz sent from `localAddress` on a connection of its own: its status, or the error. */
+  const healthFrom = (localAddress: string) =>
+    new Promise<number | string>((resolve) => {
+      const req = http.get({ host: "127.0.0.1", port: auth.server.port, path: "/healthz", localAddress, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", (error: Error) => resolve(error.message));
+    });
+
+  it("closes a client's connections past MAX_CONNECTIONS_PER_IP while other clients, and trusted proxies, connect as usual", async () => {
+    const held = await Promise.all(Array.from({ length: 10 }, () => connect(auth.server.port, "127.0.0.2")));
+    const proxy = await Promise.all(Array.from({ length: 15 }, () => connect(auth.server.port, "127.0.0.3")));
+    try {
+      await sleep(100);
+      const extra = await connect(auth.server.port, "127.0.0.2");
+      expect(await closedWithin(extra, 2000)).toBeLessThan(2000);
+      expect(await healthFrom("127.0.0.2")).not.toBe(200);
+      expect(await healthFrom("127.0.0.1")).toBe(200);
+      expect(await healthFrom("127.0.0.3")).toBe(200);
+      expect(proxy.filter((socket) => socket.destroyed)).toHaveLength(0);
+    } finally {
+      for (const socket of [...held, ...proxy]) socket.destroy();
+    }
+    // The share comes back as its connections close.
+    await sleep(100);
+    expect(await healthFrom("127.0.0.2")).toBe(200);
   });
 });
 
