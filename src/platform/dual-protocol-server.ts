@@ -2,7 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { clientNetwork } from "./client-network.js";
-import type { ListenerLimits } from "./listener-limits.js";
+import { awaitShutdownDelay, type ListenerLimits } from "./listener-limits.js";
 import { isTrustedProxy } from "./request-context.js";
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
@@ -214,6 +214,7 @@ export async function listenDualProtocol(
     draining: () => draining,
     async close() {
       draining = true;
+      await awaitShutdownDelay(limits);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.close();
       for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { EnvReader } from "./config.js";
 
 /** What one client may hold of a listening port, and how long a stop waits for work in flight. */
@@ -31,6 +32,13 @@ export interface ListenerLimits {
   maxActiveStreams: number;
   /** H2_MAX_RESETS: streams a client may reset on one connection within 10 s before it is closed (CVE-2023-44487). Default 200. */
   maxResetsPer10s: number;
+  /**
+   * SHUTDOWN_DELAY: on SIGTERM, how long the instance keeps accepting and serving while it already
+   * answers not-ready, so load balancers that poll readiness (Kubernetes endpoints, HAProxy, Envoy
+   * health checks) stop sending before the listener closes. Default none: the local gateway's health
+   * check and GOAWAY move traffic at once.
+   */
+  shutdownDelayMs: number;
   /** SHUTDOWN_GRACE: on SIGTERM, how long work in flight may take to finish before connections are cut. Default 10s. */
   shutdownGraceMs: number;
 }
@@ -46,6 +54,13 @@ export function readListenerLimits(read: EnvReader): ListenerLimits {
     maxConcurrentStreams: read.integer("H2_MAX_CONCURRENT_STREAMS", 100, 1, 10_000),
     maxActiveStreams: read.integer("H2_MAX_ACTIVE_STREAMS", 8, 1, 10_000),
     maxResetsPer10s: read.integer("H2_MAX_RESETS", 200, 1, 1_000_000),
+    // Unset means none; a value given must be a real duration.
+    shutdownDelayMs: read.string("SHUTDOWN_DELAY", "") === "" ? 0 : read.duration("SHUTDOWN_DELAY", "1s"),
     shutdownGraceMs: read.duration("SHUTDOWN_GRACE", "10s"),
   };
+}
+
+/** The first step of every drain: readiness already answers not-ready; wait SHUTDOWN_DELAY before closing. */
+export async function awaitShutdownDelay(limits: Pick<ListenerLimits, "shutdownDelayMs">): Promise<void> {
+  if (limits.shutdownDelayMs > 0) await sleep(limits.shutdownDelayMs);
 }
