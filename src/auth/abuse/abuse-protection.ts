@@ -11,8 +11,14 @@ export interface AbuseProtection {
   signInIp: RateLimiter;
   lockout: SignInLockout;
   signUpIp: RateLimiter;
-  /** Reset and verification mails, keyed on the normalised email whether or not an account has it. */
+  /** Verification mails and notices sent on someone's say-so, keyed on the normalised email whether or not an account has it. */
   mailAccount: RateLimiter;
+  /**
+   * Reset mails, keyed the same way, apart from mailAccount: each one carries a working link to the
+   * mailbox, so spending this budget cannot keep the owner out, while sign-ups or email changes
+   * naming the address (which mail it only notices) would, if they shared it.
+   */
+  mailReset: RateLimiter;
   mailIp: RateLimiter;
   /** Attempts at single-use mailed tokens per IP: guessing them is pointless, but not free. */
   tokenIp: RateLimiter;
@@ -40,6 +46,7 @@ export function createAbuseProtection(deps: AbuseProtectionDeps): AbuseProtectio
     lockout: createSignInLockout({ redis, policy: deps.lockout, clock: deps.clock }),
     signUpIp: ipLimiter("signup-ip", rates.signUpIp),
     mailAccount: limiter("mail-account", rates.mailAccount),
+    mailReset: limiter("mail-reset", rates.mailReset),
     mailIp: ipLimiter("mail-ip", rates.mailIp),
     tokenIp: ipLimiter("token-ip", rates.tokenIp),
     mfaAccount: limiter("mfa-account", rates.mfaAccount),
