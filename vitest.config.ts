@@ -2,8 +2,13 @@ import { configDefaults, defineConfig } from "vitest/config";
 
 // The operations checks (kustomize + kubeconform, promtool, the pgBackRest restore drill) are
 // CPU-heavy and not timing-bound: they run after the other projects, so the latency and
-// failure tests never share the two cores with them.
-const OPS_FILES = ["test/unit/deploy/k8s.test.ts", "test/unit/deploy/prometheus.test.ts", "test/integration/stack/restore-drill.test.ts"];
+// failure tests never share the two cores with them. The bench smoke run saturates both cores.
+const OPS_FILES = [
+  "test/unit/deploy/k8s.test.ts",
+  "test/unit/deploy/prometheus.test.ts",
+  "test/integration/stack/restore-drill.test.ts",
+  "test/integration/bench/quick.test.ts",
+];
 
 export default defineConfig({
   test: {

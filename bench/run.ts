@@ -1,167 +1,187 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { fileURLToPath } from "node:url";
+import argon2 from "argon2";
+import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { startAuthServer } from "../src/auth/app.js";
-import { startAuthzServer } from "../src/authz/app.js";
-import { loadAuthzConfig } from "../src/authz/config.js";
+import { decodeJwt } from "jose";
+import pg from "pg";
+import { loadAuthConfig } from "../src/auth/config.js";
+import { createAccessTokens } from "../src/auth/tokens/access-tokens.js";
+import { createKeyRing } from "../src/auth/tokens/key-ring.js";
+import { createPgSigningKeyStore } from "../src/auth/tokens/signing-key-store.js";
 import { startExampleUpstream } from "../src/example/upstream.js";
 import { AuthService } from "../src/gen/auth/v1/auth_pb.js";
-import { loadAuthConfig } from "../src/auth/config.js";
+import { systemClock } from "../src/platform/clock.js";
 import { createLogger } from "../src/platform/log.js";
-import { startGateway } from "../src/stack/gateway.js";
-import { findFreePort } from "../src/stack/ports.js";
-import { startStack } from "../src/stack/stack.js";
+import { startAuthInstance, startAuthzInstance } from "../src/stack/app-instances.js";
+import { canConnect, findFreePort } from "../src/stack/ports.js";
+import { createProcessManager, type ProcessManager } from "../src/stack/processes.js";
+import { waitUntil } from "../src/stack/readiness.js";
 import { endpointOf } from "../src/stack/render-config.js";
-import { gatewayLoad } from "./gateway-load.js";
+import { startStack } from "../src/stack/stack.js";
+import { browserSignIn } from "../test/support/browser.js";
+import { checkRows } from "./check-rows.js";
+import { gatewayRows } from "./gateway-load.js";
+import { enumerationRows, signInRow } from "./password-rows.js";
+import { busyCoresSince, peakRssDuring, rssMiB } from "./proc-stats.js";
+import { revocationRow } from "./revocation-row.js";
+import { ratios, renderRow, TABLE_HEADER, type Row, type RowSpec } from "./table.js";
 
 /**
- * Side-by-side timings on one machine in one run. Pairs are interleaved so
- * that noise from a shared machine hits both sides alike; what matters is
- * the ratio, not the absolute numbers.
+ * `npm run bench`: every figure the README quotes, in one table. Each row loads a contender and
+ * its ceiling with an independent generator (ghz, h2load, wrk) in alternating rounds on this
+ * machine; the ratio per round is what to read, absolute numbers move with the machine.
+ * `--quick` (CI) runs one short round per row and fails only if a row has no number.
  */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
-const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 5);
-const LOAD_ROUNDS = Number(process.env.BENCH_LOAD_ROUNDS ?? 2);
+const quick = process.argv.includes("--quick");
+const ROUNDS = quick ? 1 : Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = quick ? 1 : Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = 64;
+const ENUMERATION_CALLS = quick ? 2 : 8;
+const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const began = performance.now();
+// Progress goes to stderr, so stdout is the table alone.
+const progress = (what: string) => console.error(`[bench +${((performance.now() - began) / 1000).toFixed(1)} s] ${what}`);
 
-function stats(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-  return { p50: at(0.5), p90: at(0.9) };
+async function startCeiling(procs: ProcessManager, logsDir: string, name: string, entry: string, env: Record<string, string>): Promise<{ port: number; pid: number }> {
+  const port = await findFreePort();
+  const logFile = path.join(logsDir, `${name}.log`);
+  const pid = procs.start({ name, command: process.execPath, args: ["--import", "tsx", entry], cwd: REPO_ROOT, logFile, env: { ...env, CEILING_PORT: String(port) }, stopSignal: "SIGTERM" });
+  await waitUntil(() => canConnect(port), { what: name, timeoutMs: 60_000, logFile, intervalMs: 100 });
+  return { port, pid };
 }
 
-/** Milliseconds, and the gRPC code name of the answer ("ok" or the error), so a row never hides what it timed. */
-async function time(fn: () => Promise<unknown>, outcomes: Map<string, number>): Promise<number> {
-  const start = performance.now();
-  const outcome = await fn().then(
-    () => "ok",
-    (error: unknown) => Code[ConnectError.from(error).code],
-  );
-  const elapsed = performance.now() - start;
-  outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-  return elapsed;
+function rssRow(spec: RowSpec, contender: number, ceiling: number, busyCores: number): Row {
+  return { ...spec, rounds: [{ contender: { value: contender }, ceiling: { value: ceiling } }], busyCores };
 }
-
-const describe = (outcomes: Map<string, number>) => [...outcomes].map(([k, n]) => `${k}×${n}`).join(" ");
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), "auth-bench-"));
   // As root the data tier and the gateway run as an unprivileged user that must reach their state here.
   chmodSync(dir, 0o755);
+  const logsDir = path.join(dir, "logs");
+  mkdirSync(logsDir, { recursive: true });
+  mkdirSync(path.join(dir, "run"), { recursive: true });
   const stack = await startStack({ dir, replicas: 0 });
+  progress("data tier up");
+  const procs = createProcessManager(path.join(dir, "run"));
+  const pool = new pg.Pool({ connectionString: stack.primaryUrl, max: 2 });
   try {
-    const config = loadAuthConfig({
+    const authEnv = {
       DATABASE_URL: stack.databaseUrl,
       DATABASE_PRIMARY_URL: stack.primaryUrl,
       REDIS_URL: stack.redisUrl,
       SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-      AUTH_PORT: "0",
       LOG_LEVEL: "silent",
       // The bench times the work of each answer; limits and lockout would time their refusals instead.
       RATE_LIMIT_SIGNIN_IP: "1000000/1m",
       RATE_LIMIT_SIGNUP_IP: "1000000/1m",
       RATE_LIMIT_MAIL_IP: "1000000/1m",
       RATE_LIMIT_MAIL_ACCOUNT: "1000000/1m",
+      RATE_LIMIT_MAIL_RESET: "1000000/1m",
       LOCKOUT_THRESHOLD: "1000",
-    });
-    const server = await startAuthServer(config, { log: createLogger("silent") });
-    const client = createClient(AuthService, createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }));
+    };
+    const config = loadAuthConfig({ ...authEnv, AUTH_PORT: "0" });
     const password = "correct horse battery staple";
+    const authUrl = `http://127.0.0.1:${await findFreePort()}`;
+    // authz waits for the auth service's issuer metadata, so everything starts at once.
+    const authzEnv = { REDIS_URL: stack.redisUrl, AUTHZ_JWKS_URL: `${authUrl}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, AUTHZ_ISSUER_WAIT: "60s", LOG_LEVEL: "silent" };
+    const [auth, authz, authzUncached, bareCheck, bareArgon2] = await Promise.all([
+      startAuthInstance({ procs, logsDir, env: authEnv }, 0, Number(new URL(authUrl).port)),
+      startAuthzInstance({ procs, logsDir, env: authzEnv }, 0, { grpc: 0, http: 0 }),
+      startAuthzInstance({ procs, logsDir, env: { ...authzEnv, AUTHZ_CACHE_TTL: "1ms" } }, 1, { grpc: 0, http: 0 }),
+      startCeiling(procs, logsDir, "bare-check", "bench/ceilings/check-server.ts", {}),
+      argon2
+        .hash(password, { type: argon2.argon2id, memoryCost: config.argon2.memoryKiB, timeCost: config.argon2.iterations, parallelism: config.argon2.parallelism })
+        .then((hash) => startCeiling(procs, logsDir, "bare-argon2", "bench/ceilings/argon2-server.ts", { CEILING_HASH: hash, CEILING_PASSWORD: password })),
+    ]);
+    const example = await startExampleUpstream("127.0.0.1", 0);
+    progress("services and ceilings up");
+    const client = createClient(AuthService, createConnectTransport({ baseUrl: auth.url, httpVersion: "1.1" }));
     const known = `known-${randomUUID()}@example.com`;
     await client.signUp({ email: known, password });
     const { accessToken } = await client.signIn({ email: known, password });
+    const cookie = await browserSignIn(auth.url, known, password);
     // Wrong passwords spread over accounts that each stay under LOCKOUT_HARD_CAP (100 in a row).
+    const wrongPasswordCalls = ROUNDS * ENUMERATION_CALLS;
     const victims = await Promise.all(
-      Array.from({ length: Math.ceil(ROUNDS / 90) }, async () => {
+      Array.from({ length: Math.ceil(wrongPasswordCalls / 90) }, async () => {
         const email = `victim-${randomUUID()}@example.com`;
         await client.signUp({ email, password });
         return email;
       }),
     );
-    let wrongAttempts = 0;
-    const nextVictim = () => victims[Math.floor(wrongAttempts++ / 90)] as string;
 
-    // The request path: the example upstream directly, and through Envoy + the authz server.
-    const authz = await startAuthzServer(
-      loadAuthzConfig({ REDIS_URL: stack.redisUrl, AUTHZ_PORT: "0", AUTHZ_HTTP_PORT: "0", AUTHZ_JWKS_URL: `${server.url}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, LOG_LEVEL: "silent" }),
-      { log: createLogger("silent", "authz") },
-    );
-    const example = await startExampleUpstream("127.0.0.1", 0);
-    const gateway = await startGateway({
-      dir: path.join(dir, "gateway"),
-      listen: { host: "127.0.0.1", port: await findFreePort() },
-      auth: [endpointOf(server.url)],
-      authz: [authz.endpoints],
-      example: endpointOf(example.url),
-      proxy: "envoy",
+    // Tokens the auth service would issue for the same session, signed with its own key ring.
+    const keys = await createKeyRing({
+      store: createPgSigningKeyStore(pool),
+      encryptionKey: config.signingKeyEncryptionKey,
+      alg: config.signingKeyAlg,
+      rotationMs: config.signingKeyRotationMs,
+      accessTokenTtlMs: config.accessTokenTtlMs,
+      clock: systemClock,
+      log: createLogger("silent"),
     });
-    const bearerHeader = { authorization: `Bearer ${accessToken}` };
-    const httpGet = (url: string) => async () => {
-      const res = await fetch(url, { headers: bearerHeader });
-      await res.arrayBuffer();
-      if (!res.ok) throw new ConnectError(`HTTP ${res.status}`, Code.Unknown);
-    };
+    const tokens = createAccessTokens({ keys, issuer: config.shared.issuer, audience: config.shared.audience, ttlMs: config.accessTokenTtlMs, clock: systemClock });
+    const claims = decodeJwt(accessToken);
+    const session = { id: String(claims.sid), userId: String(claims.sub), acr: claims.acr === "mfa" ? ("mfa" as const) : ("basic" as const), emailVerified: claims.email_verified === true };
+    const mintTokens = async (count: number) => Promise.all(Array.from({ length: count }, async () => (await tokens.issue(session)).token));
 
-    const pairs: Array<[string, () => Promise<unknown>, string, () => Promise<unknown>]> = [
-      ["GET /example/ through gateway + authz", httpGet(`${gateway.url}/example/hello`), "GET /example/ direct", httpGet(`${example.url}/example/hello`)],
-      ["SignIn wrong password", () => client.signIn({ email: nextVictim(), password: "wrong passphrase" }), "SignIn unknown email", () => client.signIn({ email: `nobody-${randomUUID()}@example.com`, password: "wrong passphrase" })],
-      ["SignUp taken email", () => client.signUp({ email: known, password }), "SignUp new email", () => client.signUp({ email: `new-${randomUUID()}@example.com`, password })],
-      [
-        "RequestPasswordReset known email",
-        () => client.requestPasswordReset({ email: known }),
-        "RequestPasswordReset unknown email",
-        () => client.requestPasswordReset({ email: `nobody-${randomUUID()}@example.com` }),
-      ],
-      [
-        "forward-auth Check (cached)",
-        async () => {
-          const res = await fetch(`${authz.httpUrl}/auth/forward`, { headers: { ...bearerHeader, "x-original-uri": "/example/hello", "x-original-method": "GET" } });
-          await res.arrayBuffer();
-          if (res.status !== 200) throw new ConnectError(`HTTP ${res.status}`, Code.Unknown);
-        },
-        "authz /healthz (no decision)",
-        httpGet(`${authz.httpUrl}/healthz`),
-      ],
-      ["GetMe (bearer, live session check)", () => client.getMe({}, { headers: bearerHeader }), "SignIn success (argon2id)", () => client.signIn({ email: known, password })],
-    ];
-    const rows: string[] = [];
-    for (const [nameA, a, nameB, b] of pairs) {
-      const sa: number[] = [];
-      const sb: number[] = [];
-      const oa = new Map<string, number>();
-      const ob = new Map<string, number>();
-      for (let i = 0; i < ROUNDS; i++) {
-        sa.push(await time(a, oa));
-        sb.push(await time(b, ob));
-      }
-      const ra = stats(sa);
-      const rb = stats(sb);
+    const target = (endpoint: { host: string; port: number }) => `${endpoint.host}:${endpoint.port}`;
+    const idle = { authz: rssMiB(authz.pid), bareCheck: rssMiB(bareCheck.pid), auth: rssMiB(auth.pid), bareArgon2: rssMiB(bareArgon2.pid) };
+
+    const rows: Row[] = [];
+    const checkWindow = busyCoresSince();
+    const checkPeak = await peakRssDuring([authz.pid, bareCheck.pid], async () => {
       rows.push(
-        `| ${nameA} (${describe(oa)}) | ${ra.p50.toFixed(1)} | ${ra.p90.toFixed(1)} | ${nameB} (${describe(ob)}) | ${rb.p50.toFixed(1)} | ${rb.p90.toFixed(1)} | ${(ra.p50 / rb.p50).toFixed(2)} |`,
+        ...(await checkRows(
+          { authz: target(authz.endpoints.grpc), authzUncached: target(authzUncached.endpoints.grpc), bare: `127.0.0.1:${bareCheck.port}` },
+          { bearer: accessToken, cookie, mintTokens },
+          { dir, seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, connections: 4 },
+        )),
       );
-    }
-    console.log(`rounds: ${ROUNDS}, node ${process.version}`);
-    console.log("| A | p50 ms | p90 ms | B | p50 ms | p90 ms | A/B p50 |");
-    console.log("| --- | --- | --- | --- | --- | --- | --- |");
-    for (const row of rows) console.log(row);
-    await gateway.stop();
-    console.log("");
-    const load = await gatewayLoad({
-      dir: path.join(dir, "load"),
-      auth: endpointOf(server.url),
-      example: endpointOf(example.url),
-      authzEnv: { REDIS_URL: stack.redisUrl, AUTHZ_JWKS_URL: `${server.url}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, LOG_LEVEL: "silent" },
-      bearer: accessToken,
-      seconds: LOAD_SECONDS,
-      rounds: LOAD_ROUNDS,
     });
-    for (const row of load) console.log(row);
+    const checkCores = checkWindow();
+    progress("Check rows done");
+    const signInWindow = busyCoresSince();
+    const signInPeak = await peakRssDuring([auth.pid, bareArgon2.pid], async () => {
+      rows.push(await signInRow({ dir, authUrl: auth.url, argon2Url: `http://127.0.0.1:${bareArgon2.port}/`, email: known, password, length: quick ? { requests: 16 } : { seconds: SECONDS }, rounds: ROUNDS, clients: 8 }));
+    });
+    const signInCores = signInWindow();
+    rows.push(...(await enumerationRows({ client, known, password, victims, rounds: ROUNDS, callsPerRound: ENUMERATION_CALLS })));
+    progress("password rows done");
+    rows.push(await revocationRow({ client, authz: target(authz.endpoints.grpc), redisUrl: stack.redisUrl, email: known, password, rounds: ROUNDS, samplesPerRound: quick ? 1 : 4 }));
+    progress("revocation row done");
+    rows.push(
+      ...(await gatewayRows({ dir, auth: endpointOf(auth.url), authz: [authz.endpoints], example: endpointOf(example.url), bearer: accessToken, seconds: SECONDS, rounds: ROUNDS, connections: CONCURRENCY })),
+    );
+    const bareCheckName = "bare grpc-js Check server";
+    rows.push(
+      rssRow({ name: "RSS idle: authz (MiB)", ceiling: bareCheckName, unit: "MiB", target: "-" }, idle.authz, idle.bareCheck, Number.NaN),
+      rssRow({ name: "RSS under Check load: authz (MiB)", ceiling: bareCheckName, unit: "MiB", target: "<= 1.3x" }, checkPeak.get(authz.pid)!, checkPeak.get(bareCheck.pid)!, checkCores),
+      rssRow({ name: "RSS idle: auth (MiB)", ceiling: "bare argon2 server", unit: "MiB", target: "-" }, idle.auth, idle.bareArgon2, Number.NaN),
+      rssRow({ name: "RSS under SignIn load: auth (MiB)", ceiling: "bare argon2 server", unit: "MiB", target: "-" }, signInPeak.get(auth.pid)!, signInPeak.get(bareArgon2.pid)!, signInCores),
+    );
+    keys.close();
     await example.close();
-    await authz.close();
-    await server.close();
+
+    const cpu = cpus()[0]?.model ?? "unknown CPU";
+    console.log(`${new Date().toISOString()}, ${availableParallelism()} cores (${cpu}), node ${process.version}, load average at the end ${loadavg()[0]!.toFixed(1)}`);
+    console.log(`${quick ? "--quick: " : ""}${ROUNDS} round(s) of ${SECONDS} s per side; gRPC Check with ghz (c=${CONCURRENCY}, 4 connections), SignIn with h2load, gateways with wrk; services under tsx as the launcher runs them`);
+    console.log("");
+    for (const line of TABLE_HEADER) console.log(line);
+    for (const row of rows) console.log(renderRow(row));
+    const missing = rows.filter((row) => ratios(row).some((ratio) => !Number.isFinite(ratio)));
+    if (missing.length > 0) {
+      console.error(`rows without a number: ${missing.map((row) => row.name).join(", ")}`);
+      process.exitCode = 1;
+    }
   } finally {
+    await procs.stopAll();
+    await pool.end();
     await stack.stop();
     rmSync(dir, { recursive: true, force: true });
   }

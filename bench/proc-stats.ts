@@ -1,0 +1,41 @@
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+
+function cpuJiffies(): { busy: number; total: number } {
+  // "cpu  user nice system idle iowait irq softirq steal ..."; idle and iowait are the not-busy ones.
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "").trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((sum, value) => sum + value, 0);
+  return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
+}
+
+/** Starts a window; the function it returns gives how many cores the whole machine kept busy since (every process, not only ours). */
+export function busyCoresSince(): () => number {
+  const start = cpuJiffies();
+  return () => {
+    const end = cpuJiffies();
+    const total = end.total - start.total;
+    return total > 0 ? ((end.busy - start.busy) / total) * availableParallelism() : Number.NaN;
+  };
+}
+
+/** Resident set size of a process in MiB; "VmHWM" is its peak since start. */
+export function rssMiB(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+/** Samples a process's RSS every 100 ms while `during` runs; resolves to the largest value seen. */
+export async function peakRssDuring(pids: number[], during: () => Promise<void>): Promise<Map<number, number>> {
+  const peak = new Map(pids.map((pid) => [pid, rssMiB(pid)]));
+  const sample = () => {
+    for (const pid of pids) peak.set(pid, Math.max(peak.get(pid) ?? 0, rssMiB(pid)));
+  };
+  const timer = setInterval(sample, 100);
+  try {
+    await during();
+  } finally {
+    clearInterval(timer);
+  }
+  sample();
+  return peak;
+}
