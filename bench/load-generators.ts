@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
@@ -16,11 +16,20 @@ export interface LoadResult {
 const run = promisify(execFile);
 const REPO_ROOT = path.resolve(import.meta.dirname, "..");
 
-/** ghz comes from `go install github.com/bojand/ghz/cmd/ghz@latest`; apt has none. */
+// The version the bench was written against; apt has no ghz, so it comes from the Go module proxy.
+const GHZ_MODULE = "github.com/bojand/ghz/cmd/ghz@v0.93.0";
+
+/** ghz on PATH or in ~/go/bin, else `go install`ed there when Go is on the machine. */
 export function ghzBinary(): string {
-  const found = whichProgram("ghz") ?? [path.join(homedir(), "go", "bin", "ghz")].find((candidate) => existsSync(candidate));
-  if (!found) throw new Error("ghz not found: go install github.com/bojand/ghz/cmd/ghz@latest (or put ghz on PATH)");
-  return found;
+  const locate = () => whichProgram("ghz") ?? [path.join(homedir(), "go", "bin", "ghz")].find((candidate) => existsSync(candidate));
+  const found = locate();
+  if (found) return found;
+  const go = whichProgram("go") ?? ["/usr/local/go/bin/go"].find((candidate) => existsSync(candidate));
+  if (!go) throw new Error(`ghz not found and no Go to install it: go install ${GHZ_MODULE} (or put ghz on PATH)`);
+  execFileSync(go, ["install", GHZ_MODULE], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, GOBIN: path.join(homedir(), "go", "bin") } });
+  const installed = locate();
+  if (!installed) throw new Error(`go install ${GHZ_MODULE} left no ghz in ~/go/bin`);
+  return installed;
 }
 
 export interface GhzCheck {
