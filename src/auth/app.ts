@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, Gauge } from "prom-client";
-import { createClient, createContextValues, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
+import { createClient, createContextValues, type ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { PasskeyService } from "../gen/auth/v1/passkeys_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
@@ -11,6 +11,7 @@ import { createNodeHandler, type NodeRequest, type NodeResponse } from "../platf
 import { createDb } from "../platform/db.js";
 import { listenDualProtocol } from "../platform/dual-protocol-server.js";
 import { createHealthService, type ReadinessProbe } from "../platform/health.js";
+import { createInProcessTransport } from "../platform/in-process-transport.js";
 import { createErrorInterceptor, noStoreInterceptor } from "../platform/interceptors.js";
 import { createLoadShedding } from "../platform/load-shedding.js";
 import type { Logger } from "../platform/log.js";
@@ -214,13 +215,10 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     registerOutboxMetrics(metrics.registry, db.write);
     const shedding = createLoadShedding({ pools: db.read === db.write ? [db.write] : [db.write, db.read], maxQueued: config.dbMaxQueued });
     const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log), shedding];
-    const inProcess = createRouterTransport(
-      ({ service: register }) => {
-        register(AuthService, service);
-        register(PasskeyService, passkeys);
-      },
-      { router: { interceptors } },
-    );
+    const inProcess = createInProcessTransport(({ service: register }) => {
+      register(AuthService, service);
+      register(PasskeyService, passkeys);
+    }, interceptors);
     const pages = createHostedPages({
       auth: createClient(AuthService, inProcess),
       passkeys: createClient(PasskeyService, inProcess),

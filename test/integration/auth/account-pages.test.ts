@@ -168,6 +168,17 @@ describe("account pages", () => {
     expect((await b.get("/account/sessions")).status).toBe(200);
   });
 
+  it("records a page's session and audit events with the browser's IP and user agent", async () => {
+    const { b, email } = await signedIn();
+    const tokens = await auth.client.signIn({ email, password: GOOD_PASSWORD });
+    const sessionId = (b.jar.get("auth_session") ?? "").split(".")[0];
+    const fromPage = (await auth.client.listSessions({}, bearer(tokens.accessToken))).sessions.find((s) => s.sessionId === sessionId);
+    // fetch's own user agent: the page passed the request's facts on to the RPC it called in process.
+    expect(fromPage).toMatchObject({ ip: "127.0.0.1", userAgent: "node" });
+    const { events } = await auth.client.listAuditEvents({}, bearer(tokens.accessToken));
+    expect(events.filter((e) => e.type === "signin.success").every((e) => e.ip === "127.0.0.1")).toBe(true);
+  });
+
   it("changes the password and asks for a new email address's confirmation", async () => {
     const { b, email } = await signedIn();
     const changed = await submit(b, "/account/password", "/account/password", { current_password: GOOD_PASSWORD, new_password: "a brand new passphrase" });
