@@ -29,7 +29,7 @@ export function page(title: string, body: string, options: { wide?: boolean } = 
   a:focus, button:focus, input:focus { outline: 3px solid #8fb0ff; outline-offset: 1px; }
   table { width: 100%; border-collapse: collapse; margin: .6rem 0; }
   th, td { text-align: left; padding: .4rem; border-bottom: 1px solid #e1e4ea; vertical-align: top; overflow-wrap: anywhere; }
-  td button, .inline button { width: auto; margin: 0; padding: .35rem .7rem; }
+  td button, .inline button { width: auto; margin: 0; padding: .35rem .7rem; white-space: nowrap; overflow-wrap: normal; }
   code { overflow-wrap: anywhere; }
   .qr svg { width: 12rem; height: 12rem; display: block; margin: .6rem 0; }
   @media (max-width: 36rem) {

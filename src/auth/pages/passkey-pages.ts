@@ -58,7 +58,7 @@ export function passkeyAccountPage(deps: { passkeys: Client<typeof PasskeyServic
 <form method="post" action="/account/passkeys/begin">
   ${csrfInput(csrf)}
   ${field({ name: "name", label: "Name for the passkey", required: false, maxlength: 64, hint: "For example “Work laptop”.", error: view.errors?.name })}
-  ${field({ name: "current_password", label: "Current password", type: "password", autocomplete: "current-password", required: false, maxlength: 128, hint: "Needed unless you signed in a few minutes ago; also for removing one.", error: view.errors?.current_password })}
+  ${field({ name: "current_password", label: "Current password", type: "password", autocomplete: "current-password", required: false, maxlength: 128, hint: "Needed unless you signed in a few minutes ago (removing one needs a recent sign-in too).", error: view.errors?.current_password })}
   <button type="submit">Add a passkey</button>
 </form>`;
       });

@@ -1,0 +1,206 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { Secret, TOTP } from "otpauth";
+import { createClient } from "@connectrpc/connect";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PasskeyService } from "../../../src/gen/auth/v1/passkeys_pb.js";
+import { findFreePort } from "../../../src/stack/ports.js";
+import { GOOD_PASSWORD, connectTransport, uniqueEmail } from "../../support/auth.js";
+import { CHROMIUM_ARGS, ensureChromium } from "../../support/chromium.js";
+import { startTopology, type TestGateway, type TestTopology } from "../../support/gateway.js";
+import { createMailDatabase, startMailDelivery } from "../../support/mail.js";
+import { rejection } from "../../support/rpc-errors.js";
+
+const SCREENSHOTS = path.resolve(import.meta.dirname, "../../../.test-artifacts/screenshots");
+const WIDTHS = [1280, 390];
+
+/**
+ * One person's whole account, driven in one headless Chromium through Envoy: sign up, confirm the
+ * address from the mail, turn on TOTP from the page's secret, sign in with a code, add a passkey
+ * with Chromium's virtual authenticator (DevTools WebAuthn domain) and sign in with it alone and as
+ * the second step, and sign out another device, which the gateway then refuses. One browser launch
+ * for all of it; every page is photographed at desktop and phone width.
+ */
+describe("self-service pages in Chromium", () => {
+  const chromiumFound = ensureChromium();
+  let db: Awaited<ReturnType<typeof createMailDatabase>>;
+  let delivery: Awaited<ReturnType<typeof startMailDelivery>>;
+  let topo: TestTopology;
+  let gw: TestGateway;
+  let browser: Browser | undefined;
+
+  beforeAll(async () => {
+    if ("skip" in chromiumFound) return;
+    db = await createMailDatabase();
+    delivery = await startMailDelivery(db.url);
+    const port = await findFreePort();
+    // The links in mail and the WebAuthn relying party are this origin: localhost, since WebAuthn refuses IP addresses.
+    topo = await startTopology({ ...db.env, PUBLIC_BASE_URL: `http://localhost:${port}` });
+    gw = await topo.addGateway(1, {}, "envoy", { port, host: "localhost" });
+    browser = await chromium.launch({ executablePath: chromiumFound.path, headless: true, args: CHROMIUM_ARGS });
+    mkdirSync(SCREENSHOTS, { recursive: true });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await topo?.close();
+    await delivery?.close();
+    await db?.drop();
+  });
+
+  async function shoot(page: Page, name: string) {
+    for (const width of WIDTHS) {
+      await page.setViewportSize({ width, height: width > 600 ? 800 : 844 });
+      await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
+
+  /** Submits the form `button` belongs to, waits for the next page to load, and checks where it landed. */
+  async function press(page: Page, button: string | RegExp, landsOn: string) {
+    await Promise.all([page.waitForEvent("load"), page.getByRole("button", { name: button }).click()]);
+    expect(page.url()).toBe(`${gw.url}${landsOn}`);
+  }
+
+  const identityOn = async (page: Page) => {
+    await page.goto(`${gw.url}/example/`);
+    return JSON.parse((await page.locator("body").textContent()) ?? "{}").identity as { userId: string; authLevel: string };
+  };
+
+  it("signs up, confirms, turns on TOTP and passkeys, signs in each way, and ends another device's session", async (ctx) => {
+    if ("skip" in chromiumFound) return ctx.skip(chromiumFound.skip);
+    const email = uniqueEmail("chromium");
+    const laptop = await browser!.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await laptop.newPage();
+
+    // An account page sends a stranger to sign in and back; from there to sign up.
+    await page.goto(`${gw.url}/account`);
+    expect(page.url()).toBe(`${gw.url}/signin?return_to=%2Faccount`);
+    await shoot(page, "signin");
+    await Promise.all([page.waitForEvent("load"), page.getByRole("link", { name: "Create an account" }).click()]);
+    expect(page.url()).toBe(`${gw.url}/signup`);
+    await shoot(page, "signup");
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password", { exact: true }).fill(GOOD_PASSWORD);
+    await press(page, "Create account", "/signup");
+    await expect(page.getByRole("heading").textContent()).resolves.toBe("Check your email");
+    await shoot(page, "signup-done");
+
+    // The link in the mail opens the confirmation page (its token in the fragment, never sent to a server).
+    const mail = await delivery.sink.waitFor(email, /Confirm your email address/);
+    const link = /(http:\/\/localhost:\d+\/verify-email#token=[A-Za-z0-9_-]{43})/.exec(mail.text)?.[1];
+    expect(link).toBeDefined();
+    await page.goto(link!);
+    await shoot(page, "verify-email");
+    await press(page, "Confirm my email address", "/verify-email");
+    await expect(page.getByRole("heading").textContent()).resolves.toBe("Email address confirmed");
+
+    await page.goto(`${gw.url}/signin?return_to=%2Faccount`);
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(GOOD_PASSWORD);
+    await press(page, "Sign in", "/account");
+    await expect(page.locator("#email-state").textContent()).resolves.toBe("Yes");
+    await shoot(page, "account");
+
+    // A second device signs in now, to be signed out from the first one at the end.
+    const phone = await browser!.newContext({ viewport: { width: 390, height: 844 }, userAgent: "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36" });
+    const phonePage = await phone.newPage();
+    await phonePage.goto(`${gw.url}/signin?return_to=%2Faccount`);
+    await phonePage.getByLabel("Email").fill(email);
+    await phonePage.getByLabel("Password").fill(GOOD_PASSWORD);
+    await press(phonePage, "Sign in", "/account");
+
+    // TOTP: the page shows a QR code and the key; the test's authenticator app reads the key.
+    await page.goto(`${gw.url}/account/two-step`);
+    await shoot(page, "two-step");
+    await page.getByLabel("Current password").fill(GOOD_PASSWORD);
+    await press(page, "Set up an authenticator app", "/account/two-step/begin");
+    await expect(page.getByRole("img", { name: "QR code for your authenticator app" }).locator("svg").count()).resolves.toBe(1);
+    await shoot(page, "two-step-enrol");
+    const totp = new TOTP({ secret: Secret.fromBase32((await page.locator("#totp-secret").getAttribute("data-secret")) ?? "") });
+    await page.getByLabel("Code from the app").fill(totp.generate());
+    await press(page, "Turn on two-step sign-in", "/account/two-step/confirm");
+    await expect(page.locator("#recovery-codes li").count()).resolves.toBe(10);
+    await shoot(page, "two-step-recovery-codes");
+
+    // Signed out, the password alone is not enough: the code page, and a code of the next time step (each works once).
+    await page.goto(`${gw.url}/signout`);
+    await press(page, "Sign out", "/signin");
+    await page.goto(`${gw.url}/signin?return_to=%2Fexample%2F`);
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(GOOD_PASSWORD);
+    await press(page, "Sign in", "/signin");
+    await shoot(page, "signin-code");
+    await page.getByLabel(/Code from your authenticator app/).fill(totp.generate({ timestamp: Date.now() + 30_000 }));
+    await press(page, "Continue", "/example/");
+    const afterCode = await identityOn(page);
+    expect(afterCode.authLevel).toBe("mfa");
+
+    // A passkey, created by Chromium's virtual authenticator (a platform one with user verification).
+    const cdp = await laptop.newCDPSession(page);
+    await cdp.send("WebAuthn.enable");
+    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+    await page.goto(`${gw.url}/account/passkeys`);
+    await page.getByLabel("Name for the passkey").fill("Test laptop");
+    await press(page, "Add a passkey", "/account/passkeys/begin");
+    await shoot(page, "passkey-create");
+    await press(page, "Create the passkey", "/account/passkeys?done=added");
+    await expect(page.getByRole("cell", { name: "Test laptop", exact: true }).count()).resolves.toBe(1);
+    await shoot(page, "passkeys");
+    expect((await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials).toHaveLength(1);
+
+    // The passkey alone: no email typed (a discoverable credential), user verified, so the session is `mfa`.
+    await page.goto(`${gw.url}/signout`);
+    await press(page, "Sign out", "/signin");
+    await page.goto(`${gw.url}/signin?return_to=%2Fexample%2F`);
+    await Promise.all([page.waitForEvent("load"), page.getByRole("link", { name: "Sign in with a passkey" }).click()]);
+    expect(page.url()).toBe(`${gw.url}/signin/passkey?return_to=%2Fexample%2F`);
+    await shoot(page, "signin-passkey");
+    const posted = page.waitForRequest((r) => r.method() === "POST" && r.url().endsWith("/signin/passkey"));
+    await press(page, "Use my passkey", "/example/");
+    expect(await identityOn(page)).toMatchObject({ userId: afterCode.userId, authLevel: "mfa" });
+    // The assertion the browser sent, replayed: its challenge was spent, on every instance.
+    const response = new URLSearchParams((await posted).postData() ?? "").get("response") ?? "";
+    expect(JSON.parse(response)).toMatchObject({ type: "public-key" });
+    const replay = await rejection(createClient(PasskeyService, connectTransport(gw.url)).completePasskeySignIn({ responseJson: response }));
+    expect(replay.rawMessage).toMatch(/already used/);
+    const signCount = (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials[0]?.signCount ?? 0;
+    const stored = await delivery.primary.query<{ sign_count: string; last_used_at: Date | null }>("SELECT sign_count, last_used_at FROM passkeys WHERE name = 'Test laptop' AND user_id = $1", [afterCode.userId]);
+    expect(Number(stored.rows[0]?.sign_count)).toBe(signCount);
+    expect(stored.rows[0]?.last_used_at).toBeInstanceOf(Date);
+
+    // The passkey as the second step of a password sign-in.
+    await page.goto(`${gw.url}/signout`);
+    await press(page, "Sign out", "/signin");
+    await page.goto(`${gw.url}/signin?return_to=%2Fexample%2F`);
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(GOOD_PASSWORD);
+    await press(page, "Sign in", "/signin");
+    await press(page, "Use a passkey instead", "/signin/passkey");
+    await press(page, "Use my passkey", "/example/");
+    expect((await identityOn(page)).authLevel).toBe("mfa");
+
+    // From the laptop, sign the phone out; the gateway's Check then turns the phone away (302 to sign in, with its reason).
+    await page.goto(`${gw.url}/account/sessions`);
+    await shoot(page, "sessions");
+    await press(page, /^Sign out Chrome on Android from /, "/account/sessions?done=revoked");
+    const denied = await phone.request.get(`${gw.url}/account`, { maxRedirects: 0, headers: { accept: "text/html" } });
+    expect(denied.status()).toBe(302);
+    expect(denied.headers()["x-auth-reason"]).toBeTruthy();
+    expect(denied.headers().location).toBe(`${gw.url}/signin?return_to=%2Faccount`);
+    await phonePage.goto(`${gw.url}/account/sessions`);
+    expect(phonePage.url()).toBe(`${gw.url}/signin?return_to=%2Faccount%2Fsessions`);
+
+    // The remaining pages, photographed.
+    for (const name of ["password", "email", "security"]) {
+      await page.goto(`${gw.url}/account/${name}`);
+      expect(await page.getByRole("heading", { level: 1 }).count()).toBe(1);
+      await shoot(page, name);
+    }
+    await expect(page.getByRole("cell", { name: "passkey.added" }).count()).resolves.toBe(1);
+    await phone.close();
+    await laptop.close();
+  });
+});
