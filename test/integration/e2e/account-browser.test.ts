@@ -62,6 +62,14 @@ describe("self-service pages in Chromium", () => {
     expect(page.url()).toBe(`${gw.url}${landsOn}`);
   }
 
+  /** Signs out, and in again with the passkey alone; lands on /example/ unless told otherwise. */
+  async function passkeyAlone(page: Page, landsOn = "/example/") {
+    await page.goto(`${gw.url}/signout`);
+    await press(page, "Sign out", "/signin");
+    await page.goto(`${gw.url}/signin/passkey?return_to=%2Fexample%2F`);
+    await press(page, "Use my passkey", landsOn);
+  }
+
   const identityOn = async (page: Page) => {
     await page.goto(`${gw.url}/example/`);
     return JSON.parse((await page.locator("body").textContent()) ?? "{}").identity as { userId: string; authLevel: string };
@@ -120,7 +128,8 @@ describe("self-service pages in Chromium", () => {
     const totp = new TOTP({ secret: Secret.fromBase32((await page.locator("#totp-secret").getAttribute("data-secret")) ?? "") });
     await page.getByLabel("Code from the app").fill(totp.generate());
     await press(page, "Turn on two-step sign-in", "/account/two-step/confirm");
-    await expect(page.locator("#recovery-codes li").count()).resolves.toBe(10);
+    const recoveryCodes = await page.locator("#recovery-codes li").allTextContents();
+    expect(recoveryCodes).toHaveLength(10);
     await shoot(page, "two-step-recovery-codes");
 
     // Signed out, the password alone is not enough: the code page, and a code of the next time step (each works once).
@@ -181,6 +190,28 @@ describe("self-service pages in Chromium", () => {
     await press(page, "Use a passkey instead", "/signin/passkey");
     await press(page, "Use my passkey", "/example/");
     expect((await identityOn(page)).authLevel).toBe("mfa");
+
+    // Backup state: once the authenticator reports the credential backed up (BE/BS flags), the next use records it.
+    const [credential] = (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials;
+    await cdp.send("WebAuthn.setCredentialProperties", { authenticatorId, credentialId: credential!.credentialId, backupEligibility: true, backupState: true });
+    await passkeyAlone(page);
+    expect((await identityOn(page)).authLevel).toBe("mfa");
+    const synced = await delivery.primary.query<{ backed_up: boolean; device_type: string; sign_count: string }>("SELECT backed_up, device_type, sign_count FROM passkeys WHERE user_id = $1", [afterCode.userId]);
+    expect(synced.rows[0]).toMatchObject({ backed_up: true, device_type: "multiDevice" });
+
+    // A clone: the same key answering with a sign count below the stored one is refused (WebAuthn Level 3, 6.1.1).
+    await cdp.send("WebAuthn.removeCredential", { authenticatorId, credentialId: credential!.credentialId });
+    await cdp.send("WebAuthn.addCredential", { authenticatorId, credential: { ...credential!, signCount: 0, backupEligibility: true, backupState: true } });
+    await passkeyAlone(page, "/signin/passkey");
+    await expect(page.getByRole("alert").textContent()).resolves.toMatch(/Passkey not recognised/);
+    const refused = await delivery.primary.query<{ sign_count: string }>("SELECT sign_count FROM passkeys WHERE user_id = $1", [afterCode.userId]);
+    expect(refused.rows[0]?.sign_count).toBe(synced.rows[0]?.sign_count);
+    await page.goto(`${gw.url}/signin?return_to=%2Fexample%2F`);
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(GOOD_PASSWORD);
+    await press(page, "Sign in", "/signin");
+    await page.getByLabel(/Code from your authenticator app/).fill(recoveryCodes[0] ?? "");
+    await press(page, "Continue", "/example/");
 
     // From the laptop, sign the phone out; the gateway's Check then turns the phone away (302 to sign in, with its reason).
     await page.goto(`${gw.url}/account/sessions`);
