@@ -62,6 +62,14 @@ describe("self-service pages in Chromium", () => {
     expect(page.url()).toBe(`${gw.url}${landsOn}`);
   }
 
+  /** The hosted sign-in form, filled in and sent; `landsOn` is the page after it (/signin when a second step follows). */
+  async function passwordSignIn(page: Page, email: string, returnTo: string, landsOn: string) {
+    await page.goto(`${gw.url}/signin?return_to=${returnTo}`);
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(GOOD_PASSWORD);
+    await press(page, "Sign in", landsOn);
+  }
+
   /** Signs out, and in again with the passkey alone; lands on /example/ unless told otherwise. */
   async function passkeyAlone(page: Page, landsOn = "/example/") {
     await page.goto(`${gw.url}/signout`);
@@ -103,20 +111,14 @@ describe("self-service pages in Chromium", () => {
     await press(page, "Confirm my email address", "/verify-email");
     await expect(page.getByRole("heading").textContent()).resolves.toBe("Email address confirmed");
 
-    await page.goto(`${gw.url}/signin?return_to=%2Faccount`);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(GOOD_PASSWORD);
-    await press(page, "Sign in", "/account");
+    await passwordSignIn(page, email, "%2Faccount", "/account");
     await expect(page.locator("#email-state").textContent()).resolves.toBe("Yes");
     await shoot(page, "account");
 
     // A second device signs in now, to be signed out from the first one at the end.
     const phone = await browser!.newContext({ viewport: { width: 390, height: 844 }, userAgent: "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36" });
     const phonePage = await phone.newPage();
-    await phonePage.goto(`${gw.url}/signin?return_to=%2Faccount`);
-    await phonePage.getByLabel("Email").fill(email);
-    await phonePage.getByLabel("Password").fill(GOOD_PASSWORD);
-    await press(phonePage, "Sign in", "/account");
+    await passwordSignIn(phonePage, email, "%2Faccount", "/account");
 
     // TOTP: the page shows a QR code and the key; the test's authenticator app reads the key.
     await page.goto(`${gw.url}/account/two-step`);
@@ -135,10 +137,7 @@ describe("self-service pages in Chromium", () => {
     // Signed out, the password alone is not enough: the code page, and a code of the next time step (each works once).
     await page.goto(`${gw.url}/signout`);
     await press(page, "Sign out", "/signin");
-    await page.goto(`${gw.url}/signin?return_to=%2Fexample%2F`);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(GOOD_PASSWORD);
-    await press(page, "Sign in", "/signin");
+    await passwordSignIn(page, email, "%2Fexample%2F", "/signin");
     await shoot(page, "signin-code");
     await page.getByLabel(/Code from your authenticator app/).fill(totp.generate({ timestamp: Date.now() + 30_000 }));
     await press(page, "Continue", "/example/");
@@ -183,10 +182,7 @@ describe("self-service pages in Chromium", () => {
     // The passkey as the second step of a password sign-in.
     await page.goto(`${gw.url}/signout`);
     await press(page, "Sign out", "/signin");
-    await page.goto(`${gw.url}/signin?return_to=%2Fexample%2F`);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(GOOD_PASSWORD);
-    await press(page, "Sign in", "/signin");
+    await passwordSignIn(page, email, "%2Fexample%2F", "/signin");
     await press(page, "Use a passkey instead", "/signin/passkey");
     await press(page, "Use my passkey", "/example/");
     expect((await identityOn(page)).authLevel).toBe("mfa");
@@ -206,10 +202,7 @@ describe("self-service pages in Chromium", () => {
     await expect(page.getByRole("alert").textContent()).resolves.toMatch(/Passkey not recognised/);
     const refused = await delivery.primary.query<{ sign_count: string }>("SELECT sign_count FROM passkeys WHERE user_id = $1", [afterCode.userId]);
     expect(refused.rows[0]?.sign_count).toBe(synced.rows[0]?.sign_count);
-    await page.goto(`${gw.url}/signin?return_to=%2Fexample%2F`);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(GOOD_PASSWORD);
-    await press(page, "Sign in", "/signin");
+    await passwordSignIn(page, email, "%2Fexample%2F", "/signin");
     await page.getByLabel(/Code from your authenticator app/).fill(recoveryCodes[0] ?? "");
     await press(page, "Continue", "/example/");
 
