@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { Secret, TOTP } from "otpauth";
 import { createClient } from "@connectrpc/connect";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PasskeyService } from "../../../src/gen/auth/v1/passkeys_pb.js";
 import { findFreePort } from "../../../src/stack/ports.js";
@@ -20,7 +20,7 @@ const WIDTHS = [1280, 390];
  * address from the mail, turn on TOTP from the page's secret, sign in with a code, add a passkey
  * with Chromium's virtual authenticator (DevTools WebAuthn domain) and sign in with it alone and as
  * the second step, and sign out another device, which the gateway then refuses. One browser launch
- * for all of it; every page is photographed at desktop and phone width.
+ * for all of it, in steps that run in order; every page is photographed at desktop and phone width.
  */
 describe("self-service pages in Chromium", () => {
   const chromiumFound = ensureChromium();
@@ -29,6 +29,17 @@ describe("self-service pages in Chromium", () => {
   let topo: TestTopology;
   let gw: TestGateway;
   let browser: Browser | undefined;
+  // One person's state, carried from step to step (each step needs the ones before it).
+  let email: string;
+  let laptop: BrowserContext;
+  let page: Page;
+  let phone: BrowserContext;
+  let phonePage: Page;
+  let totp: TOTP;
+  let recoveryCodes: string[];
+  let afterCode: { userId: string; authLevel: string };
+  let cdp: CDPSession;
+  let authenticatorId: string;
 
   beforeAll(async () => {
     if ("skip" in chromiumFound) return;
@@ -83,11 +94,11 @@ describe("self-service pages in Chromium", () => {
     return JSON.parse((await page.locator("body").textContent()) ?? "{}").identity as { userId: string; authLevel: string };
   };
 
-  it("signs up, confirms, turns on TOTP and passkeys, signs in each way, and ends another device's session", async (ctx) => {
+  it("signs up from the sign-in page and confirms the address from the mailed link", async (ctx) => {
     if ("skip" in chromiumFound) return ctx.skip(chromiumFound.skip);
-    const email = uniqueEmail("chromium");
-    const laptop = await browser!.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await laptop.newPage();
+    email = uniqueEmail("chromium");
+    laptop = await browser!.newContext({ viewport: { width: 1280, height: 800 } });
+    page = await laptop.newPage();
 
     // An account page sends a stranger to sign in and back; from there to sign up.
     await page.goto(`${gw.url}/account`);
@@ -111,13 +122,17 @@ describe("self-service pages in Chromium", () => {
     await press(page, "Confirm my email address", "/verify-email");
     await expect(page.getByRole("heading").textContent()).resolves.toBe("Email address confirmed");
 
+  });
+
+  it("signs in on two devices and turns on TOTP from the QR code's key, showing recovery codes once", async (ctx) => {
+    if ("skip" in chromiumFound) return ctx.skip(chromiumFound.skip);
     await passwordSignIn(page, email, "%2Faccount", "/account");
     await expect(page.locator("#email-state").textContent()).resolves.toBe("Yes");
     await shoot(page, "account");
 
     // A second device signs in now, to be signed out from the first one at the end.
-    const phone = await browser!.newContext({ viewport: { width: 390, height: 844 }, userAgent: "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36" });
-    const phonePage = await phone.newPage();
+    phone = await browser!.newContext({ viewport: { width: 390, height: 844 }, userAgent: "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36" });
+    phonePage = await phone.newPage();
     await passwordSignIn(phonePage, email, "%2Faccount", "/account");
 
     // TOTP: the page shows a QR code and the key; the test's authenticator app reads the key.
@@ -127,13 +142,17 @@ describe("self-service pages in Chromium", () => {
     await press(page, "Set up an authenticator app", "/account/two-step/begin");
     await expect(page.getByRole("img", { name: "QR code for your authenticator app" }).locator("svg").count()).resolves.toBe(1);
     await shoot(page, "two-step-enrol");
-    const totp = new TOTP({ secret: Secret.fromBase32((await page.locator("#totp-secret").getAttribute("data-secret")) ?? "") });
+    totp = new TOTP({ secret: Secret.fromBase32((await page.locator("#totp-secret").getAttribute("data-secret")) ?? "") });
     await page.getByLabel("Code from the app").fill(totp.generate());
     await press(page, "Turn on two-step sign-in", "/account/two-step/confirm");
-    const recoveryCodes = await page.locator("#recovery-codes li").allTextContents();
+    recoveryCodes = await page.locator("#recovery-codes li").allTextContents();
     expect(recoveryCodes).toHaveLength(10);
     await shoot(page, "two-step-recovery-codes");
 
+  });
+
+  it("signs in with the password and a code from the authenticator app", async (ctx) => {
+    if ("skip" in chromiumFound) return ctx.skip(chromiumFound.skip);
     // Signed out, the password alone is not enough: the code page, and a code of the next time step (each works once).
     await page.goto(`${gw.url}/signout`);
     await press(page, "Sign out", "/signin");
@@ -141,15 +160,19 @@ describe("self-service pages in Chromium", () => {
     await shoot(page, "signin-code");
     await page.getByLabel(/Code from your authenticator app/).fill(totp.generate({ timestamp: Date.now() + 30_000 }));
     await press(page, "Continue", "/example/");
-    const afterCode = await identityOn(page);
+    afterCode = await identityOn(page);
     expect(afterCode.authLevel).toBe("mfa");
 
+  });
+
+  it("adds a passkey with the virtual authenticator and signs in with it alone and as the second step", async (ctx) => {
+    if ("skip" in chromiumFound) return ctx.skip(chromiumFound.skip);
     // A passkey, created by Chromium's virtual authenticator (a platform one with user verification).
-    const cdp = await laptop.newCDPSession(page);
+    cdp = await laptop.newCDPSession(page);
     await cdp.send("WebAuthn.enable");
-    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    ({ authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
       options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    });
+    }));
     await page.goto(`${gw.url}/account/passkeys`);
     await page.getByLabel("Name for the passkey").fill("Test laptop");
     await press(page, "Add a passkey", "/account/passkeys/begin");
@@ -187,6 +210,10 @@ describe("self-service pages in Chromium", () => {
     await press(page, "Use my passkey", "/example/");
     expect((await identityOn(page)).authLevel).toBe("mfa");
 
+  });
+
+  it("records the passkey's backup state on use and refuses a clone's sign count", async (ctx) => {
+    if ("skip" in chromiumFound) return ctx.skip(chromiumFound.skip);
     // Backup state: once the authenticator reports the credential backed up (BE/BS flags), the next use records it.
     const [credential] = (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials;
     await cdp.send("WebAuthn.setCredentialProperties", { authenticatorId, credentialId: credential!.credentialId, backupEligibility: true, backupState: true });
@@ -206,6 +233,10 @@ describe("self-service pages in Chromium", () => {
     await page.getByLabel(/Code from your authenticator app/).fill(recoveryCodes[0] ?? "");
     await press(page, "Continue", "/example/");
 
+  });
+
+  it("signs another device out from the sessions page, and the gateway turns it away", async (ctx) => {
+    if ("skip" in chromiumFound) return ctx.skip(chromiumFound.skip);
     // From the laptop, sign the phone out; the gateway's Check then turns the phone away (302 to sign in, with its reason).
     await page.goto(`${gw.url}/account/sessions`);
     await shoot(page, "sessions");
@@ -224,7 +255,5 @@ describe("self-service pages in Chromium", () => {
       await shoot(page, name);
     }
     await expect(page.getByRole("cell", { name: "passkey.added" }).count()).resolves.toBe(1);
-    await phone.close();
-    await laptop.close();
   });
 });
