@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, Gauge } from "prom-client";
-import { createClient, createContextValues, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
+import { createClient, createContextValues, type ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
+import { PasskeyService } from "../gen/auth/v1/passkeys_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { systemClock, type Clock } from "../platform/clock.js";
@@ -10,6 +11,7 @@ import { createNodeHandler, type NodeRequest, type NodeResponse } from "../platf
 import { createDb } from "../platform/db.js";
 import { listenDualProtocol } from "../platform/dual-protocol-server.js";
 import { createHealthService, type ReadinessProbe } from "../platform/health.js";
+import { createInProcessTransport } from "../platform/in-process-transport.js";
 import { createErrorInterceptor, noStoreInterceptor } from "../platform/interceptors.js";
 import { createLoadShedding } from "../platform/load-shedding.js";
 import { deadlineInterceptor } from "../platform/request-deadline.js";
@@ -44,6 +46,9 @@ import { createAuthenticator } from "./authenticate.js";
 import { createHostedPages } from "./pages/hosted-pages.js";
 import { withHashLoad } from "./passwords/hasher-load.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
+import { createPasskeyService } from "./passkeys/passkey-service.js";
+import { createPgPasskeyStore } from "./passkeys/pg-passkey-store.js";
+import { createWebAuthnChallenges } from "./passkeys/webauthn-challenges.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
 import { createRecentProof } from "./recent-proof.js";
 import { createRangeLookup } from "./passwords/breached-passwords.js";
@@ -72,6 +77,9 @@ export interface AuthServerOptions {
   skipMigrations?: boolean;
 }
 
+
+// A WebAuthn ceremony's time to answer (the options' own timeout is 60 s; people are slower).
+const WEBAUTHN_CHALLENGE_TTL_MS = 5 * 60_000;
 
 // How often the primary's WAL position is sampled for the replica lag bound.
 const LAG_SAMPLE_MS = 1000;
@@ -178,6 +186,23 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, deviceOf, recentProof }),
       ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),
     };
+    const publicUrl = new URL(config.shared.publicBaseUrl);
+    const passkeys = createPasskeyService({
+      users,
+      store: createPgPasskeyStore(db.write),
+      challenges: createWebAuthnChallenges({ redis, ttlMs: WEBAUTHN_CHALLENGE_TTL_MS }),
+      signIns: challenges,
+      secondFactor,
+      sessions,
+      tokens,
+      authenticator,
+      abuse,
+      audit,
+      deviceOf,
+      recentProof,
+      clock,
+      rp: { id: publicUrl.hostname, name: config.mfaIssuer, origin: publicUrl.origin },
+    });
     let draining = () => false;
     const probe: ReadinessProbe = {
       async check() {
@@ -191,8 +216,15 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     registerOutboxMetrics(metrics.registry, db.write);
     const shedding = createLoadShedding({ pools: db.read === db.write ? [db.write] : [db.write, db.read], maxQueued: config.dbMaxQueued });
     const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log), shedding, deadlineInterceptor];
+    const inProcess = createInProcessTransport(({ service: register }) => {
+      register(AuthService, service);
+      register(PasskeyService, passkeys);
+    }, interceptors);
     const pages = createHostedPages({
-      auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
+      auth: createClient(AuthService, inProcess),
+      passkeys: createClient(PasskeyService, inProcess),
+      tokens,
+      totpEnabled: (userId) => secondFactor.required(userId),
       sessions,
       cookie: { name: config.shared.sessionCookieName, secure: config.sessionCookieSecure, maxAgeMs: config.sessionAbsoluteTtlMs },
       forms: {
@@ -207,8 +239,9 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       log,
       routes(router) {
         router.service(AuthService, service);
-        router.service(Health, createHealthService([AuthService.typeName], probe));
-        router.service(ServerReflection, createReflectionService([AuthService, Health]));
+        router.service(PasskeyService, passkeys);
+        router.service(Health, createHealthService([AuthService.typeName, PasskeyService.typeName], probe));
+        router.service(ServerReflection, createReflectionService([AuthService, PasskeyService, Health]));
       },
       interceptors,
       readMaxBytes: config.maxMessageBytes,

@@ -33,8 +33,12 @@ export interface TestGateway {
 export interface TestTopology {
   auth: TestAuth;
   example: Awaited<ReturnType<typeof startExampleUpstream>>;
-  /** A gateway (Envoy unless nginx is asked for) over its own authz instances. */
-  addGateway(instances: number, authzEnv?: Record<string, string>, proxy?: GatewayProxy): Promise<TestGateway>;
+  /**
+   * A gateway (Envoy unless nginx is asked for) over its own authz instances. `at` picks its port (one the
+   * auth service's PUBLIC_BASE_URL already names) and the host name its URL uses (`localhost`: WebAuthn
+   * refuses an IP address as the relying party).
+   */
+  addGateway(instances: number, authzEnv?: Record<string, string>, proxy?: GatewayProxy, at?: { port?: number; host?: string }): Promise<TestGateway>;
   close(): Promise<void>;
 }
 
@@ -51,11 +55,11 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
   return {
     auth,
     example,
-    async addGateway(instances, authzEnv = {}, proxy = "envoy") {
+    async addGateway(instances, authzEnv = {}, proxy = "envoy", at = {}) {
       // Taken before the first await: gateways started in parallel each get their own state dir.
       const stateDir = path.join(dir, `gw-${started++}`);
-      const port = await findFreePort();
-      const url = `http://127.0.0.1:${port}`;
+      const port = at.port ?? (await findFreePort());
+      const url = `http://${at.host ?? "127.0.0.1"}:${port}`;
       const authz: TestAuthz[] = [];
       try {
         for (let i = 0; i < instances; i++) authz.push(await startTestAuthz(auth, { SIGNIN_URL: `${url}/signin`, ...authzEnv }));

@@ -20,7 +20,10 @@ export type AuditEventType =
   | "mfa.disabled"
   | "mfa.challenge"
   | "mfa.failure"
-  | "mfa.recovery_code_used";
+  | "mfa.recovery_code_used"
+  | "passkey.added"
+  | "passkey.removed"
+  | "passkey.failure";
 
 export interface AuditEvent {
   type: AuditEventType;
