@@ -18,6 +18,10 @@ import { createRedis, redisReady } from "../platform/redis.js";
 import { createReflectionService } from "../platform/reflection.js";
 import { createRpcMetrics } from "../platform/rpc-metrics.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
+import { traceDb } from "../platform/traced-db.js";
+import { traceRedis } from "../platform/traced-redis.js";
+import { tracingOff, type Tracing } from "../platform/tracing.js";
+import { createTracingInterceptor } from "../platform/tracing-interceptor.js";
 import type { AccessClaims } from "../contract/access-token-rules.js";
 import { registerDataTierMetrics } from "../platform/data-tier-metrics.js";
 import { registerOutboxMetrics } from "./mail/outbox-metrics.js";
@@ -69,6 +73,8 @@ export interface AuthServerOptions {
   refreshReuseGraceMs?: number;
   /** Skip migrations (when a separate `migrate` step owns them). */
   skipMigrations?: boolean;
+  /** Spans for RPCs and their Postgres and Redis calls (src/platform/tracing.ts); default off. */
+  tracing?: Tracing;
 }
 
 
@@ -87,12 +93,13 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
   const clock = options.clock ?? systemClock;
   if (!options.skipMigrations) await migrate(config.databasePrimaryUrl, log);
 
-  const db = createDb({
+  const tracing = options.tracing ?? tracingOff;
+  const db = traceDb(createDb({
     writeUrl: config.databaseUrl,
     readUrl: config.databaseReplicaUrl,
     onError: (error) => log.warn({ err: error }, "database connection lost; will reconnect"),
-  });
-  const redis = createRedis(config.redisUrl, { onError: (error) => log.warn({ err: error.message }, "redis error") });
+  }), tracing);
+  const redis = traceRedis(createRedis(config.redisUrl, { onError: (error) => log.warn({ err: error.message }, "redis error") }), tracing);
   const closers: Array<() => Promise<unknown> | void> = [() => db.close(), () => redis.quit().catch(() => redis.disconnect())];
   try {
     await redisReady(redis);
@@ -209,7 +216,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
         router.service(Health, createHealthService([AuthService.typeName], probe));
         router.service(ServerReflection, createReflectionService([AuthService, Health]));
       },
-      interceptors,
+      // The hosted pages' own calls (above) are not traced: they carry no traceparent of their own.
+      interceptors: tracing.enabled ? [createTracingInterceptor(tracing), ...interceptors] : interceptors,
       readMaxBytes: config.maxMessageBytes,
       maxTimeoutMs: 30_000,
       contextValues: (req) => createContextValues().set(kRequestMeta, requestMetaFrom(req, config.trustedProxies)),

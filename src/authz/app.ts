@@ -17,6 +17,8 @@ import { createRoutePolicy } from "./route-policy.js";
 import { createSessionLookup, type SessionState } from "./session-lookup.js";
 import { createTokenVerifier, type TokenClaims } from "./token-verifier.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
+import { traceRedisCalls } from "../platform/traced-redis.js";
+import { tracingOff, type Tracing } from "../platform/tracing.js";
 
 export { defaultProtoDirs };
 
@@ -33,6 +35,8 @@ export interface AuthzServerOptions {
   log: Logger;
   clock?: Clock;
   protoDirs?: ProtoDirs;
+  /** Spans for Checks and their Redis reads (src/platform/tracing.ts); default off. */
+  tracing?: Tracing;
 }
 
 // A key set fetch happens on start and on an unknown kid; it must not eat Envoy's whole Check timeout.
@@ -47,6 +51,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const { log } = options;
   await assertIssuerServed({ metadataUrl: config.issuerMetadataUrl, issuer: config.shared.issuer, waitMs: config.issuerWaitMs, log });
   const clock = options.clock ?? systemClock;
+  const tracing = options.tracing ?? tracingOff;
   const metrics = createAuthzMetrics();
   const redis = createRedis(config.redisUrl, {
     commandTimeoutMs: config.redisTimeoutMs,
@@ -116,7 +121,8 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
       clock,
       cache: tokenCache,
     }),
-    sessions: createSessionLookup({ redis, cache: sessionCache, cacheTrusted: revocations.live }),
+    // Spanned per call, not per command: this client pipelines automatically (see traced-redis.ts).
+    sessions: createSessionLookup({ redis: traceRedisCalls(redis, ["hmget", "get"], tracing), cache: sessionCache, cacheTrusted: revocations.live }),
     routes: createRoutePolicy({ publicPrefixes: config.publicPrefixes, levelRules: config.levelRules }),
     clock,
     sessionCookie: config.shared.sessionCookieName,
@@ -152,7 +158,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   };
   try {
     const callerAllowed = createCallerCheck(config.checkSecret);
-    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log, callerAllowed }, config.host, config.port, config.listener);
+    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log, callerAllowed, tracing }, config.host, config.port, config.listener);
     servers.push(grpcServer);
     const httpServer = await startHttpServer({ authorizer, metrics, serving, log, callerAllowed }, config.host, config.httpPort, config.listener);
     servers.push(httpServer);
