@@ -51,6 +51,7 @@ import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-
 import { createRecentProof } from "./recent-proof.js";
 import { createRangeLookup } from "./passwords/breached-passwords.js";
 import { hostPrefixed } from "../contract/shared-settings.js";
+import { startActiveSessions } from "./sessions/active-sessions.js";
 import { createDeviceOf } from "./sessions/device-of.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
 import { createSessionRevocations, startRevocationSweeper } from "./sessions/session-revocations.js";
@@ -75,6 +76,8 @@ export interface AuthServerOptions {
   skipMigrations?: boolean;
   /** Spans for RPCs and their Postgres and Redis calls (src/platform/tracing.ts); default off. */
   tracing?: Tracing;
+  /** How often auth_active_sessions is counted (a SCAN of Redis); default a minute. */
+  activeSessionsCountMs?: number;
 }
 
 
@@ -195,6 +198,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
 
     registerDataTierMetrics(metrics.registry, { prefix: "auth", db, redis });
     registerOutboxMetrics(metrics.registry, db.write);
+    const activeSessions = startActiveSessions({ redis, registry: metrics.registry, intervalMs: options.activeSessionsCountMs ?? 60_000, log });
+    closers.unshift(() => activeSessions.close());
     const shedding = createLoadShedding({ pools: db.read === db.write ? [db.write] : [db.write, db.read], maxQueued: config.dbMaxQueued });
     const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log), shedding];
     const pages = createHostedPages({

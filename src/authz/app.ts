@@ -57,10 +57,16 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     commandTimeoutMs: config.redisTimeoutMs,
     // Checks arriving together share one socket write for their session reads.
     ioredis: { enableAutoPipelining: true },
-    onError: (error) => log.warn({ err: error.message }, "redis error"),
+    onError: (error) => {
+      metrics.redisError();
+      log.warn({ err: error.message }, "redis error");
+    },
   });
   const subscriber = createRedis(config.redisUrl, {
-    onError: (error) => log.warn({ err: error.message }, "revocation subscriber error"),
+    onError: (error) => {
+      metrics.redisError();
+      log.warn({ err: error.message }, "revocation subscriber error");
+    },
     // The listener resubscribes itself so it can resync caches; a subscribed connection waits for messages indefinitely.
     ioredis: { autoResubscribe: false, commandTimeout: undefined },
   });
@@ -81,7 +87,12 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     subscriber,
     log,
     // A cutoff covers sessions by creation time, not by id, so no single entry can be picked out; they are rare (password changes).
-    onSessionEvent: (event) => (event.type === USER_SESSIONS_REVOKED ? sessionCache.clear() : sessionCache.delete(event.sessionId)),
+    onSessionEvent: (event) => {
+      if (event.type === USER_SESSIONS_REVOKED) sessionCache.clear();
+      else sessionCache.delete(event.sessionId);
+      // The wall clock, not `clock`: the event's stamp is Redis's TIME.
+      metrics.revocationApplied(event, Date.now());
+    },
     onResync: () => {
       sessionCache.clear();
       tokenCache.clear();
