@@ -102,6 +102,7 @@ describe("tracing across the gateway, authz and auth (OTLP to a real OpenTelemet
     expect(descends(trace, getMe, root)).toBe(true);
     expect(descends(trace, getMe, check)).toBe(false);
     for (const span of trace.filter((s) => s.service !== "gateway")) expect(span.attributes["request.id"]).toBe(requestId);
+    console.info(`authenticated call's trace: ${trace.length} spans (${trace.map((s) => `${s.service}:${s.name}`).join(", ")})`);
   });
 
   it("sends no span for the gateway's health checks", () => {
