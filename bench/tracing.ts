@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     const Authorization = (loadAuthzProtos(defaultProtoDirs()) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } }).envoy.service.auth.v3.Authorization;
     const sides = [];
     for (const traced of [false, true]) {
-      const tracing = createTracing(traced ? { tracesUrl, serviceName: "bench", sampleRatio: 1 } : undefined);
+      const tracing = await createTracing(traced ? { tracesUrl, serviceName: "bench", sampleRatio: 1 } : undefined);
       tracings.push(tracing);
       const config = loadAuthConfig(env);
       const auth = await startAuthServer(config, { log: createLogger("silent"), tracing });

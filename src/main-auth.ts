@@ -8,7 +8,7 @@ import { createTracing, loadTracingConfig } from "./platform/tracing.js";
 runMain("auth service", async () => {
   const config = loadAuthConfig(process.env);
   const log = createLogger(config.logLevel);
-  const tracing = createTracing(loadTracingConfig(process.env, "auth"));
+  const tracing = await createTracing(loadTracingConfig(process.env, "auth"));
   const server = await startAuthServer(config, { log, tracing });
   return {
     log,

@@ -8,7 +8,7 @@ import { createTracing, loadTracingConfig } from "./platform/tracing.js";
 runMain("authz server", async () => {
   const config = loadAuthzConfig(process.env);
   const log = createLogger(config.logLevel, "authz");
-  const tracing = createTracing(loadTracingConfig(process.env, "authz"));
+  const tracing = await createTracing(loadTracingConfig(process.env, "authz"));
   const server = await startAuthzServer(config, { log, tracing });
   return {
     log,

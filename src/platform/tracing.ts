@@ -1,9 +1,5 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, createContextKey, trace, type Attributes, type Context, type TextMapGetter } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type Span, type SpanProcessor } from "@opentelemetry/sdk-trace";
+import type { Span, SpanProcessor } from "@opentelemetry/sdk-trace";
 import { ConfigError, EnvReader, type Env } from "./config.js";
 
 /**
@@ -102,8 +98,17 @@ export interface TracingDeps {
   processor?: SpanProcessor;
 }
 
-export function createTracing(config: TracingConfig | undefined, deps: TracingDeps = {}): Tracing {
+/** Off: tracingOff, and the SDK is never loaded (its modules cost a few hundred ms of every start). */
+export async function createTracing(config: TracingConfig | undefined, deps: TracingDeps = {}): Promise<Tracing> {
   if (!config) return tracingOff;
+  const [{ AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, { OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider }] =
+    await Promise.all([
+      import("@opentelemetry/context-async-hooks"),
+      import("@opentelemetry/core"),
+      import("@opentelemetry/exporter-trace-otlp-proto"),
+      import("@opentelemetry/resources"),
+      import("@opentelemetry/sdk-trace"),
+    ]);
   const contexts = new AsyncLocalStorageContextManager().enable();
   const propagator = new W3CTraceContextPropagator();
   const provider = new TracerProvider({

@@ -19,9 +19,9 @@ const problemsOf = (env: Record<string, string>) => {
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID = "00f067aa0ba902b7";
 
-function traced() {
+async function traced() {
   const exporter = new InMemorySpanExporter();
-  const tracing = createTracing({ tracesUrl: "http://127.0.0.1:1/v1/traces", serviceName: "auth", sampleRatio: 1 }, { processor: new SimpleSpanProcessor({ exporter }) });
+  const tracing = await createTracing({ tracesUrl: "http://127.0.0.1:1/v1/traces", serviceName: "auth", sampleRatio: 1 }, { processor: new SimpleSpanProcessor({ exporter }) });
   return { tracing, spans: () => exporter.getFinishedSpans() };
 }
 
@@ -45,7 +45,7 @@ describe("tracing configuration", () => {
 
 describe("spans", () => {
   it("continue the caller's W3C trace, with the request id on the server span and every span under it", async () => {
-    const { tracing, spans } = traced();
+    const { tracing, spans } = await traced();
     const carrier = (name: string) => (name === "traceparent" ? `00-${TRACE_ID}-${PARENT_ID}-01` : undefined);
     await tracing.serve("auth.v1.AuthService/SignIn", carrier, "req-1", async (span) => {
       span.set({ "rpc.method": "SignIn" });
@@ -67,7 +67,7 @@ describe("spans", () => {
   });
 
   it("start a new trace without a traceparent, keep out of one the caller did not sample, and mark our faults", async () => {
-    const { tracing, spans } = traced();
+    const { tracing, spans } = await traced();
     await tracing.serve("Check", () => undefined, "req-2", async (span) => span.fault());
     await tracing.serve("Check", (name) => (name === "traceparent" ? `00-${TRACE_ID}-${PARENT_ID}-00` : undefined), "req-3", async () => {});
     expect(spans()).toHaveLength(1);
@@ -76,15 +76,29 @@ describe("spans", () => {
     await tracing.shutdown();
   });
 
+  it("start a trace of their own for a malformed, oversized or all-zero traceparent", async () => {
+    const { tracing, spans } = await traced();
+    for (const hostile of ["garbage", `00-${"f".repeat(10_000)}-${PARENT_ID}-01`, `00-${"0".repeat(32)}-${PARENT_ID}-01`, `ff-${TRACE_ID}-${PARENT_ID}-01`]) {
+      await tracing.serve("Check", (name) => (name === "traceparent" ? hostile : undefined), "req-4", async () => {});
+    }
+    expect(spans()).toHaveLength(4);
+    for (const span of spans()) {
+      expect(span.parentSpanContext).toBeUndefined();
+      expect(span.spanContext().traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(span.spanContext().traceId).not.toBe(TRACE_ID);
+    }
+    await tracing.shutdown();
+  });
+
   it("make none for work outside a request (a sweep, a scrape)", async () => {
-    const { tracing, spans } = traced();
+    const { tracing, spans } = await traced();
     expect(await tracing.client("PING", {}, async () => "PONG")).toBe("PONG");
     expect(spans()).toEqual([]);
     await tracing.shutdown();
   });
 
   it("cost nothing when off: the pools and the client are not wrapped", async () => {
-    expect(createTracing(undefined)).toBe(tracingOff);
+    expect(await createTracing(undefined)).toBe(tracingOff);
     const db = createDb({ writeUrl: "postgres://127.0.0.1:1/none" });
     const query = db.write.query;
     expect(traceDb(db, tracingOff).write.query).toBe(query);
