@@ -9,6 +9,7 @@ import { loadMailWorkerConfig } from "./auth/mail/config.js";
 import { runMailWorker } from "./auth/mail/run-mail-worker.js";
 import { ConfigError } from "./platform/config.js";
 import { createLogger } from "./platform/log.js";
+import { loadTracingConfig } from "./platform/tracing.js";
 import { loadInstanceCounts, startAuthInstance, startAuthzInstance, type AuthInstance, type AuthzInstance } from "./stack/app-instances.js";
 import { loadStackConfig } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
@@ -52,6 +53,8 @@ async function main(): Promise<void> {
   const gatewayConfig = loadGatewayConfig(env);
   const counts = loadInstanceCounts(env);
   const edgeConfig = loadEdgeConfig(env);
+  // The services read OTEL_EXPORTER_OTLP_ENDPOINT themselves; Envoy is given the same collector.
+  const tracesUrl = loadTracingConfig(env, "gateway")?.tracesUrl;
   const gatewayUrl = `http://127.0.0.1:${gatewayConfig.port}`;
   let endpoints = "";
 
@@ -123,6 +126,7 @@ async function main(): Promise<void> {
     rateLimitDomain: ratelimitConfig.domain,
     tls: edgeConfig.tls,
     ...(edgeConfig.floodGuard ? { floodGuard: edgeConfig.floodGuard } : {}),
+    ...(tracesUrl ? { tracesUrl } : {}),
     ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),
     log: (line) => process.stderr.write(`[gateway] ${line}\n`),
   });

@@ -21,6 +21,10 @@ import { createRedis, redisReady } from "../platform/redis.js";
 import { createReflectionService } from "../platform/reflection.js";
 import { createRpcMetrics } from "../platform/rpc-metrics.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
+import { traceDb } from "../platform/traced-db.js";
+import { traceRedis } from "../platform/traced-redis.js";
+import { tracingOff, type Tracing } from "../platform/tracing.js";
+import { createTracingInterceptor } from "../platform/tracing-interceptor.js";
 import type { AccessClaims } from "../contract/access-token-rules.js";
 import { registerDataTierMetrics } from "../platform/data-tier-metrics.js";
 import { registerOutboxMetrics } from "./mail/outbox-metrics.js";
@@ -53,6 +57,7 @@ import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-
 import { createRecentProof } from "./recent-proof.js";
 import { createRangeLookup } from "./passwords/breached-passwords.js";
 import { hostPrefixed } from "../contract/shared-settings.js";
+import { startActiveSessions } from "./sessions/active-sessions.js";
 import { createDeviceOf } from "./sessions/device-of.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
 import { createSessionRevocations, startRevocationSweeper } from "./sessions/session-revocations.js";
@@ -75,6 +80,10 @@ export interface AuthServerOptions {
   refreshReuseGraceMs?: number;
   /** Skip migrations (when a separate `migrate` step owns them). */
   skipMigrations?: boolean;
+  /** Spans for RPCs and their Postgres and Redis calls (src/platform/tracing.ts); default off. */
+  tracing?: Tracing;
+  /** How often auth_active_sessions is counted (a SCAN of Redis); default a minute. */
+  activeSessionsCountMs?: number;
 }
 
 
@@ -96,12 +105,13 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
   const clock = options.clock ?? systemClock;
   if (!options.skipMigrations) await migrate(config.databasePrimaryUrl, log);
 
-  const db = createDb({
+  const tracing = options.tracing ?? tracingOff;
+  const db = traceDb(createDb({
     writeUrl: config.databaseUrl,
     readUrl: config.databaseReplicaUrl,
     onError: (error) => log.warn({ err: error }, "database connection lost; will reconnect"),
-  });
-  const redis = createRedis(config.redisUrl, { onError: (error) => log.warn({ err: error.message }, "redis error") });
+  }), tracing);
+  const redis = traceRedis(createRedis(config.redisUrl, { onError: (error) => log.warn({ err: error.message }, "redis error") }), tracing);
   const closers: Array<() => Promise<unknown> | void> = [() => db.close(), () => redis.quit().catch(() => redis.disconnect())];
   try {
     await redisReady(redis);
@@ -214,6 +224,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
 
     registerDataTierMetrics(metrics.registry, { prefix: "auth", db, redis });
     registerOutboxMetrics(metrics.registry, db.write);
+    const activeSessions = startActiveSessions({ redis, registry: metrics.registry, intervalMs: options.activeSessionsCountMs ?? 60_000, log });
+    closers.unshift(() => activeSessions.close());
     const shedding = createLoadShedding({ pools: db.read === db.write ? [db.write] : [db.write, db.read], maxQueued: config.dbMaxQueued });
     const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log), shedding, deadlineInterceptor];
     const inProcess = createInProcessTransport(({ service: register }) => {
@@ -243,7 +255,8 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
         router.service(Health, createHealthService([AuthService.typeName, PasskeyService.typeName], probe));
         router.service(ServerReflection, createReflectionService([AuthService, PasskeyService, Health]));
       },
-      interceptors,
+      // The hosted pages' own calls (above) are not traced: they carry no traceparent of their own.
+      interceptors: tracing.enabled ? [createTracingInterceptor(tracing), ...interceptors] : interceptors,
       readMaxBytes: config.maxMessageBytes,
       maxTimeoutMs: 30_000,
       contextValues: (req) => createContextValues().set(kRequestMeta, requestMetaFrom(req, config.trustedProxies)),

@@ -17,6 +17,8 @@ import { createRoutePolicy } from "./route-policy.js";
 import { createSessionLookup, type SessionState } from "./session-lookup.js";
 import { createTokenVerifier, type TokenClaims } from "./token-verifier.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
+import { traceRedisCalls } from "../platform/traced-redis.js";
+import { tracingOff, type Tracing } from "../platform/tracing.js";
 
 export { defaultProtoDirs };
 
@@ -33,6 +35,8 @@ export interface AuthzServerOptions {
   log: Logger;
   clock?: Clock;
   protoDirs?: ProtoDirs;
+  /** Spans for Checks and their Redis reads (src/platform/tracing.ts); default off. */
+  tracing?: Tracing;
 }
 
 // A key set fetch happens on start and on an unknown kid; it must not eat Envoy's whole Check timeout.
@@ -47,15 +51,22 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const { log } = options;
   await assertIssuerServed({ metadataUrl: config.issuerMetadataUrl, issuer: config.shared.issuer, waitMs: config.issuerWaitMs, log });
   const clock = options.clock ?? systemClock;
+  const tracing = options.tracing ?? tracingOff;
   const metrics = createAuthzMetrics();
   const redis = createRedis(config.redisUrl, {
     commandTimeoutMs: config.redisTimeoutMs,
     // Checks arriving together share one socket write for their session reads.
     ioredis: { enableAutoPipelining: true },
-    onError: (error) => log.warn({ err: error.message }, "redis error"),
+    onError: (error) => {
+      metrics.redisError();
+      log.warn({ err: error.message }, "redis error");
+    },
   });
   const subscriber = createRedis(config.redisUrl, {
-    onError: (error) => log.warn({ err: error.message }, "revocation subscriber error"),
+    onError: (error) => {
+      metrics.redisError();
+      log.warn({ err: error.message }, "revocation subscriber error");
+    },
     // The listener resubscribes itself so it can resync caches; a subscribed connection waits for messages indefinitely.
     ioredis: { autoResubscribe: false, commandTimeout: undefined },
   });
@@ -76,7 +87,12 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     subscriber,
     log,
     // A cutoff covers sessions by creation time, not by id, so no single entry can be picked out; they are rare (password changes).
-    onSessionEvent: (event) => (event.type === USER_SESSIONS_REVOKED ? sessionCache.clear() : sessionCache.delete(event.sessionId)),
+    onSessionEvent: (event) => {
+      if (event.type === USER_SESSIONS_REVOKED) sessionCache.clear();
+      else sessionCache.delete(event.sessionId);
+      // The wall clock, not `clock`: the event's stamp is Redis's TIME.
+      metrics.revocationApplied(event, Date.now());
+    },
     onResync: () => {
       sessionCache.clear();
       tokenCache.clear();
@@ -116,7 +132,8 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
       clock,
       cache: tokenCache,
     }),
-    sessions: createSessionLookup({ redis, cache: sessionCache, cacheTrusted: revocations.live }),
+    // Spanned per call, not per command: this client pipelines automatically (see traced-redis.ts).
+    sessions: createSessionLookup({ redis: traceRedisCalls(redis, ["hmget", "get"], tracing), cache: sessionCache, cacheTrusted: revocations.live }),
     routes: createRoutePolicy({ publicPrefixes: config.publicPrefixes, levelRules: config.levelRules }),
     clock,
     sessionCookie: config.shared.sessionCookieName,
@@ -152,7 +169,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   };
   try {
     const callerAllowed = createCallerCheck(config.checkSecret);
-    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log, callerAllowed }, config.host, config.port, config.listener);
+    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log, callerAllowed, tracing }, config.host, config.port, config.listener);
     servers.push(grpcServer);
     const httpServer = await startHttpServer({ authorizer, metrics, serving, log, callerAllowed }, config.host, config.httpPort, config.listener);
     servers.push(httpServer);

@@ -173,7 +173,7 @@ export interface InstanceTopology {
  * like a crash), the example upstream, and Envoy in front, on the shared data stack. All share
  * one issuer. Logs at info (authz at debug, so allowed Checks are logged too) in <dir>/logs.
  */
-export async function startInstanceTopology(counts: { auth: number; authz: number }): Promise<InstanceTopology> {
+export async function startInstanceTopology(counts: { auth: number; authz: number }, options: { tracesEndpoint?: string } = {}): Promise<InstanceTopology> {
   const dir = mkdtempSync(path.join(tmpdir(), "e2e-inst-"));
   chmodSync(dir, 0o755);
   const logsDir = path.join(dir, "logs");
@@ -185,7 +185,9 @@ export async function startInstanceTopology(counts: { auth: number; authz: numbe
   const issuer = url;
   const example = await startExampleUpstream("127.0.0.1", 0);
   try {
-    const authEnv = testEnv({ TRUSTED_PROXIES: "127.0.0.1", AUTH_ISSUER: issuer, PUBLIC_BASE_URL: url, LOG_LEVEL: "info" });
+    // Tracing as a deployment turns it on: the one variable, read by each service and given to Envoy.
+    const tracing: Record<string, string> = options.tracesEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: options.tracesEndpoint } : {};
+    const authEnv = testEnv({ TRUSTED_PROXIES: "127.0.0.1", AUTH_ISSUER: issuer, PUBLIC_BASE_URL: url, LOG_LEVEL: "info", ...tracing });
     const auth: AuthInstance[] = [];
     for (let i = 0; i < counts.auth; i++) auth.push(await startAuthInstance({ procs, logsDir, env: authEnv }, i, 0));
     const authzEnv = {
@@ -194,6 +196,7 @@ export async function startInstanceTopology(counts: { auth: number; authz: numbe
       AUTH_ISSUER: issuer,
       SIGNIN_URL: `${url}/signin`,
       LOG_LEVEL: "debug",
+      ...tracing,
     };
     const authz = await Promise.all(Array.from({ length: counts.authz }, (_, i) => startAuthzInstance({ procs, logsDir, env: authzEnv }, i, { grpc: 0, http: 0 })));
     const gateway = await startGateway({
@@ -204,6 +207,7 @@ export async function startInstanceTopology(counts: { auth: number; authz: numbe
       example: endpointOf(example.url),
       calloutTimeoutMs: PATIENT_CALLOUT_MS,
       proxy: "envoy",
+      ...(options.tracesEndpoint ? { tracesUrl: `${options.tracesEndpoint}/v1/traces` } : {}),
     });
     return {
       gateway,

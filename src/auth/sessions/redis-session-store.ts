@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { REVOCATION_CHANNEL, SESSION_CHANGED, SESSION_REVOKED, USER_SESSIONS_REVOKED } from "../../contract/session-events.js";
+import { LUA_NOW_MS, REVOCATION_CHANNEL, SESSION_CHANGED, SESSION_REVOKED, USER_SESSIONS_REVOKED } from "../../contract/session-events.js";
 import {
   FIELD,
   MAX_USER_AGENT_LENGTH,
@@ -101,7 +101,7 @@ end
 if tonumber(cur[2]) >= tonumber(ARGV[4]) then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('PUBLISH', ARGV[3], cjson.encode({type = '${SESSION_REVOKED}', sessionId = ARGV[1], userId = uid}))
+redis.call('PUBLISH', ARGV[3], cjson.encode({type = '${SESSION_REVOKED}', sessionId = ARGV[1], userId = uid, atMs = ${LUA_NOW_MS}}))
 return 1
 `;
 
@@ -109,7 +109,7 @@ return 1
 const MARK_EMAIL_VERIFIED = `
 if redis.call('HGET', KEYS[1], '${FIELD.userId}') ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], '${FIELD.emailVerified}', '1')
-redis.call('PUBLISH', ARGV[3], cjson.encode({type = '${SESSION_CHANGED}', sessionId = ARGV[1], userId = ARGV[2]}))
+redis.call('PUBLISH', ARGV[3], cjson.encode({type = '${SESSION_CHANGED}', sessionId = ARGV[1], userId = ARGV[2], atMs = ${LUA_NOW_MS}}))
 return 1
 `;
 
@@ -121,7 +121,7 @@ if cur then curMs = tonumber(string.match(cur, '^(%d+)')) end
 if curMs == nil or curMs < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
-redis.call('PUBLISH', ARGV[4], cjson.encode({type = '${USER_SESSIONS_REVOKED}', userId = ARGV[5], beforeMs = tonumber(ARGV[1])}))
+redis.call('PUBLISH', ARGV[4], cjson.encode({type = '${USER_SESSIONS_REVOKED}', userId = ARGV[5], beforeMs = tonumber(ARGV[1]), atMs = ${LUA_NOW_MS}}))
 return 1
 `;
 

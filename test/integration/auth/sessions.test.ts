@@ -121,7 +121,7 @@ describe("sessions", () => {
       expect(rotated).toMatchObject({ outcome: "ok", session: { acr: "basic", emailVerified: true } });
       expect(await store.touch(stranger.session.id)).toMatchObject({ emailVerified: false });
       for (const { session } of [mfa, password]) {
-        expect(await waitForEvent(session.id)).toEqual({ type: "session.changed", sessionId: session.id, userId });
+        expect(await waitForEvent(session.id)).toEqual({ type: "session.changed", sessionId: session.id, userId, atMs: expect.any(Number) });
       }
       expect(events.some((e) => e.sessionId === stranger.session.id)).toBe(false);
     } finally {

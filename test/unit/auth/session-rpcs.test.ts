@@ -78,7 +78,7 @@ describe("session RPCs over the in-memory stores", async () => {
     const refreshed = await client.refresh({ refreshToken: signedIn.refreshToken });
     clock.advance(3_000);
     expect(await codeOf(client.refresh({ refreshToken: signedIn.refreshToken }))).toBe(Code.Unauthenticated);
-    expect(events).toContainEqual({ type: "session.revoked", sessionId: signedIn.sessionId, userId: user.id });
+    expect(events).toContainEqual({ type: "session.revoked", sessionId: signedIn.sessionId, userId: user.id, atMs: expect.any(Number) });
     expect(audit.map((e) => e.type)).toContain("refresh.reuse");
     expect(await codeOf(client.refresh({ refreshToken: refreshed.refreshToken }))).toBe(Code.Unauthenticated);
     expect(await codeOf(client.getMe({}, bearer(refreshed.accessToken)))).toBe(Code.Unauthenticated);
