@@ -15,6 +15,7 @@ import { createLoadShedding } from "../platform/load-shedding.js";
 import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
+import { createDurableWrites } from "../platform/redis-durable.js";
 import { createReflectionService } from "../platform/reflection.js";
 import { createRpcMetrics } from "../platform/rpc-metrics.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
@@ -92,10 +93,14 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     readUrl: config.databaseReplicaUrl,
     onError: (error) => log.warn({ err: error }, "database connection lost; will reconnect"),
   });
-  const redis = createRedis(config.redisUrl, { onError: (error) => log.warn({ err: error.message }, "redis error") });
-  const closers: Array<() => Promise<unknown> | void> = [() => db.close(), () => redis.quit().catch(() => redis.disconnect())];
+  const onRedisError = (error: Error) => log.warn({ err: error.message }, "redis error");
+  const redis = createRedis(config.redis, { onError: onRedisError });
+  // A WAIT holds its connection until the replicas answer: durable writes get their own, so a missing replica stalls only them.
+  const waits = config.redisDurability.replicas > 0;
+  const durableRedis = waits ? createRedis(config.redis, { commandTimeoutMs: config.redisDurability.timeoutMs + 1000, onError: onRedisError }) : redis;
+  const closers: Array<() => Promise<unknown> | void> = [() => db.close(), ...[...new Set([redis, durableRedis])].map((r) => () => r.quit().catch(() => r.disconnect()))];
   try {
-    await redisReady(redis);
+    await Promise.all([redisReady(redis, config.redis), redisReady(durableRedis, config.redis)]);
     const keys = await createKeyRing({
       store: createPgSigningKeyStore(db.write),
       encryptionKey: config.signingKeyEncryptionKey,
@@ -108,6 +113,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     closers.unshift(() => keys.close());
     const sessions = createRedisSessionStore({
       redis,
+      durable: createDurableWrites(durableRedis, config.redisDurability),
       clock,
       idleTtlMs: config.sessionIdleTtlMs,
       absoluteTtlMs: config.sessionAbsoluteTtlMs,

@@ -1,6 +1,8 @@
 import path from "node:path";
 import { ConfigError, EnvReader, type Env } from "../platform/config.js";
 import type { StackPorts } from "./ports.js";
+import { CLUSTER_NODES } from "./redis-cluster.js";
+import type { RedisShape } from "./stack.js";
 
 /** Fixed ports for the CLI so `status` output and shell exports stay stable across runs. */
 export const DEFAULT_CLI_PORTS: StackPorts = {
@@ -10,11 +12,14 @@ export const DEFAULT_CLI_PORTS: StackPorts = {
   haproxy: 55440,
   haproxyStats: 55441,
   redis: 56379,
+  redisCluster: [56380, 56381, 56382, 56383, 56384, 56385],
 };
 
 export interface StackCliConfig {
   dir: string;
   replicas: number;
+  /** STACK_REDIS: one node or a Redis Cluster. */
+  redis: RedisShape;
   ports: StackPorts;
 }
 
@@ -36,6 +41,8 @@ export class StackConfigError extends ConfigError {
  *   STACK_HAPROXY_PORT        default 55440
  *   STACK_HAPROXY_STATS_PORT  default 55441
  *   STACK_REDIS_PORT          default 56379
+ *   STACK_REDIS               node (default) or cluster: 3 masters + 3 replicas
+ *   STACK_REDIS_CLUSTER_PORTS comma-separated, six of them (default 56380..56385)
  */
 export function loadStackConfig(env: Env, repoRoot: string): StackCliConfig {
   const problems: string[] = [];
@@ -57,6 +64,18 @@ export function loadStackConfig(env: Env, repoRoot: string): StackCliConfig {
     }
   }
 
+  const redis = read.oneOf("STACK_REDIS", ["node", "cluster"] as const, "node");
+  let clusterPorts = redis === "cluster" ? DEFAULT_CLI_PORTS.redisCluster : [];
+  const listedCluster = read.list("STACK_REDIS_CLUSTER_PORTS");
+  if (listedCluster.length > 0) {
+    const parsed = listedCluster.map(parsePort);
+    if (parsed.some((p) => p === undefined) || parsed.length !== CLUSTER_NODES) {
+      read.report(`STACK_REDIS_CLUSTER_PORTS must be ${CLUSTER_NODES} comma-separated port numbers, got "${listedCluster.join(",")}"`);
+    } else if (redis === "cluster") {
+      clusterPorts = parsed as number[];
+    }
+  }
+
   const ports: StackPorts = {
     primary,
     replicas: replicaPorts,
@@ -64,10 +83,11 @@ export function loadStackConfig(env: Env, repoRoot: string): StackCliConfig {
     haproxy: port("STACK_HAPROXY_PORT", DEFAULT_CLI_PORTS.haproxy),
     haproxyStats: port("STACK_HAPROXY_STATS_PORT", DEFAULT_CLI_PORTS.haproxyStats),
     redis: port("STACK_REDIS_PORT", DEFAULT_CLI_PORTS.redis),
+    redisCluster: clusterPorts,
   };
 
   if (problems.length === 0) {
-    const all = [ports.primary, ...ports.replicas, ports.pgbouncer, ports.redis];
+    const all = [ports.primary, ...ports.replicas, ports.pgbouncer, ports.redis, ...ports.redisCluster];
     if (replicas > 0) all.push(ports.haproxy, ports.haproxyStats);
     const seen = new Set<number>();
     for (const p of all) {
@@ -80,7 +100,7 @@ export function loadStackConfig(env: Env, repoRoot: string): StackCliConfig {
   const dir = rawDir !== "" ? path.resolve(repoRoot, rawDir) : path.join(repoRoot, ".stack");
 
   if (problems.length > 0) throw new StackConfigError(problems);
-  return { dir, replicas, ports };
+  return { dir, replicas, redis, ports };
 }
 
 export function parsePort(raw: string): number | undefined {
