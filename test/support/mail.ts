@@ -17,7 +17,9 @@ export async function startMailStack(overrides: Record<string, string> = {}, opt
   const db = await createScratchDatabase();
   const log = createLogger("silent");
   await migrate(db.url, log);
-  const env = { DATABASE_URL: db.url, DATABASE_PRIMARY_URL: db.url, DATABASE_REPLICA_URL: db.url, ...TRUST_LOOPBACK };
+  // A peer shares the first server's Redis, whichever deployment the overrides name.
+  const redis = Object.fromEntries(Object.entries(overrides).filter(([name]) => name.startsWith("REDIS_")));
+  const env = { DATABASE_URL: db.url, DATABASE_PRIMARY_URL: db.url, DATABASE_REPLICA_URL: db.url, ...TRUST_LOOPBACK, ...redis };
   const auth = await startTestAuth({ ...env, ...overrides }, options);
   const peers: TestAuth[] = [];
   const sink = await startMailSink();
