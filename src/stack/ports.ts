@@ -11,6 +11,8 @@ export interface StackPorts {
   redis: number;
   /** The nodes of a Redis Cluster (STACK_REDIS=cluster), else empty. */
   redisCluster: number[];
+  /** Their cluster bus ports, one each. */
+  redisClusterBus: number[];
 }
 
 /**
@@ -60,6 +62,7 @@ export async function resolvePorts(given: Partial<StackPorts>, replicas: number,
     ...[given.primary, given.pgbouncer, given.haproxy, given.haproxyStats, given.redis].filter((p): p is number => p !== undefined),
     ...(given.replicas ?? []),
     ...(given.redisCluster ?? []),
+    ...(given.redisClusterBus ?? []),
   ]);
   const next = async (): Promise<number> => {
     for (;;) {
@@ -78,6 +81,7 @@ export async function resolvePorts(given: Partial<StackPorts>, replicas: number,
     haproxyStats: given.haproxyStats ?? (await next()),
     redis: given.redis ?? (await next()),
     redisCluster: given.redisCluster?.length === clusterNodes ? given.redisCluster : await Promise.all(Array.from({ length: clusterNodes }, next)),
+    redisClusterBus: given.redisClusterBus?.length === clusterNodes ? given.redisClusterBus : await Promise.all(Array.from({ length: clusterNodes }, next)),
   };
 }
 

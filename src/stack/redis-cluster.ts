@@ -22,8 +22,11 @@ export interface RedisNodeOptions {
   name: string;
   port: number;
   runAs?: ServiceSpec["runAs"];
-  /** A cluster node: how long a master may be unreachable before its replica takes over. */
-  cluster?: { nodeTimeoutMs: number };
+  /**
+   * A cluster node: how long a master may be unreachable before its replica takes over, and its
+   * cluster bus port (set, not Redis' port + 10000, which can be taken or past 65535).
+   */
+  cluster?: { nodeTimeoutMs: number; busPort: number };
 }
 
 /** Writes the node's redis.conf and returns how to run it. Generated: nothing here is shared with docker-compose's Redis. */
@@ -35,6 +38,7 @@ export function redisNodeSpec(opts: RedisNodeOptions): ServiceSpec {
         "cluster-enabled yes",
         `cluster-config-file ${path.join(opts.dir, "nodes.conf")}`,
         `cluster-node-timeout ${opts.cluster.nodeTimeoutMs}`,
+        `cluster-port ${opts.cluster.busPort}`,
         // A shard without a master stops only its own slots: the other shards' sessions keep working.
         "cluster-require-full-coverage no",
       ]

@@ -95,7 +95,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const replicas = opts.replicas ?? 3;
   if (!Number.isInteger(replicas) || replicas < 0) throw new Error(`replicas must be a non-negative integer, got ${replicas}`);
   const given = opts.ports ?? {};
-  const picksPorts = [given.primary, given.replicas, given.pgbouncer, given.haproxy, given.haproxyStats, given.redis, given.redisCluster].some((p) => p === undefined);
+  const picksPorts = [given.primary, given.replicas, given.pgbouncer, given.haproxy, given.haproxyStats, given.redis, given.redisCluster, given.redisClusterBus].some((p) => p === undefined);
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(opts, replicas);
@@ -142,13 +142,14 @@ async function startOnce(opts: StackOptions, replicas: number): Promise<RunningS
     log(`${spec.name} ready (pid ${procs.pid(spec.name)})`);
   };
 
-  const launchRedis = async (name: string, nodeDir: string, port: number, clustered = false) => {
-    const spec = redisNodeSpec({ redisServer: bins.redisServer, dir: nodeDir, logFile: path.join(layout.logs, `${name}.log`), name, port, runAs, ...(clustered ? { cluster: { nodeTimeoutMs: CLUSTER_NODE_TIMEOUT_MS } } : {}) });
+  const launchRedis = async (name: string, nodeDir: string, port: number, busPort?: number) => {
+    const cluster = busPort === undefined ? {} : { cluster: { nodeTimeoutMs: CLUSTER_NODE_TIMEOUT_MS, busPort } };
+    const spec = redisNodeSpec({ redisServer: bins.redisServer, dir: nodeDir, logFile: path.join(layout.logs, `${name}.log`), name, port, runAs, ...cluster });
     chownTree(nodeDir, runAs);
     await launch(spec, () => redisPing(port), `${name} on port ${port}`);
   };
   const launchCluster = async () => {
-    await Promise.all(ports.redisCluster.map((port, i) => launchRedis(redisNodeName(i), layout.redisNode(i), port, true)));
+    await Promise.all(ports.redisCluster.map((port, i) => launchRedis(redisNodeName(i), layout.redisNode(i), port, ports.redisClusterBus[i]!)));
     await formRedisCluster(bins.redisCli, ports.redisCluster, log, START_TIMEOUT_MS);
     log(`redis cluster ready (${CLUSTER_MASTERS} masters, ${CLUSTER_MASTERS} replicas)`);
   };
@@ -379,7 +380,9 @@ async function assertPortsFree(ports: StackPorts, replicas: number, cluster: boo
     ["primary", ports.primary],
     ...ports.replicas.map((p, i): [string, number] => [replicaName(i), p]),
     ["pgbouncer", ports.pgbouncer],
-    ...(cluster ? ports.redisCluster.map((p, i): [string, number] => [redisNodeName(i), p]) : ([["redis", ports.redis]] as [string, number][])),
+    ...(cluster
+      ? ports.redisCluster.flatMap((p, i): [string, number][] => [[redisNodeName(i), p], [`${redisNodeName(i)} cluster bus`, ports.redisClusterBus[i]!]])
+      : ([["redis", ports.redis]] as [string, number][])),
     ...(replicas > 0 ? ([["haproxy", ports.haproxy], ["haproxy stats", ports.haproxyStats]] as [string, number][]) : []),
   ];
   const busy = [];

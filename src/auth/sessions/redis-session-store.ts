@@ -167,7 +167,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
   const { redis, clock, durable } = deps;
 
   async function revoke(sessionId: string, userId: string, beforeMs = NO_CUTOFF): Promise<boolean> {
-    const [removed] = await durable.write(["eval", REVOKE, 2, sessionKey(sessionId), rotatedKey(sessionId), sessionId, userId, REVOCATION_CHANNEL, beforeMs]);
+    const removed = await durable.write(["eval", REVOKE, 2, sessionKey(sessionId), rotatedKey(sessionId), sessionId, userId, REVOCATION_CHANNEL, beforeMs]);
     // Only tidying: a stale id in the index names a session that is gone, and every reader skips it.
     if (removed !== -1) await redis.zrem(userSessionsKey(userId), sessionId).catch(() => {});
     return removed === 1;
@@ -243,7 +243,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
       const id = parsed.sessionId;
       const now = clock.now();
       const next = newSessionSecret(id);
-      const [reply] = await durable.write(["eval", ROTATE, 2, sessionKey(id), rotatedKey(id), parsed.hash, next.hash, now, deps.idleTtlMs, deps.reuseGraceMs]);
+      const reply = await durable.write(["eval", ROTATE, 2, sessionKey(id), rotatedKey(id), parsed.hash, next.hash, now, deps.idleTtlMs, deps.reuseGraceMs]);
       const [outcome, ...rest] = reply as (string | null)[];
       if (outcome === "ok") {
         const session = await unlessRevoked(toRecord(id, rest));
