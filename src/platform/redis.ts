@@ -78,7 +78,7 @@ export function createRedisSubscriber(target: RedisTarget, options: RedisOptions
     redis.on("error", (error: Error) => options.onError?.(error));
     return redis;
   }
-  return createRotatingSubscriber(target.nodes, options.knownNodes ?? (() => []), ioredis, options.onError);
+  return new RotatingSubscriber(target.nodes, options.knownNodes ?? (() => []), ioredis, options.onError);
 }
 
 class RotatingSubscriber extends EventEmitter {
@@ -145,10 +145,6 @@ class RotatingSubscriber extends EventEmitter {
     clearTimeout(this.timer);
     this.current.disconnect();
   }
-}
-
-function createRotatingSubscriber(seeds: RedisNode[], knownNodes: () => RedisNode[], ioredis: IoredisOptions, onError?: (error: Error) => void): SubscriberConnection {
-  return new RotatingSubscriber(seeds, knownNodes, ioredis, onError);
 }
 
 /** The nodes a cluster client has discovered (masters and replicas), for a subscriber to move between. */
