@@ -152,7 +152,7 @@ async function main(): Promise<void> {
       dir: path.join(dir, "load"),
       auth: endpointOf(server.url),
       example: endpointOf(example.url),
-      authzEnv: { REDIS_URL: stack.redisUrl, AUTHZ_JWKS_URL: `${server.url}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, LOG_LEVEL: "silent" },
+      authzEnv: { REDIS_URL: stack.redisUrl!, AUTHZ_JWKS_URL: `${server.url}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, LOG_LEVEL: "silent" },
       bearer: accessToken,
       seconds: LOAD_SECONDS,
       rounds: LOAD_ROUNDS,

@@ -58,11 +58,12 @@ async function main(): Promise<void> {
   const gatewayUrl = `http://127.0.0.1:${gatewayConfig.port}`;
   let endpoints = "";
 
-  if (!env.DATABASE_URL && !env.REDIS_URL) {
+  if (!env.DATABASE_URL && !env.REDIS_URL && !env.REDIS_CLUSTER_NODES) {
     const started = Date.now();
     const stack = await startStack({
       dir: stackConfig.dir,
       replicas: stackConfig.replicas,
+      redis: stackConfig.redis,
       ports: stackConfig.ports,
       log: (line) => process.stderr.write(`[stack] ${line}\n`),
     });
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
     env.DATABASE_PRIMARY_URL = stack.primaryUrl;
     env.DATABASE_REPLICA_URL = stack.replicaUrl;
     env.REDIS_URL = stack.redisUrl;
+    env.REDIS_CLUSTER_NODES = stack.redisClusterNodes;
     env.SIGNING_KEY_ENCRYPTION_KEY ??= localSecret(stackConfig.dir, "signing-key-encryption-key");
   }
 

@@ -18,6 +18,7 @@ import { deadlineInterceptor } from "../platform/request-deadline.js";
 import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
+import { createDurableWrites } from "../platform/redis-durable.js";
 import { createReflectionService } from "../platform/reflection.js";
 import { createRpcMetrics } from "../platform/rpc-metrics.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
@@ -111,10 +112,14 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     readUrl: config.databaseReplicaUrl,
     onError: (error) => log.warn({ err: error }, "database connection lost; will reconnect"),
   }), tracing);
-  const redis = traceRedis(createRedis(config.redisUrl, { onError: (error) => log.warn({ err: error.message }, "redis error") }), tracing);
-  const closers: Array<() => Promise<unknown> | void> = [() => db.close(), () => redis.quit().catch(() => redis.disconnect())];
+  const onRedisError = (error: Error) => log.warn({ err: error.message }, "redis error");
+  const redis = traceRedis(createRedis(config.redis, { onError: onRedisError }), tracing);
+  // A WAIT holds its connection until the replicas answer: durable writes get their own, so a missing replica stalls only them.
+  const waits = config.redisDurability.replicas > 0;
+  const durableRedis = waits ? traceRedis(createRedis(config.redis, { commandTimeoutMs: config.redisDurability.timeoutMs + 1000, onError: onRedisError }), tracing) : redis;
+  const closers: Array<() => Promise<unknown> | void> = [() => db.close(), ...[...new Set([redis, durableRedis])].map((r) => () => r.quit().catch(() => r.disconnect()))];
   try {
-    await redisReady(redis);
+    await Promise.all([redisReady(redis, config.redis), redisReady(durableRedis, config.redis)]);
     const keys = await createKeyRing({
       store: createPgSigningKeyStore(db.write),
       encryptionKey: config.signingKeyEncryptionKey,
@@ -127,6 +132,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     closers.unshift(() => keys.close());
     const sessions = createRedisSessionStore({
       redis,
+      durable: createDurableWrites(durableRedis, config.redisDurability),
       clock,
       idleTtlMs: config.sessionIdleTtlMs,
       absoluteTtlMs: config.sessionAbsoluteTtlMs,

@@ -1,7 +1,8 @@
 import { hkdfSync } from "node:crypto";
 import { readSharedSettings, type SharedSettings } from "../contract/shared-settings.js";
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from "../contract/access-token-rules.js";
-import { ConfigError, EnvReader, LOG_LEVELS, POSTGRES_PROTOCOLS, REDIS_PROTOCOLS, type Env, type Rate } from "../platform/config.js";
+import { readRedisDurability, readRedisTarget, type RedisDurability, type RedisTarget } from "../platform/redis-target.js";
+import { ConfigError, EnvReader, LOG_LEVELS, POSTGRES_PROTOCOLS, type Env, type Rate } from "../platform/config.js";
 import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
 
 export interface Argon2Params {
@@ -25,8 +26,10 @@ export interface AuthConfig {
   databasePrimaryUrl: string;
   /** DATABASE_REPLICA_URL: reads that may lag. Default: none, everything reads from DATABASE_URL. */
   databaseReplicaUrl: string | undefined;
-  /** REDIS_URL: sessions, revocation events. Required. */
-  redisUrl: string;
+  /** REDIS_URL (one node) or REDIS_CLUSTER_NODES (a Redis Cluster's seeds): sessions, revocation events. One is required. */
+  redis: RedisTarget;
+  /** REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT: replica acknowledgements sign-in, refresh and revocation wait for (redis-target.ts). */
+  redisDurability: RedisDurability;
   shared: SharedSettings;
   /** SIGNING_KEY_ENCRYPTION_KEY: 32 bytes, base64; encrypts private signing keys at rest. Required, no default. */
   signingKeyEncryptionKey: Buffer;
@@ -135,6 +138,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
   const read = new EnvReader(env, problems);
 
   const databaseUrl = read.url("DATABASE_URL", POSTGRES_PROTOCOLS);
+  const redis = readRedisTarget(read);
   const signingKeyEncryptionKey = read.key32("SIGNING_KEY_ENCRYPTION_KEY");
   const config: AuthConfig = {
     host: read.string("AUTH_HOST", "127.0.0.1"),
@@ -143,7 +147,8 @@ export function loadAuthConfig(env: Env): AuthConfig {
     databaseUrl,
     databasePrimaryUrl: read.optionalUrl("DATABASE_PRIMARY_URL", POSTGRES_PROTOCOLS) ?? databaseUrl,
     databaseReplicaUrl: read.optionalUrl("DATABASE_REPLICA_URL", POSTGRES_PROTOCOLS),
-    redisUrl: read.url("REDIS_URL", REDIS_PROTOCOLS),
+    redis,
+    redisDurability: readRedisDurability(read, redis),
     shared: readSharedSettings(read),
     signingKeyEncryptionKey,
     signingKeyAlg: read.oneOf("SIGNING_KEY_ALG", SIGNING_ALGORITHMS, "EdDSA"),

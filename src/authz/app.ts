@@ -2,7 +2,7 @@ import { USER_SESSIONS_REVOKED } from "../contract/session-events.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
 import { defaultProtoDirs, type ProtoDirs } from "../platform/proto-dirs.js";
-import { createRedis } from "../platform/redis.js";
+import { createRedis, createRedisSubscriber, discoveredNodes } from "../platform/redis.js";
 import { createAuthorizer } from "./authorizer.js";
 import { createCheckPipeline } from "./check-pipeline.js";
 import { createJwksKeys } from "./jwks-keys.js";
@@ -53,7 +53,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const clock = options.clock ?? systemClock;
   const tracing = options.tracing ?? tracingOff;
   const metrics = createAuthzMetrics();
-  const redis = createRedis(config.redisUrl, {
+  const redis = createRedis(config.redis, {
     commandTimeoutMs: config.redisTimeoutMs,
     // Checks arriving together share one socket write for their session reads.
     ioredis: { enableAutoPipelining: true },
@@ -62,13 +62,12 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
       log.warn({ err: error.message }, "redis error");
     },
   });
-  const subscriber = createRedis(config.redisUrl, {
+  const subscriber = createRedisSubscriber(config.redis, {
     onError: (error) => {
       metrics.redisError();
       log.warn({ err: error.message }, "revocation subscriber error");
     },
-    // The listener resubscribes itself so it can resync caches; a subscribed connection waits for messages indefinitely.
-    ioredis: { autoResubscribe: false, commandTimeout: undefined },
+    knownNodes: () => discoveredNodes(redis),
   });
 
   const cacheDeps = { clock, ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes };

@@ -1,6 +1,7 @@
 import { AUTH_LEVELS, type AuthLevel } from "../contract/auth-level.js";
 import { readSharedSettings, type SharedSettings } from "../contract/shared-settings.js";
-import { ConfigError, EnvReader, LOG_LEVELS, REDIS_PROTOCOLS, type Env } from "../platform/config.js";
+import { ConfigError, EnvReader, LOG_LEVELS, type Env } from "../platform/config.js";
+import { readRedisTarget, type RedisTarget } from "../platform/redis-target.js";
 import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
 
 export { ConfigError };
@@ -21,8 +22,8 @@ export interface AuthzConfig {
   httpPort: number;
   /** Timeouts and caps of both ports, and the shutdown grace (listener-limits.ts; the gRPC port takes the stream cap, idle timeout and grace). */
   listener: ListenerLimits;
-  /** REDIS_URL: sessions and the revocation channel. Required. */
-  redisUrl: string;
+  /** REDIS_URL (one node) or REDIS_CLUSTER_NODES (a Redis Cluster's seeds): sessions and the revocation channel. One is required. */
+  redis: RedisTarget;
   /** AUTHZ_REDIS_TIMEOUT, default 200ms: every Redis call is bounded so a Check never outlives Envoy's timeout. */
   redisTimeoutMs: number;
   /** AUTHZ_JWKS_URL, default http://127.0.0.1:7001/.well-known/jwks.json (the auth service). */
@@ -114,7 +115,7 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     port: read.port("AUTHZ_PORT", 7002),
     httpPort: read.port("AUTHZ_HTTP_PORT", 7003),
     listener: readListenerLimits(read),
-    redisUrl: read.url("REDIS_URL", REDIS_PROTOCOLS),
+    redis: readRedisTarget(read),
     redisTimeoutMs: read.duration("AUTHZ_REDIS_TIMEOUT", "200ms", 10_000),
     jwksUrl,
     shared,

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../platform/redis.js";
 import { levelOf, type AuthLevel } from "../contract/auth-level.js";
 import { decodeRevokedBefore, decodeSession, READ_FIELDS, revokedBeforeKey, revokedByMarker, sessionKey } from "../contract/session-record.js";
 import { SESSION_ID_FORMAT } from "../contract/session-secret.js";
@@ -30,7 +30,7 @@ export class SessionStoreUnavailable extends Error {
 
 export interface SessionLookupDeps {
   /** A client whose commands fail after a bounded time and never queue while disconnected (see createRedis). */
-  redis: Pick<Redis, "hmget" | "get">;
+  redis: Pick<RedisClient, "hmget" | "get">;
   cache: TtlCache<SessionState | null>;
   /** False while revocation events may be missed (subscriber down): then every lookup reads Redis. */
   cacheTrusted(): boolean;

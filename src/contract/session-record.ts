@@ -14,8 +14,11 @@ import type { SessionAcr } from "./auth-level.js";
  *                             happens to the deletes after it. It lives as long as a session
  *                             created before it could (the absolute session TTL).
  *
- * A reader takes a session with two single-key reads (the hash, then the user's marker), never one
- * command over both keys: they hash to different slots, which Redis Cluster allows only that way.
+ * Redis Cluster places a key by the part in braces (its hash tag): a session's two keys share the
+ * session's slot, a user's two keys the user's, and sessions spread over every shard by their random
+ * ids while a user's index and marker follow the user. No script or transaction spans both tags:
+ * a reader takes a session with two single-key reads (the hash, then the user's marker); a sign-in
+ * writes the hash, then the index; a revocation deletes the hash, then drops the id from the index.
  */
 export const sessionKey = (id: string) => `session:{${id}}`;
 export const rotatedKey = (id: string) => `session:{${id}}:rotated`;

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis.js";
 import type pg from "pg";
 import { isUnavailableFault } from "./errors.js";
 import type { Logger } from "./log.js";
@@ -29,7 +29,7 @@ export interface ReplicaReads {
 export interface ReplicaReadsDeps {
   write: pg.Pool;
   read: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   log: Logger;
   /** How long a write pins its user's reads to replicas that have replayed it; replicas lag by ms, not minutes. Default 60 s. */
   ttlMs?: number;

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis.js";
 import type { Tracing } from "./tracing.js";
 
 type Command = Parameters<Redis["sendCommand"]>[0];
@@ -10,12 +11,14 @@ const attributesOf = (name: string) => ({ "db.system.name": "redis", "db.operati
  * A span per command, as a child of the request that sent it, for a client that sends each command
  * as it is called (every ioredis call, MULTI and pipelines included, goes through sendCommand).
  * Not for a client with enableAutoPipelining: it sends a tick later, from whichever request's
- * context scheduled the batch; wrap the calls of such a client with traceRedisCalls.
+ * context scheduled the batch; wrap the calls of such a client with traceRedisCalls. A Cluster
+ * sends every command through its own sendCommand too, so it is wrapped the same way.
  */
-export function traceRedis(redis: Redis, tracing: Tracing): Redis {
+export function traceRedis<T extends RedisClient>(redis: T, tracing: Tracing): T {
   if (!tracing.enabled) return redis;
-  const send = redis.sendCommand.bind(redis);
-  redis.sendCommand = ((command: Command, ...rest: unknown[]) => {
+  const client = redis as Redis;
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = ((command: Command, ...rest: unknown[]) => {
     const name = command.name.toUpperCase();
     const sent = tracing.client(name, attributesOf(name), () => (send as (...args: unknown[]) => Promise<unknown>)(command, ...rest));
     // MULTI and pipelines drop what sendCommand returns and read the command's own promise: a

@@ -173,7 +173,7 @@ export interface InstanceTopology {
  * like a crash), the example upstream, and Envoy in front, on the shared data stack. All share
  * one issuer. Logs at info (authz at debug, so allowed Checks are logged too) in <dir>/logs.
  */
-export async function startInstanceTopology(counts: { auth: number; authz: number }, options: { tracesEndpoint?: string } = {}): Promise<InstanceTopology> {
+export async function startInstanceTopology(counts: { auth: number; authz: number }, options: { tracesEndpoint?: string; redis?: Record<string, string> } = {}): Promise<InstanceTopology> {
   const dir = mkdtempSync(path.join(tmpdir(), "e2e-inst-"));
   chmodSync(dir, 0o755);
   const logsDir = path.join(dir, "logs");
@@ -187,11 +187,12 @@ export async function startInstanceTopology(counts: { auth: number; authz: numbe
   try {
     // Tracing as a deployment turns it on: the one variable, read by each service and given to Envoy.
     const tracing: Record<string, string> = options.tracesEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: options.tracesEndpoint } : {};
-    const authEnv = testEnv({ TRUSTED_PROXIES: "127.0.0.1", AUTH_ISSUER: issuer, PUBLIC_BASE_URL: url, LOG_LEVEL: "info", ...tracing });
+    const redis = options.redis ?? {};
+    const authEnv = testEnv({ ...redis, TRUSTED_PROXIES: "127.0.0.1", AUTH_ISSUER: issuer, PUBLIC_BASE_URL: url, LOG_LEVEL: "info", ...tracing });
     const auth: AuthInstance[] = [];
     for (let i = 0; i < counts.auth; i++) auth.push(await startAuthInstance({ procs, logsDir, env: authEnv }, i, 0));
     const authzEnv = {
-      REDIS_URL: authEnv.REDIS_URL ?? "",
+      ...(authEnv.REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: authEnv.REDIS_CLUSTER_NODES } : { REDIS_URL: authEnv.REDIS_URL ?? "" }),
       AUTHZ_JWKS_URL: `${auth[0]!.url}/.well-known/jwks.json`,
       AUTH_ISSUER: issuer,
       SIGNIN_URL: `${url}/signin`,

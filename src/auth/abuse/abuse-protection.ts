@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 import type { Clock } from "../../platform/clock.js";
 import type { LockoutPolicy, RateLimits } from "../config.js";
 import { clientNetwork } from "../../platform/client-network.js";
@@ -27,7 +27,7 @@ export interface AbuseProtection {
 }
 
 export interface AbuseProtectionDeps {
-  redis: Redis;
+  redis: RedisClient;
   clock: Clock;
   rateLimits: RateLimits;
   lockout: LockoutPolicy;

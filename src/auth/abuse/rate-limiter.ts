@@ -1,5 +1,5 @@
 import type { HandlerContext } from "@connectrpc/connect";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import type { Rate } from "../../platform/config.js";
 import { limiterKey } from "../../contract/limiter-key.js";
@@ -15,7 +15,7 @@ export interface RateLimiter {
 }
 
 export interface RateLimiterDeps {
-  redis: Redis;
+  redis: RedisClient;
   /** Namespaces the counters: one limiter per (operation, subject). */
   name: string;
   rate: Rate;

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 import type { Clock } from "../../platform/clock.js";
 import type { LockoutPolicy } from "../config.js";
 import { limiterKey } from "../../contract/limiter-key.js";
@@ -32,7 +32,7 @@ export interface SignInLockout {
 }
 
 export interface SignInLockoutDeps {
-  redis: Redis;
+  redis: RedisClient;
   policy: LockoutPolicy;
   clock: Clock;
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 import { TOKEN_FORMAT } from "../lifecycle/account-token.js";
 import { hashSessionSecret } from "../../contract/session-secret.js";
 
@@ -33,13 +33,14 @@ export interface SignInChallenges {
 }
 
 export interface SignInChallengesDeps {
-  redis: Redis;
+  redis: RedisClient;
   ttlMs: number;
   maxAttempts: number;
 }
 
-// The same 256-bit random shape as a refresh token's secret, so the same fast hash is enough.
-const key = (challenge: string) => `mfa:challenge:${hashSessionSecret(challenge)}`;
+// The same 256-bit random shape as a refresh token's secret, so the same fast hash is enough. Tagged
+// by it, so a challenge and its claim share a cluster slot (consume ends both in one transaction).
+const key = (challenge: string) => `mfa:challenge:{${hashSessionSecret(challenge)}}`;
 const claimKey = (challenge: string) => `${key(challenge)}:claim`;
 // Longer than any code check takes; a crashed holder frees the challenge after this.
 const CLAIM_MS = 10_000;

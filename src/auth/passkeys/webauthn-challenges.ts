@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 
 /** What a WebAuthn challenge was issued for; the response must come back for the same thing. */
 export type ChallengePurpose =
@@ -20,7 +20,7 @@ export interface WebAuthnChallenges {
 const CHALLENGE = /^[A-Za-z0-9_-]{16,128}$/;
 const key = (challenge: string) => `webauthn:challenge:${createHash("sha256").update(challenge).digest("base64url")}`;
 
-export function createWebAuthnChallenges(deps: { redis: Redis; ttlMs: number }): WebAuthnChallenges {
+export function createWebAuthnChallenges(deps: { redis: RedisClient; ttlMs: number }): WebAuthnChallenges {
   return {
     async issue(challenge, purpose) {
       await deps.redis.set(key(challenge), JSON.stringify(purpose), "PX", deps.ttlMs);

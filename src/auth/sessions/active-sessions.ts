@@ -1,10 +1,11 @@
 import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 import { Gauge, type Registry } from "prom-client";
 import { sessionKey } from "../../contract/session-record.js";
 import type { Logger } from "../../platform/log.js";
 
 export interface ActiveSessionsDeps {
-  redis: Redis;
+  redis: RedisClient;
   registry: Registry;
   /** How often the count is taken; each count walks the keyspace once. */
   intervalMs: number;
@@ -21,9 +22,8 @@ const PATTERN = sessionKey("*");
 const BATCH = 1000;
 
 /** The ioredis clients whose keyspaces hold sessions: every master of a Redis Cluster, or the one server. */
-function nodesOf(redis: Redis): Redis[] {
-  const cluster = redis as unknown as { nodes?: (role: "master") => Redis[] };
-  return typeof cluster.nodes === "function" ? cluster.nodes("master") : [redis];
+function nodesOf(redis: RedisClient): Redis[] {
+  return "nodes" in redis ? redis.nodes("master") : [redis];
 }
 
 async function countOn(node: Redis): Promise<number> {

@@ -5,7 +5,7 @@ import type { Clock } from "../../platform/clock.js";
 import type { RedisSessionStoreDeps } from "./redis-session-store.js";
 import type { SessionRecord, SessionStore } from "./session-store.js";
 
-export interface MemorySessionStoreDeps extends Omit<RedisSessionStoreDeps, "redis"> {
+export interface MemorySessionStoreDeps extends Omit<RedisSessionStoreDeps, "redis" | "durable"> {
   clock: Clock;
   /** Told of every event the Redis store would publish to the gateways. */
   onEvent?: (event: SessionEvent) => void;

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 import { limiterKey } from "../../contract/limiter-key.js";
 import type { User, UserStore } from "./user-store.js";
 
@@ -9,7 +9,7 @@ export interface CachedUserStore extends UserStore {
 
 export interface CachedUserStoreDeps {
   inner: UserStore;
-  redis: Redis;
+  redis: RedisClient;
   ttlMs: number;
 }
 

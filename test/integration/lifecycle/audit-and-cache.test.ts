@@ -1,19 +1,20 @@
 import { Code } from "@connectrpc/connect";
-import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { RedisClient } from "../../../src/platform/redis.js";
 import { limiterKey } from "../../../src/contract/limiter-key.js";
 import { GOOD_PASSWORD, TRUST_LOOPBACK, type TestAuth, bearer, clientFrom, randomIp, startTestAuth, uniqueEmail } from "../../support/auth.js";
 import { codeOf } from "../../support/rpc-errors.js";
+import { REDIS_SHAPES, redisClient, redisEnv } from "../../support/redis-matrix.js";
 
-describe("ListAuditEvents and the user-lookup cache", () => {
+describe.each(REDIS_SHAPES)("ListAuditEvents and the user-lookup cache (redis %s)", (shape) => {
   let a: TestAuth;
   let b: TestAuth;
-  let redis: Redis;
+  let redis: RedisClient;
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startTestAuth(TRUST_LOOPBACK), startTestAuth(TRUST_LOOPBACK)]);
-    redis = new Redis(inject("stack").redisUrl);
+    [a, b] = await Promise.all([startTestAuth({ ...redisEnv(shape), ...TRUST_LOOPBACK }), startTestAuth({ ...redisEnv(shape), ...TRUST_LOOPBACK })]);
+    redis = redisClient(shape);
   });
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);

@@ -222,7 +222,7 @@ describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
       expect(one<Service>("Service", service).spec.ports.map((p) => p.port)).toContain(Number(new URL(url).port));
     };
     serves(auth.databaseReplicaUrl ?? "", "haproxy");
-    serves(auth.redisUrl, "auth-redis");
+    serves(auth.redis.kind === "node" ? auth.redis.url : "", "auth-redis");
     serves(authz.jwksUrl, "auth");
     expect(new URL(authz.jwksUrl).port).toBe(String(auth.port));
     // The Pooler and the primary's service are CloudNativePG's: <cluster>-pooler-rw (its name) and <cluster>-rw.
