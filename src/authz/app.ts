@@ -1,4 +1,4 @@
-import { USER_SESSIONS_REVOKED } from "../contract/session-events.js";
+import { USER_CHANGED, USER_SESSIONS_REVOKED } from "../contract/session-events.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
 import { defaultProtoDirs, type ProtoDirs } from "../platform/proto-dirs.js";
@@ -13,6 +13,7 @@ import { startGrpcServer } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
 import { createAuthzMetrics } from "./metrics.js";
 import { createRevocationListener } from "./revocation-listener.js";
+import { createRolePolicy } from "./role-rules.js";
 import { createRoutePolicy } from "./route-policy.js";
 import { createSessionLookup, type SessionState } from "./session-lookup.js";
 import { createTokenVerifier, type TokenClaims } from "./token-verifier.js";
@@ -76,7 +77,8 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     subscriber,
     log,
     // A cutoff covers sessions by creation time, not by id, so no single entry can be picked out; they are rare (password changes).
-    onSessionEvent: (event) => (event.type === USER_SESSIONS_REVOKED ? sessionCache.clear() : sessionCache.delete(event.sessionId)),
+    // A user's roles are cached in each of their sessions' entries, which are not indexed by user either.
+    onSessionEvent: (event) => (event.type === USER_SESSIONS_REVOKED || event.type === USER_CHANGED ? sessionCache.clear() : sessionCache.delete(event.sessionId)),
     onResync: () => {
       sessionCache.clear();
       tokenCache.clear();
@@ -118,6 +120,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     }),
     sessions: createSessionLookup({ redis, cache: sessionCache, cacheTrusted: revocations.live }),
     routes: createRoutePolicy({ publicPrefixes: config.publicPrefixes, levelRules: config.levelRules }),
+    roles: createRolePolicy(config.roleRules),
     clock,
     sessionCookie: config.shared.sessionCookieName,
     degradedMode: config.degradedMode,

@@ -6,11 +6,14 @@ export const SESSION_REVOKED = "session.revoked";
 export const SESSION_CHANGED = "session.changed";
 /** Every session of the user created before `beforeMs` is revoked (user:{<id>}:revoked_before), whichever ids they have. */
 export const USER_SESSIONS_REVOKED = "user.sessions_revoked";
+/** What a gateway cached about every session of the user (their roles, user:{<id>}:roles) is stale. */
+export const USER_CHANGED = "user.changed";
 
 /** One message on REVOCATION_CHANNEL, as JSON. */
 export type SessionEvent =
   | { type: typeof SESSION_REVOKED | typeof SESSION_CHANGED; sessionId: string; userId: string }
-  | { type: typeof USER_SESSIONS_REVOKED; userId: string; beforeMs: number };
+  | { type: typeof USER_SESSIONS_REVOKED; userId: string; beforeMs: number }
+  | { type: typeof USER_CHANGED; userId: string };
 
 /** The event a message carries, or undefined for anything else. */
 export function parseSessionEvent(message: string): SessionEvent | undefined {
@@ -22,6 +25,7 @@ export function parseSessionEvent(message: string): SessionEvent | undefined {
       return { type, sessionId: event.sessionId, userId: event.userId };
     }
     if (type === USER_SESSIONS_REVOKED && typeof event.beforeMs === "number") return { type, userId: event.userId, beforeMs: event.beforeMs };
+    if (type === USER_CHANGED) return { type, userId: event.userId };
   } catch {
     // Not JSON: the caller reports it with the other unusable messages.
   }

@@ -52,6 +52,21 @@ if n >= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
 return tonumber(ARGV[1]) - n
 `;
 
+/**
+ * Deletes the user's open challenges (their account is erased). Challenges are keyed by their secret
+ * alone, so this walks them with SCAN: O(keys) but incremental, and erasure is rare.
+ */
+export async function eraseChallengesOf(redis: Redis, userId: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", "mfa:challenge:*", "COUNT", 1000);
+    cursor = next;
+    const owners = keys.length === 0 ? [] : await Promise.all(keys.map((k) => redis.hget(k, "uid").catch(() => null)));
+    const theirs = keys.filter((_, i) => owners[i] === userId);
+    if (theirs.length > 0) await redis.del(...theirs.flatMap((k) => [k, `${k}:claim`]));
+  } while (cursor !== "0");
+}
+
 export function createSignInChallenges(deps: SignInChallengesDeps): SignInChallenges {
   const { redis } = deps;
   return {
