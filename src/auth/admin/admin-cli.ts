@@ -31,6 +31,15 @@ Talks to Postgres (DATABASE_URL, the primary) and Redis (REDIS_URL) directly, as
 
 export class UsageError extends Error {}
 
+/** Who ran the command; a container's uid may have no passwd entry, and then its number says it. */
+function operator(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid:${process.getuid?.() ?? "unknown"}`;
+  }
+}
+
 const COMMANDS: Record<string, number> = { "grant-role": 2, "revoke-role": 2, "disable-user": 1, "enable-user": 1, "delete-user": 1 };
 
 /**
@@ -71,7 +80,7 @@ export async function runAdminCommand(args: readonly string[], config: AuthConfi
       userWritten: (account) => users.invalidate(account.email),
     });
     const auditLog = createPgAuditLog(primary);
-    const audited = (event: AuditEvent) => auditLog.record({ ...event, details: { via: "cli", operator: userInfo().username, ...event.details } });
+    const audited = (event: AuditEvent) => auditLog.record({ ...event, details: { via: "cli", operator: operator(), ...event.details } });
 
     const user = await users.findByEmail(email);
     if (!user) throw new DomainError("not_found", `no account has the address ${email}`);

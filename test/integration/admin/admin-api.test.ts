@@ -339,9 +339,16 @@ describe("Admin API (auth.admin.v1.AdminService)", () => {
     });
 
     it("refuses oversized, malformed and unknown-field bodies without touching anything", async () => {
-      expect(await codeOf(admin.getUser({ userId: "x".repeat(100_000) }, asAdmin))).toBe(Code.ResourceExhausted);
+      // Over MAX_MESSAGE_BYTES (64 KiB), refused before it is parsed, on every RPC.
+      for (const [name, call] of everyCall("x".repeat(100_000))) expect(await codeOf(call(asAdmin)), name).toBe(Code.ResourceExhausted);
+      expect(await codeOf(admin.findUsers({ emailPrefix: "a".repeat(100_000) }, asAdmin))).toBe(Code.ResourceExhausted);
       const post = (path: string, body: string) =>
         fetch(`${stack.auth.server.url}/auth.admin.v1.AdminService/${path}`, { method: "POST", headers: { "content-type": "application/json", ...asAdmin.headers }, body });
+      for (const [name] of everyCall(validId)) {
+        const res = await post(name, "{not json");
+        expect(res.status, name).toBe(400);
+        expect(await res.json()).toMatchObject({ code: "invalid_argument" });
+      }
       for (const [path, body] of [
         ["GetUser", "{not json"],
         ["GetUser", '{"userId": 42}'],
