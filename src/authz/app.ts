@@ -66,7 +66,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const sessionCache = createTtlCache<SessionState | null>({
     ...cacheDeps,
     onLookup: (hit) => metrics.cacheLookup("session", hit),
-    sizeOf: (s) => (s ? 2 * (s.userId.length + s.userAgent.length + (s.fingerprint?.length ?? 0) + (s.cookieHash?.length ?? 0)) + 96 : 8),
+    sizeOf: (s) => (s ? 2 * (s.userId.length + s.userAgent.length + (s.fingerprint?.length ?? 0) + (s.cookieHash?.length ?? 0) + (s.roles?.join(",").length ?? 0)) + 96 : 8),
   });
   const tokenCache = createTtlCache<TokenClaims>({
     ...cacheDeps,

