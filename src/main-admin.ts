@@ -1,4 +1,4 @@
-import { ADMIN_USAGE, runAdminCommand, UsageError } from "./auth/admin/admin-cli.js";
+import { ADMIN_USAGE, parseAdminCommand, runAdminCommand, UsageError } from "./auth/admin/admin-cli.js";
 import { loadAuthConfig } from "./auth/config.js";
 import { ConfigError } from "./platform/config.js";
 import { DomainError } from "./platform/errors.js";
@@ -7,8 +7,9 @@ import { createLogger } from "./platform/log.js";
 /** `npm run admin -- <command>`: exit 0 done, 1 refused or failed (the reason on stderr), 2 usage or configuration. */
 async function main(): Promise<number> {
   try {
+    const command = parseAdminCommand(process.argv.slice(2));
     const config = loadAuthConfig(process.env);
-    process.stdout.write(`${await runAdminCommand(process.argv.slice(2), config, createLogger(config.logLevel, "admin"))}\n`);
+    process.stdout.write(`${await runAdminCommand(command, config, createLogger(config.logLevel, "admin"))}\n`);
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {

@@ -47,12 +47,21 @@ const COMMANDS: Record<string, number> = { "grant-role": 2, "revoke-role": 2, "d
  * what the service itself needs (the database and Redis). Each change goes through the same store code
  * as the Admin API, and is audited as `via: cli` with the operating-system user who ran it.
  */
-export async function runAdminCommand(args: readonly string[], config: AuthConfig, log: Logger): Promise<string> {
+export interface AdminCommand {
+  command: string;
+  email: string;
+  role: string | undefined;
+}
+
+/** The command line, checked before any configuration is read or connection made. */
+export function parseAdminCommand(args: readonly string[]): AdminCommand {
   const [command = "", ...rest] = args;
   const arity = COMMANDS[command];
   if (arity === undefined || rest.length !== arity) throw new UsageError(command === "" ? "no command given" : arity === undefined ? `unknown command "${command}"` : `${command} takes ${arity === 1 ? "EMAIL" : "EMAIL ROLE"}`);
-  const email = normalizeEmail(rest[0] ?? "");
-  const role = arity === 2 ? requireRole(rest[1] ?? "") : undefined;
+  return { command, email: normalizeEmail(rest[0] ?? ""), role: arity === 2 ? requireRole(rest[1] ?? "") : undefined };
+}
+
+export async function runAdminCommand({ command, email, role }: AdminCommand, config: AuthConfig, log: Logger): Promise<string> {
 
   const db = createDb({ writeUrl: config.databaseUrl, onError: (error) => log.warn({ err: error }, "database connection lost") });
   const redis = createRedis(config.redisUrl, { onError: (error) => log.warn({ err: error.message }, "redis error") });
