@@ -16,6 +16,7 @@ import { listenDualProtocol } from "../platform/dual-protocol-server.js";
 import { createHealthService, type ReadinessProbe } from "../platform/health.js";
 import { createErrorInterceptor, noStoreInterceptor } from "../platform/interceptors.js";
 import { createLoadShedding } from "../platform/load-shedding.js";
+import { deadlineInterceptor } from "../platform/request-deadline.js";
 import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
@@ -215,7 +216,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     registerDataTierMetrics(metrics.registry, { prefix: "auth", db, redis });
     registerOutboxMetrics(metrics.registry, db.write);
     const shedding = createLoadShedding({ pools: db.read === db.write ? [db.write] : [db.write, db.read], maxQueued: config.dbMaxQueued });
-    const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log), shedding];
+    const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log), shedding, deadlineInterceptor];
     const pages = createHostedPages({
       auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
       sessions,

@@ -109,8 +109,10 @@ export interface RateLimits {
   signInIp: Rate;
   /** RATE_LIMIT_SIGNUP_IP: sign-ups per client IP. Default 100/1h. */
   signUpIp: Rate;
-  /** RATE_LIMIT_MAIL_ACCOUNT: reset and verification mails per email address, existing or not. Default 5/1h. */
+  /** RATE_LIMIT_MAIL_ACCOUNT: verification mails and notices (sign-up, email change) per email address, existing or not. Default 5/1h. */
   mailAccount: Rate;
+  /** RATE_LIMIT_MAIL_RESET: password-reset mails per email address, existing or not. Default 5/1h. */
+  mailReset: Rate;
   /** RATE_LIMIT_MAIL_IP: reset and verification requests per client IP. Default 20/1h. */
   mailIp: Rate;
   /** RATE_LIMIT_TOKEN_IP: VerifyEmail and ResetPassword attempts per client IP. Default 30/1h. */
@@ -166,6 +168,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
       signInIp: read.rate("RATE_LIMIT_SIGNIN_IP", "50/15m"),
       signUpIp: read.rate("RATE_LIMIT_SIGNUP_IP", "100/1h"),
       mailAccount: read.rate("RATE_LIMIT_MAIL_ACCOUNT", "5/1h"),
+      mailReset: read.rate("RATE_LIMIT_MAIL_RESET", "5/1h"),
       mailIp: read.rate("RATE_LIMIT_MAIL_IP", "20/1h"),
       tokenIp: read.rate("RATE_LIMIT_TOKEN_IP", "30/1h"),
       mfaAccount: read.rate("RATE_LIMIT_MFA_ACCOUNT", "10/15m"),

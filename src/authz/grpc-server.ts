@@ -77,7 +77,7 @@ export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: 
 
   server.addService(serviceOf(root, "grpc.health.v1.Health"), healthService(known, status));
 
-  const bound = await bindGrpcServer(server, host, port, { graceMs: limits.shutdownGraceMs, onDrain: () => (draining = true) });
+  const bound = await bindGrpcServer(server, host, port, { graceMs: limits.shutdownGraceMs, delayMs: limits.shutdownDelayMs, onDrain: () => (draining = true) });
   deps.log.info({ host, port: bound.port }, "authz gRPC (ext_authz v3, health) listening");
   return bound;
 }

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ListenerLimits } from "../platform/listener-limits.js";
+import { awaitShutdownDelay, type ListenerLimits } from "../platform/listener-limits.js";
 import type { Logger } from "../platform/log.js";
 import type { Authorizer } from "./authorizer.js";
 import { CALLER_SECRET_HEADER } from "./caller-secret.js";
@@ -104,6 +104,7 @@ export async function startHttpServer(deps: HttpServerDeps, host: string, port: 
     port: actual,
     async close() {
       draining = true;
+      await awaitShutdownDelay(limits);
       for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
       // Stops accepting; the callback comes once the last connection is gone.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

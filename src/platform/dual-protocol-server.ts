@@ -1,7 +1,8 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import type { ListenerLimits } from "./listener-limits.js";
+import { clientNetwork } from "./client-network.js";
+import { awaitShutdownDelay, type ListenerLimits } from "./listener-limits.js";
 import { isTrustedProxy } from "./request-context.js";
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
@@ -58,6 +59,24 @@ function createTurns(max: number) {
 }
 
 /**
+ * HTTP/1's requestTimeout for one HTTP/2 stream: a request whose body has not all arrived this long
+ * after its turn began is reset, so a slow body holds its turn for as long as HTTP_REQUEST_TIMEOUT,
+ * not until the connection goes idle. Counted from the turn, not the arrival: waiting for a turn is
+ * the server's doing, and an unread body cannot finish arriving.
+ */
+function bodyWithin(req: http2.Http2ServerRequest, ms: number): void {
+  const stream = req.stream;
+  // A request without a body (END_STREAM on its headers) has all arrived already.
+  if (stream.endAfterHeaders) return;
+  const timer = setTimeout(() => {
+    if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  }, ms);
+  const done = () => clearTimeout(timer);
+  req.once("end", done);
+  stream.once("close", done);
+}
+
+/**
  * One plaintext port for HTTP/1.1 (Connect JSON, gRPC-Web, curl, browsers)
  * and h2c with prior knowledge (gRPC clients). Node cannot negotiate both
  * without TLS, so the first bytes of each connection pick the server.
@@ -111,7 +130,10 @@ export async function listenDualProtocol(
     }
     let queue = turns.get(session);
     if (!queue) turns.set(session, (queue = createTurns(limits.maxActiveStreams)));
-    queue.take(res, () => handler(req, res));
+    queue.take(res, () => {
+      bodyWithin(req, limits.requestTimeoutMs);
+      handler(req, res);
+    });
   });
   h2.setTimeout(limits.idleTimeoutMs);
   const sessions = new Set<http2.Http2Session>();
@@ -141,7 +163,27 @@ export async function listenDualProtocol(
   });
 
   const sockets = new Set<net.Socket>();
+  const perClient = new Map<string, number>();
+  /** Counts the socket against its client's share; false (and closed) when that share is full. */
+  const admitted = (socket: net.Socket): boolean => {
+    const peer = socket.remoteAddress ?? "";
+    if (isTrustedProxy(peer, trustedProxies)) return true;
+    const client = clientNetwork(peer);
+    const held = perClient.get(client) ?? 0;
+    if (held >= limits.maxConnectionsPerIp) {
+      socket.destroy();
+      return false;
+    }
+    perClient.set(client, held + 1);
+    socket.once("close", () => {
+      const left = (perClient.get(client) ?? 1) - 1;
+      if (left > 0) perClient.set(client, left);
+      else perClient.delete(client);
+    });
+    return true;
+  };
   const server = net.createServer((socket) => {
+    if (!admitted(socket)) return;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
@@ -172,6 +214,7 @@ export async function listenDualProtocol(
     draining: () => draining,
     async close() {
       draining = true;
+      await awaitShutdownDelay(limits);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.close();
       for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");

@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { awaitShutdownDelay } from "./listener-limits.js";
 
 export type ServingStatus = "SERVING" | "NOT_SERVING";
 
@@ -49,21 +50,23 @@ export async function bindGrpcServer(
   server: grpc.Server,
   host: string,
   port: number,
-  drain: { graceMs: number; onDrain?: () => void } = { graceMs: 2000 },
+  drain: { graceMs: number; delayMs?: number; onDrain?: () => void } = { graceMs: 2000 },
 ): Promise<{ port: number; close(): Promise<void> }> {
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, actual) => (error ? reject(error) : resolve(actual))),
   );
   return {
     port: bound,
-    close: () =>
-      new Promise<void>((resolve) => {
-        drain.onDrain?.();
+    async close() {
+      drain.onDrain?.();
+      await awaitShutdownDelay({ shutdownDelayMs: drain.delayMs ?? 0 });
+      return new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), drain.graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();
         });
-      }),
+      });
+    },
   };
 }

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Clock } from "../../platform/clock.js";
 import type { LockoutPolicy, RateLimits } from "../config.js";
-import { clientNetwork } from "./client-network.js";
+import { clientNetwork } from "../../platform/client-network.js";
 import { counterKey, createRateLimiter, type RateLimiter } from "./rate-limiter.js";
 import { createSignInLockout, type SignInLockout } from "./sign-in-lockout.js";
 
@@ -11,8 +11,14 @@ export interface AbuseProtection {
   signInIp: RateLimiter;
   lockout: SignInLockout;
   signUpIp: RateLimiter;
-  /** Reset and verification mails, keyed on the normalised email whether or not an account has it. */
+  /** Verification mails and notices sent on someone's say-so, keyed on the normalised email whether or not an account has it. */
   mailAccount: RateLimiter;
+  /**
+   * Reset mails, keyed the same way, apart from mailAccount: each one carries a working link to the
+   * mailbox, so spending this budget cannot keep the owner out, while sign-ups or email changes
+   * naming the address (which mail it only notices) would, if they shared it.
+   */
+  mailReset: RateLimiter;
   mailIp: RateLimiter;
   /** Attempts at single-use mailed tokens per IP: guessing them is pointless, but not free. */
   tokenIp: RateLimiter;
@@ -30,10 +36,11 @@ export interface AbuseProtectionDeps {
 }
 
 const MAIL_ACCOUNT = "mail-account";
+const MAIL_RESET = "mail-reset";
 const MFA_ACCOUNT = "mfa-account";
 
 /** The Redis keys of the budgets kept per account (by address and by id), for erasing them with it. */
-export const accountCounterKeys = (email: string, userId: string) => [counterKey(MAIL_ACCOUNT, email), counterKey(MFA_ACCOUNT, userId)];
+export const accountCounterKeys = (email: string, userId: string) => [counterKey(MAIL_ACCOUNT, email), counterKey(MAIL_RESET, email), counterKey(MFA_ACCOUNT, userId)];
 
 export function createAbuseProtection(deps: AbuseProtectionDeps): AbuseProtection {
   const { redis, rateLimits: rates } = deps;
@@ -46,6 +53,7 @@ export function createAbuseProtection(deps: AbuseProtectionDeps): AbuseProtectio
     lockout: createSignInLockout({ redis, policy: deps.lockout, clock: deps.clock }),
     signUpIp: ipLimiter("signup-ip", rates.signUpIp),
     mailAccount: limiter(MAIL_ACCOUNT, rates.mailAccount),
+    mailReset: limiter(MAIL_RESET, rates.mailReset),
     mailIp: ipLimiter("mail-ip", rates.mailIp),
     tokenIp: ipLimiter("token-ip", rates.tokenIp),
     mfaAccount: limiter(MFA_ACCOUNT, rates.mfaAccount),

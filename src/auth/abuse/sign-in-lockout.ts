@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import type { Clock } from "../../platform/clock.js";
 import type { LockoutPolicy } from "../config.js";
 import { limiterKey } from "../../contract/limiter-key.js";
-import { clientNetwork } from "./client-network.js";
+import { clientNetwork } from "../../platform/client-network.js";
 
 /**
  * Progressive lockout per email address (existing or not, so it reveals

@@ -83,7 +83,7 @@ export function createLifecycleService(deps: LifecycleServiceDeps): LifecycleHan
       const email = normalizeEmail(req.email);
       await abuse.mailIp.consume(ctx, ipOf(ctx));
       // Keyed on the address whether or not an account has it, so the limit itself reveals nothing.
-      await abuse.mailAccount.consume(ctx, email);
+      await abuse.mailReset.consume(ctx, email);
       // No lookup first: the one write below (with its audit row) does the same work whether or not the address has an account.
       const { ip, userAgent, requestId } = ctx.values.get(kRequestMeta);
       await accounts.requestReset(email, { ip, userAgent, requestId });

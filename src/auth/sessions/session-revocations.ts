@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Clock } from "../../platform/clock.js";
 import type { Logger } from "../../platform/log.js";
+import { outlivingCall } from "../../platform/request-deadline.js";
 import type { Queryable } from "../../platform/transaction.js";
 import type { SessionStore } from "./session-store.js";
 
@@ -75,7 +76,8 @@ export function createSessionRevocations(deps: SessionRevocationsDeps): SessionR
       return { id: result.rows[0]!.id, userId, beforeMs, keepSessionId };
     },
 
-    async apply(revocation) {
+    // The change it ends sessions for has committed: it is applied whether or not the caller still waits.
+    apply: (revocation) => outlivingCall(async () => {
       const beforeMs = Math.max(revocation.beforeMs, clock.now());
       try {
         return await applyOrThrow(revocation, beforeMs);
@@ -88,7 +90,7 @@ export function createSessionRevocations(deps: SessionRevocationsDeps): SessionR
           .catch((failed: unknown) => log.warn({ err: failed instanceof Error ? failed.message : String(failed), userId: revocation.userId }, "could not move the pending revocation's cutoff up"));
         return undefined;
       }
-    },
+    }),
 
     async sweep() {
       const pending = await primary.query<Row>(

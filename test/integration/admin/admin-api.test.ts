@@ -252,7 +252,8 @@ describe("Admin API (auth.admin.v1.AdminService)", () => {
     await withTotp(someone);
     await admin.grantRole({ userId: someone.id, role: "ops" }, asAdmin);
     await someone.client.changeEmail({ currentPassword: GOOD_PASSWORD, newEmail: uniqueEmail("moving") }, bearer(someone.tokens.accessToken));
-    // Counters keyed on the address and the account: a failed sign-in and a wrong second factor.
+    // Counters keyed on the address and the account: a reset mail, a failed sign-in and a wrong second factor.
+    await someone.client.requestPasswordReset({ email: someone.email });
     await codeOf(someone.client.signIn({ email: someone.email, password: "wrong password entirely" }));
     const { mfaChallenge } = await someone.client.signIn({ email: someone.email, password: GOOD_PASSWORD });
     await codeOf(someone.client.completeSignIn({ challenge: mfaChallenge, code: "000000" }));

@@ -5,7 +5,7 @@ import { createClient } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
 import { AuthService } from "../../../src/gen/auth/v1/auth_pb.js";
 import { findFreePort } from "../../../src/stack/ports.js";
-import { connectTransport, GOOD_PASSWORD, grpcTransport, testEnv, uniqueEmail } from "../../support/auth.js";
+import { connectTransport, GOOD_PASSWORD, grpcTransport, startTestAuth, testEnv, uniqueEmail } from "../../support/auth.js";
 import { eventually } from "../../support/eventually.js";
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
@@ -78,5 +78,24 @@ describe("SIGTERM to an auth process drains it", () => {
     expect(raw.toLowerCase()).toContain("connection: close");
     expect(await exited).toBe(0);
     expect(await refused(port)).toBe(true);
+  });
+});
+
+describe("SHUTDOWN_DELAY", () => {
+  it("keeps serving new connections, while answering not-ready, for the delay; then closes the listener", async () => {
+    const auth = await startTestAuth({ SHUTDOWN_DELAY: "1500ms", SHUTDOWN_GRACE: "2s" });
+    const started = performance.now();
+    const closed = auth.close();
+    try {
+      expect((await fetch(`${auth.server.url}/readyz`)).status).toBe(503);
+      // A load balancer that has not polled readiness yet still sends here: answered, not refused.
+      expect(await refused(auth.server.port)).toBe(false);
+      expect((await fetch(`${auth.server.url}/healthz`, { headers: { connection: "close" } })).status).toBe(200);
+      expect(performance.now() - started).toBeLessThan(1500);
+    } finally {
+      await closed;
+    }
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1500);
+    expect(await refused(auth.server.port)).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -19,9 +20,9 @@ function closedWithin(socket: net.Socket, withinMs: number): Promise<number> {
   });
 }
 
-const connect = (port: number) =>
+const connect = (port: number, localAddress?: string) =>
   new Promise<net.Socket>((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1", () => resolve(socket));
+    const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => resolve(socket));
     socket.on("error", () => {});
     socket.once("error", reject);
   });
@@ -59,6 +60,38 @@ describe("the auth port's timeouts and connection cap", () => {
     }
   });
 
+  it("resets an HTTP/2 stream whose body has not all arrived within HTTP_REQUEST_TIMEOUT, freeing its turn", async () => {
+    const session = http2.connect(auth.server.url);
+    session.on("error", () => {});
+    try {
+      // More slow-body streams than H2_MAX_ACTIVE_STREAMS (8): without the timeout they would hold
+      // every turn until the connection went idle, and the request after them would wait as long.
+      const slow = Array.from({ length: 8 }, () => {
+        const stream = session.request({ ":method": "POST", ":path": "/auth.v1.AuthService/GetMe", "content-type": "application/json" });
+        stream.on("error", () => {});
+        stream.write("{");
+        return new Promise<number | undefined>((resolve) => stream.once("close", () => resolve(stream.rstCode)));
+      });
+      const next = session.request({ ":method": "POST", ":path": "/auth.v1.AuthService/GetMe", "content-type": "application/json" });
+      next.end("{}");
+      const status = await new Promise<number | string>((resolve) => {
+        const timer = setTimeout(() => resolve("no answer within 8 s"), 8000);
+        next.on("response", (headers) => (clearTimeout(timer), resolve(Number(headers[":status"]))));
+        next.on("error", (error: Error) => (clearTimeout(timer), resolve(error.message)));
+        next.resume();
+      });
+      // Unauthenticated: answered (401), after the slow streams were reset at the 2 s request timeout.
+      expect(status).toBe(401);
+      expect(await Promise.all(slow)).toEqual(Array(8).fill(http2.constants.NGHTTP2_CANCEL));
+      expect(session.destroyed).toBe(false);
+      // Node 20's client loops for good (and eats all memory) if its session is destroyed while a
+      // stream is still half-closed: let the answered one finish first.
+      if (!next.closed) await new Promise((resolve) => next.once("close", resolve));
+    } finally {
+      session.destroy();
+    }
+  });
+
   it("closes connections beyond MAX_CONNECTIONS on arrival, and serves again once they are gone", async () => {
     const held = await Promise.all(Array.from({ length: 40 }, () => connect(auth.server.port)));
     try {
@@ -70,6 +103,45 @@ describe("the auth port's timeouts and connection cap", () => {
     }
     await sleep(100);
     expect((await fetch(`${auth.server.url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe("one client's share of the connections", () => {
+  let auth: TestAuth;
+  beforeAll(async () => {
+    auth = await startTestAuth({ MAX_CONNECTIONS_PER_IP: "10", TRUSTED_PROXIES: "127.0.0.3" });
+  });
+  afterAll(async () => {
+    await auth?.close();
+  });
+
+  /** A GET /healthz sent from `localAddress` on a connection of its own: its status, or the error. */
+  const healthFrom = (localAddress: string) =>
+    new Promise<number | string>((resolve) => {
+      const req = http.get({ host: "127.0.0.1", port: auth.server.port, path: "/healthz", localAddress, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", (error: Error) => resolve(error.message));
+    });
+
+  it("closes a client's connections past MAX_CONNECTIONS_PER_IP while other clients, and trusted proxies, connect as usual", async () => {
+    const held = await Promise.all(Array.from({ length: 10 }, () => connect(auth.server.port, "127.0.0.2")));
+    const proxy = await Promise.all(Array.from({ length: 15 }, () => connect(auth.server.port, "127.0.0.3")));
+    try {
+      await sleep(100);
+      const extra = await connect(auth.server.port, "127.0.0.2");
+      expect(await closedWithin(extra, 2000)).toBeLessThan(2000);
+      expect(await healthFrom("127.0.0.2")).not.toBe(200);
+      expect(await healthFrom("127.0.0.1")).toBe(200);
+      expect(await healthFrom("127.0.0.3")).toBe(200);
+      expect(proxy.filter((socket) => socket.destroyed)).toHaveLength(0);
+    } finally {
+      for (const socket of [...held, ...proxy]) socket.destroy();
+    }
+    // The share comes back as its connections close.
+    await sleep(100);
+    expect(await healthFrom("127.0.0.2")).toBe(200);
   });
 });
 

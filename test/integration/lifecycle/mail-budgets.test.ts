@@ -31,6 +31,16 @@ describe("per-recipient mail budgets", () => {
     expect(notices).toHaveLength(2);
   });
 
+  it("sign-ups naming an address cannot spend its reset budget: the owner still gets a reset link", async () => {
+    const email = uniqueEmail("kept-out");
+    await signUpFromAnywhere(email);
+    // The address's notice budget spent by others, as an attacker keeping its owner out would.
+    for (let i = 0; i < 5; i++) await signUpFromAnywhere(email);
+    expect(await signUpFromAnywhere(email)).toBe("ResourceExhausted");
+    await clientFrom(stack.auth, randomIp()).requestPasswordReset({ email });
+    expect((await outboxFor(email)).filter((s) => /reset/i.test(s))).toHaveLength(1);
+  });
+
   it("a new address spends the same budget, so the limit does not tell a taken address from a new one", async () => {
     const existing = uniqueEmail("existing");
     // An account made without any sign-up mail, so its budget is untouched like a new address's.

@@ -34,7 +34,7 @@ function counting(inner: PasswordHasher) {
 function unlimited(): AbuseProtection {
   const limiter = { consume: async () => {}, check: async () => {}, penalize: async () => {} };
   const lockout = { lockedFor: async () => 0, recordFailure: async () => 0, recordSuccess: async () => {}, clear: async () => {} };
-  return { signInIp: limiter, lockout, signUpIp: limiter, mailAccount: limiter, mailIp: limiter, tokenIp: limiter, mfaAccount: limiter };
+  return { signInIp: limiter, lockout, signUpIp: limiter, mailAccount: limiter, mailReset: limiter, mailIp: limiter, tokenIp: limiter, mfaAccount: limiter };
 }
 
 /** Registration over the same memory store; the mail it would queue is not what these cases measure. */

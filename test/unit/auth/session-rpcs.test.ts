@@ -43,6 +43,7 @@ describe("session RPCs over the in-memory stores", async () => {
     signInIp: limiter,
     signUpIp: limiter,
     mailAccount: limiter,
+    mailReset: limiter,
     mailIp: limiter,
     tokenIp: limiter,
     mfaAccount: limiter,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientNetwork } from "../../../src/auth/abuse/client-network.js";
+import { clientNetwork } from "../../../src/platform/client-network.js";
 
 describe("the network a per-IP budget counts", () => {
   it.each([
