@@ -3,6 +3,10 @@ import { Counter, Gauge } from "prom-client";
 import { createClient, createContextValues, type ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { PasskeyService } from "../gen/auth/v1/passkeys_pb.js";
+import { AdminService } from "../gen/auth/admin/v1/admin_pb.js";
+import { composeAdminService } from "./admin/compose-admin.js";
+import { createPgRoleStore } from "./roles/pg-role-store.js";
+import { createRoleCopies } from "./roles/role-copies.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { systemClock, type Clock } from "../platform/clock.js";
@@ -138,7 +142,10 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       absoluteTtlMs: config.sessionAbsoluteTtlMs,
       reuseGraceMs: options.refreshReuseGraceMs ?? 2_000,
     });
-    const tokens = createAccessTokens({ keys, issuer: config.shared.issuer, audience: config.shared.audience, ttlMs: config.accessTokenTtlMs, clock });
+    const roles = createPgRoleStore(db.write);
+    // A copy read with a session must outlive it.
+    const roleCopies = createRoleCopies({ redis, store: roles, ttlMs: config.sessionAbsoluteTtlMs });
+    const tokens = createAccessTokens({ keys, issuer: config.shared.issuer, audience: config.shared.audience, ttlMs: config.accessTokenTtlMs, clock, rolesOf: roleCopies.rolesOf });
     const lagFloor =
       db.read === db.write ? undefined : startReplicaLagFloor({ primary: db.write, maxLagMs: config.maxReplicaLagMs, sampleEveryMs: LAG_SAMPLE_MS, log });
     if (lagFloor) closers.unshift(() => lagFloor.close());
@@ -219,6 +226,25 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       clock,
       rp: { id: publicUrl.hostname, name: config.mfaIssuer, origin: publicUrl.origin },
     });
+    const admin = composeAdminService({
+      primary: db.write,
+      redis,
+      clock,
+      sessions,
+      users,
+      roles,
+      roleCopies,
+      revocations,
+      templates,
+      resetTokenTtlMs: config.resetTokenTtlMs,
+      userWritten,
+      authenticator,
+      mfa: mfaStore,
+      trail: createPgAuditTrail(db.write),
+      audit,
+      hasher,
+      pseudonymKey: config.auditPseudonymKey,
+    });
     let draining = () => false;
     const probe: ReadinessProbe = {
       async check() {
@@ -258,8 +284,9 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       routes(router) {
         router.service(AuthService, service);
         router.service(PasskeyService, passkeys);
-        router.service(Health, createHealthService([AuthService.typeName, PasskeyService.typeName], probe));
-        router.service(ServerReflection, createReflectionService([AuthService, PasskeyService, Health]));
+        router.service(AdminService, admin);
+        router.service(Health, createHealthService([AuthService.typeName, PasskeyService.typeName, AdminService.typeName], probe));
+        router.service(ServerReflection, createReflectionService([AuthService, PasskeyService, AdminService, Health]));
       },
       // The hosted pages' own calls (above) are not traced: they carry no traceparent of their own.
       interceptors: tracing.enabled ? [createTracingInterceptor(tracing), ...interceptors] : interceptors,

@@ -86,6 +86,11 @@ export interface AuthConfig {
   /** Binds each hosted form's CSRF token to its pre-session: HKDF of SIGNING_KEY_ENCRYPTION_KEY under its own label. */
   csrfKey: Buffer;
   /**
+   * AUDIT_PSEUDONYM_KEY (32 bytes, base64), default HKDF of SIGNING_KEY_ENCRYPTION_KEY under its
+   * own label: a deleted user's id in the audit trail becomes HMAC-SHA256(key, id) (src/auth/admin/pseudonym.ts).
+   */
+  auditPseudonymKey: Buffer;
+  /**
    * MAX_REPLICA_LAG: a replica further behind the primary than this (in WAL, sampled every second)
    * serves no reads; the primary does. Default 5s.
    */
@@ -198,6 +203,8 @@ export function loadAuthConfig(env: Env): AuthConfig {
     sessionCookieSecure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
     passwordBreachCheckUrl: read.optionalUrl("PASSWORD_BREACH_CHECK_URL", ["http:", "https:"]),
     csrfKey: Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform csrf v1", 32)),
+    auditPseudonymKey:
+      read.optionalKey32("AUDIT_PSEUDONYM_KEY") ?? Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform audit pseudonym v1", 32)),
   };
   if (!config.sessionCookieSecure && /^__(Host|Secure)-/.test(config.shared.sessionCookieName)) {
     // A prefixed cookie without Secure is dropped by every browser: nobody could sign in.

@@ -1,4 +1,4 @@
-import { USER_SESSIONS_REVOKED } from "../contract/session-events.js";
+import { USER_CHANGED, USER_SESSIONS_REVOKED } from "../contract/session-events.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
 import { defaultProtoDirs, type ProtoDirs } from "../platform/proto-dirs.js";
@@ -13,6 +13,7 @@ import { startGrpcServer } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
 import { createAuthzMetrics } from "./metrics.js";
 import { createRevocationListener } from "./revocation-listener.js";
+import { createRolePolicy } from "./role-rules.js";
 import { createRoutePolicy } from "./route-policy.js";
 import { createSessionLookup, type SessionState } from "./session-lookup.js";
 import { createTokenVerifier, type TokenClaims } from "./token-verifier.js";
@@ -75,7 +76,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const sessionCache = createTtlCache<SessionState | null>({
     ...cacheDeps,
     onLookup: (hit) => metrics.cacheLookup("session", hit),
-    sizeOf: (s) => (s ? 2 * (s.userId.length + s.userAgent.length + (s.fingerprint?.length ?? 0) + (s.cookieHash?.length ?? 0)) + 96 : 8),
+    sizeOf: (s) => (s ? 2 * (s.userId.length + s.userAgent.length + (s.fingerprint?.length ?? 0) + (s.cookieHash?.length ?? 0) + (s.roles?.join(",").length ?? 0)) + 96 : 8),
   });
   const tokenCache = createTtlCache<TokenClaims>({
     ...cacheDeps,
@@ -86,8 +87,9 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     subscriber,
     log,
     // A cutoff covers sessions by creation time, not by id, so no single entry can be picked out; they are rare (password changes).
+    // A user's roles are cached in each of their sessions' entries, which are not indexed by user either.
     onSessionEvent: (event) => {
-      if (event.type === USER_SESSIONS_REVOKED) sessionCache.clear();
+      if (event.type === USER_SESSIONS_REVOKED || event.type === USER_CHANGED) sessionCache.clear();
       else sessionCache.delete(event.sessionId);
       // The wall clock, not `clock`: the event's stamp is Redis's TIME.
       metrics.revocationApplied(event, Date.now());
@@ -134,6 +136,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     // Spanned per call, not per command: this client pipelines automatically (see traced-redis.ts).
     sessions: createSessionLookup({ redis: traceRedisCalls(redis, ["hmget", "get"], tracing), cache: sessionCache, cacheTrusted: revocations.live }),
     routes: createRoutePolicy({ publicPrefixes: config.publicPrefixes, levelRules: config.levelRules }),
+    roles: createRolePolicy(config.roleRules),
     clock,
     sessionCookie: config.shared.sessionCookieName,
     degradedMode: config.degradedMode,

@@ -3,6 +3,7 @@ import { readSharedSettings, type SharedSettings } from "../contract/shared-sett
 import { ConfigError, EnvReader, LOG_LEVELS, type Env } from "../platform/config.js";
 import { readRedisTarget, type RedisTarget } from "../platform/redis-target.js";
 import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
+import { parseRoleRules, type RoleRule } from "./role-rules.js";
 
 export { ConfigError };
 
@@ -42,6 +43,8 @@ export interface AuthzConfig {
   publicPrefixes: string[];
   /** AUTHZ_LEVEL_RULES: comma-separated `prefix=level` (levels basic, verified, mfa); the longest prefix wins. Default none. */
   levelRules: LevelRule[];
+  /** AUTHZ_ROLE_RULES: comma-separated `prefix=role:<name>`; the longest prefix wins, and applies with the level rules. Default none. */
+  roleRules: RoleRule[];
   /** SIGNIN_URL, default PUBLIC_BASE_URL/signin: browsers are sent here with ?return_to=<path>. */
   signinUrl: string;
   /** AUTHZ_REALM, default auth-platform: the realm in WWW-Authenticate. */
@@ -124,6 +127,7 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     // Set but listing nothing (",,") means no public prefixes, not the defaults.
     publicPrefixes: prefixes("AUTHZ_PUBLIC_PREFIXES", env.AUTHZ_PUBLIC_PREFIXES?.trim() ? read.list("AUTHZ_PUBLIC_PREFIXES") : DEFAULT_PUBLIC_PREFIXES),
     levelRules,
+    roleRules: parseRoleRules(read.list("AUTHZ_ROLE_RULES"), problems),
     signinUrl: read.optionalUrl("SIGNIN_URL", HTTP) ?? `${shared.publicBaseUrl}/signin`,
     realm: read.string("AUTHZ_REALM", "auth-platform"),
     cacheTtlMs: read.duration("AUTHZ_CACHE_TTL", "5s", 60_000),

@@ -10,6 +10,7 @@ export type DenyReason =
   | "session_expired"
   | "device_mismatch"
   | "insufficient_level"
+  | "missing_role"
   | "session_store_unavailable"
   | "jwks_unavailable";
 
@@ -27,6 +28,7 @@ const DENY_STATUS: Record<DenyReason, DenyStatus> = {
   session_expired: 401,
   device_mismatch: 401,
   insufficient_level: 403,
+  missing_role: 403,
   session_store_unavailable: 503,
   jwks_unavailable: 503,
 };

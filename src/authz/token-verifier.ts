@@ -11,6 +11,8 @@ export interface TokenClaims {
   level: AuthLevel;
   /** Seconds since the epoch (RFC 7519 4.1.4). */
   expiresAt: number;
+  /** The `roles` claim: what the user held at issue, used only when the session cannot be read (degraded mode). */
+  roles?: readonly string[];
 }
 
 export type TokenResult = { ok: true; claims: TokenClaims } | { ok: false; reason: "invalid_token" | "token_expired" | "jwks_unavailable" };
@@ -41,7 +43,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
       const mark = deps.cache.mark();
       try {
         const read = await verifyAccessToken(token, deps.keys, { algorithms: SIGNING_ALGORITHMS, issuer: deps.issuer, audience: deps.audience, now: deps.clock.now() });
-        const claims: TokenClaims = { userId: read.userId, sessionId: read.sessionId, level: levelOf(read.acr, read.emailVerified), expiresAt: read.expiresAt };
+        const claims: TokenClaims = { userId: read.userId, sessionId: read.sessionId, level: levelOf(read.acr, read.emailVerified), expiresAt: read.expiresAt, roles: read.roles };
         deps.cache.set(key, claims, mark, read.expiresAt * 1000 - deps.clock.now());
         return { ok: true, claims };
       } catch (error) {

@@ -147,6 +147,11 @@ class RotatingSubscriber extends EventEmitter {
   }
 }
 
+/** The servers holding the keyspace: every master of a cluster, or the one server. For SCAN, which walks one server. */
+export function keyspaceNodes(redis: RedisClient): Redis[] {
+  return redis instanceof Cluster ? redis.nodes("master") : [redis];
+}
+
 /** The nodes a cluster client has discovered (masters and replicas), for a subscriber to move between. */
 export function discoveredNodes(redis: RedisClient): RedisNode[] {
   if (!(redis instanceof Cluster)) return [];

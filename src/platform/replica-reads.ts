@@ -54,7 +54,9 @@ const CURRENT_LSN = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::text AS lsn"
 const REPLAYED_UP_TO =
   "SELECT coalesce(pg_last_wal_replay_lsn() - '0/0'::pg_lsn >= $1::numeric, true) AS fresh";
 
-const key = (userId: string) => `ryw:${userId}`;
+/** The Redis key of a user's read-your-writes mark, for erasing it with the user. */
+export const readYourWritesKey = (userId: string) => `ryw:${userId}`;
+const key = readYourWritesKey;
 
 type Freshness = { kind: "none" } | { kind: "lsn"; lsn: string } | { kind: "unknown" };
 

@@ -2,7 +2,7 @@ import type { RedisClient } from "../../platform/redis.js";
 import type { Clock } from "../../platform/clock.js";
 import type { LockoutPolicy, RateLimits } from "../config.js";
 import { clientNetwork } from "../../platform/client-network.js";
-import { createRateLimiter, type RateLimiter } from "./rate-limiter.js";
+import { counterKey, createRateLimiter, type RateLimiter } from "./rate-limiter.js";
 import { createSignInLockout, type SignInLockout } from "./sign-in-lockout.js";
 
 /** Every budget the auth service spends from, one limiter per (operation, subject). */
@@ -35,6 +35,13 @@ export interface AbuseProtectionDeps {
   onRefused?: (limiter: string) => void;
 }
 
+const MAIL_ACCOUNT = "mail-account";
+const MAIL_RESET = "mail-reset";
+const MFA_ACCOUNT = "mfa-account";
+
+/** The Redis keys of the budgets kept per account (by address and by id), for erasing them with it. */
+export const accountCounterKeys = (email: string, userId: string) => [counterKey(MAIL_ACCOUNT, email), counterKey(MAIL_RESET, email), counterKey(MFA_ACCOUNT, userId)];
+
 export function createAbuseProtection(deps: AbuseProtectionDeps): AbuseProtection {
   const { redis, rateLimits: rates } = deps;
   const refused = (name: string) => () => deps.onRefused?.(name);
@@ -45,10 +52,10 @@ export function createAbuseProtection(deps: AbuseProtectionDeps): AbuseProtectio
     signInIp: ipLimiter("signin-ip", rates.signInIp),
     lockout: createSignInLockout({ redis, policy: deps.lockout, clock: deps.clock }),
     signUpIp: ipLimiter("signup-ip", rates.signUpIp),
-    mailAccount: limiter("mail-account", rates.mailAccount),
-    mailReset: limiter("mail-reset", rates.mailReset),
+    mailAccount: limiter(MAIL_ACCOUNT, rates.mailAccount),
+    mailReset: limiter(MAIL_RESET, rates.mailReset),
     mailIp: ipLimiter("mail-ip", rates.mailIp),
     tokenIp: ipLimiter("token-ip", rates.tokenIp),
-    mfaAccount: limiter("mfa-account", rates.mfaAccount),
+    mfaAccount: limiter(MFA_ACCOUNT, rates.mfaAccount),
   };
 }

@@ -25,6 +25,9 @@ export interface RateLimiterDeps {
   onRefused?: () => void;
 }
 
+/** The Redis key of a limiter's counter for `key` (rate-limiter-flexible's `<keyPrefix>:<key>`), for erasing it. */
+export const counterKey = (name: string, key: string) => `rl:${name}:${limiterKey(key)}`;
+
 export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
   // Redis-backed so every instance spends from the same counter (an atomic INCR + PEXPIRE script).
   const limiter = new RateLimiterRedis({

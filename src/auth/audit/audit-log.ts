@@ -23,7 +23,17 @@ export type AuditEventType =
   | "mfa.recovery_code_used"
   | "passkey.added"
   | "passkey.removed"
-  | "passkey.failure";
+  | "passkey.failure"
+  | "admin.denied"
+  | "admin.users_found"
+  | "admin.user_viewed"
+  | "admin.user_disabled"
+  | "admin.user_enabled"
+  | "admin.password_reset_forced"
+  | "admin.second_factor_removed"
+  | "admin.user_deleted"
+  | "admin.role_granted"
+  | "admin.role_revoked";
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { RedisClient } from "../../platform/redis.js";
+import { keyspaceNodes, type RedisClient } from "../../platform/redis.js";
 import { Gauge, type Registry } from "prom-client";
 import { sessionKey } from "../../contract/session-record.js";
 import type { Logger } from "../../platform/log.js";
@@ -20,11 +20,6 @@ export interface ActiveSessions {
 const PATTERN = sessionKey("*");
 // Keys per SCAN call: each call is short on Redis's one thread, and 1M keys take 1000 round trips.
 const BATCH = 1000;
-
-/** The ioredis clients whose keyspaces hold sessions: every master of a Redis Cluster, or the one server. */
-function nodesOf(redis: RedisClient): Redis[] {
-  return "nodes" in redis ? redis.nodes("master") : [redis];
-}
 
 async function countOn(node: Redis): Promise<number> {
   let cursor = "0";
@@ -54,7 +49,7 @@ export function startActiveSessions(deps: ActiveSessionsDeps): ActiveSessions {
   let closed = false;
   const count = async () => {
     try {
-      const counts = await Promise.all(nodesOf(deps.redis).map(countOn));
+      const counts = await Promise.all(keyspaceNodes(deps.redis).map(countOn));
       if (!closed) gauge.set(counts.reduce((a, b) => a + b, 0));
     } catch (error) {
       // The last count stays; Redis being down is what auth_redis_up reports.
