@@ -9,14 +9,20 @@ export interface RedisNode {
  * Which Redis deployment the services use: one node (REDIS_URL) or a Redis Cluster reached through
  * seed nodes (REDIS_CLUSTER_NODES); exactly one of the two is set.
  */
-export type RedisTarget = { kind: "node"; url: string } | { kind: "cluster"; nodes: RedisNode[] };
+export type RedisTarget =
+  | { kind: "node"; url: string }
+  /** `password`: the nodes' AUTH password (REDIS_PASSWORD); a URL carries its own, a seed list cannot. */
+  | { kind: "cluster"; nodes: RedisNode[]; password?: string };
 
 /** The variable a target came from, for messages about it. */
 export const redisVariable = (target: RedisTarget) => (target.kind === "node" ? "REDIS_URL" : "REDIS_CLUSTER_NODES");
 
 const NODE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
-/** REDIS_URL or REDIS_CLUSTER_NODES (comma-separated host:port seed nodes), never both. */
+/**
+ * REDIS_URL or REDIS_CLUSTER_NODES (comma-separated host:port seed nodes), never both; with the
+ * seed nodes, REDIS_PASSWORD if the nodes require one (with REDIS_URL it belongs in the URL).
+ */
 export function readRedisTarget(read: EnvReader): RedisTarget {
   const seeds = read.list("REDIS_CLUSTER_NODES");
   const url = read.optionalUrl("REDIS_URL", REDIS_PROTOCOLS);
@@ -36,7 +42,8 @@ export function readRedisTarget(read: EnvReader): RedisTarget {
     }
     nodes.push({ host: match[1].replace(/^\[|\]$/g, ""), port });
   }
-  return { kind: "cluster", nodes };
+  const password = read.string("REDIS_PASSWORD", "");
+  return password === "" ? { kind: "cluster", nodes } : { kind: "cluster", nodes, password };
 }
 
 /** How many replicas must acknowledge a write a client is told about before it is answered (Redis WAIT). */

@@ -27,6 +27,9 @@ function nodeOptions(options: RedisOptions): IoredisOptions {
   };
 }
 
+/** The AUTH a cluster's nodes need; a single node's comes in its URL. */
+const authOf = (target: RedisTarget): Partial<IoredisOptions> => (target.kind === "cluster" && target.password ? { password: target.password } : {});
+
 export function createRedis(target: RedisTarget, options: RedisOptions = {}): RedisClient {
   const redis: RedisClient =
     target.kind === "node"
@@ -47,7 +50,7 @@ export function createRedis(target: RedisTarget, options: RedisOptions = {}): Re
           // Replicas lag: every read and write goes to the slot's master (security-critical reads).
           scaleReads: "master",
           enableAutoPipelining: options.ioredis?.enableAutoPipelining ?? false,
-          redisOptions: nodeOptions(options),
+          redisOptions: { ...nodeOptions(options), ...authOf(target) },
         });
   redis.on("error", (error: Error) => options.onError?.(error));
   return redis;
@@ -78,7 +81,7 @@ export function createRedisSubscriber(target: RedisTarget, options: RedisOptions
     redis.on("error", (error: Error) => options.onError?.(error));
     return redis;
   }
-  return new RotatingSubscriber(target.nodes, options.knownNodes ?? (() => []), ioredis, options.onError);
+  return new RotatingSubscriber(target.nodes, options.knownNodes ?? (() => []), { ...ioredis, ...authOf(target) }, options.onError);
 }
 
 class RotatingSubscriber extends EventEmitter {

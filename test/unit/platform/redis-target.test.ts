@@ -24,6 +24,10 @@ describe.each(Object.entries(loaders))("the Redis deployment of %s", (_service, 
     });
   });
 
+  it("gives a cluster's nodes REDIS_PASSWORD", () => {
+    expect(load({ REDIS_CLUSTER_NODES: "r:7000", REDIS_PASSWORD: "s3cret" })).toEqual({ kind: "cluster", nodes: [{ host: "r", port: 7000 }], password: "s3cret" });
+  });
+
   it("refuses both, neither, and malformed seed nodes, naming the variable", () => {
     const problems = (env: Record<string, string>) => problemsOf(() => load(env)).filter((p) => /REDIS/.test(p));
     expect(problems({ REDIS_URL: "redis://r:6379", REDIS_CLUSTER_NODES: "r:7000" })).toEqual([
