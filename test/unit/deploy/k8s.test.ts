@@ -222,7 +222,11 @@ describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
       expect(one<Service>("Service", service).spec.ports.map((p) => p.port)).toContain(Number(new URL(url).port));
     };
     serves(auth.databaseReplicaUrl ?? "", "haproxy");
-    serves(auth.redis.kind === "node" ? auth.redis.url : "", "auth-redis");
+    // The Redis Cluster's seeds: the headless Service over its pods, on the Redis port.
+    expect(auth.redis.kind).toBe("cluster");
+    const seed = auth.redis.kind === "cluster" ? auth.redis.nodes[0] : undefined;
+    serves(`redis://${seed?.host}:${seed?.port}`, "auth-redis-nodes");
+    expect(auth.redis.kind === "cluster" && auth.redis.password).toBeTruthy();
     serves(authz.jwksUrl, "auth");
     expect(new URL(authz.jwksUrl).port).toBe(String(auth.port));
     // The Pooler and the primary's service are CloudNativePG's: <cluster>-pooler-rw (its name) and <cluster>-rw.
@@ -255,8 +259,8 @@ describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
   });
 
   it("Redis's default user takes its password from the Secret the services read, in their namespace", () => {
-    type RedisCluster = K8sObject & { spec: { componentSpecs: Array<{ name: string; systemAccounts?: Array<{ name: string; secretRef: { name: string; namespace: string } }> }> } };
-    const accounts = one<RedisCluster>("Cluster", "auth-redis").spec.componentSpecs.find((c) => c.name === "redis")?.systemAccounts;
+    type RedisCluster = K8sObject & { spec: { shardings: Array<{ name: string; template: { systemAccounts?: Array<{ name: string; secretRef: { name: string; namespace: string } }> } }> } };
+    const accounts = one<RedisCluster>("Cluster", "auth-redis").spec.shardings.find((s) => s.name === "shard")?.template.systemAccounts;
     // kustomize's namespace does not reach this field: it must name the overlay's namespace itself.
     expect(accounts).toEqual([{ name: "default", secretRef: { name: "auth-redis-password", namespace: one("Namespace", "auth-platform").metadata.name, password: "password" } }]);
     const authz = podSpec(one<Workload>("Deployment", "authz")).containers[0]!;
@@ -267,7 +271,9 @@ describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
   it("Redis keeps an append-only file, fsynced every second", () => {
     const parameter = one<K8sObject & { spec: { clusterName: string; componentParameters: Array<{ componentName: string; parameters: Record<string, string> }> } }>("Parameter", "auth-redis-persistence");
     expect(parameter.spec.clusterName).toBe(one("Cluster", "auth-redis").metadata.name);
-    expect(parameter.spec.componentParameters).toEqual([{ componentName: "redis", parameters: { appendonly: "yes", appendfsync: "everysec" } }]);
+    expect(parameter.spec.componentParameters).toEqual([
+      { componentName: "shard", parameters: { appendonly: "yes", appendfsync: "everysec", "cluster-require-full-coverage": "no" } },
+    ]);
   });
 
   it("the migrations Job runs against the primary directly, not through the Pooler", () => {
