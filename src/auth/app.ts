@@ -41,6 +41,8 @@ import { createPgAuditLog } from "./audit/pg-audit-log.js";
 import { createAuthService } from "./auth-service.js";
 import { createAuthenticator } from "./authenticate.js";
 import { createHostedPages } from "./pages/hosted-pages.js";
+import { createCsrf } from "./pages/forms.js";
+import { createOAuthServer } from "./oauth/oauth-server.js";
 import { withHashLoad } from "./passwords/hasher-load.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
@@ -202,6 +204,21 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       log,
     });
 
+    const oauth = createOAuthServer({
+      issuer: config.shared.issuer,
+      publicBaseUrl: config.shared.publicBaseUrl,
+      config: config.oauth,
+      keys,
+      alg: config.signingKeyAlg,
+      primary: db.write,
+      users,
+      sessions,
+      sessionCookie: config.shared.sessionCookieName,
+      csrf: createCsrf({ cookieName: hostPrefixed("auth_csrf", config.shared.publicBaseUrl), secure: config.sessionCookieSecure, key: config.csrfKey, publicOrigin: new URL(config.shared.publicBaseUrl).origin }),
+      log,
+    });
+    closers.unshift(() => oauth.close());
+
     const handler = createNodeHandler({
       log,
       routes(router) {
@@ -236,7 +253,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
             () => sendJson(res, 200, { status: "ready" }),
             () => sendJson(res, 503, { status: "not ready" }),
           );
-        } else if (!pages.handle(req as IncomingMessage, res as ServerResponse, requestMetaFrom(req, config.trustedProxies))) {
+        } else if (!oauth.handle(req as IncomingMessage, res as ServerResponse) && !pages.handle(req as IncomingMessage, res as ServerResponse, requestMetaFrom(req, config.trustedProxies))) {
           sendJson(res, 404, { code: "not_found", message: "no such route" });
         }
       },

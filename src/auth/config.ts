@@ -3,6 +3,7 @@ import { readSharedSettings, type SharedSettings } from "../contract/shared-sett
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from "../contract/access-token-rules.js";
 import { ConfigError, EnvReader, LOG_LEVELS, POSTGRES_PROTOCOLS, REDIS_PROTOCOLS, type Env, type Rate } from "../platform/config.js";
 import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
+import { readOAuthConfig, type OAuthConfig } from "./oauth/oauth-config.js";
 
 export interface Argon2Params {
   /** KiB of memory; OWASP minimum for argon2id with t=2 is 19456. */
@@ -97,6 +98,8 @@ export interface AuthConfig {
   revocationSweepIntervalMs: number;
   /** SESSION_COOKIE_SECURE (default true): the hosted sign-in page's cookie travels over HTTPS (and localhost) only. Its name is shared.sessionCookieName. */
   sessionCookieSecure: boolean;
+  /** The OpenID Provider (src/auth/oauth/oauth-config.ts): OAUTH_* variables. */
+  oauth: OAuthConfig;
 }
 
 export interface RateLimits {
@@ -134,7 +137,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
 
   const databaseUrl = read.url("DATABASE_URL", POSTGRES_PROTOCOLS);
   const signingKeyEncryptionKey = read.key32("SIGNING_KEY_ENCRYPTION_KEY");
-  const config: AuthConfig = {
+  const core: Omit<AuthConfig, "oauth"> = {
     host: read.string("AUTH_HOST", "127.0.0.1"),
     port: read.port("AUTH_PORT", 7001),
     listener: readListenerLimits(read),
@@ -191,6 +194,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
     passwordBreachCheckUrl: read.optionalUrl("PASSWORD_BREACH_CHECK_URL", ["http:", "https:"]),
     csrfKey: Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform csrf v1", 32)),
   };
+  const config: AuthConfig = { ...core, oauth: readOAuthConfig(read, core) };
   if (!config.sessionCookieSecure && /^__(Host|Secure)-/.test(config.shared.sessionCookieName)) {
     // A prefixed cookie without Secure is dropped by every browser: nobody could sign in.
     problems.push(

@@ -1,0 +1,56 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type pg from "pg";
+import type { SigningAlgorithm } from "../../contract/access-token-rules.js";
+import type { Logger } from "../../platform/log.js";
+import type { Csrf } from "../pages/forms.js";
+import type { SessionStore } from "../sessions/session-store.js";
+import type { KeyRing } from "../tokens/key-ring.js";
+import type { UserStore } from "../users/user-store.js";
+import { createClientRegistry, type ClientRegistry } from "./client-registry.js";
+import { createGrantSessions, type GrantSessions } from "./grant-sessions.js";
+import { createInteractions } from "./interactions.js";
+import type { OAuthConfig } from "./oauth-config.js";
+import { createOpenIdProvider } from "./openid-provider.js";
+import { sweepExpiredArtifacts } from "./pg-oauth-adapter.js";
+
+export interface OAuthServerDeps {
+  issuer: string;
+  publicBaseUrl: string;
+  config: OAuthConfig;
+  keys: KeyRing;
+  alg: SigningAlgorithm;
+  primary: pg.Pool;
+  users: UserStore;
+  sessions: SessionStore;
+  sessionCookie: string;
+  csrf: Csrf;
+  log: Logger;
+}
+
+export interface OAuthServer {
+  clients: ClientRegistry;
+  grants: GrantSessions;
+  /** True if it answered the request (discovery, /oauth2/...). */
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  close(): void;
+}
+
+const SWEEP_EVERY_MS = 10 * 60_000;
+
+/** The OpenID Provider and its hosted interactions, as the auth service serves them. */
+export function createOAuthServer(deps: OAuthServerDeps): OAuthServer {
+  const clients = createClientRegistry(deps.primary);
+  const grants = createGrantSessions({ primary: deps.primary, sessions: deps.sessions });
+  const op = createOpenIdProvider({ ...deps, clients, grants });
+  const interactions = createInteractions({ op, sessions: deps.sessions, grants, sessionCookie: deps.sessionCookie, csrf: deps.csrf, log: deps.log });
+  const sweep = setInterval(() => {
+    sweepExpiredArtifacts(deps.primary).catch((error: unknown) => deps.log.warn({ err: error }, "oauth artifact sweep failed"));
+  }, SWEEP_EVERY_MS);
+  sweep.unref();
+  return {
+    clients,
+    grants,
+    handle: (req, res) => interactions.handle(req, res) || op.handle(req, res),
+    close: () => clearInterval(sweep),
+  };
+}
