@@ -7,8 +7,15 @@ import type { GrantSessions } from "./grant-sessions.js";
 import { hostedSessionOf } from "./hosted-session.js";
 import { INTERACTION_PREFIX, type OpenIdProvider } from "./openid-provider.js";
 
+/** When this interaction sent the browser to sign in afresh (prompt=login, max_age): only a sign-in after it counts. */
+export interface ReauthMarks {
+  mark(uid: string, atMs: number, expiresAtS: number): Promise<void>;
+  since(uid: string): Promise<number | undefined>;
+}
+
 export interface InteractionDeps {
   op: OpenIdProvider;
+  reauth: ReauthMarks;
   sessions: SessionStore;
   grants: GrantSessions;
   sessionCookie: string;
@@ -34,22 +41,25 @@ const SCOPE_TEXT: Record<string, string> = {
 export function createInteractions(deps: InteractionDeps) {
   const { csrf } = deps;
 
-  /** Whether the hosted session proves what this authorization asks: fresh enough for prompt=login / max_age, a second factor for acr_values=mfa. */
-  function satisfies(session: SessionRecord, details: Details): boolean {
-    const reasons = details.prompt.reasons;
-    const authS = Math.floor(session.authTime.getTime() / 1000);
-    const startedS = details.iat ?? 0;
-    if (reasons.includes("login_prompt") && authS < startedS) return false;
+  /**
+   * Whether the hosted session proves what this authorization asks: a sign-in after we asked for
+   * one (prompt=login), within max_age, with a second factor for acr_values=mfa.
+   */
+  function satisfies(session: SessionRecord, details: Details, freshSince: number | undefined): boolean {
+    const authMs = session.authTime.getTime();
+    if (freshSince !== undefined && authMs >= freshSince) return true;
+    if (details.prompt.reasons.includes("login_prompt")) return false;
     const maxAge = details.params.max_age;
-    if (maxAge !== undefined && authS < Math.floor(Date.now() / 1000) - Number(maxAge)) return false;
-    const wantsMfa = String(details.params.acr_values ?? "").split(" ").includes("mfa");
-    return !wantsMfa || session.acr === "mfa" || authS >= startedS;
+    if (maxAge !== undefined && authMs < Date.now() - Number(maxAge) * 1000) return false;
+    return !String(details.params.acr_values ?? "").split(" ").includes("mfa") || session.acr === "mfa";
   }
 
   async function login(req: IncomingMessage, res: ServerResponse, details: Details, uid: string) {
     const provider = deps.op.current();
     const session = await hostedSessionOf(deps.sessions, deps.sessionCookie, req);
-    if (!session || !satisfies(session, details)) {
+    const freshSince = await deps.reauth.since(uid);
+    if (!session || !satisfies(session, details, freshSince)) {
+      if (freshSince === undefined) await deps.reauth.mark(uid, Date.now(), details.exp ?? Math.floor(Date.now() / 1000) + 600);
       res.writeHead(303, { location: `/signin?return_to=${encodeURIComponent(`${INTERACTION_PREFIX}${uid}`)}`, "cache-control": "no-store" });
       return void res.end();
     }

@@ -11,7 +11,7 @@ import { createGrantSessions, type GrantSessions } from "./grant-sessions.js";
 import { createInteractions } from "./interactions.js";
 import type { OAuthConfig } from "./oauth-config.js";
 import { createOpenIdProvider } from "./openid-provider.js";
-import { sweepExpiredArtifacts } from "./pg-oauth-adapter.js";
+import { createPgReauthMarks, sweepExpiredArtifacts } from "./pg-oauth-adapter.js";
 
 export interface OAuthServerDeps {
   issuer: string;
@@ -42,7 +42,7 @@ export function createOAuthServer(deps: OAuthServerDeps): OAuthServer {
   const clients = createClientRegistry(deps.primary);
   const grants = createGrantSessions({ primary: deps.primary, sessions: deps.sessions });
   const op = createOpenIdProvider({ ...deps, clients, grants });
-  const interactions = createInteractions({ op, sessions: deps.sessions, grants, sessionCookie: deps.sessionCookie, csrf: deps.csrf, log: deps.log });
+  const interactions = createInteractions({ op, reauth: createPgReauthMarks(deps.primary), sessions: deps.sessions, grants, sessionCookie: deps.sessionCookie, csrf: deps.csrf, log: deps.log });
   const sweep = setInterval(() => {
     sweepExpiredArtifacts(deps.primary).catch((error: unknown) => deps.log.warn({ err: error }, "oauth artifact sweep failed"));
   }, SWEEP_EVERY_MS);

@@ -133,14 +133,17 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps): OpenIdProvider {
       expiresWithSession: () => false,
       features: {
         devInteractions: { enabled: false },
-        introspection: { enabled: true },
-        revocation: { enabled: true },
+        // A client introspects its own tokens only: another client learns nothing about them.
+        introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId },
+        // RFC 7009 2.1: a client revokes only its own tokens.
+        revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId },
         userinfo: { enabled: true },
         clientCredentials: { enabled: true },
         rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
         resourceIndicators: {
           enabled: true,
-          defaultResource: (_ctx, _client, oneOf) => oneOf ?? config.resources[0]?.audience ?? undefined,
+          // Only what the client names (RFC 8707): without a resource the access token is for userinfo alone.
+          defaultResource: (_ctx, _client, oneOf) => oneOf,
           useGrantedResource: () => true,
           getResourceServerInfo: (_ctx, indicator) => {
             const resource = config.resources.find((r) => r.audience === indicator);

@@ -17,6 +17,7 @@ interface ArtifactRow {
 
 const SELECT = "SELECT payload, expires_at FROM oauth_artifacts WHERE model = $1";
 const nowS = () => Math.floor(Date.now() / 1000);
+const fresh = (row: ArtifactRow | undefined) => (row && (row.expires_at === null || row.expires_at.getTime() > Date.now()) ? row.payload : undefined);
 
 /**
  * oidc-provider's persistence (its Adapter interface), one table for every model on the primary.
@@ -29,8 +30,6 @@ export function createOAuthAdapterFactory(deps: OAuthAdapterDeps): (model: strin
     await primary.query("DELETE FROM oauth_artifacts WHERE grant_id = $1 OR (model = 'Grant' AND id = $1)", [grantId]);
     await deps.onGrantEnded(grantId);
   }
-
-  const fresh = (row: ArtifactRow | undefined) => (row && (row.expires_at === null || row.expires_at.getTime() > Date.now()) ? row.payload : undefined);
 
   function artifacts(model: string): Adapter {
     return {
@@ -103,4 +102,21 @@ export function createOAuthAdapterFactory(deps: OAuthAdapterDeps): (model: strin
 export async function sweepExpiredArtifacts(primary: pg.Pool): Promise<number> {
   const result = await primary.query("DELETE FROM oauth_artifacts WHERE expires_at < now() - interval '1 hour'");
   return result.rowCount ?? 0;
+}
+
+/** The interactions' sign-in-afresh marks (interactions.ts), beside the interactions themselves. */
+export function createPgReauthMarks(primary: pg.Pool) {
+  return {
+    async mark(uid: string, atMs: number, expiresAtS: number) {
+      await primary.query(
+        "INSERT INTO oauth_artifacts (model, id, payload, expires_at) VALUES ('ReauthMark', $1, $2, to_timestamp($3)) ON CONFLICT (model, id) DO NOTHING",
+        [uid, JSON.stringify({ atMs }), expiresAtS],
+      );
+    },
+    async since(uid: string) {
+      const row = (await primary.query<ArtifactRow>(`${SELECT} AND id = $2`, ["ReauthMark", uid])).rows[0];
+      const atMs = (fresh(row) as { atMs?: unknown } | undefined)?.atMs;
+      return typeof atMs === "number" ? atMs : undefined;
+    },
+  };
 }
