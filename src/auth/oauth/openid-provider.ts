@@ -284,10 +284,10 @@ ${form}
     handle(req, res) {
       const path = (req.url ?? "").split("?")[0] ?? "";
       if (path !== DISCOVERY_PATH && !path.startsWith(OAUTH_PREFIX)) return false;
-      if (req.method === "POST") {
-        const length = Number(req.headers["content-length"] ?? Number.NaN);
-        if (!Number.isFinite(length)) return void oauthError(res, 411, "invalid_request", "a request body needs a Content-Length"), true;
-        if (length > MAX_BODY_BYTES) return void oauthError(res, 413, "invalid_request", `request body over ${MAX_BODY_BYTES} bytes`), true;
+      const refusal = bodyRefusal(req);
+      if (refusal) {
+        oauthError(req, res, refusal.status, refusal.description);
+        return true;
       }
       req.headers["x-forwarded-host"] = publicUrl.host;
       req.headers["x-forwarded-proto"] = publicUrl.protocol.replace(":", "");
@@ -297,7 +297,19 @@ ${form}
   };
 }
 
-function oauthError(res: ServerResponse, status: number, error: string, description: string): void {
-  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
-  res.end(JSON.stringify({ error, error_description: description }));
+/** A body we refuse before the provider reads it: unframed (no Content-Length) or larger than any form it takes. */
+function bodyRefusal(req: IncomingMessage): { status: number; description: string } | undefined {
+  if (req.method !== "POST") return undefined;
+  const length = Number(req.headers["content-length"] ?? Number.NaN);
+  if (!Number.isFinite(length)) return { status: 411, description: "a request body needs a Content-Length" };
+  if (length > MAX_BODY_BYTES) return { status: 413, description: `request body over ${MAX_BODY_BYTES} bytes` };
+  return undefined;
+}
+
+function oauthError(req: IncomingMessage, res: ServerResponse, status: number, description: string): void {
+  const body = JSON.stringify({ error: "invalid_request", error_description: description });
+  // The unread body is left behind: an HTTP/1.1 connection is closed rather than parsed on from its middle.
+  const close = req.httpVersionMajor === 1 ? { connection: "close" } : {};
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", "content-length": String(Buffer.byteLength(body)), ...close });
+  res.end(body);
 }
