@@ -8,6 +8,7 @@ import type { CheckInput } from "./check-input.js";
 import type { DegradedMode } from "./config.js";
 import { deny, type Decision, type DenyReason, type Identity } from "./decision.js";
 import type { RoutePolicy } from "./route-policy.js";
+import type { AudiencePolicy } from "./audience-rules.js";
 import { SessionStoreUnavailable, type SessionLookup, type SessionState } from "./session-lookup.js";
 import type { TokenClaims, TokenVerifier } from "./token-verifier.js";
 
@@ -19,6 +20,8 @@ export interface CheckPipelineDeps {
   tokens: TokenVerifier;
   sessions: SessionLookup;
   routes: RoutePolicy;
+  /** Where OAuth access tokens pass (AUTHZ_AUDIENCE_RULES); without it they pass nowhere. */
+  audiences?: AudiencePolicy;
   clock: Clock;
   sessionCookie: string;
   degradedMode: DegradedMode;
@@ -77,6 +80,9 @@ export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
 
       const principal = await identify(input);
       if (typeof principal === "string") return deny(principal);
+      // RFC 9068 4: a resource server accepts only tokens issued for it; checked before any session read.
+      const oauthAudience = principal.via === "token" ? principal.claims.oauthAudience : undefined;
+      if (oauthAudience !== undefined && !deps.audiences?.accepts(input.path, oauthAudience)) return deny("wrong_audience");
       const sessionId = principal.via === "token" ? principal.claims.sessionId : principal.sessionId;
 
       const session = await readSession(sessionId);

@@ -2,6 +2,7 @@ import { AUTH_LEVELS, type AuthLevel } from "../contract/auth-level.js";
 import { readSharedSettings, type SharedSettings } from "../contract/shared-settings.js";
 import { ConfigError, EnvReader, LOG_LEVELS, REDIS_PROTOCOLS, type Env } from "../platform/config.js";
 import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
+import { readAudienceRules, type AudienceRule } from "./audience-rules.js";
 
 export { ConfigError };
 
@@ -41,6 +42,8 @@ export interface AuthzConfig {
   publicPrefixes: string[];
   /** AUTHZ_LEVEL_RULES: comma-separated `prefix=level` (levels basic, verified, mfa); the longest prefix wins. Default none. */
   levelRules: LevelRule[];
+  /** AUTHZ_AUDIENCE_RULES (audience-rules.ts): the routes that accept OAuth access tokens, by audience. Default none. */
+  audienceRules: AudienceRule[];
   /** SIGNIN_URL, default PUBLIC_BASE_URL/signin: browsers are sent here with ?return_to=<path>. */
   signinUrl: string;
   /** AUTHZ_REALM, default auth-platform: the realm in WWW-Authenticate. */
@@ -80,6 +83,9 @@ export const DEFAULT_PUBLIC_PREFIXES = [
   "/reset-password",
   "/.well-known/jwks.json",
   "/.well-known/oauth-authorization-server",
+  // The OpenID Provider authenticates its own clients and tokens (src/auth/oauth/).
+  "/.well-known/openid-configuration",
+  "/oauth2/",
 ];
 
 const HTTP = ["http:", "https:"];
@@ -119,6 +125,7 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     // Set but listing nothing (",,") means no public prefixes, not the defaults.
     publicPrefixes: prefixes("AUTHZ_PUBLIC_PREFIXES", env.AUTHZ_PUBLIC_PREFIXES?.trim() ? read.list("AUTHZ_PUBLIC_PREFIXES") : DEFAULT_PUBLIC_PREFIXES),
     levelRules,
+    audienceRules: readAudienceRules(read),
     signinUrl: read.optionalUrl("SIGNIN_URL", HTTP) ?? `${shared.publicBaseUrl}/signin`,
     realm: read.string("AUTHZ_REALM", "auth-platform"),
     cacheTtlMs: read.duration("AUTHZ_CACHE_TTL", "5s", 60_000),

@@ -1,8 +1,10 @@
+import { execFile } from "node:child_process";
+import path from "node:path";
 import pg from "pg";
 import * as oidc from "openid-client";
 import { createClientRegistry, type NewOAuthClient } from "../../src/auth/oauth/client-registry.js";
 import { findFreePort } from "../../src/stack/ports.js";
-import { startTestAuth, type TestAuth } from "./auth.js";
+import { startTestAuth, testEnv, type TestAuth } from "./auth.js";
 import { cookieBrowser, csrfOf } from "./browser.js";
 
 export const TEST_RESOURCE = "urn:test:api";
@@ -77,3 +79,17 @@ export async function browserAuthorize(
   }
   throw new Error("too many redirects");
 }
+
+/** Runs `npm run oauth -- <args>` (its source, through tsx: the build is not the subject) against the test stack. */
+export function oauthCli(auth: TestAuth, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const env = { ...process.env, ...testEnv(), DATABASE_URL: auth.config.databaseUrl, LOG_LEVEL: "silent" };
+    execFile(path.resolve("node_modules/.bin/tsx"), ["src/main-oauth.ts", ...args], { env, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** The KEY=value lines of a CLI answer. */
+export const keyValues = (stdout: string): Record<string, string> =>
+  Object.fromEntries(stdout.split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));

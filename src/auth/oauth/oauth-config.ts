@@ -51,10 +51,12 @@ export function readOAuthConfig(
     }
     resources.push({ audience, scopes });
   }
-  const refreshTokenTtlMs = read.duration("OAUTH_REFRESH_TOKEN_TTL", `${Math.floor(base.sessionIdleTtlMs / 1000)}s`);
   const grantTtlMs = read.duration("OAUTH_GRANT_TTL", `${Math.floor(base.sessionAbsoluteTtlMs / 1000)}s`);
-  if (grantTtlMs > base.sessionAbsoluteTtlMs) read.report("OAUTH_GRANT_TTL must not be longer than SESSION_ABSOLUTE_TTL: the grant's session would end first");
-  if (refreshTokenTtlMs > grantTtlMs) read.report("OAUTH_REFRESH_TOKEN_TTL must not be longer than OAUTH_GRANT_TTL");
+  const refreshTokenTtlMs = read.duration("OAUTH_REFRESH_TOKEN_TTL", `${Math.floor(Math.min(base.sessionIdleTtlMs, grantTtlMs) / 1000)}s`);
+  // Only what an operator set is held to these: the defaults follow the session lifetimes, whose own rules are checked beside them.
+  const set = (name: string) => read.string(name, "") !== "";
+  if (set("OAUTH_GRANT_TTL") && grantTtlMs > base.sessionAbsoluteTtlMs) read.report("OAUTH_GRANT_TTL must not be longer than SESSION_ABSOLUTE_TTL: the grant's session would end first");
+  if (set("OAUTH_REFRESH_TOKEN_TTL") && refreshTokenTtlMs > grantTtlMs) read.report("OAUTH_REFRESH_TOKEN_TTL must not be longer than OAUTH_GRANT_TTL");
   return {
     resources,
     accessTokenTtlMs: read.duration("OAUTH_ACCESS_TOKEN_TTL", `${Math.floor(base.accessTokenTtlMs / 1000)}s`),

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as oidc from "openid-client";
+import pg from "pg";
+import { createClientAdmin } from "../../../src/auth/oauth/client-admin.js";
+import { createClientRegistry } from "../../../src/auth/oauth/client-registry.js";
+import { createGrantSessions } from "../../../src/auth/oauth/grant-sessions.js";
+import { runOAuthCommand } from "../../../src/auth/oauth/oauth-cli.js";
+import { createRedisSessionStore } from "../../../src/auth/sessions/redis-session-store.js";
+import { systemClock } from "../../../src/platform/clock.js";
+import { createRedis } from "../../../src/platform/redis.js";
+import type { TestAuth } from "../../support/auth.js";
+import { discover, keyValues, oauthCli, startOAuthAuth, TEST_RESOURCE } from "../../support/oauth.js";
+
+let auth: TestAuth & { baseUrl: string };
+
+beforeAll(async () => {
+  auth = await startOAuthAuth();
+});
+afterAll(async () => {
+  await auth?.close();
+});
+
+describe("npm run oauth", () => {
+  it("creates a confidential client whose secret works, lists it, rotates the secret and deletes it", async () => {
+    const created = await oauthCli(auth, ["create-client", "--name", "Billing", "--grant", "client_credentials", "--scope", "api.read"]);
+    expect(created.code, created.stderr).toBe(0);
+    const { CLIENT_ID, CLIENT_SECRET } = keyValues(created.stdout);
+    expect(CLIENT_ID).toMatch(/^c_/);
+    expect(CLIENT_SECRET).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const grant = async (secret: string) => oidc.clientCredentialsGrant(await discover(auth.baseUrl, CLIENT_ID!, oidc.ClientSecretBasic(secret)), { scope: "api.read", resource: TEST_RESOURCE });
+    expect((await grant(CLIENT_SECRET!)).access_token).toBeTruthy();
+
+    // Stored hashed: the secret itself is nowhere in the database.
+    const db = new pg.Client({ connectionString: auth.config.databaseUrl });
+    await db.connect();
+    const row = await db.query("SELECT row_to_json(c)::text AS text FROM oauth_clients c WHERE client_id = $1", [CLIENT_ID]).finally(() => db.end());
+    expect(row.rows[0].text).not.toContain(CLIENT_SECRET);
+    expect(row.rows[0].text).not.toContain(Buffer.from(CLIENT_SECRET!).toString("hex"));
+    const listed = await oauthCli(auth, ["list"]);
+    expect(listed.stdout).toContain(`${CLIENT_ID}\tBilling\tgrants=client_credentials\tauth=client_secret_basic`);
+
+    const rotated = keyValues((await oauthCli(auth, ["rotate-secret", CLIENT_ID!])).stdout);
+    expect(rotated.CLIENT_SECRET).not.toBe(CLIENT_SECRET);
+    await expect(grant(CLIENT_SECRET!)).rejects.toThrow();
+    expect((await grant(rotated.CLIENT_SECRET!)).access_token).toBeTruthy();
+
+    expect((await oauthCli(auth, ["delete", CLIENT_ID!])).code).toBe(0);
+    await expect(grant(rotated.CLIENT_SECRET!)).rejects.toThrow();
+    const again = await oauthCli(auth, ["delete", CLIENT_ID!]);
+    expect(again).toMatchObject({ code: 1, stderr: "oauth: no such OAuth client\n" });
+  });
+
+  it("creates a public client: no secret, redirect URIs required", async () => {
+    const created = await oauthCli(auth, ["create-client", "--name", "SPA", "--grant", "authorization_code", "--grant", "refresh_token", "--redirect-uri", "https://spa.example/cb", "--scope", "openid", "--public"]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(Object.keys(keyValues(created.stdout))).toEqual(["CLIENT_ID"]);
+    const missing = await oauthCli(auth, ["create-client", "--name", "SPA", "--grant", "authorization_code", "--public"]);
+    expect(missing).toMatchObject({ code: 1, stderr: "oauth: authorization_code needs at least one redirect URI\n" });
+  });
+
+  it("refuses bad input with a clear message and no stack", async () => {
+    const redis = createRedis(auth.config.redisUrl);
+    const db = new pg.Pool({ connectionString: auth.config.databaseUrl, max: 1 });
+    try {
+      const sessions = createRedisSessionStore({ redis, clock: systemClock, idleTtlMs: 60_000, absoluteTtlMs: 60_000, reuseGraceMs: 0 });
+      const admin = createClientAdmin({ registry: createClientRegistry(db), grants: createGrantSessions({ primary: db, sessions }) });
+      const cases: Array<[string[], RegExp]> = [
+        [["create-client", "--grant", "client_credentials"], /--name is required/],
+        [["create-client", "--name", "X", "--grant", "password"], /unknown grant type "password"/],
+        [["create-client", "--name", "X", "--grant", "authorization_code", "--redirect-uri", "not a url"], /is not an absolute URL/],
+        [["create-client", "--name", "X", "--grant", "authorization_code", "--redirect-uri", "https://a.example/cb#frag"], /must not have a fragment/],
+        [["create-client", "--name", "X", "--grant", "client_credentials", "--public"], /public client cannot use client_credentials/],
+        [["create-client", "--name", "X".repeat(101), "--grant", "client_credentials"], /name must be 1-100 printable characters/],
+        [["create-client", "--name", "X", "--grant", "client_credentials", "--scope", 'bad"scope'], /not a valid scope token/],
+        [["create-client", "--name", "X", "--grant", "client_credentials", "--jwks", '{"keys":[{"kty":"EC","d":"secret"}]}'], /public keys only/],
+        [["create-client", "--name", "X", "--bogus"], /Unknown option '--bogus'/],
+        [["rotate-secret", "c_nope"], /no such OAuth client/],
+        [["delete"], /unknown command or arguments/],
+        [["frobnicate"], /unknown command/],
+      ];
+      for (const [args, message] of cases) await expect(runOAuthCommand(args, admin, () => "{}"), args.join(" ")).rejects.toThrow(message);
+    } finally {
+      await db.end();
+      redis.disconnect();
+    }
+    // The process itself: a refused input exits 1 and a usage error 2, with the message (and the usage), never a stack.
+    const answer = await oauthCli(auth, ["create-client", "--name", "X", "--grant", "password"]);
+    expect(answer).toMatchObject({ code: 1, stderr: 'oauth: unknown grant type "password": one of authorization_code, client_credentials, refresh_token\n' });
+    const usage = await oauthCli(auth, ["frobnicate"]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("usage: npm run oauth -- <command>");
+  });
+});
