@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, Gauge } from "prom-client";
 import { createClient, createContextValues, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
+import { OAuthAdminService } from "../gen/auth/oauth/v1/oauth_admin_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { systemClock, type Clock } from "../platform/clock.js";
@@ -223,8 +224,9 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       log,
       routes(router) {
         router.service(AuthService, service);
+        router.service(OAuthAdminService, oauth.adminService);
         router.service(Health, createHealthService([AuthService.typeName], probe));
-        router.service(ServerReflection, createReflectionService([AuthService, Health]));
+        router.service(ServerReflection, createReflectionService([AuthService, OAuthAdminService, Health]));
       },
       interceptors,
       readMaxBytes: config.maxMessageBytes,

@@ -24,6 +24,8 @@ export interface OAuthConfig {
   grantTtlMs: number;
   /** OAUTH_INTERACTION_TTL, default 10m: how long a sign-in or consent step of an authorization may take. */
   interactionTtlMs: number;
+  /** OAUTH_ADMIN_TOKEN (32 characters or more), default none: the bearer auth.oauth.v1.OAuthAdminService takes; without it the service refuses every call. */
+  adminToken: string | undefined;
   /** Signs oidc-provider's own cookies (its session, interaction): HKDF of SIGNING_KEY_ENCRYPTION_KEY under a label of its own. */
   cookieKey: string;
 }
@@ -57,7 +59,10 @@ export function readOAuthConfig(
   const set = (name: string) => read.string(name, "") !== "";
   if (set("OAUTH_GRANT_TTL") && grantTtlMs > base.sessionAbsoluteTtlMs) read.report("OAUTH_GRANT_TTL must not be longer than SESSION_ABSOLUTE_TTL: the grant's session would end first");
   if (set("OAUTH_REFRESH_TOKEN_TTL") && refreshTokenTtlMs > grantTtlMs) read.report("OAUTH_REFRESH_TOKEN_TTL must not be longer than OAUTH_GRANT_TTL");
+  const adminToken = read.string("OAUTH_ADMIN_TOKEN", "") || undefined;
+  if (adminToken !== undefined && adminToken.length < 32) read.report("OAUTH_ADMIN_TOKEN must be at least 32 characters");
   return {
+    adminToken,
     resources,
     accessTokenTtlMs: read.duration("OAUTH_ACCESS_TOKEN_TTL", `${Math.floor(base.accessTokenTtlMs / 1000)}s`),
     codeTtlMs: read.duration("OAUTH_CODE_TTL", "60s", 600_000),

@@ -6,6 +6,10 @@ import type { Csrf } from "../pages/forms.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { KeyRing } from "../tokens/key-ring.js";
 import type { UserStore } from "../users/user-store.js";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { OAuthAdminService } from "../../gen/auth/oauth/v1/oauth_admin_pb.js";
+import { createClientAdmin } from "./client-admin.js";
+import { createOAuthAdminService } from "./oauth-admin-service.js";
 import { createClientRegistry, type ClientRegistry } from "./client-registry.js";
 import { createGrantSessions, type GrantSessions } from "./grant-sessions.js";
 import { createInteractions } from "./interactions.js";
@@ -30,6 +34,8 @@ export interface OAuthServerDeps {
 export interface OAuthServer {
   clients: ClientRegistry;
   grants: GrantSessions;
+  /** auth.oauth.v1.OAuthAdminService. */
+  adminService: ServiceImpl<typeof OAuthAdminService>;
   /** True if it answered the request (discovery, /oauth2/...). */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
   close(): void;
@@ -50,6 +56,7 @@ export function createOAuthServer(deps: OAuthServerDeps): OAuthServer {
   return {
     clients,
     grants,
+    adminService: createOAuthAdminService({ admin: createClientAdmin({ registry: clients, grants }), adminToken: deps.config.adminToken }),
     handle: (req, res) => interactions.handle(req, res) || op.handle(req, res),
     close: () => clearInterval(sweep),
   };

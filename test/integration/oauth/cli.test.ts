@@ -8,13 +8,17 @@ import { runOAuthCommand } from "../../../src/auth/oauth/oauth-cli.js";
 import { createRedisSessionStore } from "../../../src/auth/sessions/redis-session-store.js";
 import { systemClock } from "../../../src/platform/clock.js";
 import { createRedis } from "../../../src/platform/redis.js";
-import type { TestAuth } from "../../support/auth.js";
+import { Code, createClient } from "@connectrpc/connect";
+import { OAuthAdminService } from "../../../src/gen/auth/oauth/v1/oauth_admin_pb.js";
+import { bearer, connectTransport, grpcTransport, type TestAuth } from "../../support/auth.js";
+import { codeOf } from "../../support/rpc-errors.js";
 import { discover, keyValues, oauthCli, startOAuthAuth, TEST_RESOURCE } from "../../support/oauth.js";
 
 let auth: TestAuth & { baseUrl: string };
+const ADMIN_TOKEN = "admin-token-0123456789-abcdefghijklmnop";
 
 beforeAll(async () => {
-  auth = await startOAuthAuth();
+  auth = await startOAuthAuth({ OAUTH_ADMIN_TOKEN: ADMIN_TOKEN });
 });
 afterAll(async () => {
   await auth?.close();
@@ -89,5 +93,47 @@ describe("npm run oauth", () => {
     const usage = await oauthCli(auth, ["frobnicate"]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("usage: npm run oauth -- <command>");
+  });
+});
+
+describe("auth.oauth.v1.OAuthAdminService", () => {
+  it("needs the admin token, then manages clients as the CLI does", async () => {
+    const admin = createClient(OAuthAdminService, connectTransport(auth.server.url));
+    expect(await codeOf(admin.listClients({}))).toBe(Code.Unauthenticated);
+    expect(await codeOf(admin.listClients({}, bearer("x".repeat(ADMIN_TOKEN.length))))).toBe(Code.Unauthenticated);
+    const as = bearer(ADMIN_TOKEN);
+    const created = await admin.createClient({ name: "Reports", grantTypes: ["client_credentials"], scopes: ["api.read"] }, as);
+    const config = await discover(auth.baseUrl, created.clientId, oidc.ClientSecretBasic(created.clientSecret));
+    expect((await oidc.clientCredentialsGrant(config, { scope: "api.read", resource: TEST_RESOURCE })).access_token).toBeTruthy();
+    // gRPC too: the same handler speaks every protocol.
+    const overGrpc = createClient(OAuthAdminService, grpcTransport(auth.server.url));
+    const { clients } = await overGrpc.listClients({}, as);
+    expect(clients.find((c) => c.clientId === created.clientId)).toMatchObject({ name: "Reports", grantTypes: ["client_credentials"], tokenEndpointAuthMethod: "client_secret_basic" });
+    const { clientSecret } = await admin.rotateClientSecret({ clientId: created.clientId }, as);
+    expect(clientSecret).not.toBe(created.clientSecret);
+    await admin.deleteClient({ clientId: created.clientId }, as);
+    expect(await codeOf(admin.deleteClient({ clientId: created.clientId }, as))).toBe(Code.NotFound);
+  });
+
+  it("refuses malformed, oversized and hostile input", async () => {
+    const admin = createClient(OAuthAdminService, connectTransport(auth.server.url));
+    const as = bearer(ADMIN_TOKEN);
+    const bad = [
+      { name: "", grantTypes: ["client_credentials"] },
+      { name: "X", grantTypes: ["implicit"] },
+      { name: "X", grantTypes: ["authorization_code"], redirectUris: ["javascript:alert(1)#x"] },
+      { name: "X", grantTypes: ["authorization_code"], redirectUris: Array.from({ length: 11 }, (_, i) => `https://a.example/${i}`) },
+      { name: "X", grantTypes: ["client_credentials"], jwksJson: "{nope" },
+      { name: "X", grantTypes: ["client_credentials"], jwksJson: `{"keys":[${'{"kty":"EC"},'.repeat(2000)}{}]}` },
+      { name: "<script>", grantTypes: ["client_credentials"], scopes: ["a b"] },
+    ];
+    for (const input of bad) expect(await codeOf(admin.createClient(input, as)), JSON.stringify(input).slice(0, 80)).toBe(Code.InvalidArgument);
+    expect(await codeOf(admin.rotateClientSecret({ clientId: "'; DROP TABLE oauth_clients; --" }, as))).toBe(Code.NotFound);
+    const huge = await fetch(`${auth.server.url}/auth.oauth.v1.OAuthAdminService/CreateClient`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ name: "x".repeat(200_000) }),
+    });
+    expect(huge.status).toBe(429);
   });
 });
