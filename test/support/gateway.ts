@@ -34,7 +34,8 @@ export interface TestTopology {
   auth: TestAuth;
   example: Awaited<ReturnType<typeof startExampleUpstream>>;
   /** A gateway (Envoy unless nginx is asked for) over its own authz instances. */
-  addGateway(instances: number, authzEnv?: Record<string, string>, proxy?: GatewayProxy): Promise<TestGateway>;
+  /** `port`: a port chosen beforehand (findFreePort), when the auth service must know the gateway's URL (PUBLIC_BASE_URL). */
+  addGateway(instances: number, authzEnv?: Record<string, string>, proxy?: GatewayProxy, port?: number): Promise<TestGateway>;
   close(): Promise<void>;
 }
 
@@ -51,10 +52,10 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
   return {
     auth,
     example,
-    async addGateway(instances, authzEnv = {}, proxy = "envoy") {
+    async addGateway(instances, authzEnv = {}, proxy = "envoy", chosenPort) {
       // Taken before the first await: gateways started in parallel each get their own state dir.
       const stateDir = path.join(dir, `gw-${started++}`);
-      const port = await findFreePort();
+      const port = chosenPort ?? (await findFreePort());
       const url = `http://127.0.0.1:${port}`;
       const authz: TestAuthz[] = [];
       try {
