@@ -93,3 +93,22 @@ export function oauthCli(auth: TestAuth, args: string[]): Promise<{ code: number
 /** The KEY=value lines of a CLI answer. */
 export const keyValues = (stdout: string): Record<string, string> =>
   Object.fromEntries(stdout.split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+
+/** A user's authorization through the hosted pages (sign-in, consent allowed), with the PKCE verifier the code is bound to. */
+export async function codeFlow(baseUrl: string, config: oidc.Configuration, user: { email: string; password: string }, params: Record<string, string> = {}) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = params.state ?? "st";
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT_URI,
+    scope: "openid offline_access api.read",
+    resource: TEST_RESOURCE,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: "S256",
+    state,
+    // OpenID Connect Core 11: offline_access (a refresh token) only with prompt=consent.
+    prompt: "consent",
+    ...params,
+  });
+  const done = await browserAuthorize(baseUrl, url, { signIn: user, decision: "allow" });
+  return { ...done, verifier, state };
+}

@@ -1,11 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type pg from "pg";
-import type { SigningAlgorithm } from "../../contract/access-token-rules.js";
-import type { Logger } from "../../platform/log.js";
 import type { Csrf } from "../pages/forms.js";
-import type { SessionStore } from "../sessions/session-store.js";
-import type { KeyRing } from "../tokens/key-ring.js";
-import type { UserStore } from "../users/user-store.js";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { OAuthAdminService } from "../../gen/auth/oauth/v1/oauth_admin_pb.js";
 import { createClientAdmin } from "./client-admin.js";
@@ -13,22 +7,12 @@ import { createOAuthAdminService } from "./oauth-admin-service.js";
 import { createClientRegistry, type ClientRegistry } from "./client-registry.js";
 import { createGrantSessions, type GrantSessions } from "./grant-sessions.js";
 import { createInteractions } from "./interactions.js";
-import type { OAuthConfig } from "./oauth-config.js";
-import { createOpenIdProvider } from "./openid-provider.js";
+import { createOpenIdProvider, type OpenIdProviderDeps } from "./openid-provider.js";
 import { createPgReauthMarks, sweepExpiredArtifacts } from "./pg-oauth-adapter.js";
 
-export interface OAuthServerDeps {
-  issuer: string;
-  publicBaseUrl: string;
-  config: OAuthConfig;
-  keys: KeyRing;
-  alg: SigningAlgorithm;
-  primary: pg.Pool;
-  users: UserStore;
-  sessions: SessionStore;
-  sessionCookie: string;
+export interface OAuthServerDeps extends Omit<OpenIdProviderDeps, "clients" | "grants"> {
+  /** The hosted pages' CSRF protection, for the consent form. */
   csrf: Csrf;
-  log: Logger;
 }
 
 export interface OAuthServer {

@@ -3,7 +3,7 @@ import * as oidc from "openid-client";
 import { bearer, newUser, type TestAuth } from "../../support/auth.js";
 import { headerOf, startTestAuthz, type TestAuthz } from "../../support/authz.js";
 import { eventually } from "../../support/eventually.js";
-import { browserAuthorize, discover, oauthCli, REDIRECT_URI, registerClient, startOAuthAuth, TEST_RESOURCE } from "../../support/oauth.js";
+import { codeFlow, discover, oauthCli, registerClient, startOAuthAuth, TEST_RESOURCE } from "../../support/oauth.js";
 
 let auth: TestAuth & { baseUrl: string };
 let authz: TestAuthz;
@@ -22,19 +22,8 @@ async function oauthTokens() {
   const { clientId, secret } = await registerClient(auth);
   const config = await discover(auth.baseUrl, clientId, oidc.ClientSecretBasic(secret!));
   const user = await newUser(auth.client);
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT_URI,
-    scope: "openid offline_access api.read",
-    resource: TEST_RESOURCE,
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: "S256",
-    state: "st",
-    // OpenID Connect Core 11: offline_access (a refresh token) only with prompt=consent.
-    prompt: "consent",
-  });
-  const done = await browserAuthorize(auth.baseUrl, url, { signIn: { email: user.email, password: user.password }, decision: "allow" });
-  const tokens = await oidc.authorizationCodeGrant(config, done.callback!, { pkceCodeVerifier: verifier, expectedState: "st" });
+  const done = await codeFlow(auth.baseUrl, config, user);
+  const tokens = await oidc.authorizationCodeGrant(config, done.callback!, { pkceCodeVerifier: done.verifier, expectedState: done.state });
   return { config, user, tokens };
 }
 

@@ -4,7 +4,7 @@ import * as oidc from "openid-client";
 import { bearer, newUser, type TestAuth } from "../../support/auth.js";
 import { cookieBrowser } from "../../support/browser.js";
 import { rawHttp } from "../../support/gateway.js";
-import { browserAuthorize, discover, REDIRECT_URI, registerClient, startOAuthAuth, TEST_RESOURCE } from "../../support/oauth.js";
+import { codeFlow, discover, REDIRECT_URI, registerClient, startOAuthAuth, TEST_RESOURCE } from "../../support/oauth.js";
 
 let auth: TestAuth & { baseUrl: string };
 let db: pg.Pool;
@@ -30,18 +30,8 @@ const authorizeUrl = (params: Record<string, string>) => {
 /** A user's code for `client`, with the verifier it was bound to. */
 async function codeFor(user?: Awaited<ReturnType<typeof newUser>>) {
   const who = user ?? (await newUser(auth.client));
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(client.config, {
-    redirect_uri: REDIRECT_URI,
-    scope: "openid offline_access api.read",
-    resource: TEST_RESOURCE,
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: "S256",
-    state: "st",
-    prompt: "consent",
-  });
-  const done = await browserAuthorize(auth.baseUrl, url, { signIn: { email: who.email, password: who.password }, decision: "allow" });
-  return { callback: done.callback!, verifier, user: who };
+  const done = await codeFlow(auth.baseUrl, client.config, who);
+  return { callback: done.callback!, verifier: done.verifier, user: who };
 }
 
 const tokenPost = (body: string, headers: Record<string, string> = {}) =>
