@@ -270,17 +270,22 @@ ${form}
   }
 
   const keySignature = () => deps.keys.privateJwks().map((k) => k.kid).join(",");
-  let built = { signature: keySignature(), provider: build() };
+  const instance = (signature: string) => {
+    const provider = build();
+    // Koa composes its middleware in callback(): once per instance, not per request.
+    return { signature, provider, handler: provider.callback() };
+  };
+  let built = instance(keySignature());
 
-  function current(): Provider {
+  function current(): typeof built {
     const signature = keySignature();
     // Rotation is rare (SIGNING_KEY_ROTATION): a new instance is cheap, and every state it needs is in Postgres.
-    if (signature !== built.signature) built = { signature, provider: build() };
-    return built.provider;
+    if (signature !== built.signature) built = instance(signature);
+    return built;
   }
 
   return {
-    current,
+    current: () => current().provider,
     handle(req, res) {
       const path = (req.url ?? "").split("?")[0] ?? "";
       if (path !== DISCOVERY_PATH && !path.startsWith(OAUTH_PREFIX)) return false;
@@ -291,7 +296,7 @@ ${form}
       }
       req.headers["x-forwarded-host"] = publicUrl.host;
       req.headers["x-forwarded-proto"] = publicUrl.protocol.replace(":", "");
-      void current().callback()(req, res);
+      void current().handler(req, res);
       return true;
     },
   };

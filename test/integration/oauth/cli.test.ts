@@ -15,12 +15,23 @@ import { codeOf } from "../../support/rpc-errors.js";
 import { discover, keyValues, oauthCli, startOAuthAuth, TEST_RESOURCE } from "../../support/oauth.js";
 
 let auth: TestAuth & { baseUrl: string };
+let redis: ReturnType<typeof createRedis>;
+let db: pg.Pool;
+let admin: ReturnType<typeof createClientAdmin>;
+/** The CLI's commands in this process, over the real stores: a process start per command would cost seconds each. */
+const run = async (args: string[]) => (await runOAuthCommand(args, admin, () => "{}")).join("\n") + "\n";
 const ADMIN_TOKEN = "admin-token-0123456789-abcdefghijklmnop";
 
 beforeAll(async () => {
   auth = await startOAuthAuth({ OAUTH_ADMIN_TOKEN: ADMIN_TOKEN });
+  redis = createRedis(auth.config.redisUrl);
+  db = new pg.Pool({ connectionString: auth.config.databaseUrl, max: 2 });
+  const sessions = createRedisSessionStore({ redis, clock: systemClock, idleTtlMs: 60_000, absoluteTtlMs: 60_000, reuseGraceMs: 0 });
+  admin = createClientAdmin({ registry: createClientRegistry(db), grants: createGrantSessions({ primary: db, sessions }) });
 });
 afterAll(async () => {
+  await db?.end();
+  redis?.disconnect();
   await auth?.close();
 });
 
@@ -40,53 +51,40 @@ describe("npm run oauth", () => {
     const row = await db.query("SELECT row_to_json(c)::text AS text FROM oauth_clients c WHERE client_id = $1", [CLIENT_ID]).finally(() => db.end());
     expect(row.rows[0].text).not.toContain(CLIENT_SECRET);
     expect(row.rows[0].text).not.toContain(Buffer.from(CLIENT_SECRET!).toString("hex"));
-    const listed = await oauthCli(auth, ["list"]);
-    expect(listed.stdout).toContain(`${CLIENT_ID}\tBilling\tgrants=client_credentials\tauth=client_secret_basic`);
+    expect(await run(["list"])).toContain(`${CLIENT_ID}\tBilling\tgrants=client_credentials\tauth=client_secret_basic`);
 
-    const rotated = keyValues((await oauthCli(auth, ["rotate-secret", CLIENT_ID!])).stdout);
+    const rotated = keyValues(await run(["rotate-secret", CLIENT_ID!]));
     expect(rotated.CLIENT_SECRET).not.toBe(CLIENT_SECRET);
     await expect(grant(CLIENT_SECRET!)).rejects.toThrow();
     expect((await grant(rotated.CLIENT_SECRET!)).access_token).toBeTruthy();
 
-    expect((await oauthCli(auth, ["delete", CLIENT_ID!])).code).toBe(0);
+    expect(await run(["delete", CLIENT_ID!])).toBe(`DELETED=${CLIENT_ID}\n`);
     await expect(grant(rotated.CLIENT_SECRET!)).rejects.toThrow();
-    const again = await oauthCli(auth, ["delete", CLIENT_ID!]);
-    expect(again).toMatchObject({ code: 1, stderr: "oauth: no such OAuth client\n" });
+    await expect(run(["delete", CLIENT_ID!])).rejects.toThrow("no such OAuth client");
   });
 
   it("creates a public client: no secret, redirect URIs required", async () => {
-    const created = await oauthCli(auth, ["create-client", "--name", "SPA", "--grant", "authorization_code", "--grant", "refresh_token", "--redirect-uri", "https://spa.example/cb", "--scope", "openid", "--public"]);
-    expect(created.code, created.stderr).toBe(0);
-    expect(Object.keys(keyValues(created.stdout))).toEqual(["CLIENT_ID"]);
-    const missing = await oauthCli(auth, ["create-client", "--name", "SPA", "--grant", "authorization_code", "--public"]);
-    expect(missing).toMatchObject({ code: 1, stderr: "oauth: authorization_code needs at least one redirect URI\n" });
+    const created = await run(["create-client", "--name", "SPA", "--grant", "authorization_code", "--grant", "refresh_token", "--redirect-uri", "https://spa.example/cb", "--scope", "openid", "--public"]);
+    expect(Object.keys(keyValues(created))).toEqual(["CLIENT_ID"]);
+    await expect(run(["create-client", "--name", "SPA", "--grant", "authorization_code", "--public"])).rejects.toThrow("authorization_code needs at least one redirect URI");
   });
 
   it("refuses bad input with a clear message and no stack", async () => {
-    const redis = createRedis(auth.config.redisUrl);
-    const db = new pg.Pool({ connectionString: auth.config.databaseUrl, max: 1 });
-    try {
-      const sessions = createRedisSessionStore({ redis, clock: systemClock, idleTtlMs: 60_000, absoluteTtlMs: 60_000, reuseGraceMs: 0 });
-      const admin = createClientAdmin({ registry: createClientRegistry(db), grants: createGrantSessions({ primary: db, sessions }) });
-      const cases: Array<[string[], RegExp]> = [
-        [["create-client", "--grant", "client_credentials"], /--name is required/],
-        [["create-client", "--name", "X", "--grant", "password"], /unknown grant type "password"/],
-        [["create-client", "--name", "X", "--grant", "authorization_code", "--redirect-uri", "not a url"], /is not an absolute URL/],
-        [["create-client", "--name", "X", "--grant", "authorization_code", "--redirect-uri", "https://a.example/cb#frag"], /must not have a fragment/],
-        [["create-client", "--name", "X", "--grant", "client_credentials", "--public"], /public client cannot use client_credentials/],
-        [["create-client", "--name", "X".repeat(101), "--grant", "client_credentials"], /name must be 1-100 printable characters/],
-        [["create-client", "--name", "X", "--grant", "client_credentials", "--scope", 'bad"scope'], /not a valid scope token/],
-        [["create-client", "--name", "X", "--grant", "client_credentials", "--jwks", '{"keys":[{"kty":"EC","d":"secret"}]}'], /public keys only/],
-        [["create-client", "--name", "X", "--bogus"], /Unknown option '--bogus'/],
-        [["rotate-secret", "c_nope"], /no such OAuth client/],
-        [["delete"], /unknown command or arguments/],
-        [["frobnicate"], /unknown command/],
-      ];
-      for (const [args, message] of cases) await expect(runOAuthCommand(args, admin, () => "{}"), args.join(" ")).rejects.toThrow(message);
-    } finally {
-      await db.end();
-      redis.disconnect();
-    }
+    const cases: Array<[string[], RegExp]> = [
+      [["create-client", "--grant", "client_credentials"], /--name is required/],
+      [["create-client", "--name", "X", "--grant", "password"], /unknown grant type "password"/],
+      [["create-client", "--name", "X", "--grant", "authorization_code", "--redirect-uri", "not a url"], /is not an absolute URL/],
+      [["create-client", "--name", "X", "--grant", "authorization_code", "--redirect-uri", "https://a.example/cb#frag"], /must not have a fragment/],
+      [["create-client", "--name", "X", "--grant", "client_credentials", "--public"], /public client cannot use client_credentials/],
+      [["create-client", "--name", "X".repeat(101), "--grant", "client_credentials"], /name must be 1-100 printable characters/],
+      [["create-client", "--name", "X", "--grant", "client_credentials", "--scope", 'bad"scope'], /not a valid scope token/],
+      [["create-client", "--name", "X", "--grant", "client_credentials", "--jwks", '{"keys":[{"kty":"EC","d":"secret"}]}'], /public keys only/],
+      [["create-client", "--name", "X", "--bogus"], /Unknown option '--bogus'/],
+      [["rotate-secret", "c_nope"], /no such OAuth client/],
+      [["delete"], /unknown command or arguments/],
+      [["frobnicate"], /unknown command/],
+    ];
+    for (const [args, message] of cases) await expect(run(args), args.join(" ")).rejects.toThrow(message);
     // The process itself: a refused input exits 1 and a usage error 2, with the message (and the usage), never a stack.
     const answer = await oauthCli(auth, ["create-client", "--name", "X", "--grant", "password"]);
     expect(answer).toMatchObject({ code: 1, stderr: 'oauth: unknown grant type "password": one of authorization_code, client_credentials, refresh_token\n' });
