@@ -7,6 +7,7 @@ import { AdminService } from "../gen/auth/admin/v1/admin_pb.js";
 import { composeAdminService } from "./admin/compose-admin.js";
 import { createPgRoleStore } from "./roles/pg-role-store.js";
 import { createRoleCopies } from "./roles/role-copies.js";
+import { OAuthAdminService } from "../gen/auth/oauth/v1/oauth_admin_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { systemClock, type Clock } from "../platform/clock.js";
@@ -53,6 +54,8 @@ import { createPgAuditLog } from "./audit/pg-audit-log.js";
 import { createAuthService } from "./auth-service.js";
 import { createAuthenticator } from "./authenticate.js";
 import { createHostedPages } from "./pages/hosted-pages.js";
+import { createCsrf } from "./pages/forms.js";
+import { createOAuthServer } from "./oauth/oauth-server.js";
 import { withHashLoad } from "./passwords/hasher-load.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasskeyService } from "./passkeys/passkey-service.js";
@@ -279,14 +282,30 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       log,
     });
 
+    const oauth = createOAuthServer({
+      issuer: config.shared.issuer,
+      publicBaseUrl: config.shared.publicBaseUrl,
+      config: config.oauth,
+      keys,
+      alg: config.signingKeyAlg,
+      primary: db.write,
+      users,
+      sessions,
+      sessionCookie: config.shared.sessionCookieName,
+      csrf: createCsrf({ cookieName: hostPrefixed("auth_csrf", config.shared.publicBaseUrl), secure: config.sessionCookieSecure, key: config.csrfKey, publicOrigin: new URL(config.shared.publicBaseUrl).origin }),
+      log,
+    });
+    closers.unshift(() => oauth.close());
+
     const handler = createNodeHandler({
       log,
       routes(router) {
         router.service(AuthService, service);
         router.service(PasskeyService, passkeys);
         router.service(AdminService, admin);
-        router.service(Health, createHealthService([AuthService.typeName, PasskeyService.typeName, AdminService.typeName], probe));
-        router.service(ServerReflection, createReflectionService([AuthService, PasskeyService, AdminService, Health]));
+        router.service(OAuthAdminService, oauth.adminService);
+        router.service(Health, createHealthService([AuthService.typeName, PasskeyService.typeName, AdminService.typeName, OAuthAdminService.typeName], probe));
+        router.service(ServerReflection, createReflectionService([AuthService, PasskeyService, AdminService, OAuthAdminService, Health]));
       },
       // The hosted pages' own calls (above) are not traced: they carry no traceparent of their own.
       interceptors: tracing.enabled ? [createTracingInterceptor(tracing), ...interceptors] : interceptors,
@@ -316,7 +335,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
             () => sendJson(res, 200, { status: "ready" }),
             () => sendJson(res, 503, { status: "not ready" }),
           );
-        } else if (!pages.handle(req as IncomingMessage, res as ServerResponse, requestMetaFrom(req, config.trustedProxies))) {
+        } else if (!oauth.handle(req as IncomingMessage, res as ServerResponse) && !pages.handle(req as IncomingMessage, res as ServerResponse, requestMetaFrom(req, config.trustedProxies))) {
           sendJson(res, 404, { code: "not_found", message: "no such route" });
         }
       },

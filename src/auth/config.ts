@@ -4,6 +4,7 @@ import { SIGNING_ALGORITHMS, type SigningAlgorithm } from "../contract/access-to
 import { readRedisDurability, readRedisTarget, type RedisDurability, type RedisTarget } from "../platform/redis-target.js";
 import { ConfigError, EnvReader, LOG_LEVELS, POSTGRES_PROTOCOLS, type Env, type Rate } from "../platform/config.js";
 import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
+import { readOAuthConfig, type OAuthConfig } from "./oauth/oauth-config.js";
 
 export interface Argon2Params {
   /** KiB of memory; OWASP minimum for argon2id with t=2 is 19456. */
@@ -105,6 +106,8 @@ export interface AuthConfig {
   revocationSweepIntervalMs: number;
   /** SESSION_COOKIE_SECURE (default true): the hosted sign-in page's cookie travels over HTTPS (and localhost) only. Its name is shared.sessionCookieName. */
   sessionCookieSecure: boolean;
+  /** The OpenID Provider (src/auth/oauth/oauth-config.ts): OAUTH_* variables. */
+  oauth: OAuthConfig;
 }
 
 export interface RateLimits {
@@ -145,7 +148,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
   const databaseUrl = read.url("DATABASE_URL", POSTGRES_PROTOCOLS);
   const redis = readRedisTarget(read);
   const signingKeyEncryptionKey = read.key32("SIGNING_KEY_ENCRYPTION_KEY");
-  const config: AuthConfig = {
+  const core: Omit<AuthConfig, "oauth"> = {
     host: read.string("AUTH_HOST", "127.0.0.1"),
     port: read.port("AUTH_PORT", 7001),
     listener: readListenerLimits(read),
@@ -206,6 +209,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
     auditPseudonymKey:
       read.optionalKey32("AUDIT_PSEUDONYM_KEY") ?? Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform audit pseudonym v1", 32)),
   };
+  const config: AuthConfig = { ...core, oauth: readOAuthConfig(read, core) };
   if (!config.sessionCookieSecure && /^__(Host|Secure)-/.test(config.shared.sessionCookieName)) {
     // A prefixed cookie without Secure is dropped by every browser: nobody could sign in.
     problems.push(

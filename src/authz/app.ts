@@ -15,6 +15,7 @@ import { createAuthzMetrics } from "./metrics.js";
 import { createRevocationListener } from "./revocation-listener.js";
 import { createRolePolicy } from "./role-rules.js";
 import { createRoutePolicy } from "./route-policy.js";
+import { createAudiencePolicy } from "./audience-rules.js";
 import { createSessionLookup, type SessionState } from "./session-lookup.js";
 import { createTokenVerifier, type TokenClaims } from "./token-verifier.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
@@ -125,14 +126,17 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   // Fetched now, not by the first Check: that fetch alone can outlast Envoy's Check timeout
   // on a busy machine.
   await keys.reload().catch((error: unknown) => log.warn({ err: (error as Error).message, jwksUrl: config.jwksUrl }, "key set not fetched at start; the first token Check will fetch it"));
+  const audiences = createAudiencePolicy(config.audienceRules);
   const pipeline = createCheckPipeline({
     tokens: createTokenVerifier({
       keys: keys.keyFor,
       issuer: config.shared.issuer,
       audience: config.shared.audience,
+      oauthAudiences: audiences.audiences,
       clock,
       cache: tokenCache,
     }),
+    audiences,
     // Spanned per call, not per command: this client pipelines automatically (see traced-redis.ts).
     sessions: createSessionLookup({ redis: traceRedisCalls(redis, ["hmget", "get"], tracing), cache: sessionCache, cacheTrusted: revocations.live }),
     routes: createRoutePolicy({ publicPrefixes: config.publicPrefixes, levelRules: config.levelRules }),

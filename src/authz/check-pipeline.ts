@@ -9,6 +9,7 @@ import type { DegradedMode } from "./config.js";
 import { deny, type Decision, type DenyReason, type Identity } from "./decision.js";
 import type { RolePolicy } from "./role-rules.js";
 import type { RoutePolicy } from "./route-policy.js";
+import type { AudiencePolicy } from "./audience-rules.js";
 import { SessionStoreUnavailable, type SessionLookup, type SessionState } from "./session-lookup.js";
 import type { TokenClaims, TokenVerifier } from "./token-verifier.js";
 
@@ -22,6 +23,8 @@ export interface CheckPipelineDeps {
   routes: RoutePolicy;
   /** AUTHZ_ROLE_RULES; no role is asked for without it. */
   roles?: RolePolicy;
+  /** Where OAuth access tokens pass (AUTHZ_AUDIENCE_RULES); without it they pass nowhere. */
+  audiences?: AudiencePolicy;
   clock: Clock;
   sessionCookie: string;
   degradedMode: DegradedMode;
@@ -81,6 +84,9 @@ export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
 
       const principal = await identify(input);
       if (typeof principal === "string") return deny(principal);
+      // RFC 9068 4: a resource server accepts only tokens issued for it; checked before any session read.
+      const oauthAudience = principal.via === "token" ? principal.claims.oauthAudience : undefined;
+      if (oauthAudience !== undefined && !deps.audiences?.accepts(input.path, oauthAudience)) return deny("wrong_audience");
       const sessionId = principal.via === "token" ? principal.claims.sessionId : principal.sessionId;
 
       const session = await readSession(sessionId);

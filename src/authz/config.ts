@@ -4,6 +4,7 @@ import { ConfigError, EnvReader, LOG_LEVELS, type Env } from "../platform/config
 import { readRedisTarget, type RedisTarget } from "../platform/redis-target.js";
 import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
 import { parseRoleRules, type RoleRule } from "./role-rules.js";
+import { readAudienceRules, type AudienceRule } from "./audience-rules.js";
 
 export { ConfigError };
 
@@ -45,6 +46,8 @@ export interface AuthzConfig {
   levelRules: LevelRule[];
   /** AUTHZ_ROLE_RULES: comma-separated `prefix=role:<name>`; the longest prefix wins, and applies with the level rules. Default none. */
   roleRules: RoleRule[];
+  /** AUTHZ_AUDIENCE_RULES (audience-rules.ts): the routes that accept OAuth access tokens, by audience. Default none. */
+  audienceRules: AudienceRule[];
   /** SIGNIN_URL, default PUBLIC_BASE_URL/signin: browsers are sent here with ?return_to=<path>. */
   signinUrl: string;
   /** AUTHZ_REALM, default auth-platform: the realm in WWW-Authenticate. */
@@ -88,6 +91,9 @@ export const DEFAULT_PUBLIC_PREFIXES = [
   "/reset-password",
   "/.well-known/jwks.json",
   "/.well-known/oauth-authorization-server",
+  // The OpenID Provider authenticates its own clients and tokens (src/auth/oauth/).
+  "/.well-known/openid-configuration",
+  "/oauth2/",
 ];
 
 const HTTP = ["http:", "https:"];
@@ -128,6 +134,7 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     publicPrefixes: prefixes("AUTHZ_PUBLIC_PREFIXES", env.AUTHZ_PUBLIC_PREFIXES?.trim() ? read.list("AUTHZ_PUBLIC_PREFIXES") : DEFAULT_PUBLIC_PREFIXES),
     levelRules,
     roleRules: parseRoleRules(read.list("AUTHZ_ROLE_RULES"), problems),
+    audienceRules: readAudienceRules(read),
     signinUrl: read.optionalUrl("SIGNIN_URL", HTTP) ?? `${shared.publicBaseUrl}/signin`,
     realm: read.string("AUTHZ_REALM", "auth-platform"),
     cacheTtlMs: read.duration("AUTHZ_CACHE_TTL", "5s", 60_000),

@@ -88,6 +88,8 @@ describe("nginx/nginx.conf.template", () => {
       "= /reset-password",
       "= /.well-known/jwks.json",
       "= /.well-known/oauth-authorization-server",
+      "= /.well-known/openid-configuration",
+      "^~ /oauth2/",
     ]);
     for (const header of ["X-User-Id", "X-Session-Id", "X-Auth-Level", "X-Auth-Degraded"]) expect(text).toContain(`proxy_set_header ${header} $authz_`);
   });
