@@ -70,10 +70,12 @@ async function main(): Promise<void> {
   const procs = createProcessManager(path.join(dir, "run"));
   const pool = new pg.Pool({ connectionString: stack.primaryUrl, max: 2 });
   try {
+    // startStack's default, one Redis node; `npm run bench:redis` compares it with a cluster.
+    const redisUrl = stack.redisUrl!;
     const authEnv = {
       DATABASE_URL: stack.databaseUrl,
       DATABASE_PRIMARY_URL: stack.primaryUrl,
-      REDIS_URL: stack.redisUrl,
+      REDIS_URL: redisUrl,
       SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
       LOG_LEVEL: "silent",
       // The bench times the work of each answer; limits and lockout would time their refusals instead.
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
     const password = "correct horse battery staple";
     const authUrl = `http://127.0.0.1:${await findFreePort()}`;
     // authz waits for the auth service's issuer metadata, so everything starts at once.
-    const authzEnv = { REDIS_URL: stack.redisUrl, AUTHZ_JWKS_URL: `${authUrl}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, AUTHZ_ISSUER_WAIT: "60s", LOG_LEVEL: "silent" };
+    const authzEnv = { REDIS_URL: redisUrl, AUTHZ_JWKS_URL: `${authUrl}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, AUTHZ_ISSUER_WAIT: "60s", LOG_LEVEL: "silent" };
     const [auth, authz, authzUncached, bareCheck, bareArgon2] = await Promise.all([
       startAuthInstance({ procs, logsDir, env: authEnv }, 0, Number(new URL(authUrl).port)),
       startAuthzInstance({ procs, logsDir, env: authzEnv }, 0, { grpc: 0, http: 0 }),
@@ -153,7 +155,7 @@ async function main(): Promise<void> {
     const signInCores = signInWindow();
     rows.push(...(await enumerationRows({ client, known, password, victims, rounds: ROUNDS, callsPerRound: ENUMERATION_CALLS })));
     progress("password rows done");
-    rows.push(await revocationRow({ client, authz: target(authz.endpoints.grpc), redisUrl: stack.redisUrl, email: known, password, rounds: ROUNDS, samplesPerRound: quick ? 1 : 4 }));
+    rows.push(await revocationRow({ client, authz: target(authz.endpoints.grpc), redisUrl: redisUrl, email: known, password, rounds: ROUNDS, samplesPerRound: quick ? 1 : 4 }));
     progress("revocation row done");
     rows.push(
       ...(await gatewayRows({ dir, auth: endpointOf(auth.url), authz: [authz.endpoints], example: endpointOf(example.url), bearer: accessToken, seconds: SECONDS, rounds: ROUNDS, connections: CONCURRENCY })),

@@ -11,11 +11,13 @@
  * Usage: node --import tsx docker/render-envoy.ts TEMPLATE OUTPUT
  * Environment: GATEWAY_LISTEN (0.0.0.0:8080), ENVOY_ADMIN_PORT (9901), AUTH_ADDR (auth:7001),
  * AUTHZ_GRPC_ADDR (authz:7002), AUTHZ_HTTP_ADDR (authz:7003), EXAMPLE_ADDR (example-upstream:7010),
- * RATELIMIT_ADDR (ratelimit:7004), RATE_LIMIT_DOMAIN (gateway, as the rate limit service's).
+ * RATELIMIT_ADDR (ratelimit:7004), RATE_LIMIT_DOMAIN (gateway, as the rate limit service's),
+ * OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (unset: no tracing), as the services read them.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { renderEnvoyConfig } from "../src/stack/gateway-config.js";
 import type { Endpoint } from "../src/stack/render-config.js";
+import { loadTracingConfig } from "../src/platform/tracing.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -24,6 +26,11 @@ function endpoint(env: Env, name: string, fallback: string): Endpoint {
   const match = /^([^:\s]+):(\d{1,5})$/.exec(value);
   if (!match?.[1] || !match[2]) throw new Error(`${name} must be host:port, got "${value}"`);
   return { host: match[1], port: Number(match[2]) };
+}
+
+function tracing(env: Env): { tracesUrl?: string } {
+  const tracesUrl = loadTracingConfig(env, "gateway")?.tracesUrl;
+  return tracesUrl ? { tracesUrl } : {};
 }
 
 export function renderComposeEnvoy(template: string, env: Env): string {
@@ -38,7 +45,7 @@ export function renderComposeEnvoy(template: string, env: Env): string {
       example: endpoint(env, "EXAMPLE_ADDR", "example-upstream:7010"),
       ratelimit: [endpoint(env, "RATELIMIT_ADDR", "ratelimit:7004")],
     },
-    { adminPort, rateLimitDomain: env.RATE_LIMIT_DOMAIN || "gateway" },
+    { adminPort, rateLimitDomain: env.RATE_LIMIT_DOMAIN || "gateway", ...tracing(env) },
   );
   const config = JSON.parse(rendered) as { static_resources: { clusters: Array<{ type?: string }> } };
   for (const cluster of config.static_resources.clusters) cluster.type = "STRICT_DNS";

@@ -252,7 +252,7 @@ async function revocationDrill(stack: RunningStack, key: string): Promise<void> 
   await lock.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [me.user!.id]);
   const change = counted(t, () => client.changePassword({ currentPassword: PASSWORD, newPassword: "another horse battery staple" }, bearer(mine.accessToken)));
   while ((await watch.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE users SET password_hash%'")).rowCount === 0) await sleep(20);
-  const admin = new Redis(stack.redisUrl);
+  const admin = new Redis(stack.redisUrl!);
   await admin.call("CLIENT", "PAUSE", "3000", "ALL");
   const pausedAt = performance.now();
   await lock.query("COMMIT");

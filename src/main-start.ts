@@ -9,6 +9,7 @@ import { loadMailWorkerConfig } from "./auth/mail/config.js";
 import { runMailWorker } from "./auth/mail/run-mail-worker.js";
 import { ConfigError } from "./platform/config.js";
 import { createLogger } from "./platform/log.js";
+import { loadTracingConfig } from "./platform/tracing.js";
 import { loadInstanceCounts, startAuthInstance, startAuthzInstance, type AuthInstance, type AuthzInstance } from "./stack/app-instances.js";
 import { loadStackConfig } from "./stack/config.js";
 import { loadGatewayConfig, startGateway } from "./stack/gateway.js";
@@ -52,14 +53,17 @@ async function main(): Promise<void> {
   const gatewayConfig = loadGatewayConfig(env);
   const counts = loadInstanceCounts(env);
   const edgeConfig = loadEdgeConfig(env);
+  // The services read OTEL_EXPORTER_OTLP_ENDPOINT themselves; Envoy is given the same collector.
+  const tracesUrl = loadTracingConfig(env, "gateway")?.tracesUrl;
   const gatewayUrl = `http://127.0.0.1:${gatewayConfig.port}`;
   let endpoints = "";
 
-  if (!env.DATABASE_URL && !env.REDIS_URL) {
+  if (!env.DATABASE_URL && !env.REDIS_URL && !env.REDIS_CLUSTER_NODES) {
     const started = Date.now();
     const stack = await startStack({
       dir: stackConfig.dir,
       replicas: stackConfig.replicas,
+      redis: stackConfig.redis,
       ports: stackConfig.ports,
       log: (line) => process.stderr.write(`[stack] ${line}\n`),
     });
@@ -69,6 +73,7 @@ async function main(): Promise<void> {
     env.DATABASE_PRIMARY_URL = stack.primaryUrl;
     env.DATABASE_REPLICA_URL = stack.replicaUrl;
     env.REDIS_URL = stack.redisUrl;
+    env.REDIS_CLUSTER_NODES = stack.redisClusterNodes;
     env.SIGNING_KEY_ENCRYPTION_KEY ??= localSecret(stackConfig.dir, "signing-key-encryption-key");
   }
 
@@ -123,6 +128,7 @@ async function main(): Promise<void> {
     rateLimitDomain: ratelimitConfig.domain,
     tls: edgeConfig.tls,
     ...(edgeConfig.floodGuard ? { floodGuard: edgeConfig.floodGuard } : {}),
+    ...(tracesUrl ? { tracesUrl } : {}),
     ...(gatewayConfig.proxy ? { proxy: gatewayConfig.proxy } : {}),
     log: (line) => process.stderr.write(`[gateway] ${line}\n`),
   });

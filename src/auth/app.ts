@@ -1,7 +1,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, Gauge } from "prom-client";
-import { createClient, createContextValues, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
+import { createClient, createContextValues, type ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
+import { PasskeyService } from "../gen/auth/v1/passkeys_pb.js";
+import { AdminService } from "../gen/auth/admin/v1/admin_pb.js";
+import { composeAdminService } from "./admin/compose-admin.js";
+import { createPgRoleStore } from "./roles/pg-role-store.js";
+import { createRoleCopies } from "./roles/role-copies.js";
+import { OAuthAdminService } from "../gen/auth/oauth/v1/oauth_admin_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { systemClock, type Clock } from "../platform/clock.js";
@@ -10,15 +16,21 @@ import { createNodeHandler, type NodeRequest, type NodeResponse } from "../platf
 import { createDb } from "../platform/db.js";
 import { listenDualProtocol } from "../platform/dual-protocol-server.js";
 import { createHealthService, type ReadinessProbe } from "../platform/health.js";
+import { createInProcessTransport } from "../platform/in-process-transport.js";
 import { createErrorInterceptor, noStoreInterceptor } from "../platform/interceptors.js";
 import { createLoadShedding } from "../platform/load-shedding.js";
 import { deadlineInterceptor } from "../platform/request-deadline.js";
 import type { Logger } from "../platform/log.js";
 import { migrate } from "../platform/migrate.js";
 import { createRedis, redisReady } from "../platform/redis.js";
+import { createDurableWrites } from "../platform/redis-durable.js";
 import { createReflectionService } from "../platform/reflection.js";
 import { createRpcMetrics } from "../platform/rpc-metrics.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
+import { traceDb } from "../platform/traced-db.js";
+import { traceRedis } from "../platform/traced-redis.js";
+import { tracingOff, type Tracing } from "../platform/tracing.js";
+import { createTracingInterceptor } from "../platform/tracing-interceptor.js";
 import type { AccessClaims } from "../contract/access-token-rules.js";
 import { registerDataTierMetrics } from "../platform/data-tier-metrics.js";
 import { registerOutboxMetrics } from "./mail/outbox-metrics.js";
@@ -42,12 +54,18 @@ import { createPgAuditLog } from "./audit/pg-audit-log.js";
 import { createAuthService } from "./auth-service.js";
 import { createAuthenticator } from "./authenticate.js";
 import { createHostedPages } from "./pages/hosted-pages.js";
+import { createCsrf } from "./pages/forms.js";
+import { createOAuthServer } from "./oauth/oauth-server.js";
 import { withHashLoad } from "./passwords/hasher-load.js";
 import { createPasswordHasher } from "./passwords/password-hasher.js";
+import { createPasskeyService } from "./passkeys/passkey-service.js";
+import { createPgPasskeyStore } from "./passkeys/pg-passkey-store.js";
+import { createWebAuthnChallenges } from "./passkeys/webauthn-challenges.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
 import { createRecentProof } from "./recent-proof.js";
 import { createRangeLookup } from "./passwords/breached-passwords.js";
 import { hostPrefixed } from "../contract/shared-settings.js";
+import { startActiveSessions } from "./sessions/active-sessions.js";
 import { createDeviceOf } from "./sessions/device-of.js";
 import { createRedisSessionStore } from "./sessions/redis-session-store.js";
 import { createSessionRevocations, startRevocationSweeper } from "./sessions/session-revocations.js";
@@ -70,8 +88,15 @@ export interface AuthServerOptions {
   refreshReuseGraceMs?: number;
   /** Skip migrations (when a separate `migrate` step owns them). */
   skipMigrations?: boolean;
+  /** Spans for RPCs and their Postgres and Redis calls (src/platform/tracing.ts); default off. */
+  tracing?: Tracing;
+  /** How often auth_active_sessions is counted (a SCAN of Redis); default a minute. */
+  activeSessionsCountMs?: number;
 }
 
+
+// A WebAuthn ceremony's time to answer (the options' own timeout is 60 s; people are slower).
+const WEBAUTHN_CHALLENGE_TTL_MS = 5 * 60_000;
 
 // How often the primary's WAL position is sampled for the replica lag bound.
 const LAG_SAMPLE_MS = 1000;
@@ -88,15 +113,20 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
   const clock = options.clock ?? systemClock;
   if (!options.skipMigrations) await migrate(config.databasePrimaryUrl, log);
 
-  const db = createDb({
+  const tracing = options.tracing ?? tracingOff;
+  const db = traceDb(createDb({
     writeUrl: config.databaseUrl,
     readUrl: config.databaseReplicaUrl,
     onError: (error) => log.warn({ err: error }, "database connection lost; will reconnect"),
-  });
-  const redis = createRedis(config.redisUrl, { onError: (error) => log.warn({ err: error.message }, "redis error") });
-  const closers: Array<() => Promise<unknown> | void> = [() => db.close(), () => redis.quit().catch(() => redis.disconnect())];
+  }), tracing);
+  const onRedisError = (error: Error) => log.warn({ err: error.message }, "redis error");
+  const redis = traceRedis(createRedis(config.redis, { onError: onRedisError }), tracing);
+  // A WAIT holds its connection until the replicas answer: durable writes get their own, so a missing replica stalls only them.
+  const waits = config.redisDurability.replicas > 0;
+  const durableRedis = waits ? traceRedis(createRedis(config.redis, { commandTimeoutMs: config.redisDurability.timeoutMs + 1000, onError: onRedisError }), tracing) : redis;
+  const closers: Array<() => Promise<unknown> | void> = [() => db.close(), ...[...new Set([redis, durableRedis])].map((r) => () => r.quit().catch(() => r.disconnect()))];
   try {
-    await redisReady(redis);
+    await Promise.all([redisReady(redis, config.redis), redisReady(durableRedis, config.redis)]);
     const keys = await createKeyRing({
       store: createPgSigningKeyStore(db.write),
       encryptionKey: config.signingKeyEncryptionKey,
@@ -109,12 +139,16 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     closers.unshift(() => keys.close());
     const sessions = createRedisSessionStore({
       redis,
+      durable: createDurableWrites(durableRedis, config.redisDurability),
       clock,
       idleTtlMs: config.sessionIdleTtlMs,
       absoluteTtlMs: config.sessionAbsoluteTtlMs,
       reuseGraceMs: options.refreshReuseGraceMs ?? 2_000,
     });
-    const tokens = createAccessTokens({ keys, issuer: config.shared.issuer, audience: config.shared.audience, ttlMs: config.accessTokenTtlMs, clock });
+    const roles = createPgRoleStore(db.write);
+    // A copy read with a session must outlive it.
+    const roleCopies = createRoleCopies({ redis, store: roles, ttlMs: config.sessionAbsoluteTtlMs });
+    const tokens = createAccessTokens({ keys, issuer: config.shared.issuer, audience: config.shared.audience, ttlMs: config.accessTokenTtlMs, clock, rolesOf: roleCopies.rolesOf });
     const lagFloor =
       db.read === db.write ? undefined : startReplicaLagFloor({ primary: db.write, maxLagMs: config.maxReplicaLagMs, sampleEveryMs: LAG_SAMPLE_MS, log });
     if (lagFloor) closers.unshift(() => lagFloor.close());
@@ -178,6 +212,42 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       ...createMfaService({ users, store: mfaStore, factor: secondFactor, totp, challenges, sessions, tokens, authenticator, abuse, audit, deviceOf, recentProof }),
       ...createAuditService({ authenticator, trail: createPgAuditTrail(db.write) }),
     };
+    const publicUrl = new URL(config.shared.publicBaseUrl);
+    const passkeys = createPasskeyService({
+      users,
+      store: createPgPasskeyStore(db.write),
+      challenges: createWebAuthnChallenges({ redis, ttlMs: WEBAUTHN_CHALLENGE_TTL_MS }),
+      signIns: challenges,
+      secondFactor,
+      sessions,
+      tokens,
+      authenticator,
+      abuse,
+      audit,
+      deviceOf,
+      recentProof,
+      clock,
+      rp: { id: publicUrl.hostname, name: config.mfaIssuer, origin: publicUrl.origin },
+    });
+    const admin = composeAdminService({
+      primary: db.write,
+      redis,
+      clock,
+      sessions,
+      users,
+      roles,
+      roleCopies,
+      revocations,
+      templates,
+      resetTokenTtlMs: config.resetTokenTtlMs,
+      userWritten,
+      authenticator,
+      mfa: mfaStore,
+      trail: createPgAuditTrail(db.write),
+      audit,
+      hasher,
+      pseudonymKey: config.auditPseudonymKey,
+    });
     let draining = () => false;
     const probe: ReadinessProbe = {
       async check() {
@@ -189,10 +259,19 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
 
     registerDataTierMetrics(metrics.registry, { prefix: "auth", db, redis });
     registerOutboxMetrics(metrics.registry, db.write);
+    const activeSessions = startActiveSessions({ redis, registry: metrics.registry, intervalMs: options.activeSessionsCountMs ?? 60_000, log });
+    closers.unshift(() => activeSessions.close());
     const shedding = createLoadShedding({ pools: db.read === db.write ? [db.write] : [db.write, db.read], maxQueued: config.dbMaxQueued });
     const interceptors = [noStoreInterceptor, metrics.interceptor, createErrorInterceptor(log), shedding, deadlineInterceptor];
+    const inProcess = createInProcessTransport(({ service: register }) => {
+      register(AuthService, service);
+      register(PasskeyService, passkeys);
+    }, interceptors);
     const pages = createHostedPages({
-      auth: createClient(AuthService, createRouterTransport(({ service: register }) => register(AuthService, service), { router: { interceptors } })),
+      auth: createClient(AuthService, inProcess),
+      passkeys: createClient(PasskeyService, inProcess),
+      tokens,
+      totpEnabled: (userId) => secondFactor.required(userId),
       sessions,
       cookie: { name: config.shared.sessionCookieName, secure: config.sessionCookieSecure, maxAgeMs: config.sessionAbsoluteTtlMs },
       forms: {
@@ -203,14 +282,33 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       log,
     });
 
+    const oauth = createOAuthServer({
+      issuer: config.shared.issuer,
+      publicBaseUrl: config.shared.publicBaseUrl,
+      config: config.oauth,
+      keys,
+      alg: config.signingKeyAlg,
+      primary: db.write,
+      users,
+      sessions,
+      sessionCookie: config.shared.sessionCookieName,
+      csrf: createCsrf({ cookieName: hostPrefixed("auth_csrf", config.shared.publicBaseUrl), secure: config.sessionCookieSecure, key: config.csrfKey, publicOrigin: new URL(config.shared.publicBaseUrl).origin }),
+      log,
+    });
+    closers.unshift(() => oauth.close());
+
     const handler = createNodeHandler({
       log,
       routes(router) {
         router.service(AuthService, service);
-        router.service(Health, createHealthService([AuthService.typeName], probe));
-        router.service(ServerReflection, createReflectionService([AuthService, Health]));
+        router.service(PasskeyService, passkeys);
+        router.service(AdminService, admin);
+        router.service(OAuthAdminService, oauth.adminService);
+        router.service(Health, createHealthService([AuthService.typeName, PasskeyService.typeName, AdminService.typeName, OAuthAdminService.typeName], probe));
+        router.service(ServerReflection, createReflectionService([AuthService, PasskeyService, AdminService, OAuthAdminService, Health]));
       },
-      interceptors,
+      // The hosted pages' own calls (above) are not traced: they carry no traceparent of their own.
+      interceptors: tracing.enabled ? [createTracingInterceptor(tracing), ...interceptors] : interceptors,
       readMaxBytes: config.maxMessageBytes,
       maxTimeoutMs: 30_000,
       contextValues: (req) => createContextValues().set(kRequestMeta, requestMetaFrom(req, config.trustedProxies)),
@@ -237,7 +335,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
             () => sendJson(res, 200, { status: "ready" }),
             () => sendJson(res, 503, { status: "not ready" }),
           );
-        } else if (!pages.handle(req as IncomingMessage, res as ServerResponse, requestMetaFrom(req, config.trustedProxies))) {
+        } else if (!oauth.handle(req as IncomingMessage, res as ServerResponse) && !pages.handle(req as IncomingMessage, res as ServerResponse, requestMetaFrom(req, config.trustedProxies))) {
           sendJson(res, 404, { code: "not_found", message: "no such route" });
         }
       },

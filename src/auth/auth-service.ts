@@ -107,6 +107,11 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
       if (!(await hasher.verify(user.passwordHash, password))) {
         throw await failed("wrong_password", user.id);
       }
+      // The row may be a cached copy that a password change or a disable failed to drop: a
+      // credential that verified must still be the account's on the primary.
+      if (!(await users.holdsCredential(user, user.passwordHash))) {
+        throw await failed("replaced_password", user.id);
+      }
       if (hasher.needsRehash(user.passwordHash)) {
         const upgraded = await hasher.hash(password);
         if (await users.replacePasswordHash(user, user.passwordHash, upgraded)) {

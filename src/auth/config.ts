@@ -1,8 +1,10 @@
 import { hkdfSync } from "node:crypto";
 import { readSharedSettings, type SharedSettings } from "../contract/shared-settings.js";
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from "../contract/access-token-rules.js";
-import { ConfigError, EnvReader, LOG_LEVELS, POSTGRES_PROTOCOLS, REDIS_PROTOCOLS, type Env, type Rate } from "../platform/config.js";
+import { readRedisDurability, readRedisTarget, type RedisDurability, type RedisTarget } from "../platform/redis-target.js";
+import { ConfigError, EnvReader, LOG_LEVELS, POSTGRES_PROTOCOLS, type Env, type Rate } from "../platform/config.js";
 import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
+import { readOAuthConfig, type OAuthConfig } from "./oauth/oauth-config.js";
 
 export interface Argon2Params {
   /** KiB of memory; OWASP minimum for argon2id with t=2 is 19456. */
@@ -25,8 +27,10 @@ export interface AuthConfig {
   databasePrimaryUrl: string;
   /** DATABASE_REPLICA_URL: reads that may lag. Default: none, everything reads from DATABASE_URL. */
   databaseReplicaUrl: string | undefined;
-  /** REDIS_URL: sessions, revocation events. Required. */
-  redisUrl: string;
+  /** REDIS_URL (one node) or REDIS_CLUSTER_NODES (a Redis Cluster's seeds): sessions, revocation events. One is required. */
+  redis: RedisTarget;
+  /** REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT: replica acknowledgements sign-in, refresh and revocation wait for (redis-target.ts). */
+  redisDurability: RedisDurability;
   shared: SharedSettings;
   /** SIGNING_KEY_ENCRYPTION_KEY: 32 bytes, base64; encrypts private signing keys at rest. Required, no default. */
   signingKeyEncryptionKey: Buffer;
@@ -83,6 +87,11 @@ export interface AuthConfig {
   /** Binds each hosted form's CSRF token to its pre-session: HKDF of SIGNING_KEY_ENCRYPTION_KEY under its own label. */
   csrfKey: Buffer;
   /**
+   * AUDIT_PSEUDONYM_KEY (32 bytes, base64), default HKDF of SIGNING_KEY_ENCRYPTION_KEY under its
+   * own label: a deleted user's id in the audit trail becomes HMAC-SHA256(key, id) (src/auth/admin/pseudonym.ts).
+   */
+  auditPseudonymKey: Buffer;
+  /**
    * MAX_REPLICA_LAG: a replica further behind the primary than this (in WAL, sampled every second)
    * serves no reads; the primary does. Default 5s.
    */
@@ -97,6 +106,8 @@ export interface AuthConfig {
   revocationSweepIntervalMs: number;
   /** SESSION_COOKIE_SECURE (default true): the hosted sign-in page's cookie travels over HTTPS (and localhost) only. Its name is shared.sessionCookieName. */
   sessionCookieSecure: boolean;
+  /** The OpenID Provider (src/auth/oauth/oauth-config.ts): OAUTH_* variables. */
+  oauth: OAuthConfig;
 }
 
 export interface RateLimits {
@@ -135,15 +146,17 @@ export function loadAuthConfig(env: Env): AuthConfig {
   const read = new EnvReader(env, problems);
 
   const databaseUrl = read.url("DATABASE_URL", POSTGRES_PROTOCOLS);
+  const redis = readRedisTarget(read);
   const signingKeyEncryptionKey = read.key32("SIGNING_KEY_ENCRYPTION_KEY");
-  const config: AuthConfig = {
+  const core: Omit<AuthConfig, "oauth"> = {
     host: read.string("AUTH_HOST", "127.0.0.1"),
     port: read.port("AUTH_PORT", 7001),
     listener: readListenerLimits(read),
     databaseUrl,
     databasePrimaryUrl: read.optionalUrl("DATABASE_PRIMARY_URL", POSTGRES_PROTOCOLS) ?? databaseUrl,
     databaseReplicaUrl: read.optionalUrl("DATABASE_REPLICA_URL", POSTGRES_PROTOCOLS),
-    redisUrl: read.url("REDIS_URL", REDIS_PROTOCOLS),
+    redis,
+    redisDurability: readRedisDurability(read, redis),
     shared: readSharedSettings(read),
     signingKeyEncryptionKey,
     signingKeyAlg: read.oneOf("SIGNING_KEY_ALG", SIGNING_ALGORITHMS, "EdDSA"),
@@ -193,7 +206,10 @@ export function loadAuthConfig(env: Env): AuthConfig {
     sessionCookieSecure: read.oneOf("SESSION_COOKIE_SECURE", ["true", "false"] as const, "true") === "true",
     passwordBreachCheckUrl: read.optionalUrl("PASSWORD_BREACH_CHECK_URL", ["http:", "https:"]),
     csrfKey: Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform csrf v1", 32)),
+    auditPseudonymKey:
+      read.optionalKey32("AUDIT_PSEUDONYM_KEY") ?? Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform audit pseudonym v1", 32)),
   };
+  const config: AuthConfig = { ...core, oauth: readOAuthConfig(read, core) };
   if (!config.sessionCookieSecure && /^__(Host|Secure)-/.test(config.shared.sessionCookieName)) {
     // A prefixed cookie without Secure is dropped by every browser: nobody could sign in.
     problems.push(

@@ -1,8 +1,8 @@
-import { USER_SESSIONS_REVOKED } from "../contract/session-events.js";
+import { USER_CHANGED, USER_SESSIONS_REVOKED } from "../contract/session-events.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
 import { defaultProtoDirs, type ProtoDirs } from "../platform/proto-dirs.js";
-import { createRedis } from "../platform/redis.js";
+import { createRedis, createRedisSubscriber, discoveredNodes } from "../platform/redis.js";
 import { createAuthorizer } from "./authorizer.js";
 import { createCheckPipeline } from "./check-pipeline.js";
 import { createJwksKeys } from "./jwks-keys.js";
@@ -13,10 +13,14 @@ import { startGrpcServer } from "./grpc-server.js";
 import { startHttpServer } from "./http-server.js";
 import { createAuthzMetrics } from "./metrics.js";
 import { createRevocationListener } from "./revocation-listener.js";
+import { createRolePolicy } from "./role-rules.js";
 import { createRoutePolicy } from "./route-policy.js";
+import { createAudiencePolicy } from "./audience-rules.js";
 import { createSessionLookup, type SessionState } from "./session-lookup.js";
 import { createTokenVerifier, type TokenClaims } from "./token-verifier.js";
 import { createTtlCache } from "../platform/ttl-cache.js";
+import { traceRedisCalls } from "../platform/traced-redis.js";
+import { tracingOff, type Tracing } from "../platform/tracing.js";
 
 export { defaultProtoDirs };
 
@@ -33,6 +37,8 @@ export interface AuthzServerOptions {
   log: Logger;
   clock?: Clock;
   protoDirs?: ProtoDirs;
+  /** Spans for Checks and their Redis reads (src/platform/tracing.ts); default off. */
+  tracing?: Tracing;
 }
 
 // A key set fetch happens on start and on an unknown kid; it must not eat Envoy's whole Check timeout.
@@ -47,17 +53,23 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const { log } = options;
   await assertIssuerServed({ metadataUrl: config.issuerMetadataUrl, issuer: config.shared.issuer, waitMs: config.issuerWaitMs, log });
   const clock = options.clock ?? systemClock;
+  const tracing = options.tracing ?? tracingOff;
   const metrics = createAuthzMetrics();
-  const redis = createRedis(config.redisUrl, {
+  const redis = createRedis(config.redis, {
     commandTimeoutMs: config.redisTimeoutMs,
     // Checks arriving together share one socket write for their session reads.
     ioredis: { enableAutoPipelining: true },
-    onError: (error) => log.warn({ err: error.message }, "redis error"),
+    onError: (error) => {
+      metrics.redisError();
+      log.warn({ err: error.message }, "redis error");
+    },
   });
-  const subscriber = createRedis(config.redisUrl, {
-    onError: (error) => log.warn({ err: error.message }, "revocation subscriber error"),
-    // The listener resubscribes itself so it can resync caches; a subscribed connection waits for messages indefinitely.
-    ioredis: { autoResubscribe: false, commandTimeout: undefined },
+  const subscriber = createRedisSubscriber(config.redis, {
+    onError: (error) => {
+      metrics.redisError();
+      log.warn({ err: error.message }, "revocation subscriber error");
+    },
+    knownNodes: () => discoveredNodes(redis),
   });
 
   const cacheDeps = { clock, ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes };
@@ -65,7 +77,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const sessionCache = createTtlCache<SessionState | null>({
     ...cacheDeps,
     onLookup: (hit) => metrics.cacheLookup("session", hit),
-    sizeOf: (s) => (s ? 2 * (s.userId.length + s.userAgent.length + (s.fingerprint?.length ?? 0) + (s.cookieHash?.length ?? 0)) + 96 : 8),
+    sizeOf: (s) => (s ? 2 * (s.userId.length + s.userAgent.length + (s.fingerprint?.length ?? 0) + (s.cookieHash?.length ?? 0) + (s.roles?.join(",").length ?? 0)) + 96 : 8),
   });
   const tokenCache = createTtlCache<TokenClaims>({
     ...cacheDeps,
@@ -76,7 +88,13 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
     subscriber,
     log,
     // A cutoff covers sessions by creation time, not by id, so no single entry can be picked out; they are rare (password changes).
-    onSessionEvent: (event) => (event.type === USER_SESSIONS_REVOKED ? sessionCache.clear() : sessionCache.delete(event.sessionId)),
+    // A user's roles are cached in each of their sessions' entries, which are not indexed by user either.
+    onSessionEvent: (event) => {
+      if (event.type === USER_SESSIONS_REVOKED || event.type === USER_CHANGED) sessionCache.clear();
+      else sessionCache.delete(event.sessionId);
+      // The wall clock, not `clock`: the event's stamp is Redis's TIME.
+      metrics.revocationApplied(event, Date.now());
+    },
     onResync: () => {
       sessionCache.clear();
       tokenCache.clear();
@@ -108,16 +126,21 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   // Fetched now, not by the first Check: that fetch alone can outlast Envoy's Check timeout
   // on a busy machine.
   await keys.reload().catch((error: unknown) => log.warn({ err: (error as Error).message, jwksUrl: config.jwksUrl }, "key set not fetched at start; the first token Check will fetch it"));
+  const audiences = createAudiencePolicy(config.audienceRules);
   const pipeline = createCheckPipeline({
     tokens: createTokenVerifier({
       keys: keys.keyFor,
       issuer: config.shared.issuer,
       audience: config.shared.audience,
+      oauthAudiences: audiences.audiences,
       clock,
       cache: tokenCache,
     }),
-    sessions: createSessionLookup({ redis, cache: sessionCache, cacheTrusted: revocations.live }),
+    audiences,
+    // Spanned per call, not per command: this client pipelines automatically (see traced-redis.ts).
+    sessions: createSessionLookup({ redis: traceRedisCalls(redis, ["hmget", "get"], tracing), cache: sessionCache, cacheTrusted: revocations.live }),
     routes: createRoutePolicy({ publicPrefixes: config.publicPrefixes, levelRules: config.levelRules }),
+    roles: createRolePolicy(config.roleRules),
     clock,
     sessionCookie: config.shared.sessionCookieName,
     degradedMode: config.degradedMode,
@@ -152,7 +175,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   };
   try {
     const callerAllowed = createCallerCheck(config.checkSecret);
-    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log, callerAllowed }, config.host, config.port, config.listener);
+    const grpcServer = await startGrpcServer({ authorizer, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log, callerAllowed, tracing }, config.host, config.port, config.listener);
     servers.push(grpcServer);
     const httpServer = await startHttpServer({ authorizer, metrics, serving, log, callerAllowed }, config.host, config.httpPort, config.listener);
     servers.push(httpServer);

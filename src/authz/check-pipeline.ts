@@ -7,7 +7,9 @@ import type { Clock } from "../platform/clock.js";
 import type { CheckInput } from "./check-input.js";
 import type { DegradedMode } from "./config.js";
 import { deny, type Decision, type DenyReason, type Identity } from "./decision.js";
+import type { RolePolicy } from "./role-rules.js";
 import type { RoutePolicy } from "./route-policy.js";
+import type { AudiencePolicy } from "./audience-rules.js";
 import { SessionStoreUnavailable, type SessionLookup, type SessionState } from "./session-lookup.js";
 import type { TokenClaims, TokenVerifier } from "./token-verifier.js";
 
@@ -19,6 +21,10 @@ export interface CheckPipelineDeps {
   tokens: TokenVerifier;
   sessions: SessionLookup;
   routes: RoutePolicy;
+  /** AUTHZ_ROLE_RULES; no role is asked for without it. */
+  roles?: RolePolicy;
+  /** Where OAuth access tokens pass (AUTHZ_AUDIENCE_RULES); without it they pass nowhere. */
+  audiences?: AudiencePolicy;
   clock: Clock;
   sessionCookie: string;
   degradedMode: DegradedMode;
@@ -65,9 +71,10 @@ export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
     }
   }
 
-  function authorize(input: CheckInput, identity: Identity, reason: "authenticated" | "degraded"): Decision {
+  function authorize(input: CheckInput, identity: Identity, reason: "authenticated" | "degraded", roles: readonly string[] = []): Decision {
     const needed: AuthLevel | undefined = deps.routes.requiredLevel(input.path);
     if (needed && !meetsLevel(identity.level, needed)) return deny("insufficient_level", needed);
+    if (deps.roles && !deps.roles.requiredRoles(input.path).every((role) => roles.includes(role))) return deny("missing_role");
     return { allow: true, reason, identity };
   }
 
@@ -77,6 +84,9 @@ export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
 
       const principal = await identify(input);
       if (typeof principal === "string") return deny(principal);
+      // RFC 9068 4: a resource server accepts only tokens issued for it; checked before any session read.
+      const oauthAudience = principal.via === "token" ? principal.claims.oauthAudience : undefined;
+      if (oauthAudience !== undefined && !deps.audiences?.accepts(input.path, oauthAudience)) return deny("wrong_audience");
       const sessionId = principal.via === "token" ? principal.claims.sessionId : principal.sessionId;
 
       const session = await readSession(sessionId);
@@ -84,7 +94,8 @@ export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
         // Fail closed unless configured otherwise; even then only a signed, unexpired token passes, never a bare cookie.
         if (principal.via !== "token" || deps.degradedMode !== "allow_tokens") return deny("session_store_unavailable");
         const { userId, level } = principal.claims;
-        return authorize(input, { userId, sessionId, level, via: "token" }, "degraded");
+        // The roles as of the token's issue: the only statement of them there is while Redis is away.
+        return authorize(input, { userId, sessionId, level, via: "token" }, "degraded", principal.claims.roles);
       }
       if (session === null) return deny("session_not_found");
       if (session.expiresAt <= deps.clock.now()) return deny("session_expired");
@@ -94,7 +105,8 @@ export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
       if (!deviceMatches(deps.deviceBinding, (name) => input.headers.get(name), session)) return deny("device_mismatch");
 
       const level = principal.via === "token" ? principal.claims.level : session.level;
-      return authorize(input, { userId: session.userId, sessionId, level, via: principal.via }, "authenticated");
+      // Roles come from the user's record for tokens too, not the claim: a removal holds at once (README, Roles).
+      return authorize(input, { userId: session.userId, sessionId, level, via: principal.via }, "authenticated", session.roles);
     },
   };
 }

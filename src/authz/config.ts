@@ -1,7 +1,10 @@
 import { AUTH_LEVELS, type AuthLevel } from "../contract/auth-level.js";
 import { readSharedSettings, type SharedSettings } from "../contract/shared-settings.js";
-import { ConfigError, EnvReader, LOG_LEVELS, REDIS_PROTOCOLS, type Env } from "../platform/config.js";
+import { ConfigError, EnvReader, LOG_LEVELS, type Env } from "../platform/config.js";
+import { readRedisTarget, type RedisTarget } from "../platform/redis-target.js";
 import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
+import { parseRoleRules, type RoleRule } from "./role-rules.js";
+import { readAudienceRules, type AudienceRule } from "./audience-rules.js";
 
 export { ConfigError };
 
@@ -21,8 +24,8 @@ export interface AuthzConfig {
   httpPort: number;
   /** Timeouts and caps of both ports, and the shutdown grace (listener-limits.ts; the gRPC port takes the stream cap, idle timeout and grace). */
   listener: ListenerLimits;
-  /** REDIS_URL: sessions and the revocation channel. Required. */
-  redisUrl: string;
+  /** REDIS_URL (one node) or REDIS_CLUSTER_NODES (a Redis Cluster's seeds): sessions and the revocation channel. One is required. */
+  redis: RedisTarget;
   /** AUTHZ_REDIS_TIMEOUT, default 200ms: every Redis call is bounded so a Check never outlives Envoy's timeout. */
   redisTimeoutMs: number;
   /** AUTHZ_JWKS_URL, default http://127.0.0.1:7001/.well-known/jwks.json (the auth service). */
@@ -41,6 +44,10 @@ export interface AuthzConfig {
   publicPrefixes: string[];
   /** AUTHZ_LEVEL_RULES: comma-separated `prefix=level` (levels basic, verified, mfa); the longest prefix wins. Default none. */
   levelRules: LevelRule[];
+  /** AUTHZ_ROLE_RULES: comma-separated `prefix=role:<name>`; the longest prefix wins, and applies with the level rules. Default none. */
+  roleRules: RoleRule[];
+  /** AUTHZ_AUDIENCE_RULES (audience-rules.ts): the routes that accept OAuth access tokens, by audience. Default none. */
+  audienceRules: AudienceRule[];
   /** SIGNIN_URL, default PUBLIC_BASE_URL/signin: browsers are sent here with ?return_to=<path>. */
   signinUrl: string;
   /** AUTHZ_REALM, default auth-platform: the realm in WWW-Authenticate. */
@@ -73,13 +80,20 @@ export const DEFAULT_PUBLIC_PREFIXES = [
   "/auth.v1.AuthService/RequestPasswordReset",
   "/auth.v1.AuthService/ResetPassword",
   "/auth.v1.AuthService/VerifyEmail",
+  "/auth.v1.PasskeyService/BeginPasskeySignIn",
+  "/auth.v1.PasskeyService/CompletePasskeySignIn",
   "/signin",
+  "/signup",
+  "/assets/",
   "/signout",
   "/forgot-password",
   "/verify-email",
   "/reset-password",
   "/.well-known/jwks.json",
   "/.well-known/oauth-authorization-server",
+  // The OpenID Provider authenticates its own clients and tokens (src/auth/oauth/).
+  "/.well-known/openid-configuration",
+  "/oauth2/",
 ];
 
 const HTTP = ["http:", "https:"];
@@ -110,7 +124,7 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     port: read.port("AUTHZ_PORT", 7002),
     httpPort: read.port("AUTHZ_HTTP_PORT", 7003),
     listener: readListenerLimits(read),
-    redisUrl: read.url("REDIS_URL", REDIS_PROTOCOLS),
+    redis: readRedisTarget(read),
     redisTimeoutMs: read.duration("AUTHZ_REDIS_TIMEOUT", "200ms", 10_000),
     jwksUrl,
     shared,
@@ -119,6 +133,8 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     // Set but listing nothing (",,") means no public prefixes, not the defaults.
     publicPrefixes: prefixes("AUTHZ_PUBLIC_PREFIXES", env.AUTHZ_PUBLIC_PREFIXES?.trim() ? read.list("AUTHZ_PUBLIC_PREFIXES") : DEFAULT_PUBLIC_PREFIXES),
     levelRules,
+    roleRules: parseRoleRules(read.list("AUTHZ_ROLE_RULES"), problems),
+    audienceRules: readAudienceRules(read),
     signinUrl: read.optionalUrl("SIGNIN_URL", HTTP) ?? `${shared.publicBaseUrl}/signin`,
     realm: read.string("AUTHZ_REALM", "auth-platform"),
     cacheTtlMs: read.duration("AUTHZ_CACHE_TTL", "5s", 60_000),

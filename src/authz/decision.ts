@@ -10,6 +10,8 @@ export type DenyReason =
   | "session_expired"
   | "device_mismatch"
   | "insufficient_level"
+  | "missing_role"
+  | "wrong_audience"
   | "session_store_unavailable"
   | "jwks_unavailable";
 
@@ -27,6 +29,9 @@ const DENY_STATUS: Record<DenyReason, DenyStatus> = {
   session_expired: 401,
   device_mismatch: 401,
   insufficient_level: 403,
+  missing_role: 403,
+  // An OAuth token for another resource: a credential, just not one for here.
+  wrong_audience: 403,
   session_store_unavailable: 503,
   jwks_unavailable: 503,
 };

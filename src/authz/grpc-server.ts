@@ -4,6 +4,7 @@ import { bindGrpcServer, healthService, serviceOf, type ServingStatus } from "..
 import type { ListenerLimits } from "../platform/listener-limits.js";
 import type { Logger } from "../platform/log.js";
 import type { ProtoDirs } from "../platform/proto-dirs.js";
+import type { Tracing } from "../platform/tracing.js";
 import type { Authorizer } from "./authorizer.js";
 import { CALLER_SECRET_HEADER } from "./caller-secret.js";
 import { fromEnvoyRequest, InvalidCheckRequest, toEnvoyResponse, type EnvoyCheckRequest, type EnvoyCheckResponse } from "./envoy-check.js";
@@ -16,6 +17,8 @@ export interface GrpcServerDeps {
   log: Logger;
   /** True when the call's `x-authz-secret` metadata is AUTHZ_CHECK_SECRET (or none is configured). */
   callerAllowed(presented: string | undefined): boolean;
+  /** A span per Check, continuing the trace of Envoy's ext_authz call (its traceparent metadata). */
+  tracing: Tracing;
 }
 
 export interface GrpcServer {
@@ -25,6 +28,7 @@ export interface GrpcServer {
 }
 
 const AUTHORIZATION_SERVICE = "envoy.service.auth.v3.Authorization";
+const CHECK_SPAN = `${AUTHORIZATION_SERVICE}/Check`;
 // Envoy's default request header limit is 60 KiB; a Check far beyond it was not sent by Envoy.
 const MAX_CHECK_REQUEST_BYTES = 1024 * 1024;
 
@@ -67,11 +71,28 @@ export async function startGrpcServer(deps: GrpcServerDeps, host: string, port: 
         callback({ code: grpc.status.INVALID_ARGUMENT, details: error.message });
         return;
       }
-      deps.authorizer.authorize(input, "grpc", true).then(
-        ({ decision, verdict }) => callback(null, toEnvoyResponse(verdict, decision)),
-        // The cause is logged by the authorizer and never sent; Envoy's failure_mode_allow decides what happens next.
-        () => callback({ code: grpc.status.INTERNAL, details: "internal error" }),
-      );
+      const checked = input;
+      const metadata = (name: string) => {
+        const value = call.metadata.get(name)[0];
+        return typeof value === "string" ? value : undefined;
+      };
+      deps.tracing
+        .serve(CHECK_SPAN, metadata, (checked.headers.get("x-request-id") ?? "").slice(0, 128), async (span) => {
+          span.set({ "rpc.system": "grpc", "rpc.service": AUTHORIZATION_SERVICE, "rpc.method": "Check" });
+          try {
+            const answer = await deps.authorizer.authorize(checked, "grpc", true);
+            span.set({ "authz.decision": answer.decision.allow ? "allow" : "deny", "authz.reason": answer.decision.reason });
+            return answer;
+          } catch (error) {
+            span.fault();
+            throw error;
+          }
+        })
+        .then(
+          ({ decision, verdict }) => callback(null, toEnvoyResponse(verdict, decision)),
+          // The cause is logged by the authorizer and never sent; Envoy's failure_mode_allow decides what happens next.
+          () => callback({ code: grpc.status.INTERNAL, details: "internal error" }),
+        );
     },
   });
 

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { SessionEvent } from "../contract/session-events.js";
 import type { Decision } from "./decision.js";
 
 export type Transport = "grpc" | "http";
@@ -10,6 +11,9 @@ export interface AuthzMetrics {
   setRevocationsLive(live: boolean): void;
   /** Counts a lookup in one of the in-process caches. */
   cacheLookup(cache: "session" | "token", hit: boolean): void;
+  /** A revocation event's cache drop is done: how long after its publication (the event's atMs), by this machine's clock. */
+  revocationApplied(event: SessionEvent, nowMs: number): void;
+  redisError(): void;
 }
 
 /** A registry per server instance, so tests can run several in one process. */
@@ -45,8 +49,26 @@ export function createAuthzMetrics(): AuthzMetrics {
     labelNames: ["cache", "result"] as const,
     registers: [registry],
   });
+  const propagation = new Histogram({
+    name: "authz_revocation_propagation_seconds",
+    help: "From a revocation event's publication (Redis's clock) to this instance's cache drop, by event type",
+    labelNames: ["event"] as const,
+    // Pub/sub delivery on a healthy network is a millisecond or two; seconds mean a stalled subscriber or skewed clocks.
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const redisErrors = new Counter({
+    name: "authz_redis_errors_total",
+    help: "Redis client errors (lost connections, timeouts) of the session reads and the revocation subscriber",
+    registers: [registry],
+  });
   return {
     registry,
+    revocationApplied(event, nowMs) {
+      // A clock behind Redis's would read as negative lag: that is no lag, not a sample to drop.
+      if (event.atMs !== undefined) propagation.observe({ event: event.type }, Math.max(0, nowMs - event.atMs) / 1000);
+    },
+    redisError: () => redisErrors.inc(),
     cacheLookup: (cache, hit) => lookups.inc({ cache, result: hit ? "hit" : "miss" }),
     observe(transport, decision, seconds) {
       if (decision === "error") checks.inc({ transport, decision: "error", reason: "internal" });

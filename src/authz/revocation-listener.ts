@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { SubscriberConnection } from "../platform/redis.js";
 import { parseSessionEvent, REVOCATION_CHANNEL, type SessionEvent } from "../contract/session-events.js";
 import type { Logger } from "../platform/log.js";
 
@@ -10,7 +10,7 @@ export interface RevocationListener {
 
 export interface RevocationListenerDeps {
   /** A connection of its own (subscribed connections take no other commands), created with autoResubscribe off. */
-  subscriber: Redis;
+  subscriber: SubscriberConnection;
   /** A session was revoked, or lives on with stale cached state (the level): either way its cache entry is wrong. */
   onSessionEvent(event: SessionEvent): void;
   /** Called once each (re)subscription is confirmed: anything cached before it may have missed events. */

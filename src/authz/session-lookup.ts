@@ -1,6 +1,6 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../platform/redis.js";
 import { levelOf, type AuthLevel } from "../contract/auth-level.js";
-import { decodeRevokedBefore, decodeSession, READ_FIELDS, revokedBeforeKey, revokedByMarker, sessionKey } from "../contract/session-record.js";
+import { decodeRevokedBefore, decodeSession, decodeUserRoles, READ_FIELDS, revokedBeforeKey, revokedByMarker, sessionKey, userRolesKey } from "../contract/session-record.js";
 import { SESSION_ID_FORMAT } from "../contract/session-secret.js";
 import type { TtlCache } from "../platform/ttl-cache.js";
 
@@ -14,6 +14,8 @@ export interface SessionState {
   level: AuthLevel;
   /** SHA-256 of the browser cookie the hosted sign-in page issued for this session, if any. */
   cookieHash: string | undefined;
+  /** The user's roles now (user:{<id>}:roles), not as of sign-in: a grant or removal holds at the next Check. */
+  roles?: readonly string[];
 }
 
 export interface SessionLookup {
@@ -30,7 +32,7 @@ export class SessionStoreUnavailable extends Error {
 
 export interface SessionLookupDeps {
   /** A client whose commands fail after a bounded time and never queue while disconnected (see createRedis). */
-  redis: Pick<Redis, "hmget" | "get">;
+  redis: Pick<RedisClient, "hmget" | "get">;
   cache: TtlCache<SessionState | null>;
   /** False while revocation events may be missed (subscriber down): then every lookup reads Redis. */
   cacheTrusted(): boolean;
@@ -49,10 +51,16 @@ export function createSessionLookup(deps: SessionLookupDeps): SessionLookup {
       const mark = deps.cache.mark();
       let stored: ReturnType<typeof decodeSession>;
       let revoked = false;
+      let roles: readonly string[] = [];
       try {
         stored = decodeSession(await deps.redis.hmget(sessionKey(sessionId), ...READ_FIELDS));
-        // A second single-key read, not one script over both keys: they live in different cluster slots (session-record.ts).
-        if (stored) revoked = revokedByMarker(decodeRevokedBefore(await deps.redis.get(revokedBeforeKey(stored.userId))), sessionId, stored.createdAtMs);
+        // Single-key reads, not one script over the keys: they live in different cluster slots (session-record.ts).
+        // Sent together, so the roles cost no extra round trip.
+        if (stored) {
+          const [marker, userRoles] = await Promise.all([deps.redis.get(revokedBeforeKey(stored.userId)), deps.redis.get(userRolesKey(stored.userId))]);
+          revoked = revokedByMarker(decodeRevokedBefore(marker), sessionId, stored.createdAtMs);
+          roles = decodeUserRoles(userRoles)?.roles ?? [];
+        }
       } catch (error) {
         throw new SessionStoreUnavailable(error);
       }
@@ -64,6 +72,7 @@ export function createSessionLookup(deps: SessionLookupDeps): SessionLookup {
             fingerprint: stored.fingerprint,
             level: levelOf(stored.acr, stored.emailVerified),
             cookieHash: stored.cookieHash,
+            roles,
           }
         : null;
       // Session ids are never reused, so "gone" is as cacheable as "live".

@@ -11,6 +11,10 @@ export interface TokenClaims {
   level: AuthLevel;
   /** Seconds since the epoch (RFC 7519 4.1.4). */
   expiresAt: number;
+  /** The `roles` claim: what the user held at issue, used only when the session cannot be read (degraded mode). */
+  roles?: readonly string[];
+  /** An OAuth access token's resource (audience-rules.ts); undefined for our own session tokens. */
+  oauthAudience?: string;
 }
 
 export type TokenResult = { ok: true; claims: TokenClaims } | { ok: false; reason: "invalid_token" | "token_expired" | "jwks_unavailable" };
@@ -24,12 +28,22 @@ export interface TokenVerifierDeps {
   keys: KeyLookup;
   issuer: string;
   audience: string;
+  /** The resources whose OAuth access tokens some route accepts (AUTHZ_AUDIENCE_RULES). */
+  oauthAudiences?: readonly string[];
   clock: Clock;
   /** Verified claims by the token's SHA-256: a signature stays valid, so only expiry and the TTL end an entry. */
   cache: TtlCache<TokenClaims>;
 }
 
+/** RFC 7519 4.1.3 `aud` as an array, from a token whose signature and claims already verified. */
+function audienceOf(token: string): string[] {
+  const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { aud?: unknown };
+  const { aud } = payload;
+  return typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === "string") : [];
+}
+
 export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
+  const audiences = [deps.audience, ...(deps.oauthAudiences ?? [])];
   const fresh = (claims: TokenClaims) => claims.expiresAt + CLOCK_TOLERANCE_S > deps.clock.now() / 1000;
 
   return {
@@ -40,8 +54,12 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
       if (cached) return fresh(cached.value) ? { ok: true, claims: cached.value } : { ok: false, reason: "token_expired" };
       const mark = deps.cache.mark();
       try {
-        const read = await verifyAccessToken(token, deps.keys, { algorithms: SIGNING_ALGORITHMS, issuer: deps.issuer, audience: deps.audience, now: deps.clock.now() });
-        const claims: TokenClaims = { userId: read.userId, sessionId: read.sessionId, level: levelOf(read.acr, read.emailVerified), expiresAt: read.expiresAt };
+        const read = await verifyAccessToken(token, deps.keys, { algorithms: SIGNING_ALGORITHMS, issuer: deps.issuer, audience: audiences, now: deps.clock.now() });
+        const claims: TokenClaims = { userId: read.userId, sessionId: read.sessionId, level: levelOf(read.acr, read.emailVerified), expiresAt: read.expiresAt, roles: read.roles };
+        // Ours wins: a token naming our audience is a session token wherever else it may also be valid.
+        const aud = audienceOf(token);
+        const oauthAudience = aud.includes(deps.audience) ? undefined : aud.find((a) => audiences.includes(a));
+        if (oauthAudience) claims.oauthAudience = oauthAudience;
         deps.cache.set(key, claims, mark, read.expiresAt * 1000 - deps.clock.now());
         return { ok: true, claims };
       } catch (error) {

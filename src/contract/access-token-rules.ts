@@ -1,5 +1,6 @@
 import type { JWTPayload } from "jose";
 import type { SessionAcr } from "./auth-level.js";
+import { wellFormedRoles } from "./roles.js";
 
 // RFC 9068 2.1: access tokens carry typ "at+jwt", so an ID token or other JWT cannot stand in for one.
 export const ACCESS_TOKEN_TYP = "at+jwt";
@@ -23,12 +24,14 @@ export interface AccessClaims {
   acr: SessionAcr;
   /** OpenID Connect Core 5.1; absent means unverified. */
   emailVerified: boolean;
+  /** RFC 9068 7.2.1.1 (SCIM `roles`): the user's roles when the token was issued; absent means none. */
+  roles: string[];
 }
 
 /** The claims of a payload whose signature and claims verified (access-token-verify.ts); undefined if one has the wrong type. */
 export function readAccessClaims(payload: JWTPayload): AccessClaims | undefined {
-  const { sub, sid, jti, iat, exp, acr, email_verified } = payload;
+  const { sub, sid, jti, iat, exp, acr, email_verified, roles } = payload;
   if (typeof sub !== "string" || sub === "" || typeof sid !== "string" || sid === "" || typeof jti !== "string") return undefined;
   if (typeof iat !== "number" || typeof exp !== "number") return undefined;
-  return { userId: sub, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp, acr: acr === "mfa" ? "mfa" : "basic", emailVerified: email_verified === true };
+  return { userId: sub, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp, acr: acr === "mfa" ? "mfa" : "basic", emailVerified: email_verified === true, roles: Array.isArray(roles) ? wellFormedRoles(roles) : [] };
 }

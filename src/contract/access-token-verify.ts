@@ -30,7 +30,8 @@ export interface VerifyRules {
   /** The algorithms of our keys (RFC 8725 3.1): never "none", never an HMAC. */
   algorithms: readonly string[];
   issuer: string;
-  audience: string;
+  /** Ours, or any of several (the gateway also takes OAuth access tokens for the resources it routes). */
+  audience: string | readonly string[];
   /** ms since the epoch. */
   now: number;
 }
@@ -104,6 +105,7 @@ export async function verifyAccessToken(token: string, keys: KeyLookup, rules: V
   if (nbf !== undefined && (typeof nbf !== "number" || nbf > nowS + CLOCK_TOLERANCE_S)) refuse("not_yet_valid");
   if (iss !== rules.issuer) refuse("wrong_issuer");
   // RFC 7519 4.1.3: a string or an array of strings, one of which must be ours.
-  if (!(aud === rules.audience || (Array.isArray(aud) && aud.includes(rules.audience)))) refuse("wrong_audience");
+  const accepted: readonly string[] = typeof rules.audience === "string" ? [rules.audience] : rules.audience;
+  if (!(accepted.includes(aud as string) || (Array.isArray(aud) && aud.some((a) => accepted.includes(a))))) refuse("wrong_audience");
   return readAccessClaims(payload) ?? refuse("malformed");
 }

@@ -13,14 +13,35 @@ import type { SessionAcr } from "./auth-level.js";
  *                             deleted, so a revocation is in force the moment it is set, whatever
  *                             happens to the deletes after it. It lives as long as a session
  *                             created before it could (the absolute session TTL).
+ *   user:{<user id>}:roles    "<version> <role,role,...>": the roles of the user (user_roles, versioned by
+ *                             users.roles_version), one key for all their sessions, so a grant or removal
+ *                             reaches every session, and one being opened, in one write (roles.ts).
  *
- * A reader takes a session with two single-key reads (the hash, then the user's marker), never one
- * command over both keys: they hash to different slots, which Redis Cluster allows only that way.
+ * Redis Cluster places a key by the part in braces (its hash tag): a session's two keys share the
+ * session's slot, a user's two keys the user's, and sessions spread over every shard by their random
+ * ids while a user's index and marker follow the user. No script or transaction spans both tags:
+ * a reader takes a session with two single-key reads (the hash, then the user's marker); a sign-in
+ * writes the hash, then the index; a revocation deletes the hash, then drops the id from the index.
  */
 export const sessionKey = (id: string) => `session:{${id}}`;
 export const rotatedKey = (id: string) => `session:{${id}}:rotated`;
 export const userSessionsKey = (userId: string) => `user:{${userId}}:sessions`;
 export const revokedBeforeKey = (userId: string) => `user:{${userId}}:revoked_before`;
+export const userRolesKey = (userId: string) => `user:{${userId}}:roles`;
+
+/** The value of `user:{<id>}:roles`. */
+export interface UserRoles {
+  version: number;
+  roles: string[];
+}
+
+export const encodeUserRoles = ({ version, roles }: UserRoles) => `${version} ${roles.join(",")}`;
+
+export function decodeUserRoles(value: string | null | undefined): UserRoles | undefined {
+  const match = /^(\d+) ([a-z0-9_.,-]*)$/.exec(value ?? "");
+  if (!match) return undefined;
+  return { version: Number(match[1]), roles: match[2] ? match[2].split(",") : [] };
+}
 
 /** The value of `user:{<id>}:revoked_before`. */
 export interface RevokedBefore {

@@ -13,6 +13,7 @@
  * asking at once cannot see half a tool.
  */
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
@@ -29,6 +30,8 @@ export const TOOL_VERSIONS = {
   cloudnativePg: "v1.27.1",
   kubeblocks: "v1.0.0",
   prometheusOperator: "v0.85.0",
+  /** The OpenTelemetry Collector's modules (src/ops/otelcol/go.mod pins them; this names the build). */
+  otelcol: "v0.165.0",
 } as const;
 
 export interface OpsTools {
@@ -154,6 +157,22 @@ function crdSchemas(tools: string): string {
       }
     }
   });
+}
+
+/**
+ * The OpenTelemetry Collector of src/ops/otelcol (its OTLP receiver and OTLP/HTTP exporter only),
+ * built from the Go module proxy once: the real OTLP endpoint the tracing tests export to.
+ */
+export function ensureOtelCollector(repo: string): string {
+  const tools = toolsDir(repo);
+  const source = path.join(repo, "src", "ops", "otelcol");
+  // Named by its source too, so an edit of main.go or go.mod builds anew instead of reusing the old binary.
+  const digest = createHash("sha256");
+  for (const file of ["main.go", "go.mod", "go.sum"]) digest.update(fs.readFileSync(path.join(source, file)));
+  const dir = installOnce(path.join(tools, `otelcol-auth-${TOOL_VERSIONS.otelcol}-${digest.digest("hex").slice(0, 12)}`), (tmp) => {
+    run("go", ["build", "-C", source, "-trimpath", "-o", path.join(tmp, "otelcol-auth"), "."], goEnv(tools));
+  });
+  return path.join(dir, "otelcol-auth");
 }
 
 export function ensureOpsTools(repo: string): OpsTools {

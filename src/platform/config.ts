@@ -45,6 +45,11 @@ export class EnvReader {
     return value === undefined || value.trim() === "" ? undefined : value.trim();
   }
 
+  /** Whether the variable holds anything but blanks. */
+  isSet(name: string): boolean {
+    return this.raw(name) !== undefined;
+  }
+
   string(name: string, fallback: string): string {
     return this.raw(name) ?? fallback;
   }

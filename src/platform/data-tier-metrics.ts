@@ -1,13 +1,13 @@
 import type pg from "pg";
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis.js";
 import type { Db } from "./db.js";
 
 export interface DataTierMetricsDeps {
   /** Metric name prefix, the service's own (`auth`). */
   prefix: string;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
 }
 
 // What a scrape may spend per probe: a dead dependency answers 0, it never stalls the scrape.

@@ -61,7 +61,7 @@ export function isUnavailableFault(error: unknown): boolean {
   }
   const message = error.message;
   return (
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Connection is closed|Stream isn't writeable|MaxRetriesPerRequest|Command timed out|server closed the connection|query_timeout|Query read timeout/i.test(
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Connection is closed|Stream isn't writeable|MaxRetriesPerRequest|Command timed out|server closed the connection|query_timeout|Query read timeout|Cluster isn't ready|CLUSTERDOWN|TRYAGAIN|Failed to refresh slots cache|Too many Cluster redirections|None of startup nodes is available/i.test(
       message,
     ) || (error.cause !== undefined && error.cause !== error && isUnavailableFault(error.cause))
   );

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis.js";
 import type pg from "pg";
 import { isUnavailableFault } from "./errors.js";
 import type { Logger } from "./log.js";
@@ -29,7 +29,7 @@ export interface ReplicaReads {
 export interface ReplicaReadsDeps {
   write: pg.Pool;
   read: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   log: Logger;
   /** How long a write pins its user's reads to replicas that have replayed it; replicas lag by ms, not minutes. Default 60 s. */
   ttlMs?: number;
@@ -54,7 +54,9 @@ const CURRENT_LSN = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::text AS lsn"
 const REPLAYED_UP_TO =
   "SELECT coalesce(pg_last_wal_replay_lsn() - '0/0'::pg_lsn >= $1::numeric, true) AS fresh";
 
-const key = (userId: string) => `ryw:${userId}`;
+/** The Redis key of a user's read-your-writes mark, for erasing it with the user. */
+export const readYourWritesKey = (userId: string) => `ryw:${userId}`;
+const key = readYourWritesKey;
 
 type Freshness = { kind: "none" } | { kind: "lsn"; lsn: string } | { kind: "unknown" };
 

@@ -20,7 +20,7 @@ export interface RateLimitServer {
 /** Wires the rate limit service from config and starts it; the single place tests and main share. */
 export async function startRateLimitServer(config: RateLimitConfig, options: { log: Logger; protoDirs?: ProtoDirs }): Promise<RateLimitServer> {
   const { log } = options;
-  const redis = createRedis(config.redisUrl, {
+  const redis = createRedis(config.redis, {
     commandTimeoutMs: config.redisTimeoutMs,
     onError: (error) => log.warn({ err: error.message }, "redis error"),
   });
@@ -36,7 +36,7 @@ export async function startRateLimitServer(config: RateLimitConfig, options: { l
   };
   try {
     // Commands fail at once while disconnected (rejectIfRedisNotReady): answer only once the counters are reachable.
-    await redisReady(redis);
+    await redisReady(redis, config.redis);
     const grpcServer = await startRateLimitGrpcServer(
       { limiter, metrics, domain: config.domain, serving, protoDirs: options.protoDirs ?? defaultProtoDirs(), log },
       config.host,

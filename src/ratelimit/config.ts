@@ -1,4 +1,5 @@
 import { ConfigError, EnvReader, LOG_LEVELS } from "../platform/config.js";
+import { readRedisTarget, type RedisTarget } from "../platform/redis-target.js";
 import { DEFAULT_GATEWAY_RULES, parseGatewayRules, type GatewayRule } from "./rules.js";
 
 export { ConfigError };
@@ -10,8 +11,8 @@ export interface RateLimitConfig {
   port: number;
   /** RATE_LIMIT_HTTP_PORT, default 7005: /metrics, /healthz, /readyz. */
   httpPort: number;
-  /** REDIS_URL: the counters, in the same Redis as the auth service's budgets. Required. */
-  redisUrl: string;
+  /** REDIS_URL or REDIS_CLUSTER_NODES: the counters, in the same Redis as the auth service's budgets. One is required. */
+  redis: RedisTarget;
   /** RATE_LIMIT_REDIS_TIMEOUT, default 200ms: below Envoy's 0.25s call timeout, so Redis trouble is an answer, not a hang. */
   redisTimeoutMs: number;
   /** RATE_LIMIT_DOMAIN, default gateway: the `domain` of envoy.yaml's rate limit filter; other domains are refused. */
@@ -34,7 +35,7 @@ export function loadRateLimitConfig(env: Env): RateLimitConfig {
     host: read.string("RATE_LIMIT_HOST", "127.0.0.1"),
     port: read.port("RATE_LIMIT_PORT", 7004),
     httpPort: read.port("RATE_LIMIT_HTTP_PORT", 7005),
-    redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"]),
+    redis: readRedisTarget(read),
     redisTimeoutMs: read.duration("RATE_LIMIT_REDIS_TIMEOUT", "200ms", 10_000),
     domain,
     rules: parseGatewayRules("RATE_LIMIT_GATEWAY_RULES", read.string("RATE_LIMIT_GATEWAY_RULES", DEFAULT_GATEWAY_RULES), problems),

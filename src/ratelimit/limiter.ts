@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../platform/redis.js";
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { limiterKey } from "../contract/limiter-key.js";
 import type { Descriptor, RateLimitRequest } from "./descriptors.js";
@@ -22,7 +22,7 @@ export interface GatewayLimiter {
 }
 
 export interface GatewayLimiterDeps {
-  redis: Redis;
+  redis: RedisClient;
   domain: string;
   rules: GatewayRule[];
 }

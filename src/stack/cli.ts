@@ -13,7 +13,7 @@ const USAGE = `usage: tsx src/stack/cli.ts <command>
   restore --to <time> [--from <dir>]
                 point-in-time restore into STACK_DIR (stopped) from the backups of <dir>
                 (default STACK_DIR itself); the next "up" runs the database as it was at <time>
-Environment: STACK_DIR (default .stack/), STACK_REPLICAS, STACK_*_PORT (see src/stack/config.ts)`;
+Environment: STACK_DIR (default .stack/), STACK_REPLICAS, STACK_REDIS=node|cluster, STACK_*_PORT(S) (see src/stack/config.ts)`;
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -26,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
     case "up": {
       const detach = flags.includes("--detach") || flags.includes("-d");
       const started = Date.now();
-      const stack = await startStack({ dir: config.dir, replicas: config.replicas, ports: config.ports, log });
+      const stack = await startStack({ dir: config.dir, replicas: config.replicas, redis: config.redis, ports: config.ports, log });
       process.stdout.write(formatEndpoints(stack));
       log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; state in ${config.dir}`);
       if (detach) {

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { parse } from "yaml";
 import type { FloodGuard } from "./edge-config.js";
 import type { Endpoint } from "./render-config.js";
@@ -34,6 +35,11 @@ export interface EnvoyRenderOptions {
    * deployment runs; test harnesses on a shared, loaded machine give it more room.
    */
   calloutTimeoutMs?: number;
+  /**
+   * OTLP/HTTP traces URL (http://collector:4318/v1/traces) the gateway's spans go to. Absent: no
+   * tracing, and neither the HCMs' tracing block nor the opentelemetry cluster is rendered.
+   */
+  tracesUrl?: string;
 }
 
 const hostPort = (e: Endpoint) => `${e.host}:${e.port}`;
@@ -79,6 +85,7 @@ interface Route {
   redirect?: { https_redirect?: boolean; port_redirect?: number };
 }
 interface Hcm {
+  tracing?: { provider: { typed_config: { http_service: { http_uri: { uri: string } } } } };
   http_filters?: HttpFilter[];
   route_config?: { virtual_hosts: Array<{ routes: Route[] }> };
 }
@@ -89,6 +96,7 @@ interface Listener {
 }
 interface Cluster {
   name: string;
+  type?: string;
   load_assignment: { endpoints: Array<{ lb_endpoints: unknown[] }> };
 }
 interface StaticResources {
@@ -137,6 +145,7 @@ export function renderEnvoyConfig(yamlText: string, targets: GatewayTargets, opt
     cluster.load_assignment.endpoints = [{ lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e) } })) }];
   }
   renderRateLimits(resources, limited, options);
+  renderTracing(resources, options.tracesUrl);
   renderTls(resources, options.tls);
   if (options.calloutTimeoutMs !== undefined) {
     const timeout = `${options.calloutTimeoutMs / 1000}s`;
@@ -170,6 +179,25 @@ function renderRateLimits(resources: StaticResources, limited: boolean, options:
       }
     }
   }
+}
+
+/** Points the tracer and its cluster at the collector; without one, removes both. */
+function renderTracing(resources: StaticResources, tracesUrl: string | undefined): void {
+  const cluster = resources.clusters.find((c) => c.name === "opentelemetry");
+  if (!cluster) throw new Error('envoy.yaml has no cluster named "opentelemetry"');
+  if (!tracesUrl) {
+    resources.clusters = resources.clusters.filter((c) => c !== cluster);
+    for (const hcm of connectionManagers(resources)) delete hcm.tracing;
+    return;
+  }
+  const url = new URL(tracesUrl);
+  // The cluster has no TLS transport socket: a collector beside the gateway (agent, sidecar) on plain HTTP.
+  if (url.protocol !== "http:") throw new Error(`the gateway exports traces over plain HTTP only (an agent beside it); got ${url.protocol}//`);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  cluster.load_assignment.endpoints = [{ lb_endpoints: [{ endpoint: { address: socketAddress({ host, port: Number(url.port || 80) }) } }] }];
+  // STATIC takes addresses only; a name is resolved, and re-resolved, by DNS.
+  if (isIP(host) === 0) cluster.type = "STRICT_DNS";
+  for (const hcm of connectionManagers(resources)) if (hcm.tracing) hcm.tracing.provider.typed_config.http_service.http_uri.uri = url.href;
 }
 
 /** Points gateway_tls at its port and files, and the browser redirect at that port; without TLS, removes both. */

@@ -40,6 +40,8 @@ export interface GatewayDeps extends GatewayTargets {
   rateLimitDomain?: string;
   /** Envoy's per-instance flood guard; default envoy.yaml's. */
   floodGuard?: FloodGuard;
+  /** Envoy's spans go here (OTLP/HTTP traces URL); default none, no tracing. */
+  tracesUrl?: string;
   log?: (line: string) => void;
 }
 
@@ -118,6 +120,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       ...(deps.calloutTimeoutMs !== undefined ? { calloutTimeoutMs: deps.calloutTimeoutMs } : {}),
       ...(deps.rateLimitDomain ? { rateLimitDomain: deps.rateLimitDomain } : {}),
       ...(deps.floodGuard ? { floodGuard: deps.floodGuard } : {}),
+      ...(deps.tracesUrl ? { tracesUrl: deps.tracesUrl } : {}),
       ...(tls ? { tls: { listen: { host: deps.listen.host, port: tls.port }, certFile: tls.certFile, keyFile: tls.keyFile } } : {}),
     };
     const spec = proxy === "envoy" ? envoySpec(binary, layout, targets, options, runAs) : nginxSpec(binary, layout, targets, runAs);

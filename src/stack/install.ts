@@ -15,6 +15,8 @@ export interface Binaries {
   /** Directory holding initdb, postgres, pg_basebackup, pg_ctl. */
   postgresBin: string;
   redisServer: string;
+  /** Forms the Redis Cluster (STACK_REDIS=cluster) and checks its health. */
+  redisCli: string;
   pgbouncer: string;
   haproxy: string;
   /** WAL archiving, backups and point-in-time restores (src/stack/backup.ts). */
@@ -53,6 +55,7 @@ function locatePostgresBin(root = "/usr/lib/postgresql"): string | undefined {
 const REQUIREMENTS: Requirement[] = [
   { name: "postgres", debianPackage: "postgresql", locate: () => locatePostgresBin() },
   { name: "redis-server", debianPackage: "redis-server", locate: () => whichProgram("redis-server") },
+  { name: "redis-cli", debianPackage: "redis-tools", locate: () => whichProgram("redis-cli") },
   { name: "pgbouncer", debianPackage: "pgbouncer", locate: () => whichProgram("pgbouncer") },
   { name: "haproxy", debianPackage: "haproxy", locate: () => whichProgram("haproxy") },
   { name: "pgbackrest", debianPackage: "pgbackrest", locate: () => whichProgram("pgbackrest") },
@@ -81,6 +84,7 @@ export function ensureInstalled(opts: EnsureInstalledOptions = {}): Binaries {
   return {
     postgresBin: found.postgres!,
     redisServer: found["redis-server"]!,
+    redisCli: found["redis-cli"]!,
     pgbouncer: found.pgbouncer!,
     haproxy: found.haproxy!,
     pgbackrest: found.pgbackrest!,

@@ -9,6 +9,10 @@ export interface StackPorts {
   haproxy: number;
   haproxyStats: number;
   redis: number;
+  /** The nodes of a Redis Cluster (STACK_REDIS=cluster), else empty. */
+  redisCluster: number[];
+  /** Their cluster bus ports, one each. */
+  redisClusterBus: number[];
 }
 
 /**
@@ -50,13 +54,15 @@ function bindable(port: number): Promise<boolean> {
 }
 
 /** Fills in every port not given with a free one, never handing out the same port twice. */
-export async function resolvePorts(given: Partial<StackPorts>, replicas: number): Promise<StackPorts> {
+export async function resolvePorts(given: Partial<StackPorts>, replicas: number, clusterNodes = 0): Promise<StackPorts> {
   if (given.replicas !== undefined && given.replicas.length !== replicas) {
     throw new Error(`ports.replicas has ${given.replicas.length} entries but replicas is ${replicas}`);
   }
   const taken = new Set<number>([
     ...[given.primary, given.pgbouncer, given.haproxy, given.haproxyStats, given.redis].filter((p): p is number => p !== undefined),
     ...(given.replicas ?? []),
+    ...(given.redisCluster ?? []),
+    ...(given.redisClusterBus ?? []),
   ]);
   const next = async (): Promise<number> => {
     for (;;) {
@@ -74,6 +80,8 @@ export async function resolvePorts(given: Partial<StackPorts>, replicas: number)
     haproxy: given.haproxy ?? (await next()),
     haproxyStats: given.haproxyStats ?? (await next()),
     redis: given.redis ?? (await next()),
+    redisCluster: given.redisCluster?.length === clusterNodes ? given.redisCluster : await Promise.all(Array.from({ length: clusterNodes }, next)),
+    redisClusterBus: given.redisClusterBus?.length === clusterNodes ? given.redisClusterBus : await Promise.all(Array.from({ length: clusterNodes }, next)),
   };
 }
 

@@ -21,6 +21,7 @@ import {
 import { createProcessManager, isAlive, stopPid, type ServiceSpec } from "./processes.js";
 import { haproxyServerStatus, postgresAnswers, redisPing, waitUntil } from "./readiness.js";
 import { renderHaproxyConfig, renderPgbouncerConfig, renderUserlist, scramSecret } from "./render-config.js";
+import { CLUSTER_MASTERS, CLUSTER_NODES, clusterNodesValue, formRedisCluster, redisNodeName, redisNodeSpec } from "./redis-cluster.js";
 import { assertTraversable, chownTree, ensureServiceUser } from "./service-user.js";
 
 export type { StackPorts } from "./ports.js";
@@ -32,10 +33,14 @@ export interface StackOptions {
   replicas?: number;
   /** Ports not given are picked free (bind port 0). */
   ports?: Partial<StackPorts>;
+  /** One Redis node (default) or a Redis Cluster of 3 masters and 3 replicas (STACK_REDIS=cluster). */
+  redis?: RedisShape;
   log?: (line: string) => void;
 }
 
-/** Components by name: "primary", "replica-0".., "pgbouncer", "haproxy", "redis". */
+export type RedisShape = "node" | "cluster";
+
+/** Components by name: "primary", "replica-0".., "pgbouncer", "haproxy", "redis" (or "redis-0".."redis-5" for a cluster). */
 export interface StackControl {
   components(): string[];
   pid(name: string): number | undefined;
@@ -57,7 +62,10 @@ export interface RunningStack {
   replicaUrl?: string;
   /** Direct to each replica, in index order. */
   replicaUrls: string[];
-  redisUrl: string;
+  /** One Redis node: REDIS_URL. */
+  redisUrl?: string;
+  /** A Redis Cluster: REDIS_CLUSTER_NODES, every node as host:port. */
+  redisClusterNodes?: string;
   statsUrl?: string;
   ports: StackPorts;
   dir: string;
@@ -68,22 +76,26 @@ export interface RunningStack {
   detach(): void;
 }
 
+export type StackUrls = Pick<RunningStack, "databaseUrl" | "primaryUrl" | "replicaUrl" | "replicaUrls" | "redisUrl" | "redisClusterNodes" | "statsUrl">;
+
 /** What `status` and `down` read from <dir>/stack.json. */
 export interface StackState {
   ports: StackPorts;
   replicas: number;
-  urls: { databaseUrl: string; primaryUrl: string; replicaUrl?: string; replicaUrls: string[]; redisUrl: string; statsUrl?: string };
+  urls: StackUrls;
   components: { name: string; stopSignal: NodeJS.Signals; command: string }[];
 }
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const START_TIMEOUT_MS = 30_000;
+// Cluster nodes: a master unreachable this long is replaced by its replica (Redis' default is 15 s).
+const CLUSTER_NODE_TIMEOUT_MS = 2_000;
 
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const replicas = opts.replicas ?? 3;
   if (!Number.isInteger(replicas) || replicas < 0) throw new Error(`replicas must be a non-negative integer, got ${replicas}`);
   const given = opts.ports ?? {};
-  const picksPorts = [given.primary, given.replicas, given.pgbouncer, given.haproxy, given.haproxyStats, given.redis].some((p) => p === undefined);
+  const picksPorts = [given.primary, given.replicas, given.pgbouncer, given.haproxy, given.haproxyStats, given.redis, given.redisCluster, given.redisClusterBus].some((p) => p === undefined);
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(opts, replicas);
@@ -106,10 +118,11 @@ async function startOnce(opts: StackOptions, replicas: number): Promise<RunningS
   if (running.length > 0) throw new Error(`a stack is already running in ${dir} (pids ${running.join(", ")}); stop it with "down" first`);
 
   const bins = ensureInstalled({ log });
-  const ports = await resolvePorts(opts.ports ?? {}, replicas);
-  await assertPortsFree(ports, replicas);
+  const cluster = opts.redis === "cluster";
+  const ports = await resolvePorts(opts.ports ?? {}, replicas, cluster ? CLUSTER_NODES : 0);
+  await assertPortsFree(ports, replicas, cluster);
 
-  for (const d of [dir, layout.run, layout.logs, layout.socket, layout.redis, layout.pgbouncer, layout.haproxy]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [dir, layout.run, layout.logs, layout.socket, layout.pgbouncer, layout.haproxy]) fs.mkdirSync(d, { recursive: true });
   writePgbackrestConfig(layout.backup, layout.primary, layout.socket);
   const runAs = ensureServiceUser();
   if (runAs) {
@@ -127,6 +140,18 @@ async function startOnce(opts: StackOptions, replicas: number): Promise<RunningS
     procs.start(spec);
     await waitReady();
     log(`${spec.name} ready (pid ${procs.pid(spec.name)})`);
+  };
+
+  const launchRedis = async (name: string, nodeDir: string, port: number, busPort?: number) => {
+    const cluster = busPort === undefined ? {} : { cluster: { nodeTimeoutMs: CLUSTER_NODE_TIMEOUT_MS, busPort } };
+    const spec = redisNodeSpec({ redisServer: bins.redisServer, dir: nodeDir, logFile: path.join(layout.logs, `${name}.log`), name, port, runAs, ...cluster });
+    chownTree(nodeDir, runAs);
+    await launch(spec, () => redisPing(port), `${name} on port ${port}`);
+  };
+  const launchCluster = async () => {
+    await Promise.all(ports.redisCluster.map((port, i) => launchRedis(redisNodeName(i), layout.redisNode(i), port, ports.redisClusterBus[i]!)));
+    await formRedisCluster(bins.redisCli, ports.redisCluster, log, START_TIMEOUT_MS);
+    log(`redis cluster ready (${CLUSTER_MASTERS} masters, ${CLUSTER_MASTERS} replicas)`);
   };
 
   try {
@@ -148,7 +173,7 @@ async function startOnce(opts: StackOptions, replicas: number): Promise<RunningS
     const replicaNames = Array.from({ length: replicas }, (_, i) => replicaName(i));
     await Promise.all([
       ensureStanza({ pgbackrest: bins.pgbackrest, layout: layout.backup, runAs, port: ports.primary }),
-      launch(redisSpec(bins, layout, ports.redis, runAs), () => redisPing(ports.redis), `redis on port ${ports.redis}`),
+      cluster ? launchCluster() : launchRedis("redis", layout.redis, ports.redis),
       (async () => {
         writePgbouncerConfig(layout, ports);
         chownTree(layout.pgbouncer, runAs);
@@ -181,7 +206,7 @@ async function startOnce(opts: StackOptions, replicas: number): Promise<RunningS
     databaseUrl: pgUrl(ports.pgbouncer),
     primaryUrl: pgUrl(ports.primary),
     replicaUrls: ports.replicas.map((p) => pgUrl(p)),
-    redisUrl: `redis://127.0.0.1:${ports.redis}`,
+    ...(cluster ? { redisClusterNodes: clusterNodesValue(ports.redisCluster) } : { redisUrl: `redis://127.0.0.1:${ports.redis}` }),
     ...(replicas > 0 ? { replicaUrl: pgUrl(ports.haproxy), statsUrl: `http://127.0.0.1:${ports.haproxyStats}/stats` } : {}),
   };
   const state: StackState = {
@@ -224,13 +249,14 @@ async function startOnce(opts: StackOptions, replicas: number): Promise<RunningS
 }
 
 /** Endpoints for humans, then KEY=value lines a shell can source. */
-export function formatEndpoints(stack: Pick<RunningStack, "databaseUrl" | "primaryUrl" | "replicaUrl" | "replicaUrls" | "redisUrl" | "statsUrl">): string {
+export function formatEndpoints(stack: StackUrls): string {
   const described: [string, string | undefined][] = [
     ["writes (PgBouncer, transaction pool)", stack.databaseUrl],
     ["primary (direct, for migrations)", stack.primaryUrl],
     ["reads (HAProxy over replicas)", stack.replicaUrl],
     ...stack.replicaUrls.map((u, i): [string, string] => [`replica-${i} (direct)`, u]),
     ["redis", stack.redisUrl],
+    ["redis cluster (seed nodes)", stack.redisClusterNodes],
     ["HAProxy stats", stack.statsUrl],
   ];
   const width = Math.max(...described.map(([label]) => label.length)) + 1;
@@ -239,6 +265,7 @@ export function formatEndpoints(stack: Pick<RunningStack, "databaseUrl" | "prima
     ["DATABASE_PRIMARY_URL", stack.primaryUrl],
     ["DATABASE_REPLICA_URL", stack.replicaUrl],
     ["REDIS_URL", stack.redisUrl],
+    ["REDIS_CLUSTER_NODES", stack.redisClusterNodes],
   ];
   return [
     ...described.filter(([, url]) => url !== undefined).map(([label, url]) => `# ${`${label}:`.padEnd(width)} ${url}`),
@@ -297,6 +324,7 @@ function createLayout(dir: string) {
     primary: path.join(dir, "primary"),
     replica: (i: number) => path.join(dir, replicaName(i)),
     redis: path.join(dir, "redis"),
+    redisNode: (i: number) => path.join(dir, redisNodeName(i)),
     pgbouncer: path.join(dir, "pgbouncer"),
     haproxy: path.join(dir, "haproxy"),
     backup: backupLayout(dir),
@@ -347,42 +375,19 @@ function runs(pid: number, command: string | undefined): boolean {
   }
 }
 
-async function assertPortsFree(ports: StackPorts, replicas: number): Promise<void> {
+async function assertPortsFree(ports: StackPorts, replicas: number, cluster: boolean): Promise<void> {
   const wanted: [string, number][] = [
     ["primary", ports.primary],
     ...ports.replicas.map((p, i): [string, number] => [replicaName(i), p]),
     ["pgbouncer", ports.pgbouncer],
-    ["redis", ports.redis],
+    ...(cluster
+      ? ports.redisCluster.flatMap((p, i): [string, number][] => [[redisNodeName(i), p], [`${redisNodeName(i)} cluster bus`, ports.redisClusterBus[i]!]])
+      : ([["redis", ports.redis]] as [string, number][])),
     ...(replicas > 0 ? ([["haproxy", ports.haproxy], ["haproxy stats", ports.haproxyStats]] as [string, number][]) : []),
   ];
   const busy = [];
   for (const [name, port] of wanted) if (await canConnect(port)) busy.push(`${name} port ${port}`);
   if (busy.length > 0) throw new Error(`ports already in use on 127.0.0.1: ${busy.join(", ")}`);
-}
-
-function redisSpec(bins: Binaries, layout: Layout, port: number, runAs: ServiceSpec["runAs"]): ServiceSpec {
-  const conf = path.join(layout.redis, "redis.conf");
-  // Generated rather than templated: nothing here is shared with docker-compose's Redis.
-  fs.writeFileSync(
-    conf,
-    [
-      "bind 127.0.0.1",
-      `port ${port}`,
-      "protected-mode yes",
-      "daemonize no",
-      `pidfile ${path.join(layout.redis, "redis.pid")}`,
-      `dir ${layout.redis}`,
-      'save ""',
-      // Sessions, revocations and lockouts survive a restart. Redis writes the file before it answers,
-      // so a crashed Redis loses nothing it acknowledged; only a crash of the host can lose the last second.
-      "appendonly yes",
-      "appendfsync everysec",
-      'logfile ""',
-      "",
-    ].join("\n"),
-  );
-  chownTree(layout.redis, runAs);
-  return { name: "redis", command: bins.redisServer, args: [conf], cwd: layout.dir, logFile: path.join(layout.logs, "redis.log"), runAs, stopSignal: "SIGTERM" };
 }
 
 function writePgbouncerConfig(layout: Layout, ports: StackPorts): void {

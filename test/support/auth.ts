@@ -7,6 +7,7 @@ import { startAuthServer, type AuthServer, type AuthServerOptions } from "../../
 import { AuthService } from "../../src/gen/auth/v1/auth_pb.js";
 import { loadAuthConfig, type AuthConfig } from "../../src/auth/config.js";
 import { createLogger } from "../../src/platform/log.js";
+import { withRedisOverrides } from "./redis-matrix.js";
 
 export type AuthClient = Client<typeof AuthService>;
 
@@ -22,7 +23,7 @@ export interface TestAuth {
 /** The env an auth server gets in tests: the shared stack, free port, quiet logs. */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
   const stack = inject("stack");
-  return {
+  return withRedisOverrides({
     DATABASE_URL: stack.databaseUrl,
     DATABASE_PRIMARY_URL: stack.primaryUrl,
     DATABASE_REPLICA_URL: stack.replicaUrl,
@@ -34,8 +35,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     // the tests of those limits set their own budgets and client IPs.
     RATE_LIMIT_SIGNUP_IP: "100000/1h",
     RATE_LIMIT_SIGNIN_IP: "100000/15m",
-    ...overrides,
-  };
+  }, overrides);
 }
 
 export async function startTestAuth(

@@ -6,6 +6,7 @@ import { loadAuthzProtos } from "../../src/authz/grpc-server.js";
 import type { EnvoyCheckResponse } from "../../src/authz/envoy-check.js";
 import { createLogger } from "../../src/platform/log.js";
 import type { TestAuth } from "./auth.js";
+import { withRedisOverrides } from "./redis-matrix.js";
 
 export interface TestAuthz {
   server: AuthzServer;
@@ -33,7 +34,7 @@ const authorizationClientConstructor = (): grpc.ServiceClientConstructor =>
 
 /** An authz server on free ports, verifying tokens against `auth`'s JWKS and reading the shared Redis unless overridden. */
 export async function startTestAuthz(auth: TestAuth, overrides: Record<string, string> = {}): Promise<TestAuthz> {
-  const config = loadAuthzConfig({
+  const config = loadAuthzConfig(withRedisOverrides({
     REDIS_URL: inject("stack").redisUrl,
     AUTHZ_PORT: "0",
     AUTHZ_HTTP_PORT: "0",
@@ -42,8 +43,7 @@ export async function startTestAuthz(auth: TestAuth, overrides: Record<string, s
     AUTH_AUDIENCE: auth.config.shared.audience,
     SIGNIN_URL: "http://gateway.test/signin",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
-    ...overrides,
-  });
+  }, overrides));
   const server = await startAuthzServer(config, { log: createLogger(config.logLevel) });
   const Authorization = authorizationClientConstructor();
   const client = new Authorization(server.grpcAddress, grpc.credentials.createInsecure());

@@ -10,6 +10,7 @@ import { findFreePort } from "../../src/stack/ports.js";
 import { redisPing, waitUntil } from "../../src/stack/readiness.js";
 import { locateEnvoy } from "../../src/stack/envoy-install.js";
 import { startStack } from "../../src/stack/stack.js";
+import { startRedisCluster } from "./redis-cluster.js";
 
 export interface SharedStack {
   databaseUrl: string;
@@ -17,6 +18,8 @@ export interface SharedStack {
   replicaUrl: string;
   replicaUrls: string[];
   redisUrl: string;
+  /** A Redis Cluster (3 masters + 3 replicas) for the suites that run on both shapes (redis-matrix.ts). */
+  redisClusterNodes: string;
   /** Shared by every auth server in the run, so signing keys stored by one decrypt in another. */
   signingKeyEncryptionKey: string;
 }
@@ -34,18 +37,26 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const envoy = locateEnvoy({ log: (line) => process.stderr.write(`[data-tier] ${line}\n`) });
   if ("problem" in envoy) throw new Error(`the end-to-end tests run through Envoy: ${envoy.problem}`);
   const dir = mkdtempSync(path.join(tmpdir(), "auth-it-"));
-  const stack = await startStack({ dir, replicas: 3 });
-  if (!stack.replicaUrl) throw new Error("stack started without a replica URL");
+  const starting = [startStack({ dir, replicas: 3 }), startRedisCluster({ nodeTimeoutMs: 2000 })] as const;
+  const [stackStart, clusterStart] = await Promise.allSettled(starting);
+  if (stackStart.status === "rejected" || clusterStart.status === "rejected") {
+    if (stackStart.status === "fulfilled") await stackStart.value.stop();
+    if (clusterStart.status === "fulfilled") await clusterStart.value.stop();
+    throw stackStart.status === "rejected" ? stackStart.reason : (clusterStart as PromiseRejectedResult).reason;
+  }
+  const [stack, cluster] = [stackStart.value, clusterStart.value];
+  if (!stack.replicaUrl || !stack.redisUrl) throw new Error("stack started without a replica URL or Redis URL");
   project.provide("stack", {
     databaseUrl: stack.databaseUrl,
     primaryUrl: stack.primaryUrl,
     replicaUrl: stack.replicaUrl,
     replicaUrls: stack.replicaUrls,
     redisUrl: stack.redisUrl,
+    redisClusterNodes: cluster.nodes,
     signingKeyEncryptionKey: randomBytes(32).toString("base64"),
   });
   return async () => {
-    await stack.stop();
+    await Promise.all([stack.stop(), cluster.stop()]);
     rmSync(dir, { recursive: true, force: true });
   };
 }

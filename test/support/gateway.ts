@@ -33,8 +33,12 @@ export interface TestGateway {
 export interface TestTopology {
   auth: TestAuth;
   example: Awaited<ReturnType<typeof startExampleUpstream>>;
-  /** A gateway (Envoy unless nginx is asked for) over its own authz instances. */
-  addGateway(instances: number, authzEnv?: Record<string, string>, proxy?: GatewayProxy): Promise<TestGateway>;
+  /**
+   * A gateway (Envoy unless nginx is asked for) over its own authz instances. `at` picks its port (one the
+   * auth service's PUBLIC_BASE_URL already names) and the host name its URL uses (`localhost`: WebAuthn
+   * refuses an IP address as the relying party).
+   */
+  addGateway(instances: number, authzEnv?: Record<string, string>, proxy?: GatewayProxy, at?: { port?: number; host?: string }): Promise<TestGateway>;
   close(): Promise<void>;
 }
 
@@ -51,11 +55,11 @@ export async function startTopology(authEnv: Record<string, string> = {}): Promi
   return {
     auth,
     example,
-    async addGateway(instances, authzEnv = {}, proxy = "envoy") {
+    async addGateway(instances, authzEnv = {}, proxy = "envoy", at = {}) {
       // Taken before the first await: gateways started in parallel each get their own state dir.
       const stateDir = path.join(dir, `gw-${started++}`);
-      const port = await findFreePort();
-      const url = `http://127.0.0.1:${port}`;
+      const port = at.port ?? (await findFreePort());
+      const url = `http://${at.host ?? "127.0.0.1"}:${port}`;
       const authz: TestAuthz[] = [];
       try {
         for (let i = 0; i < instances; i++) authz.push(await startTestAuthz(auth, { SIGNIN_URL: `${url}/signin`, ...authzEnv }));
@@ -169,7 +173,7 @@ export interface InstanceTopology {
  * like a crash), the example upstream, and Envoy in front, on the shared data stack. All share
  * one issuer. Logs at info (authz at debug, so allowed Checks are logged too) in <dir>/logs.
  */
-export async function startInstanceTopology(counts: { auth: number; authz: number }): Promise<InstanceTopology> {
+export async function startInstanceTopology(counts: { auth: number; authz: number }, options: { tracesEndpoint?: string; redis?: Record<string, string> } = {}): Promise<InstanceTopology> {
   const dir = mkdtempSync(path.join(tmpdir(), "e2e-inst-"));
   chmodSync(dir, 0o755);
   const logsDir = path.join(dir, "logs");
@@ -181,15 +185,19 @@ export async function startInstanceTopology(counts: { auth: number; authz: numbe
   const issuer = url;
   const example = await startExampleUpstream("127.0.0.1", 0);
   try {
-    const authEnv = testEnv({ TRUSTED_PROXIES: "127.0.0.1", AUTH_ISSUER: issuer, PUBLIC_BASE_URL: url, LOG_LEVEL: "info" });
+    // Tracing as a deployment turns it on: the one variable, read by each service and given to Envoy.
+    const tracing: Record<string, string> = options.tracesEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: options.tracesEndpoint } : {};
+    const redis = options.redis ?? {};
+    const authEnv = testEnv({ ...redis, TRUSTED_PROXIES: "127.0.0.1", AUTH_ISSUER: issuer, PUBLIC_BASE_URL: url, LOG_LEVEL: "info", ...tracing });
     const auth: AuthInstance[] = [];
     for (let i = 0; i < counts.auth; i++) auth.push(await startAuthInstance({ procs, logsDir, env: authEnv }, i, 0));
     const authzEnv = {
-      REDIS_URL: authEnv.REDIS_URL ?? "",
+      ...(authEnv.REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: authEnv.REDIS_CLUSTER_NODES } : { REDIS_URL: authEnv.REDIS_URL ?? "" }),
       AUTHZ_JWKS_URL: `${auth[0]!.url}/.well-known/jwks.json`,
       AUTH_ISSUER: issuer,
       SIGNIN_URL: `${url}/signin`,
       LOG_LEVEL: "debug",
+      ...tracing,
     };
     const authz = await Promise.all(Array.from({ length: counts.authz }, (_, i) => startAuthzInstance({ procs, logsDir, env: authzEnv }, i, { grpc: 0, http: 0 })));
     const gateway = await startGateway({
@@ -200,6 +208,7 @@ export async function startInstanceTopology(counts: { auth: number; authz: numbe
       example: endpointOf(example.url),
       calloutTimeoutMs: PATIENT_CALLOUT_MS,
       proxy: "envoy",
+      ...(options.tracesEndpoint ? { tracesUrl: `${options.tracesEndpoint}/v1/traces` } : {}),
     });
     return {
       gateway,

@@ -6,6 +6,7 @@ import { defaultProtoDirs } from "../../src/platform/proto-dirs.js";
 import { startRateLimitServer, type RateLimitServer } from "../../src/ratelimit/app.js";
 import { loadRateLimitConfig } from "../../src/ratelimit/config.js";
 import { loadRateLimitProtos, type EnvoyRateLimitResponse } from "../../src/ratelimit/grpc-server.js";
+import { withRedisOverrides } from "./redis-matrix.js";
 
 export interface TestRateLimit {
   server: RateLimitServer;
@@ -37,15 +38,14 @@ export const unary = <T>(client: grpc.Client, method: string, request: unknown):
 
 /** A rate limit service on a free port, counting in the shared Redis unless overridden. */
 export async function startTestRateLimit(overrides: Record<string, string>): Promise<TestRateLimit> {
-  const config = loadRateLimitConfig({
+  const config = loadRateLimitConfig(withRedisOverrides({
     REDIS_URL: inject("stack").redisUrl,
     RATE_LIMIT_PORT: "0",
     RATE_LIMIT_HTTP_PORT: "0",
     // These tests count budgets, not milliseconds: a busy shared machine must not turn a slow Redis answer into UNAVAILABLE.
     RATE_LIMIT_REDIS_TIMEOUT: "5s",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
-    ...overrides,
-  });
+  }, overrides));
   const server = await startRateLimitServer(config, { log: createLogger(config.logLevel, "ratelimit") });
   const protos = rateLimitProtos();
   const client = new protos.envoy.service.ratelimit.v3.RateLimitService(server.address, grpc.credentials.createInsecure());

@@ -1,8 +1,8 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 import type { Clock } from "../../platform/clock.js";
 import type { LockoutPolicy, RateLimits } from "../config.js";
 import { clientNetwork } from "../../platform/client-network.js";
-import { createRateLimiter, type RateLimiter } from "./rate-limiter.js";
+import { counterKey, createRateLimiter, type RateLimiter } from "./rate-limiter.js";
 import { createSignInLockout, type SignInLockout } from "./sign-in-lockout.js";
 
 /** Every budget the auth service spends from, one limiter per (operation, subject). */
@@ -27,13 +27,20 @@ export interface AbuseProtection {
 }
 
 export interface AbuseProtectionDeps {
-  redis: Redis;
+  redis: RedisClient;
   clock: Clock;
   rateLimits: RateLimits;
   lockout: LockoutPolicy;
   /** Told of every request a budget refuses, by the budget's name (metrics). */
   onRefused?: (limiter: string) => void;
 }
+
+const MAIL_ACCOUNT = "mail-account";
+const MAIL_RESET = "mail-reset";
+const MFA_ACCOUNT = "mfa-account";
+
+/** The Redis keys of the budgets kept per account (by address and by id), for erasing them with it. */
+export const accountCounterKeys = (email: string, userId: string) => [counterKey(MAIL_ACCOUNT, email), counterKey(MAIL_RESET, email), counterKey(MFA_ACCOUNT, userId)];
 
 export function createAbuseProtection(deps: AbuseProtectionDeps): AbuseProtection {
   const { redis, rateLimits: rates } = deps;
@@ -45,10 +52,10 @@ export function createAbuseProtection(deps: AbuseProtectionDeps): AbuseProtectio
     signInIp: ipLimiter("signin-ip", rates.signInIp),
     lockout: createSignInLockout({ redis, policy: deps.lockout, clock: deps.clock }),
     signUpIp: ipLimiter("signup-ip", rates.signUpIp),
-    mailAccount: limiter("mail-account", rates.mailAccount),
-    mailReset: limiter("mail-reset", rates.mailReset),
+    mailAccount: limiter(MAIL_ACCOUNT, rates.mailAccount),
+    mailReset: limiter(MAIL_RESET, rates.mailReset),
     mailIp: ipLimiter("mail-ip", rates.mailIp),
     tokenIp: ipLimiter("token-ip", rates.tokenIp),
-    mfaAccount: limiter("mfa-account", rates.mfaAccount),
+    mfaAccount: limiter(MFA_ACCOUNT, rates.mfaAccount),
   };
 }

@@ -1,5 +1,5 @@
 import type { HandlerContext } from "@connectrpc/connect";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import type { Rate } from "../../platform/config.js";
 import { limiterKey } from "../../contract/limiter-key.js";
@@ -15,7 +15,7 @@ export interface RateLimiter {
 }
 
 export interface RateLimiterDeps {
-  redis: Redis;
+  redis: RedisClient;
   /** Namespaces the counters: one limiter per (operation, subject). */
   name: string;
   rate: Rate;
@@ -24,6 +24,9 @@ export interface RateLimiterDeps {
   /** Told of every request this limiter refuses (metrics). */
   onRefused?: () => void;
 }
+
+/** The Redis key of a limiter's counter for `key` (rate-limiter-flexible's `<keyPrefix>:<key>`), for erasing it. */
+export const counterKey = (name: string, key: string) => `rl:${name}:${limiterKey(key)}`;
 
 export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
   // Redis-backed so every instance spends from the same counter (an atomic INCR + PEXPIRE script).

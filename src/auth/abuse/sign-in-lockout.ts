@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 import type { Clock } from "../../platform/clock.js";
 import type { LockoutPolicy } from "../config.js";
 import { limiterKey } from "../../contract/limiter-key.js";
@@ -32,7 +32,7 @@ export interface SignInLockout {
 }
 
 export interface SignInLockoutDeps {
-  redis: Redis;
+  redis: RedisClient;
   policy: LockoutPolicy;
   clock: Clock;
 }
@@ -42,7 +42,8 @@ const KNOWN_DEVICE_MS = 30 * 86_400_000;
 // An IPv6 device is its /64, the network its privacy addresses rotate within.
 const deviceOf = (ip: string) => limiterKey(clientNetwork(ip));
 
-const keys = (email: string) => {
+/** Every key the lockout keeps for an email, for erasing them with its account. */
+export const lockoutKeys = (email: string) => {
   const id = limiterKey(email);
   return { fails: `lockout:{${id}}:fails`, lock: `lockout:{${id}}:lock`, known: `lockout:{${id}}:known`, capped: `lockout:{${id}}:capped` };
 };
@@ -63,7 +64,7 @@ export function createSignInLockout(deps: SignInLockoutDeps): SignInLockout {
   const { redis, policy, clock } = deps;
   return {
     async lockedFor(email, ip) {
-      const k = keys(email);
+      const k = lockoutKeys(email);
       const [ttl, knownAt, capped] = await Promise.all([redis.pttl(k.lock), redis.zscore(k.known, deviceOf(ip)), redis.exists(k.capped)]);
       if (capped === 1) return "capped";
       if (ttl <= 0) return 0;
@@ -71,12 +72,12 @@ export function createSignInLockout(deps: SignInLockoutDeps): SignInLockout {
       return ttl;
     },
     async recordFailure(email) {
-      const k = keys(email);
+      const k = lockoutKeys(email);
       const lock = await redis.eval(RECORD_FAILURE, 3, k.fails, k.lock, k.capped, policy.memoryMs, policy.threshold, policy.baseMs, policy.maxMs, policy.hardCap);
       return Number(lock);
     },
     async recordSuccess(email, ip) {
-      const k = keys(email);
+      const k = lockoutKeys(email);
       const now = clock.now();
       await redis
         .multi()
@@ -87,7 +88,7 @@ export function createSignInLockout(deps: SignInLockoutDeps): SignInLockout {
         .exec();
     },
     async clear(email) {
-      const k = keys(email);
+      const k = lockoutKeys(email);
       await redis.del(k.fails, k.lock, k.capped);
     },
   };

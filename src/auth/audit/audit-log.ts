@@ -20,7 +20,20 @@ export type AuditEventType =
   | "mfa.disabled"
   | "mfa.challenge"
   | "mfa.failure"
-  | "mfa.recovery_code_used";
+  | "mfa.recovery_code_used"
+  | "passkey.added"
+  | "passkey.removed"
+  | "passkey.failure"
+  | "admin.denied"
+  | "admin.users_found"
+  | "admin.user_viewed"
+  | "admin.user_disabled"
+  | "admin.user_enabled"
+  | "admin.password_reset_forced"
+  | "admin.second_factor_removed"
+  | "admin.user_deleted"
+  | "admin.role_granted"
+  | "admin.role_revoked";
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -39,7 +39,8 @@ interface Redeemed extends AccountRef {
 async function redeemToken(tx: Queryable, token: string, purposes: Purpose[]): Promise<Redeemed | undefined> {
   const hash = hashAccountToken(token);
   const owner = await tx.query<AccountRef>(
-    "SELECT u.id, u.email FROM users u JOIN account_tokens t ON t.user_id = u.id WHERE t.token_hash = $1 FOR UPDATE OF u",
+    // A disabled account redeems nothing: no reset (or verification) into it until it is enabled.
+    "SELECT u.id, u.email FROM users u JOIN account_tokens t ON t.user_id = u.id WHERE t.token_hash = $1 AND u.disabled_at IS NULL FOR UPDATE OF u",
     [hash],
   );
   const account = owner.rows[0];

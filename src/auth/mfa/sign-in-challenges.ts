@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
+import { keyspaceNodes, type RedisClient } from "../../platform/redis.js";
 import { TOKEN_FORMAT } from "../lifecycle/account-token.js";
 import { hashSessionSecret } from "../../contract/session-secret.js";
 
@@ -33,13 +33,14 @@ export interface SignInChallenges {
 }
 
 export interface SignInChallengesDeps {
-  redis: Redis;
+  redis: RedisClient;
   ttlMs: number;
   maxAttempts: number;
 }
 
-// The same 256-bit random shape as a refresh token's secret, so the same fast hash is enough.
-const key = (challenge: string) => `mfa:challenge:${hashSessionSecret(challenge)}`;
+// The same 256-bit random shape as a refresh token's secret, so the same fast hash is enough. Tagged
+// by it, so a challenge and its claim share a cluster slot (consume ends both in one transaction).
+const key = (challenge: string) => `mfa:challenge:{${hashSessionSecret(challenge)}}`;
 const claimKey = (challenge: string) => `${key(challenge)}:claim`;
 // Longer than any code check takes; a crashed holder frees the challenge after this.
 const CLAIM_MS = 10_000;
@@ -51,6 +52,25 @@ local n = redis.call('HINCRBY', KEYS[1], 'fails', 1)
 if n >= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
 return tonumber(ARGV[1]) - n
 `;
+
+/**
+ * Deletes the user's open challenges (their account is erased). Challenges are keyed by their secret
+ * alone, so this walks them with SCAN: O(keys) but incremental, and erasure is rare.
+ */
+export async function eraseChallengesOf(redis: RedisClient, userId: string): Promise<void> {
+  // SCAN walks one server: on a cluster, every master's share of the keyspace.
+  for (const node of keyspaceNodes(redis)) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await node.scan(cursor, "MATCH", "mfa:challenge:{*}", "COUNT", 1000);
+      cursor = next;
+      const challenges = keys.filter((k) => k.endsWith("}"));
+      const owners = await Promise.all(challenges.map((k) => node.hget(k, "uid").catch(() => null)));
+      // A challenge and its claim share a slot, so each pair goes in one DEL.
+      await Promise.all(challenges.filter((_, i) => owners[i] === userId).map((k) => node.del(k, `${k}:claim`)));
+    } while (cursor !== "0");
+  }
+}
 
 export function createSignInChallenges(deps: SignInChallengesDeps): SignInChallenges {
   const { redis } = deps;

@@ -1,13 +1,22 @@
 import { Code, ConnectError, createContextValues, type Client } from "@connectrpc/connect";
 import { decodeJwt } from "jose";
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import type { PasskeyService } from "../../gen/auth/v1/passkeys_pb.js";
 import type { Logger } from "../../platform/log.js";
 import { kRequestMeta, type RequestMeta } from "../../platform/request-context.js";
 import type { SessionStore } from "../sessions/session-store.js";
+import type { AccessTokens } from "../tokens/access-tokens.js";
 import { parseSessionSecret } from "../../contract/session-secret.js";
 import { answerSafely, cookieOf, createCsrf, readForm, sendHtml, type Req, type Res } from "./forms.js";
 import { escapeHtml, page } from "./html.js";
+import { accountPages } from "./account-pages.js";
+import { createAccountKit } from "./account-kit.js";
 import { createLinkPages } from "./link-pages.js";
+import { createPasskeySignInPage, passkeyAccountPage } from "./passkey-pages.js";
+import { sessionPages } from "./session-pages.js";
+import { createSignUpPage } from "./signup-page.js";
+import { createStaticAssets } from "./static-assets.js";
+import { twoStepPage } from "./two-step-page.js";
 import { safeReturnTo } from "./return-to.js";
 
 export interface SessionCookieConfig {
@@ -31,7 +40,12 @@ export interface FormProtectionConfig {
 export interface HostedPagesDeps {
   /** The auth service itself, in process: the page gets every rule of SignIn (limits, lockout, audit). */
   auth: Client<typeof AuthService>;
+  passkeys: Client<typeof PasskeyService>;
   sessions: SessionStore;
+  /** Mints the access token an account page presents for the cookie's session, so the RPCs apply their rules. */
+  tokens: Pick<AccessTokens, "issue">;
+  /** Whether the user has TOTP on (the two-step page shows enrolment or removal). */
+  totpEnabled(userId: string): Promise<boolean>;
   cookie: SessionCookieConfig;
   forms: FormProtectionConfig;
   log: Logger;
@@ -70,7 +84,9 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="128">
   <button type="submit">Sign in</button>
 </form>
-<p><a href="/forgot-password">Forgot your password?</a></p>`,
+<p><a href="/signin/passkey?return_to=${encodeURIComponent(returnTo)}">Sign in with a passkey</a></p>
+<p><a href="/forgot-password">Forgot your password?</a></p>
+<p><a href="/signup">Create an account</a></p>`,
     );
   }
 
@@ -91,6 +107,12 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   <label for="code">Code from your authenticator app, or a recovery code</label>
   <input id="code" name="code" autocomplete="one-time-code" required maxlength="32">
   <button type="submit">Continue</button>
+</form>
+<form method="post" action="/signin/passkey">
+  <input type="hidden" name="csrf" value="${escapeHtml(csrf)}">
+  <input type="hidden" name="return_to" value="${escapeHtml(returnTo)}">
+  <input type="hidden" name="challenge" value="${escapeHtml(challenge)}">
+  <button type="submit">Use a passkey instead</button>
 </form>
 <p><a href="/signin?return_to=${encodeURIComponent(returnTo)}">Start over</a></p>`,
     );
@@ -125,6 +147,16 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
     });
     res.end();
   }
+
+  const signUp = createSignUpPage({ auth: deps.auth, csrf: csrfTokens, log: deps.log });
+  const passkeySignIn = createPasskeySignInPage({ passkeys: deps.passkeys, csrf: csrfTokens, log: deps.log, finish });
+  const account = createAccountKit({ sessions: deps.sessions, tokens: deps.tokens, cookieName: cookie.name, csrf: csrfTokens, log: deps.log }, [
+    ...accountPages({ auth: deps.auth }),
+    ...sessionPages({ auth: deps.auth }),
+    twoStepPage({ auth: deps.auth, totpEnabled: deps.totpEnabled }),
+    passkeyAccountPage({ passkeys: deps.passkeys }),
+  ]);
+  const assets = createStaticAssets();
 
   function failed(res: Res, error: unknown, meta: RequestMeta, retry: (status: number, message: string) => void) {
     const { code, rawMessage } = ConnectError.from(error);
@@ -195,9 +227,10 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   }
 
   return {
-    /** True if it answered the request (/signin, /signin/code, /signout, and the pages mail links open). */
+    /** True if it answered the request (/signin..., /signout, /signup, /account..., /assets/..., and the pages mail links open). */
     handle(req: Req, res: Res, meta: RequestMeta): boolean {
-      if (links.handle(req, res, meta)) return true;
+      if (links.handle(req, res, meta) || signUp.handle(req, res, meta) || passkeySignIn.handle(req, res, meta)) return true;
+      if (account.handle(req, res, meta) || assets.handle(req, res)) return true;
       const url = new URL(req.url ?? "/", "http://local");
       if (url.pathname === "/signin" && req.method === "GET") {
         showForm(res, 200, safeReturnTo(url.searchParams.get("return_to")));

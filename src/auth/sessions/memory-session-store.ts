@@ -5,7 +5,7 @@ import type { Clock } from "../../platform/clock.js";
 import type { RedisSessionStoreDeps } from "./redis-session-store.js";
 import type { SessionRecord, SessionStore } from "./session-store.js";
 
-export interface MemorySessionStoreDeps extends Omit<RedisSessionStoreDeps, "redis"> {
+export interface MemorySessionStoreDeps extends Omit<RedisSessionStoreDeps, "redis" | "durable"> {
   clock: Clock;
   /** Told of every event the Redis store would publish to the gateways. */
   onEvent?: (event: SessionEvent) => void;
@@ -30,7 +30,8 @@ export function createMemorySessionStore(deps: MemorySessionStoreDeps): SessionS
   const sessions = new Map<string, Entry>();
   /** user:{<id>}:revoked_before, with the time it expires as its PX would. */
   const cutoffs = new Map<string, RevokedBefore & { until: number }>();
-  const emit = (type: typeof SESSION_REVOKED | typeof SESSION_CHANGED, sessionId: string, userId: string) => deps.onEvent?.({ type, sessionId, userId });
+  // Stamped by the wall clock, not `clock`: the Redis store's events carry Redis's own TIME.
+  const emit = (type: typeof SESSION_REVOKED | typeof SESSION_CHANGED, sessionId: string, userId: string) => deps.onEvent?.({ type, sessionId, userId, atMs: Date.now() });
 
   function cutoffOf(userId: string): RevokedBefore | undefined {
     const cutoff = cutoffs.get(userId);
@@ -151,7 +152,7 @@ export function createMemorySessionStore(deps: MemorySessionStoreDeps): SessionS
       const doomed = ofUser(userId).filter((e) => e.record.id !== keep && e.record.createdAt.getTime() < beforeMs);
       const current = cutoffOf(userId);
       if (!current || current.beforeMs < beforeMs) cutoffs.set(userId, { beforeMs, keepSessionId: keep, until: clock.now() + deps.absoluteTtlMs });
-      deps.onEvent?.({ type: USER_SESSIONS_REVOKED, userId, beforeMs });
+      deps.onEvent?.({ type: USER_SESSIONS_REVOKED, userId, beforeMs, atMs: Date.now() });
       for (const entry of doomed) {
         sessions.delete(entry.record.id);
         emit(SESSION_REVOKED, entry.record.id, userId);

@@ -1,5 +1,4 @@
-import type { Redis } from "ioredis";
-import { REVOCATION_CHANNEL, SESSION_CHANGED, SESSION_REVOKED, USER_SESSIONS_REVOKED } from "../../contract/session-events.js";
+import { LUA_NOW_MS, REVOCATION_CHANNEL, SESSION_CHANGED, SESSION_REVOKED, USER_SESSIONS_REVOKED } from "../../contract/session-events.js";
 import {
   FIELD,
   MAX_USER_AGENT_LENGTH,
@@ -16,10 +15,14 @@ import {
 } from "../../contract/session-record.js";
 import { newSessionId, newSessionSecret, parseSessionSecret, SESSION_ID_FORMAT } from "../../contract/session-secret.js";
 import type { Clock } from "../../platform/clock.js";
+import type { RedisClient } from "../../platform/redis.js";
+import type { DurableWrites } from "../../platform/redis-durable.js";
 import type { SessionRecord, SessionStore } from "./session-store.js";
 
 export interface RedisSessionStoreDeps {
-  redis: Redis;
+  redis: RedisClient;
+  /** Sign-in, rotation and revocation answer only once a replica holds them (on a cluster; see redis-durable.ts). */
+  durable: DurableWrites;
   clock: Clock;
   idleTtlMs: number;
   absoluteTtlMs: number;
@@ -89,19 +92,34 @@ if not cur[${at(FIELD.userId)}] or cur[${at(FIELD.cookieHash)}] ~= ARGV[1] or to
 return cur
 `;
 
-// Delete and announce together, so no gateway can miss a revocation that took effect.
+// Delete and announce together, so no gateway can miss a revocation that took effect. One slot (the
+// session's); the caller then drops the id from the user's index, in the user's slot.
 // ARGV[4] spares a session created at or after it (a cutoff); plain revocation passes the largest number.
+// The answer: 1 deleted, 0 gone or another user's (its id may leave this user's index), -1 spared.
 const REVOKE = `
 local cur = redis.call('HMGET', KEYS[1], '${FIELD.userId}', '${FIELD.createdAt}')
 local uid = cur[1]
-if uid ~= ARGV[2] then
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  return 0
-end
-if tonumber(cur[2]) >= tonumber(ARGV[4]) then return 0 end
-redis.call('ZREM', KEYS[3], ARGV[1])
+if uid ~= ARGV[2] then return 0 end
+if tonumber(cur[2]) >= tonumber(ARGV[4]) then return -1 end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('PUBLISH', ARGV[3], cjson.encode({type = '${SESSION_REVOKED}', sessionId = ARGV[1], userId = uid}))
+redis.call('PUBLISH', ARGV[3], cjson.encode({type = '${SESSION_REVOKED}', sessionId = ARGV[1], userId = uid, atMs = ${LUA_NOW_MS}}))
+return 1
+`;
+
+// The two halves of a sign-in, each in its own slot: the session first, then its id in the user's
+// index. A session whose index write failed is never returned to anyone (the sign-in fails), and a
+// revocation by cutoff covers it anyway; the reverse order would let a revocation that read the index
+// in between find no session yet and drop the id of one about to exist.
+const CREATE_SESSION = `
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`;
+
+const INDEX_SESSION = `
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `;
 
@@ -109,7 +127,7 @@ return 1
 const MARK_EMAIL_VERIFIED = `
 if redis.call('HGET', KEYS[1], '${FIELD.userId}') ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], '${FIELD.emailVerified}', '1')
-redis.call('PUBLISH', ARGV[3], cjson.encode({type = '${SESSION_CHANGED}', sessionId = ARGV[1], userId = ARGV[2]}))
+redis.call('PUBLISH', ARGV[3], cjson.encode({type = '${SESSION_CHANGED}', sessionId = ARGV[1], userId = ARGV[2], atMs = ${LUA_NOW_MS}}))
 return 1
 `;
 
@@ -121,7 +139,7 @@ if cur then curMs = tonumber(string.match(cur, '^(%d+)')) end
 if curMs == nil or curMs < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
-redis.call('PUBLISH', ARGV[4], cjson.encode({type = '${USER_SESSIONS_REVOKED}', userId = ARGV[5], beforeMs = tonumber(ARGV[1])}))
+redis.call('PUBLISH', ARGV[4], cjson.encode({type = '${USER_SESSIONS_REVOKED}', userId = ARGV[5], beforeMs = tonumber(ARGV[1]), atMs = ${LUA_NOW_MS}}))
 return 1
 `;
 
@@ -146,20 +164,12 @@ function toRecord(id: string, values: readonly (string | null)[]): SessionRecord
 
 /** The session layout of src/contract/session-record.ts, which the authz server reads. */
 export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionStore {
-  const { redis, clock } = deps;
+  const { redis, clock, durable } = deps;
 
   async function revoke(sessionId: string, userId: string, beforeMs = NO_CUTOFF): Promise<boolean> {
-    const removed = await redis.eval(
-      REVOKE,
-      3,
-      sessionKey(sessionId),
-      rotatedKey(sessionId),
-      userSessionsKey(userId),
-      sessionId,
-      userId,
-      REVOCATION_CHANNEL,
-      beforeMs,
-    );
+    const removed = await durable.write(["eval", REVOKE, 2, sessionKey(sessionId), rotatedKey(sessionId), sessionId, userId, REVOCATION_CHANNEL, beforeMs]);
+    // Only tidying: a stale id in the index names a session that is gone, and every reader skips it.
+    if (removed !== -1) await redis.zrem(userSessionsKey(userId), sessionId).catch(() => {});
     return removed === 1;
   }
 
@@ -202,14 +212,13 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
         [FIELD.authTime]: provenAt,
         ...(fingerprint === undefined ? {} : { [FIELD.fingerprint]: fingerprint }),
       };
-      await redis
-        .multi()
-        .hset(sessionKey(id), fields)
-        .pexpire(sessionKey(id), ttl)
-        .zadd(userSessionsKey(userId), exp, id)
-        .zremrangebyscore(userSessionsKey(userId), "-inf", now)
-        .pexpire(userSessionsKey(userId), deps.absoluteTtlMs)
-        .exec();
+      await durable.write(["eval", CREATE_SESSION, 1, sessionKey(id), ttl, ...Object.entries(fields).flat()]);
+      try {
+        await durable.write(["eval", INDEX_SESSION, 1, userSessionsKey(userId), exp, id, now, deps.absoluteTtlMs]);
+      } catch (error) {
+        await redis.del(sessionKey(id)).catch(() => {});
+        throw error;
+      }
       return {
         session: {
           id,
@@ -234,10 +243,8 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
       const id = parsed.sessionId;
       const now = clock.now();
       const next = newSessionSecret(id);
-      const [outcome, ...rest] = (await redis.eval(ROTATE, 2, sessionKey(id), rotatedKey(id), parsed.hash, next.hash, now, deps.idleTtlMs, deps.reuseGraceMs)) as (
-        | string
-        | null
-      )[];
+      const reply = await durable.write(["eval", ROTATE, 2, sessionKey(id), rotatedKey(id), parsed.hash, next.hash, now, deps.idleTtlMs, deps.reuseGraceMs]);
+      const [outcome, ...rest] = reply as (string | null)[];
       if (outcome === "ok") {
         const session = await unlessRevoked(toRecord(id, rest));
         if (!session) return { outcome: "invalid" };
@@ -262,13 +269,12 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
     async listForUser(userId) {
       const ids = await liveSessionIds(userId);
       if (ids.length === 0) return [];
-      const pipeline = redis.pipeline();
-      for (const id of ids) pipeline.hmget(sessionKey(id), ...READ_FIELDS);
-      const replies = (await pipeline.exec()) ?? [];
+      // One read each: the sessions live in as many slots as they have ids.
+      const replies = await Promise.all(ids.map((id) => redis.hmget(sessionKey(id), ...READ_FIELDS)));
       const sessions: SessionRecord[] = [];
       const gone: string[] = [];
       ids.forEach((id, i) => {
-        const record = toRecord(id, (replies[i]?.[1] as (string | null)[] | undefined) ?? []);
+        const record = toRecord(id, replies[i] ?? []);
         if (record && record.userId === userId) sessions.push(record);
         else gone.push(id);
       });
@@ -308,7 +314,7 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
 
     async revokeCreatedBefore(userId, beforeMs, keep) {
       const marker = encodeRevokedBefore({ beforeMs, keepSessionId: keep });
-      await redis.eval(SET_REVOKED_BEFORE, 1, revokedBeforeKey(userId), beforeMs, marker, deps.absoluteTtlMs, REVOCATION_CHANNEL, userId);
+      await durable.write(["eval", SET_REVOKED_BEFORE, 1, revokedBeforeKey(userId), beforeMs, marker, deps.absoluteTtlMs, REVOCATION_CHANNEL, userId]);
       const ids = await redis.zrange(userSessionsKey(userId), "0", "-1");
       const results = await Promise.all(ids.filter((id) => id !== keep).map((id) => revoke(id, userId, beforeMs)));
       return results.filter(Boolean).length;

@@ -20,6 +20,8 @@ export interface AccessTokenDeps {
   audience: string;
   ttlMs: number;
   clock: Clock;
+  /** The user's roles for the `roles` claim (role-copies.ts); none when absent. */
+  rolesOf?: (userId: string) => Promise<string[]>;
 }
 
 const invalidToken = (reason: string) => new DomainError("unauthenticated", `invalid access token: ${reason}`);
@@ -30,8 +32,10 @@ export function createAccessTokens(deps: AccessTokenDeps): AccessTokens {
       const key = deps.keys.current();
       const nowS = Math.floor(deps.clock.now() / 1000);
       const expS = nowS + Math.floor(deps.ttlMs / 1000);
-      // RFC 9068 2.2.1 (acr), OpenID Connect Core 5.1 (email_verified). Not required claims: a token without them proves `basic`.
-      const token = await new SignJWT({ sid: id, acr, email_verified: emailVerified })
+      const roles = deps.rolesOf ? await deps.rolesOf(userId) : [];
+      // RFC 9068 2.2.1 (acr), OpenID Connect Core 5.1 (email_verified), RFC 9068 7.2.1.1 (roles). Not required
+      // claims: a token without them proves `basic` and no role.
+      const token = await new SignJWT({ sid: id, acr, email_verified: emailVerified, ...(roles.length > 0 ? { roles } : {}) })
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYP })
         .setIssuer(deps.issuer)
         .setAudience(deps.audience)

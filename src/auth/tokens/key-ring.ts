@@ -1,4 +1,4 @@
-import { createPublicKey, randomUUID, type JsonWebKey, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, randomUUID, type JsonWebKey, type KeyObject } from "node:crypto";
 import { exportJWK, exportPKCS8, generateKeyPair, importPKCS8, type CryptoKey, type JWK } from "jose";
 import type { Clock } from "../../platform/clock.js";
 import type { Logger } from "../../platform/log.js";
@@ -19,6 +19,8 @@ export interface KeyRing {
   /** Every key a verifier may need: the signing one, the next (published ahead), and retired ones whose tokens live on. */
   jwks(): { keys: JWK[] };
   algorithms(): string[];
+  /** The private JWKs of the published keys, the one signing now first: the OpenID Provider signs with the same keys and kids. */
+  privateJwks(): JWK[];
   /** Rotates if due, then reloads. Runs on a timer; exposed for start-up and tests. */
   refresh(): Promise<void>;
   close(): void;
@@ -40,6 +42,7 @@ interface LoadedKey {
   /** node:crypto's own key: verifying with it skips WebCrypto's per-call overhead. */
   publicKey: KeyObject;
   privateKey: CryptoKey;
+  privateJwk: JWK;
 }
 
 const MISS_RELOAD_INTERVAL_MS = 5_000;
@@ -87,11 +90,15 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
   async function load(): Promise<void> {
     const stored = await deps.store.listLive(new Date(deps.clock.now()), graceMs);
     keys = await Promise.all(
-      stored.map(async (key) => ({
-        stored: key,
-        publicKey: createPublicKey({ key: key.publicJwk as JsonWebKey, format: "jwk" }),
-        privateKey: await importPKCS8(decryptPrivateKey(deps.encryptionKey, key.kid, key.privateKeyEnc), key.alg),
-      })),
+      stored.map(async (key) => {
+        const pem = decryptPrivateKey(deps.encryptionKey, key.kid, key.privateKeyEnc);
+        return {
+          stored: key,
+          publicKey: createPublicKey({ key: key.publicJwk as JsonWebKey, format: "jwk" }),
+          privateKey: await importPKCS8(pem, key.alg),
+          privateJwk: { ...(createPrivateKey(pem).export({ format: "jwk" }) as JWK), kid: key.kid, alg: key.alg, use: "sig" },
+        };
+      }),
     );
   }
 
@@ -106,12 +113,17 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
   }, reloadEveryMs);
   timer.unref();
 
+  function signingNow(): LoadedKey {
+    const now = deps.clock.now();
+    const active = keys.filter((k) => k.stored.activatesAt.getTime() <= now);
+    const key = active.at(-1) ?? keys[0];
+    if (!key) throw new Error("no signing key loaded");
+    return key;
+  }
+
   return {
     current() {
-      const now = deps.clock.now();
-      const active = keys.filter((k) => k.stored.activatesAt.getTime() <= now);
-      const key = active.at(-1) ?? keys[0];
-      if (!key) throw new Error("no signing key loaded");
+      const key = signingNow();
       return { kid: key.stored.kid, alg: key.stored.alg, privateKey: key.privateKey };
     },
     async verificationKey(kid, alg) {
@@ -124,6 +136,10 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
     },
     jwks() {
       return { keys: keys.map((k) => k.stored.publicJwk) };
+    },
+    privateJwks() {
+      const signing = signingNow();
+      return [signing, ...keys.filter((k) => k !== signing)].map((k) => k.privateJwk);
     },
     algorithms() {
       return [...new Set([deps.alg, ...keys.map((k) => k.stored.alg)])];

@@ -1,15 +1,20 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../platform/redis.js";
 import { limiterKey } from "../../contract/limiter-key.js";
 import type { User, UserStore } from "./user-store.js";
 
 export interface CachedUserStore extends UserStore {
   /** Drops the cached row for this email; every write to a user must call it (after commit). */
   invalidate(email: string): Promise<void>;
+  /**
+   * Drops the row for an erased account. Its generation counter must outlive any fill that began
+   * before (or that fill could put the erased row back), but not by much: twice the cache TTL.
+   */
+  forget(email: string): Promise<void>;
 }
 
 export interface CachedUserStoreDeps {
   inner: UserStore;
-  redis: Redis;
+  redis: RedisClient;
   ttlMs: number;
 }
 
@@ -46,6 +51,10 @@ export function createCachedUserStore(deps: CachedUserStoreDeps): CachedUserStor
   return {
     ...inner,
     invalidate,
+    async forget(email) {
+      const k = keys(email);
+      await redis.multi().incr(k.gen).pexpire(k.gen, 2 * deps.ttlMs).del(k.row).exec();
+    },
     async findByEmail(email) {
       const k = keys(email);
       const [cached, gen] = await redis.mget(k.row, k.gen);

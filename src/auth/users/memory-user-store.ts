@@ -22,6 +22,10 @@ export function createMemoryUserStore(): MemoryUserStore {
       const { passwordHash: _, ...profile } = user;
       return profile;
     },
+    async holdsCredential(account, passwordHash) {
+      const user = byId.get(account.id);
+      return user !== undefined && !user.disabled && user.passwordHash === passwordHash;
+    },
     async replacePasswordHash(account, expected, next) {
       const user = byId.get(account.id);
       if (!user || user.passwordHash !== expected) return false;

@@ -42,6 +42,10 @@ export function createPgUserStore(primary: pg.Pool, ownReads: ReplicaReads): Use
       const result = await ownReads.query<Omit<UserRow, "password_hash">>(id, `SELECT ${PROFILE_COLUMNS} FROM users WHERE id = $1`, [id]);
       return result.rows[0] ? toProfile(result.rows[0]) : undefined;
     },
+    async holdsCredential(account, passwordHash) {
+      const result = await primary.query("SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL", [account.id, passwordHash]);
+      return result.rowCount === 1;
+    },
     async replacePasswordHash(account, expected, next) {
       const result = await primary.query(
         "UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2",

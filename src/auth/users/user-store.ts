@@ -25,4 +25,10 @@ export interface UserStore {
    * Takes the email with the id so cached copies keyed by it can be dropped without reading the row again.
    */
   replacePasswordHash(account: Pick<User, "id" | "email">, expected: string, next: string): Promise<boolean>;
+  /**
+   * Whether the primary still holds `passwordHash` for this enabled account: the last word on a
+   * credential that verified against a copy (the Redis cache can keep a replaced row when its drop
+   * failed). Never cached.
+   */
+  holdsCredential(account: Pick<User, "id">, passwordHash: string): Promise<boolean>;
 }

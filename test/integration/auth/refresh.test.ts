@@ -1,16 +1,18 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { Cluster } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type TestAuth, bearer, newUser, startTestAuth } from "../../support/auth.js";
 import { codeOf } from "../../support/rpc-errors.js";
+import { REDIS_SHAPES, redisClient, redisEnv } from "../../support/redis-matrix.js";
 
-describe("Refresh", () => {
+describe.each(REDIS_SHAPES)("Refresh (redis %s)", (shape) => {
   let auth: TestAuth;
   let primary: pg.Pool;
   const GRACE_MS = 300;
 
   beforeAll(async () => {
-    auth = await startTestAuth({}, { refreshReuseGraceMs: GRACE_MS });
+    auth = await startTestAuth(redisEnv(shape), { refreshReuseGraceMs: GRACE_MS });
     primary = new pg.Pool({ connectionString: inject("stack").primaryUrl });
   });
   afterAll(async () => {
@@ -30,10 +32,11 @@ describe("Refresh", () => {
 
   it("stores refresh tokens only as hashes", async () => {
     const { tokens } = await newUser(auth.client);
-    const { Redis } = await import("ioredis");
-    const redis = new Redis(inject("stack").redisUrl);
+    const redis = redisClient(shape);
     try {
-      const keys = await redis.keys(`session:{${tokens.sessionId}}*`);
+      // KEYS answers for one node: on a cluster, ask every master.
+      const nodes = redis instanceof Cluster ? redis.nodes("master") : [redis];
+      const keys = (await Promise.all(nodes.map((node) => node.keys(`session:{${tokens.sessionId}}*`)))).flat();
       const dump = JSON.stringify(await Promise.all(keys.map((k) => redis.type(k).then((t) => (t === "hash" ? redis.hgetall(k) : null)))));
       const secret = tokens.refreshToken.split(".")[1] as string;
       expect(dump).not.toContain(secret);

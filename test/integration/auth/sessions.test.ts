@@ -6,19 +6,21 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createRedisSessionStore } from "../../../src/auth/sessions/redis-session-store.js";
 import { REVOCATION_CHANNEL } from "../../../src/contract/session-events.js";
 import { systemClock } from "../../../src/platform/clock.js";
+import { createDurableWrites } from "../../../src/platform/redis-durable.js";
 import { GOOD_PASSWORD, type TestAuth, bearer, newUser, startTestAuth } from "../../support/auth.js";
 import { codeOf } from "../../support/rpc-errors.js";
+import { REDIS_SHAPES, redisClient, redisEnv, redisSubscriber } from "../../support/redis-matrix.js";
 
-describe("sessions", () => {
+describe.each(REDIS_SHAPES)("sessions (redis %s)", (shape) => {
   let auth: TestAuth;
   let primary: pg.Pool;
   let subscriber: Redis;
   const events: Array<{ type: string; sessionId: string; userId: string }> = [];
 
   beforeAll(async () => {
-    auth = await startTestAuth();
+    auth = await startTestAuth(redisEnv(shape));
     primary = new pg.Pool({ connectionString: inject("stack").primaryUrl });
-    subscriber = new Redis(inject("stack").redisUrl);
+    subscriber = redisSubscriber(shape);
     await subscriber.subscribe(REVOCATION_CHANNEL);
     subscriber.on("message", (_channel: string, message: string) => events.push(JSON.parse(message)));
   });
@@ -106,9 +108,9 @@ describe("sessions", () => {
   });
 
   it("a session keeps its acr; markEmailVerified lifts each live one of the user and announces it", async () => {
-    const redis = new Redis(inject("stack").redisUrl);
+    const redis = redisClient(shape);
     try {
-      const store = createRedisSessionStore({ redis, clock: systemClock, idleTtlMs: 60_000, absoluteTtlMs: 3_600_000, reuseGraceMs: 2000 });
+      const store = createRedisSessionStore({ redis, durable: createDurableWrites(redis, auth.config.redisDurability), clock: systemClock, idleTtlMs: 60_000, absoluteTtlMs: 3_600_000, reuseGraceMs: 2000 });
       const userId = randomUUID();
       const open = (secondFactor: boolean, user = userId) => store.create({ userId: user, userAgent: "t", ip: "127.0.0.1", secondFactor, emailVerified: false, fingerprint: undefined, provenAt: Date.now() });
       const [mfa, password, stranger] = await Promise.all([open(true), open(false), open(false, randomUUID())]);
@@ -121,7 +123,7 @@ describe("sessions", () => {
       expect(rotated).toMatchObject({ outcome: "ok", session: { acr: "basic", emailVerified: true } });
       expect(await store.touch(stranger.session.id)).toMatchObject({ emailVerified: false });
       for (const { session } of [mfa, password]) {
-        expect(await waitForEvent(session.id)).toEqual({ type: "session.changed", sessionId: session.id, userId });
+        expect(await waitForEvent(session.id)).toEqual({ type: "session.changed", sessionId: session.id, userId, atMs: expect.any(Number) });
       }
       expect(events.some((e) => e.sessionId === stranger.session.id)).toBe(false);
     } finally {
@@ -130,7 +132,7 @@ describe("sessions", () => {
   });
 
   it("sessions expire after the idle TTL", async () => {
-    const short = await startTestAuth({ SESSION_IDLE_TTL: "1s", SESSION_ABSOLUTE_TTL: "1h" });
+    const short = await startTestAuth({ ...redisEnv(shape), SESSION_IDLE_TTL: "1s", SESSION_ABSOLUTE_TTL: "1h" });
     try {
       const { tokens } = await newUser(short.client);
       await expect(short.client.getMe({}, bearer(tokens.accessToken))).resolves.toBeTruthy();

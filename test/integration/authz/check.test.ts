@@ -5,14 +5,15 @@ import { loadAuthzProtos } from "../../../src/authz/grpc-server.js";
 import { GOOD_PASSWORD, type TestAuth, bearer, newUser, startTestAuth, userIdOf } from "../../support/auth.js";
 import { type TestAuthz, headerOf, rawCheck, startTestAuthz } from "../../support/authz.js";
 import { browserSignIn, cookieBrowser, signOutVia } from "../../support/browser.js";
+import { REDIS_SHAPES, redisEnv } from "../../support/redis-matrix.js";
 
-describe("ext_authz Check over gRPC", () => {
+describe.each(REDIS_SHAPES)("ext_authz Check over gRPC (redis %s)", (shape) => {
   let auth: TestAuth;
   let authz: TestAuthz;
 
   beforeAll(async () => {
-    auth = await startTestAuth();
-    authz = await startTestAuthz(auth);
+    auth = await startTestAuth(redisEnv(shape));
+    authz = await startTestAuthz(auth, redisEnv(shape));
   });
   afterAll(async () => {
     await authz?.close();

@@ -2,16 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_PASSWORD, type TestAuth, bearer, newUser, startTestAuth } from "../../support/auth.js";
 import { type TestAuthz, headerOf, percentile, startTestAuthz } from "../../support/authz.js";
 import { browserSignIn } from "../../support/browser.js";
+import { REDIS_SHAPES, redisEnv } from "../../support/redis-matrix.js";
 
-describe("revocation and speed", () => {
+describe.each(REDIS_SHAPES)("revocation and speed (redis %s)", (shape) => {
   let auth: TestAuth;
   let first: TestAuthz;
   let second: TestAuthz;
 
   beforeAll(async () => {
-    auth = await startTestAuth();
+    auth = await startTestAuth(redisEnv(shape));
     // A long TTL, so only the revocation event can explain a prompt denial.
-    [first, second] = await Promise.all([startTestAuthz(auth, { AUTHZ_CACHE_TTL: "60s" }), startTestAuthz(auth, { AUTHZ_CACHE_TTL: "60s" })]);
+    [first, second] = await Promise.all([startTestAuthz(auth, { ...redisEnv(shape), AUTHZ_CACHE_TTL: "60s" }), startTestAuthz(auth, { ...redisEnv(shape), AUTHZ_CACHE_TTL: "60s" })]);
   });
   afterAll(async () => {
     await first?.close();
@@ -51,7 +52,7 @@ describe("revocation and speed", () => {
   });
 
   it("measures Check latency, cached and uncached (reported, not asserted)", async () => {
-    const uncached = await startTestAuthz(auth, { AUTHZ_CACHE_TTL: "1ms" });
+    const uncached = await startTestAuthz(auth, { ...redisEnv(shape), AUTHZ_CACHE_TTL: "1ms" });
     try {
       const { tokens } = await newUser(auth.client);
       const request = { headers: { authorization: `Bearer ${tokens.accessToken}`, "user-agent": "bench", accept: "application/json" } };

@@ -29,6 +29,13 @@ describe("envoy --mode validate", () => {
     }
   });
 
+  it("accepts it with tracing to a collector by address and by name", () => {
+    for (const tracesUrl of ["http://127.0.0.1:4318/v1/traces", "http://otel-collector:4318/v1/traces"]) {
+      const result = validate("envoy-traced.json", renderEnvoyConfig(TEMPLATE, targets, { adminPort: 19901, tracesUrl }));
+      expect(result.ok, result.output).toBe(true);
+    }
+  });
+
   it("rejects a config Envoy cannot load (so the check above can fail)", () => {
     const broken = JSON.parse(renderEnvoyConfig(TEMPLATE, targets, { adminPort: 19901 }));
     broken.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.cluster = "no-such-cluster";

@@ -3,13 +3,15 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { GOOD_PASSWORD, TRUST_LOOPBACK, type TestAuth, clientFrom, randomIp, startTestAuth, uniqueEmail } from "../../support/auth.js";
 import { codeOf, rejection } from "../../support/rpc-errors.js";
+import { REDIS_SHAPES, redisEnv } from "../../support/redis-matrix.js";
 
-describe("rate limits and lockout", () => {
+describe.each(REDIS_SHAPES)("rate limits and lockout (redis %s)", (shape) => {
   let auth: TestAuth;
   let primary: pg.Pool;
 
   beforeAll(async () => {
     auth = await startTestAuth({
+      ...redisEnv(shape),
       ...TRUST_LOOPBACK,
       LOCKOUT_THRESHOLD: "3",
       LOCKOUT_BASE: "2s",
@@ -110,7 +112,7 @@ describe("rate limits and lockout", () => {
   });
 
   it("sign-ups are limited per IP, across instances", async () => {
-    const other = await startTestAuth(TRUST_LOOPBACK, {});
+    const other = await startTestAuth({ ...redisEnv(shape), ...TRUST_LOOPBACK }, {});
     try {
       const ip = randomIp();
       await clientFrom(auth, ip).signUp({ email: uniqueEmail(), password: GOOD_PASSWORD });

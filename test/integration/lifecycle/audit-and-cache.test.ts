@@ -1,18 +1,20 @@
 import { Code } from "@connectrpc/connect";
-import { Redis } from "ioredis";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { RedisClient } from "../../../src/platform/redis.js";
 import { limiterKey } from "../../../src/contract/limiter-key.js";
 import { GOOD_PASSWORD, TRUST_LOOPBACK, type TestAuth, bearer, clientFrom, randomIp, startTestAuth, uniqueEmail } from "../../support/auth.js";
 import { codeOf } from "../../support/rpc-errors.js";
+import { REDIS_SHAPES, redisClient, redisEnv } from "../../support/redis-matrix.js";
 
-describe("ListAuditEvents and the user-lookup cache", () => {
+describe.each(REDIS_SHAPES)("ListAuditEvents and the user-lookup cache (redis %s)", (shape) => {
   let a: TestAuth;
   let b: TestAuth;
-  let redis: Redis;
+  let redis: RedisClient;
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startTestAuth(TRUST_LOOPBACK), startTestAuth(TRUST_LOOPBACK)]);
-    redis = new Redis(inject("stack").redisUrl);
+    [a, b] = await Promise.all([startTestAuth({ ...redisEnv(shape), ...TRUST_LOOPBACK }), startTestAuth({ ...redisEnv(shape), ...TRUST_LOOPBACK })]);
+    redis = redisClient(shape);
   });
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);
@@ -68,5 +70,27 @@ describe("ListAuditEvents and the user-lookup cache", () => {
     expect(await redis.exists(key)).toBe(0);
     expect(await codeOf(onA.signIn({ email, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
     await expect(onA.signIn({ email, password: "a changed passphrase" })).resolves.toMatchObject({ tokenType: "Bearer" });
+  });
+
+  it("a cached row that a password change or a disable failed to drop never lets the old password in", async () => {
+    const primary = new pg.Client({ connectionString: inject("stack").primaryUrl });
+    await primary.connect();
+    try {
+      const c = clientFrom(a, randomIp());
+      const [replaced, disabled, donor] = [uniqueEmail("stale-hash"), uniqueEmail("stale-disabled"), uniqueEmail("donor")];
+      for (const email of [replaced, disabled]) {
+        await c.signUp({ email, password: GOOD_PASSWORD });
+        await c.signIn({ email, password: GOOD_PASSWORD });
+        expect(await redis.exists(`usercache:{${limiterKey(email)}}`)).toBe(1);
+      }
+      await c.signUp({ email: donor, password: "a changed passphrase" });
+      // Committed on the primary with the cached copies left in place, as when the drop after commit fails.
+      await primary.query("UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE email = $2) WHERE email = $1", [replaced, donor]);
+      await primary.query("UPDATE users SET disabled_at = now() WHERE email = $1", [disabled]);
+      expect(await codeOf(c.signIn({ email: replaced, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
+      expect(await codeOf(c.signIn({ email: disabled, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
+    } finally {
+      await primary.end();
+    }
   });
 });

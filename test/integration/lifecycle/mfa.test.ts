@@ -5,15 +5,16 @@ import { type AuthClient, GOOD_PASSWORD, type TestAuth, bearer, clientFrom, rand
 import { startMailStack } from "../../support/mail.js";
 import { codeOf, rejection } from "../../support/rpc-errors.js";
 import { steppingClock } from "../../support/clock.js";
+import { REDIS_SHAPES, redisEnv } from "../../support/redis-matrix.js";
 
-describe("TOTP MFA with recovery codes", () => {
+describe.each(REDIS_SHAPES)("TOTP MFA with recovery codes (redis %s)", (shape) => {
   let stack: Awaited<ReturnType<typeof startMailStack>>;
   let second: TestAuth;
   const clock = steppingClock();
   const codeAt = (secret: string, offsetMs = 0) => TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: clock.now() + offsetMs });
 
   beforeAll(async () => {
-    stack = await startMailStack({ MFA_CHALLENGE_ATTEMPTS: "3", RATE_LIMIT_MFA_ACCOUNT: "8/15m" }, { clock });
+    stack = await startMailStack({ ...redisEnv(shape), MFA_CHALLENGE_ATTEMPTS: "3", RATE_LIMIT_MFA_ACCOUNT: "8/15m" }, { clock });
     second = await stack.startPeer({ clock });
   });
   afterAll(async () => {

@@ -54,7 +54,7 @@ describe("local data stack", () => {
 
   it("answers Redis PING and keeps an append-only file, fsynced every second", async () => {
     expect(await redisPing(stack.ports.redis)).toBe(true);
-    const redis = new Redis(stack.redisUrl);
+    const redis = new Redis(stack.redisUrl!);
     try {
       expect(await redis.config("GET", "appendonly")).toEqual(["appendonly", "yes"]);
       expect(await redis.config("GET", "appendfsync")).toEqual(["appendfsync", "everysec"]);

@@ -27,9 +27,10 @@ describe("reads on primary + 3 replicas", () => {
 
   it("shows a user their own fresh sign-up while every replica is paused, and others a stale replica", async () => {
     const { stack, client } = topo;
+    const redisTarget = { kind: "node", url: stack.redisUrl! } as const;
     const aliceEmail = uniqueEmail("ryw");
     const pools = { write: new pg.Pool({ connectionString: stack.databaseUrl }), read: new pg.Pool({ connectionString: stack.replicaUrl }) };
-    const redis = createRedis(stack.redisUrl);
+    const redis = createRedis(redisTarget);
     await setReplay(stack.replicaUrls, true);
     try {
       await client.signUp({ email: aliceEmail, password: GOOD_PASSWORD }, withDeadline);
@@ -43,7 +44,7 @@ describe("reads on primary + 3 replicas", () => {
         expect(await queryOnce(url, "SELECT 1 FROM users WHERE id = $1", [aliceId])).toEqual([]);
       }
       // The same read through the same module: Alice's is routed to fresh data, Bob's (no writes of his own) to a replica.
-      await redisReady(redis);
+      await redisReady(redis, redisTarget);
       const reads = createReplicaReads({ ...pools, redis, log: createLogger("silent") });
       const sql = "SELECT email FROM users WHERE id = $1";
       expect((await reads.query(aliceId, sql, [aliceId])).rows).toEqual([{ email: aliceEmail }]);
@@ -57,10 +58,11 @@ describe("reads on primary + 3 replicas", () => {
 
   it("takes replicas behind MAX_REPLICA_LAG out of the read path, and keeps a user's own write visible after the mark expires", async () => {
     const { stack } = topo;
+    const redisTarget = { kind: "node", url: stack.redisUrl! } as const;
     const log = createLogger("silent");
     const pools = { write: new pg.Pool({ connectionString: stack.databaseUrl }), read: new pg.Pool({ connectionString: stack.replicaUrl }) };
-    const redis = createRedis(stack.redisUrl);
-    await redisReady(redis);
+    const redis = createRedis(redisTarget);
+    await redisReady(redis, redisTarget);
     const lagFloor = startReplicaLagFloor({ primary: pools.write, maxLagMs: 1000, sampleEveryMs: 200, log });
     // A mark shorter than the lag bound: only the floor can keep the write visible once it is gone.
     const reads = createReplicaReads({ ...pools, redis, log, lagFloor, ttlMs: 300 });

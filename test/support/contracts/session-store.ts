@@ -122,7 +122,7 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         expect(await store.revoke(issued.session.id, randomUUID())).toBe(false);
         expect(await store.touch(issued.session.id)).toBeDefined();
         expect(await store.revoke(issued.session.id, userId)).toBe(true);
-        expect((await eventFor(events, issued.session.id, "session.revoked")).value).toEqual({ type: "session.revoked", sessionId: issued.session.id, userId });
+        expect((await eventFor(events, issued.session.id, "session.revoked")).value).toEqual({ type: "session.revoked", sessionId: issued.session.id, userId, atMs: expect.any(Number) });
         expect(await store.revoke(issued.session.id, userId)).toBe(false);
         expect(await store.touch(issued.session.id)).toBeUndefined();
         expect((await store.rotate(issued.refreshToken)).outcome).toBe("invalid");

@@ -55,6 +55,21 @@ export function userStoreContract(name: string, factory: () => Promise<UserStore
       });
     });
 
+    it("holds a credential only while the account has that hash and is enabled", async () => {
+      await withStore(async ({ store, seed }) => {
+        const user = account();
+        await seed(user);
+        const disabled = account({ disabled: true });
+        await seed(disabled);
+        expect(await store.holdsCredential(user, user.passwordHash)).toBe(true);
+        expect(await store.holdsCredential(user, `${user.passwordHash}x`)).toBe(false);
+        expect(await store.holdsCredential(disabled, disabled.passwordHash)).toBe(false);
+        expect(await store.holdsCredential({ id: randomUUID() }, user.passwordHash)).toBe(false);
+        await store.replacePasswordHash(user, user.passwordHash, "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3");
+        expect(await store.holdsCredential(user, user.passwordHash)).toBe(false);
+      });
+    });
+
     it("replaces a password hash only while it is still the expected one", async () => {
       await withStore(async ({ store, seed }) => {
         const user = account();

@@ -47,7 +47,7 @@ function closure(entry: string): Set<string> {
   return seen;
 }
 
-const PRODUCTION_ENTRIES = ["src/main-auth.ts", "src/main-authz.ts", "src/main-mail-worker.ts", "src/main-migrate.ts", "src/main-ratelimit.ts"];
+const PRODUCTION_ENTRIES = ["src/main-auth.ts", "src/main-authz.ts", "src/main-mail-worker.ts", "src/main-migrate.ts", "src/main-oauth.ts", "src/main-ratelimit.ts", "src/main-admin.ts"];
 
 describe("module boundaries", () => {
   it("keeps the auth service, the authz server and the rate limit service apart: what they share lives in src/contract, which imports none of them", () => {

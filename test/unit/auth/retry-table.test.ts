@@ -33,7 +33,7 @@ describe("the gateways", () => {
     for (const listener of config.static_resources.listeners) {
       for (const route of listener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes as Array<Record<string, any>>) {
         const target = String(route.match.path ?? route.match.prefix);
-        if (!target.startsWith("/auth.v1.AuthService/")) continue;
+        if (!/^\/auth\.v1\.(AuthService|PasskeyService)\//.test(target)) continue;
         const retryOn = String(route.route?.retry_policy?.retry_on ?? "").split(",").filter((c) => c !== "");
         expect(retryOn.filter((condition) => !unsent.has(condition)), target).toEqual([]);
       }

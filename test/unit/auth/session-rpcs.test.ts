@@ -35,7 +35,7 @@ describe("session RPCs over the in-memory stores", async () => {
     issue: async (s) => ({ token: `h.${Buffer.from(JSON.stringify({ sid: s.id, sub: s.userId })).toString("base64url")}.s`, expiresAt: new Date(clock.now() + 600_000) }),
     async verify(token) {
       const { sid, sub } = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString()) as { sid: string; sub: string };
-      return { userId: sub, sessionId: sid, tokenId: "t", issuedAt: 0, expiresAt: 0, acr: "basic", emailVerified: false };
+      return { userId: sub, sessionId: sid, tokenId: "t", issuedAt: 0, expiresAt: 0, acr: "basic", emailVerified: false, roles: [] };
     },
   };
   const limiter = { consume: async () => {}, check: async () => {}, penalize: async () => {} };
@@ -78,7 +78,7 @@ describe("session RPCs over the in-memory stores", async () => {
     const refreshed = await client.refresh({ refreshToken: signedIn.refreshToken });
     clock.advance(3_000);
     expect(await codeOf(client.refresh({ refreshToken: signedIn.refreshToken }))).toBe(Code.Unauthenticated);
-    expect(events).toContainEqual({ type: "session.revoked", sessionId: signedIn.sessionId, userId: user.id });
+    expect(events).toContainEqual({ type: "session.revoked", sessionId: signedIn.sessionId, userId: user.id, atMs: expect.any(Number) });
     expect(audit.map((e) => e.type)).toContain("refresh.reuse");
     expect(await codeOf(client.refresh({ refreshToken: refreshed.refreshToken }))).toBe(Code.Unauthenticated);
     expect(await codeOf(client.getMe({}, bearer(refreshed.accessToken)))).toBe(Code.Unauthenticated);

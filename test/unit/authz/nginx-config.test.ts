@@ -77,13 +77,19 @@ describe("nginx/nginx.conf.template", () => {
       "= /auth.v1.AuthService/RequestPasswordReset",
       "= /auth.v1.AuthService/ResetPassword",
       "= /auth.v1.AuthService/VerifyEmail",
+      "= /auth.v1.PasskeyService/BeginPasskeySignIn",
+      "= /auth.v1.PasskeyService/CompletePasskeySignIn",
       "^~ /signin",
+      "= /signup",
+      "^~ /assets/",
       "= /signout",
       "= /forgot-password",
       "= /verify-email",
       "= /reset-password",
       "= /.well-known/jwks.json",
       "= /.well-known/oauth-authorization-server",
+      "= /.well-known/openid-configuration",
+      "^~ /oauth2/",
     ]);
     for (const header of ["X-User-Id", "X-Session-Id", "X-Auth-Level", "X-Auth-Degraded"]) expect(text).toContain(`proxy_set_header ${header} $authz_`);
   });

@@ -50,7 +50,7 @@ describe("verifyAccessToken (node:crypto keys, every claim check)", () => {
       .setIssuedAt(claims.iat)
       .setExpirationTime(claims.exp)
       .sign(await importJWK(ed.privateKey.export({ format: "jwk" }), "EdDSA"));
-    expect(await verifyAccessToken(viaJose, keys, rules)).toEqual({ userId: "user-1", sessionId: claims.sid, tokenId: "t-2", issuedAt: claims.iat, expiresAt: claims.exp, acr: "mfa", emailVerified: true });
+    expect(await verifyAccessToken(viaJose, keys, rules)).toEqual({ userId: "user-1", sessionId: claims.sid, tokenId: "t-2", issuedAt: claims.iat, expiresAt: claims.exp, acr: "mfa", emailVerified: true, roles: [] });
     const es = forge({ alg: "ES256", typ: "at+jwt", kid: "ec-1" }, claims, ec.privateKey);
     expect((await verifyAccessToken(es, keys, rules)).userId).toBe("user-1");
     expect((await verifyAccessToken(forge({ ...edHeader, typ: "application/AT+JWT" }, { ...claims, aud: ["other", rules.audience] }), keys, rules)).acr).toBe("basic");

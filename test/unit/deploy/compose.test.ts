@@ -103,7 +103,7 @@ describe("docker-compose.yml", () => {
     const rls = loadRateLimitConfig(environmentOf("ratelimit"));
     expect(environmentOf("envoy-config").RATE_LIMIT_DOMAIN).toBe(rls.domain);
     expect(environmentOf("envoy-config").RATELIMIT_ADDR).toBe(`ratelimit:${rls.port}`);
-    expect(new URL(rls.redisUrl).host).toBe("redis:6379");
+    expect(rls.redis.kind === "node" && new URL(rls.redis.url).host).toBe("redis:6379");
   });
 
   it("makes auth and authz agree on tokens, and trusts only the gateway's fixed address for X-Forwarded-For", () => {

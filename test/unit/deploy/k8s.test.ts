@@ -222,7 +222,11 @@ describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
       expect(one<Service>("Service", service).spec.ports.map((p) => p.port)).toContain(Number(new URL(url).port));
     };
     serves(auth.databaseReplicaUrl ?? "", "haproxy");
-    serves(auth.redisUrl, "auth-redis");
+    // The Redis Cluster's seeds: the headless Service over its pods, on the Redis port.
+    expect(auth.redis.kind).toBe("cluster");
+    const seed = auth.redis.kind === "cluster" ? auth.redis.nodes[0] : undefined;
+    serves(`redis://${seed?.host}:${seed?.port}`, "auth-redis-nodes");
+    expect(auth.redis.kind === "cluster" && auth.redis.password).toBeTruthy();
     serves(authz.jwksUrl, "auth");
     expect(new URL(authz.jwksUrl).port).toBe(String(auth.port));
     // The Pooler and the primary's service are CloudNativePG's: <cluster>-pooler-rw (its name) and <cluster>-rw.
@@ -255,8 +259,8 @@ describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
   });
 
   it("Redis's default user takes its password from the Secret the services read, in their namespace", () => {
-    type RedisCluster = K8sObject & { spec: { componentSpecs: Array<{ name: string; systemAccounts?: Array<{ name: string; secretRef: { name: string; namespace: string } }> }> } };
-    const accounts = one<RedisCluster>("Cluster", "auth-redis").spec.componentSpecs.find((c) => c.name === "redis")?.systemAccounts;
+    type RedisCluster = K8sObject & { spec: { shardings: Array<{ name: string; template: { systemAccounts?: Array<{ name: string; secretRef: { name: string; namespace: string } }> } }> } };
+    const accounts = one<RedisCluster>("Cluster", "auth-redis").spec.shardings.find((s) => s.name === "shard")?.template.systemAccounts;
     // kustomize's namespace does not reach this field: it must name the overlay's namespace itself.
     expect(accounts).toEqual([{ name: "default", secretRef: { name: "auth-redis-password", namespace: one("Namespace", "auth-platform").metadata.name, password: "password" } }]);
     const authz = podSpec(one<Workload>("Deployment", "authz")).containers[0]!;
@@ -267,7 +271,9 @@ describe("deploy/k8s: the workloads", { timeout: 60_000 }, () => {
   it("Redis keeps an append-only file, fsynced every second", () => {
     const parameter = one<K8sObject & { spec: { clusterName: string; componentParameters: Array<{ componentName: string; parameters: Record<string, string> }> } }>("Parameter", "auth-redis-persistence");
     expect(parameter.spec.clusterName).toBe(one("Cluster", "auth-redis").metadata.name);
-    expect(parameter.spec.componentParameters).toEqual([{ componentName: "redis", parameters: { appendonly: "yes", appendfsync: "everysec" } }]);
+    expect(parameter.spec.componentParameters).toEqual([
+      { componentName: "shard", parameters: { appendonly: "yes", appendfsync: "everysec", "cluster-require-full-coverage": "no" } },
+    ]);
   });
 
   it("the migrations Job runs against the primary directly, not through the Pooler", () => {
@@ -311,6 +317,12 @@ describe("deploy/k8s: configuration from the repo's own files", { timeout: 60_00
     for (const host of withoutTls.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.route_config.virtual_hosts) {
       host.routes = host.routes.filter((r) => r.redirect === undefined);
     }
+    // Tracing is off unless the init container is given OTEL_EXPORTER_OTLP_ENDPOINT: the renderer leaves
+    // out the connection managers' tracing blocks and the opentelemetry cluster (renderTracing).
+    type Traced = { static_resources: { listeners: Array<{ filter_chains: Array<{ filters: Array<{ typed_config: { tracing?: unknown } }> }> }>; clusters: Array<{ name: string }> } };
+    const untraced = original as unknown as Traced;
+    for (const listener of untraced.static_resources.listeners) for (const filter of listener.filter_chains[0]!.filters) delete filter.typed_config.tracing;
+    untraced.static_resources.clusters = untraced.static_resources.clusters.filter((c) => c.name !== "opentelemetry");
     walk(original, rendered, "");
     const clusterIndex = (name: string) => (original.static_resources as { clusters: Array<{ name: string }> }).clusters.findIndex((c) => c.name === name);
     const endpoint = (name: string) => `/static_resources/clusters/${clusterIndex(name)}/load_assignment/endpoints/0/lb_endpoints/0/endpoint/address/socket_address`;

@@ -61,7 +61,7 @@ describe("deploy/prometheus (promtool)", { timeout: 60_000 }, () => {
     const alerts = RULE_FILES.flatMap(rulesOf).filter((r) => r.alert);
     const reading = (metric: string) => alerts.filter((r) => metricNames(r.expr).includes(metric)).map((r) => r.alert);
     expect(alerts.find((r) => r.alert === "AuthzTokenValidationFailuresHigh")?.expr).toMatch(/decision="deny",reason=~"invalid_token\|token_expired"/);
-    for (const metric of ["auth_redis_up", "auth_postgres_up", "auth_replica_lag_seconds", "authz_revocations_subscribed", "auth_mail_outbox_oldest_pending_seconds", "authz_check_duration_seconds_bucket", "auth_rpc_duration_seconds_bucket"]) {
+    for (const metric of ["auth_redis_up", "auth_postgres_up", "auth_replica_lag_seconds", "authz_revocations_subscribed", "auth_mail_outbox_oldest_pending_seconds", "authz_check_duration_seconds_bucket", "auth_rpc_duration_seconds_bucket", "authz_revocation_propagation_seconds_bucket", "authz_redis_errors_total", "auth_active_sessions"]) {
       expect(reading(metric), metric).not.toEqual([]);
     }
     // Burn-rate alerts pair a long and a short window (SRE workbook): both sides of each `and`.

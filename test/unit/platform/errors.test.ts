@@ -25,7 +25,9 @@ describe("toConnectError", () => {
     const redis = new Error("Stream isn't writeable and enableOfflineQueue options is false");
     // pg's own query_timeout: a statement stuck waiting on PgBouncer for a primary that is gone.
     const stuck = new Error("Query read timeout");
-    for (const e of [refused, shutdown, redis, stuck, new Error("Connection terminated unexpectedly")]) {
+    // A Redis Cluster between a master's loss and its replica's promotion, or without a slot map yet.
+    const cluster = ["CLUSTERDOWN The cluster is down", "TRYAGAIN Multiple keys request during rehashing of slot", "Cluster isn't ready and enableOfflineQueue options is false", "Failed to refresh slots cache."].map((m) => new Error(m));
+    for (const e of [refused, shutdown, redis, stuck, new Error("Connection terminated unexpectedly"), ...cluster]) {
       expect(isUnavailableFault(e)).toBe(true);
       expect(toConnectError(e).error.code).toBe(Code.Unavailable);
     }

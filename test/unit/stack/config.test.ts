@@ -5,7 +5,15 @@ const ROOT = "/repo";
 
 describe("loadStackConfig", () => {
   it("defaults to .stack/ in the repo, 3 replicas and the fixed CLI ports", () => {
-    expect(loadStackConfig({}, ROOT)).toEqual({ dir: "/repo/.stack", replicas: 3, ports: DEFAULT_CLI_PORTS });
+    expect(loadStackConfig({}, ROOT)).toEqual({ dir: "/repo/.stack", replicas: 3, redis: "node", ports: { ...DEFAULT_CLI_PORTS, redisCluster: [], redisClusterBus: [] } });
+  });
+
+  it("runs a Redis Cluster of six nodes on STACK_REDIS=cluster, on fixed or given ports", () => {
+    expect(loadStackConfig({ STACK_REDIS: "cluster" }, ROOT)).toMatchObject({ redis: "cluster", ports: { redisCluster: [56380, 56381, 56382, 56383, 56384, 56385], redisClusterBus: [56390, 56391, 56392, 56393, 56394, 56395] } });
+    expect(loadStackConfig({ STACK_REDIS: "cluster", STACK_REDIS_CLUSTER_PORTS: "7000,7001,7002,7003,7004,7005" }, ROOT).ports.redisCluster).toEqual([7000, 7001, 7002, 7003, 7004, 7005]);
+    expect(() => loadStackConfig({ STACK_REDIS: "sentinel" }, ROOT)).toThrow(/STACK_REDIS must be one of node, cluster; got "sentinel"/);
+    expect(() => loadStackConfig({ STACK_REDIS: "cluster", STACK_REDIS_CLUSTER_PORTS: "7000,7001" }, ROOT)).toThrow(/STACK_REDIS_CLUSTER_PORTS must be 6 comma-separated port numbers, got "7000,7001"/);
+    expect(() => loadStackConfig({ STACK_REDIS: "cluster", STACK_REDIS_CLUSTER_PORTS: "55432,7001,7002,7003,7004,7005" }, ROOT)).toThrow(/port 55432 is used by more than one component/);
   });
 
   it("takes STACK_DIR relative to the repo root or absolute", () => {
@@ -27,7 +35,7 @@ describe("loadStackConfig", () => {
       ROOT,
     );
     expect(config.replicas).toBe(2);
-    expect(config.ports).toEqual({ primary: 6000, replicas: [6001, 6002], pgbouncer: 6010, haproxy: 6020, haproxyStats: 6021, redis: 6030 });
+    expect(config.ports).toEqual({ primary: 6000, replicas: [6001, 6002], pgbouncer: 6010, haproxy: 6020, haproxyStats: 6021, redis: 6030, redisCluster: [], redisClusterBus: [] });
   });
 
   it("derives replica ports from the primary's default when only the count changes", () => {

@@ -97,6 +97,28 @@ describe("gateway config rendering", () => {
     expect(routesOf(without.static_resources.listeners[0]).filter((r) => r.redirect)).toEqual([]);
   });
 
+  it("traces through the opentelemetry cluster only when a collector is given, on both listeners", () => {
+    const yaml = readFileSync(path.join(ROOT, "envoy/envoy.yaml"), "utf8");
+    const tls = { listen: at(18443), certFile: "/srv/edge/cert.pem", keyFile: "/srv/edge/key.pem" };
+    const hcms = (config: Record<string, any>) => config.static_resources.listeners.map((l: Record<string, any>) => l.filter_chains[0].filters[0].typed_config);
+    const clusterOf = (config: Record<string, any>) => config.static_resources.clusters.find((c: { name: string }) => c.name === "opentelemetry");
+
+    const traced = JSON.parse(renderEnvoyConfig(yaml, targets, { adminPort: 19901, tls, tracesUrl: "http://127.0.0.1:14318/v1/traces" }));
+    expect(hcms(traced)).toHaveLength(2);
+    for (const hcm of hcms(traced)) {
+      expect(hcm.tracing.provider.typed_config.http_service.http_uri).toEqual({ uri: "http://127.0.0.1:14318/v1/traces", cluster: "opentelemetry", timeout: "1s" });
+      expect(hcm.tracing.custom_tags).toEqual([{ tag: "request.id", request_header: { name: "x-request-id" } }]);
+    }
+    expect(clusterOf(traced)).toMatchObject({ type: "STATIC", load_assignment: { endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 14318 } } } }] }] } });
+    const byName = JSON.parse(renderEnvoyConfig(yaml, targets, { adminPort: 19901, tracesUrl: "http://otel-collector:4318/v1/traces" }));
+    expect(clusterOf(byName)).toMatchObject({ type: "STRICT_DNS", load_assignment: { endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "otel-collector", port_value: 4318 } } } }] }] } });
+    expect(() => renderEnvoyConfig(yaml, targets, { adminPort: 19901, tracesUrl: "https://collector:4318/v1/traces" })).toThrow(/plain HTTP/);
+
+    const untraced = JSON.parse(renderEnvoyConfig(yaml, targets, { adminPort: 19901, tls }));
+    expect(clusterOf(untraced)).toBeUndefined();
+    for (const hcm of hcms(untraced)) expect(hcm.tracing).toBeUndefined();
+  });
+
   it("refuses a gateway without authz", () => {
     expect(() => renderNginxConfig("", { ...targets, authz: [] }, { runDir: dir, accessLog: "x" })).toThrow(/at least one authz/);
     expect(() => renderEnvoyConfig("", { ...targets, auth: [] }, { adminPort: 1 })).toThrow(/at least one auth instance/);
