@@ -16,7 +16,7 @@ export interface AudiencePolicy {
 }
 
 /** AUTHZ_AUDIENCE_RULES: comma-separated `/prefix=<audience>`, e.g. `/example/=urn:example:api`; the longest prefix wins. Default none. */
-export function readAudienceRules(read: EnvReader): AudienceRule[] {
+export function readAudienceRules(read: EnvReader, ownAudience: string): AudienceRule[] {
   const rules: AudienceRule[] = [];
   for (const entry of read.list("AUTHZ_AUDIENCE_RULES")) {
     const split = entry.indexOf("=");
@@ -24,6 +24,10 @@ export function readAudienceRules(read: EnvReader): AudienceRule[] {
     const audience = split > 0 ? entry.slice(split + 1).trim() : "";
     if (!prefix.startsWith("/") || audience === "") {
       read.report(`AUTHZ_AUDIENCE_RULES: "${entry.slice(0, 100)}" must be /prefix=<audience>`);
+      continue;
+    }
+    if (audience === ownAudience) {
+      read.report(`AUTHZ_AUDIENCE_RULES: "${entry.slice(0, 100)}" names AUTH_AUDIENCE, the audience of the platform's own tokens, which pass everywhere already`);
       continue;
     }
     rules.push({ prefix: prefix.toLowerCase(), audience });

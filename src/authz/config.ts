@@ -134,7 +134,7 @@ export function loadAuthzConfig(env: Env): AuthzConfig {
     publicPrefixes: prefixes("AUTHZ_PUBLIC_PREFIXES", env.AUTHZ_PUBLIC_PREFIXES?.trim() ? read.list("AUTHZ_PUBLIC_PREFIXES") : DEFAULT_PUBLIC_PREFIXES),
     levelRules,
     roleRules: parseRoleRules(read.list("AUTHZ_ROLE_RULES"), problems),
-    audienceRules: readAudienceRules(read),
+    audienceRules: readAudienceRules(read, shared.audience),
     signinUrl: read.optionalUrl("SIGNIN_URL", HTTP) ?? `${shared.publicBaseUrl}/signin`,
     realm: read.string("AUTHZ_REALM", "auth-platform"),
     cacheTtlMs: read.duration("AUTHZ_CACHE_TTL", "5s", 60_000),

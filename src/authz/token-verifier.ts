@@ -56,10 +56,17 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
       try {
         const read = await verifyAccessToken(token, deps.keys, { algorithms: SIGNING_ALGORITHMS, issuer: deps.issuer, audience: audiences, now: deps.clock.now() });
         const claims: TokenClaims = { userId: read.userId, sessionId: read.sessionId, level: levelOf(read.acr, read.emailVerified), expiresAt: read.expiresAt, roles: read.roles };
-        // Ours wins: a token naming our audience is a session token wherever else it may also be valid.
+        // A token issued to an OAuth client (client_id, RFC 9068) counts only for an OAuth resource it
+        // names, never as the user's own session token, even if it also names our audience; ours never
+        // carry client_id and must name our audience.
         const aud = audienceOf(token);
-        const oauthAudience = aud.includes(deps.audience) ? undefined : aud.find((a) => audiences.includes(a));
-        if (oauthAudience) claims.oauthAudience = oauthAudience;
+        if (read.clientId !== undefined) {
+          const oauthAudience = aud.find((a) => a !== deps.audience && audiences.includes(a));
+          if (!oauthAudience) return { ok: false, reason: "invalid_token" };
+          claims.oauthAudience = oauthAudience;
+        } else if (!aud.includes(deps.audience)) {
+          return { ok: false, reason: "invalid_token" };
+        }
         deps.cache.set(key, claims, mark, read.expiresAt * 1000 - deps.clock.now());
         return { ok: true, claims };
       } catch (error) {

@@ -26,12 +26,20 @@ export interface AccessClaims {
   emailVerified: boolean;
   /** RFC 9068 7.2.1.1 (SCIM `roles`): the user's roles when the token was issued; absent means none. */
   roles: string[];
+  /**
+   * RFC 9068 2.2: the OAuth client a delegated token was issued to. Our own session tokens never carry
+   * it, so a token that does is never taken as the user's own, whatever audience it names.
+   */
+  clientId?: string;
 }
 
 /** The claims of a payload whose signature and claims verified (access-token-verify.ts); undefined if one has the wrong type. */
 export function readAccessClaims(payload: JWTPayload): AccessClaims | undefined {
-  const { sub, sid, jti, iat, exp, acr, email_verified, roles } = payload;
+  const { sub, sid, jti, iat, exp, acr, email_verified, roles, client_id } = payload;
   if (typeof sub !== "string" || sub === "" || typeof sid !== "string" || sid === "" || typeof jti !== "string") return undefined;
   if (typeof iat !== "number" || typeof exp !== "number") return undefined;
-  return { userId: sub, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp, acr: acr === "mfa" ? "mfa" : "basic", emailVerified: email_verified === true, roles: Array.isArray(roles) ? wellFormedRoles(roles) : [] };
+  if (client_id !== undefined && (typeof client_id !== "string" || client_id === "")) return undefined;
+  const claims: AccessClaims = { userId: sub, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp, acr: acr === "mfa" ? "mfa" : "basic", emailVerified: email_verified === true, roles: Array.isArray(roles) ? wellFormedRoles(roles) : [] };
+  if (typeof client_id === "string") claims.clientId = client_id;
+  return claims;
 }

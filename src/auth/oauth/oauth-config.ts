@@ -34,7 +34,7 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
 
 export function readOAuthConfig(
   read: EnvReader,
-  base: { signingKeyEncryptionKey: Buffer; accessTokenTtlMs: number; sessionIdleTtlMs: number; sessionAbsoluteTtlMs: number },
+  base: { signingKeyEncryptionKey: Buffer; accessTokenTtlMs: number; sessionIdleTtlMs: number; sessionAbsoluteTtlMs: number; shared: { audience: string } },
 ): OAuthConfig {
   const resources: OAuthResource[] = [];
   for (const entry of read.list("OAUTH_RESOURCES")) {
@@ -49,6 +49,11 @@ export function readOAuthConfig(
     }
     if (!absolute || scopes.length === 0 || !scopes.every((s) => SCOPE_TOKEN.test(s))) {
       read.report(`OAUTH_RESOURCES: "${entry.slice(0, 100)}" must be <absolute URI>=<scope> <scope>...`);
+      continue;
+    }
+    // A resource named like our own API would make a client's delegated token look like the user's own.
+    if (audience === base.shared.audience) {
+      read.report(`OAUTH_RESOURCES: "${audience.slice(0, 100)}" is AUTH_AUDIENCE, the audience of the platform's own tokens; name the resource differently`);
       continue;
     }
     resources.push({ audience, scopes });

@@ -49,8 +49,9 @@ export function createAccessTokens(deps: AccessTokenDeps): AccessTokens {
 
     async verify(token) {
       if (token.length === 0) throw invalidToken("empty");
+      let claims: AccessClaims;
       try {
-        return await verifyAccessToken(token, (kid, alg) => deps.keys.verificationKey(kid, alg), {
+        claims = await verifyAccessToken(token, (kid, alg) => deps.keys.verificationKey(kid, alg), {
           algorithms: deps.keys.algorithms(),
           issuer: deps.issuer,
           audience: deps.audience,
@@ -61,6 +62,9 @@ export function createAccessTokens(deps: AccessTokenDeps): AccessTokens {
         if (error.code === "expired") throw new DomainError("unauthenticated", "access token expired");
         throw invalidToken(error.code === "too_long" ? "too long" : error.code.replaceAll("_", " "));
       }
+      // Signed by the same keys, but delegated: an OAuth client's token never acts as the user on our own API.
+      if (claims.clientId !== undefined) throw invalidToken("issued to an OAuth client");
+      return claims;
     },
   };
 }

@@ -24,6 +24,14 @@ describe("loadAuthConfig", () => {
     });
   });
 
+  it("refuses an OAuth resource named like AUTH_AUDIENCE: a client's token would pass as the user's own", () => {
+    const env = { ...minimal, AUTH_AUDIENCE: "https://auth.example.com", OAUTH_RESOURCES: "https://auth.example.com=orders.read" };
+    expect(problems(env)).toEqual([
+      'OAUTH_RESOURCES: "https://auth.example.com" is AUTH_AUDIENCE, the audience of the platform\'s own tokens; name the resource differently',
+    ]);
+    expect(problems({ ...env, OAUTH_RESOURCES: "https://orders.example.com=orders.read" })).toEqual([]);
+  });
+
   it("collects every problem at once and names each variable", () => {
     const found = problems({ AUTH_PORT: "70000", ACCESS_TOKEN_TTL: "soon", SIGNING_KEY_ALG: "HS256", REDIS_URL: "http://x" });
     const text = found.join("\n");

@@ -4,7 +4,7 @@ import { EnvReader } from "../../../src/platform/config.js";
 
 const read = (value: string) => {
   const problems: string[] = [];
-  return { rules: readAudienceRules(new EnvReader({ AUTHZ_AUDIENCE_RULES: value }, problems)), problems };
+  return { rules: readAudienceRules(new EnvReader({ AUTHZ_AUDIENCE_RULES: value }, problems), "auth-platform"), problems };
 };
 
 describe("audience rules", () => {
@@ -16,6 +16,9 @@ describe("audience rules", () => {
     expect(read("example=urn:a,/x=").problems).toEqual([
       'AUTHZ_AUDIENCE_RULES: "example=urn:a" must be /prefix=<audience>',
       'AUTHZ_AUDIENCE_RULES: "/x=" must be /prefix=<audience>',
+    ]);
+    expect(read("/api/=auth-platform").problems).toEqual([
+      'AUTHZ_AUDIENCE_RULES: "/api/=auth-platform" names AUTH_AUDIENCE, the audience of the platform\'s own tokens, which pass everywhere already',
     ]);
   });
 
