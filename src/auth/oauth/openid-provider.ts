@@ -257,8 +257,9 @@ ${form}
     };
     provider.use(async (ctx, next) => {
       await next();
-      // RP-initiated logout ends the hosted page's session too: one sign-in, one sign-out.
-      if (ctx.oidc?.route === "end_session_confirm" && ctx.status === 303) {
+      // RP-initiated logout ends the hosted page's session too: one sign-in, one sign-out. Only when the
+      // user said yes: oidc-provider answers 303 to "stay signed in" as well, without the `logout` field.
+      if (ctx.oidc?.route === "end_session_confirm" && ctx.status === 303 && ctx.oidc.params?.logout) {
         const hosted = await hostedSessionOf(deps.sessions, deps.sessionCookie, ctx.req);
         if (hosted) await deps.sessions.revoke(hosted.id, hosted.userId);
         ctx.append("set-cookie", `${deps.sessionCookie}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${publicUrl.protocol === "https:" ? "; Secure" : ""}`);

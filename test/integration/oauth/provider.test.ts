@@ -186,11 +186,16 @@ describe("prompts, max_age, acr_values, userinfo and logout", () => {
 
     const logout = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: "https://rp.example/bye", state: "bye" });
     const b = done.browser;
-    const confirm = await b.get(logout.pathname + logout.search);
-    const html = await confirm.text();
-    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
-    const action = /action="([^"]+)"/.exec(html)?.[1] ?? "";
-    const bye = await b.post(new URL(action, auth.baseUrl).pathname, { xsrf, logout: "yes" });
+    const confirmation = async () => {
+      const html = await (await b.get(logout.pathname + logout.search)).text();
+      return { xsrf: /name="xsrf" value="([^"]+)"/.exec(html)?.[1] ?? "", path: new URL(/action="([^"]+)"/.exec(html)?.[1] ?? "", auth.baseUrl).pathname };
+    };
+    // "No, stay signed in": oidc-provider answers 303 too; the hosted session must live on.
+    const stay = await confirmation();
+    expect((await b.post(stay.path, { xsrf: stay.xsrf })).status).toBe(303);
+    expect(b.jar.get(auth.config.shared.sessionCookieName)).toBeDefined();
+    const { xsrf, path } = await confirmation();
+    const bye = await b.post(path, { xsrf, logout: "yes" });
     expect(bye.status).toBe(303);
     expect(bye.headers.get("location")).toBe("https://rp.example/bye?state=bye");
     expect(b.jar.get(auth.config.shared.sessionCookieName)).toBeUndefined();
