@@ -170,8 +170,10 @@ export function createAdminService(deps: AdminServiceDeps): ServiceImpl<typeof A
       const userId = requireUserId(req.userId);
       const user = await deps.users.findById(userId);
       if (!user) throw noSuchUser();
-      const removed = await deps.mfa.disable({ id: user.id, email: user.email });
-      await audit(ctx, { type: "admin.second_factor_removed", userId, details: { admin, removed } });
+      // Passkeys too: each is a second factor, and signs in alone besides.
+      const passkeys = await store.removePasskeys(user.id);
+      const removed = (await deps.mfa.disable({ id: user.id, email: user.email })) || passkeys > 0;
+      await audit(ctx, { type: "admin.second_factor_removed", userId, details: { admin, removed, passkeys } });
       return { removed };
     },
 

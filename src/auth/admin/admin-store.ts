@@ -43,10 +43,12 @@ export interface AdminStore {
   disable(userId: string): Promise<Revoked | undefined>;
   enable(userId: string): Promise<AccountRef | undefined>;
   /**
-   * Replaces the password with `unusableHash` (of a secret nobody has), ends every session and mails a
-   * reset link. "disabled" for a disabled account: nobody could redeem the link.
+   * Replaces the password with `unusableHash` (of a secret nobody has), removes every passkey, ends
+   * every session and mails a reset link. "disabled" for a disabled account: nobody could redeem the link.
    */
   forceReset(userId: string, unusableHash: string): Promise<Revoked | "disabled" | undefined>;
+  /** Removes the account's passkeys; how many there were. */
+  removePasskeys(userId: string): Promise<number>;
   /**
    * Deletes the account and what hangs off it (tokens, factors, roles, pending revocations, its queued
    * and sent mail) and pseudonymises its audit trail, the events it caused as an admin included.

@@ -124,6 +124,8 @@ export function createPgAdminStore(deps: PgAdminStoreDeps): AdminStore {
         const account = await lockAccount(tx, userId);
         if (!account || account.disabled) return account && ("disabled" as const);
         await tx.query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1", [userId, unusableHash]);
+        // A passkey signs in alone: one an intruder registered would outlive the reset and every session's end.
+        await tx.query("DELETE FROM passkeys WHERE user_id = $1", [userId]);
         await tx.query("UPDATE account_tokens SET used_at = now() WHERE user_id = $1 AND purpose = 'reset_password' AND used_at IS NULL", [userId]);
         const { token, hash } = newAccountToken();
         await tx.query(
@@ -134,6 +136,11 @@ export function createPgAdminStore(deps: PgAdminStoreDeps): AdminStore {
         return { account: { id: account.id, email: account.email }, revocation: await revocations.record(tx, userId) };
       });
       return committed === "disabled" ? committed : thenRevoked(committed);
+    },
+
+    async removePasskeys(userId) {
+      if (!UUID.test(userId)) return 0;
+      return (await primary.query("DELETE FROM passkeys WHERE user_id = $1", [userId])).rowCount ?? 0;
     },
 
     async erase(userId, pseudonym) {

@@ -152,12 +152,17 @@ describe("Admin API (auth.admin.v1.AdminService)", () => {
     expect(await admin.removeSecondFactor({ userId: someone.id }, asAdmin)).toMatchObject({ removed: true });
     expect((await someone.client.signIn({ email: someone.email, password: GOOD_PASSWORD })).mfaRequired).toBe(false);
     expect(await admin.removeSecondFactor({ userId: someone.id }, asAdmin)).toMatchObject({ removed: false });
+    // A passkey is a second factor too (and signs in alone): removed with the rest.
+    await addPasskey(someone.id);
+    expect(await admin.removeSecondFactor({ userId: someone.id }, asAdmin)).toMatchObject({ removed: true });
+    expect(await passkeysOf(someone.id)).toBe(0);
     await stack.sink.waitFor(someone.email, /two-step|security/i);
     const trail = await stack.primary.query("SELECT type, details FROM audit_events WHERE user_id = $1 AND type LIKE 'admin.%' ORDER BY id", [someone.id]);
     expect(trail.rows).toMatchObject([
       { type: "admin.user_viewed", details: { admin: adminId } },
       { type: "admin.second_factor_removed", details: { admin: adminId, removed: true } },
       { type: "admin.second_factor_removed", details: { admin: adminId, removed: false } },
+      { type: "admin.second_factor_removed", details: { admin: adminId, removed: true, passkeys: 1 } },
     ]);
   });
 
@@ -194,12 +199,23 @@ describe("Admin API (auth.admin.v1.AdminService)", () => {
     ]);
   });
 
-  it("ForcePasswordReset ends every session, retires the password and mails a reset link", async () => {
+  /** A passkey as registration stores it: the row is what a passwordless sign-in looks up. */
+  const addPasskey = (userId: string) =>
+    stack.primary.query(
+      "INSERT INTO passkeys (user_id, credential_id, public_key, sign_count, device_type, backed_up, name) VALUES ($1, $2, '\\x00', 0, 'singleDevice', false, 'intruder key')",
+      [userId, randomUUID()],
+    );
+  const passkeysOf = async (userId: string) => (await stack.primary.query("SELECT 1 FROM passkeys WHERE user_id = $1", [userId])).rowCount;
+
+  it("ForcePasswordReset ends every session, retires the password and every passkey, and mails a reset link", async () => {
     const someone = await person();
+    // One an intruder may have registered: it would sign in alone after the reset.
+    await addPasskey(someone.id);
     const { revokedSessions } = await admin.forcePasswordReset({ userId: someone.id }, asAdmin);
     expect(revokedSessions).toBe(1);
     expect(await codeOf(someone.client.getMe({}, bearer(someone.tokens.accessToken)))).toBe(Code.Unauthenticated);
     expect(await codeOf(someone.client.signIn({ email: someone.email, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
+    expect(await passkeysOf(someone.id)).toBe(0);
     const { token } = await stack.tokenFrom(someone.email, /reset/i);
     await someone.client.resetPassword({ token, newPassword: NEW_PASSWORD });
     await someone.client.signIn({ email: someone.email, password: NEW_PASSWORD });
