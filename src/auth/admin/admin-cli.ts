@@ -98,10 +98,12 @@ export async function runAdminCommand({ command, email, role }: AdminCommand, co
     switch (command) {
       case "grant-role":
       case "revoke-role": {
+        // Taking a role away drops the gateways' copy first, as the Admin API does (role-copies.ts).
+        if (command === "revoke-role") await roleCopies.drop(user.id);
         const change = command === "grant-role" ? await roles.grant(user.id, role!, undefined) : await roles.revoke(user.id, role!);
         if (!change) throw new DomainError("not_found", `no account has the address ${email}`);
-        await roleCopies.publish(user.id, change.current);
         await audited({ type: command === "grant-role" ? "admin.role_granted" : "admin.role_revoked", userId: user.id, details: { role, changed: change.changed } });
+        await roleCopies.publish(user.id, change.current);
         return `${email}: roles ${change.current.roles.join(", ") || "(none)"}${change.changed ? "" : " (unchanged)"}`;
       }
       case "disable-user": {

@@ -32,7 +32,7 @@ export interface AdminServiceDeps {
   authenticator: Authenticator;
   users: Pick<UserStore, "findById">;
   roles: RoleStore;
-  roleCopies: Pick<RoleCopies, "publish">;
+  roleCopies: Pick<RoleCopies, "publish" | "drop">;
   store: AdminStore;
   sessions: Pick<SessionStore, "listForUser">;
   mfa: Pick<MfaStore, "disable">;
@@ -202,8 +202,13 @@ export function createAdminService(deps: AdminServiceDeps): ServiceImpl<typeof A
       const userId = requireUserId(req.userId);
       const role = requireRole(req.role);
       if (role === ADMIN_ROLE) notSelf(admin, userId, `remove the ${ADMIN_ROLE} role from`);
-      const change = await published(userId, await deps.roles.revoke(userId, role));
+      // Fail closed: the gateways' copy goes first, so a publish lost after the commit cannot keep the role alive.
+      await deps.roleCopies.drop(userId);
+      const change = await deps.roles.revoke(userId, role);
+      if (!change) throw noSuchUser();
+      // Recorded once committed, whether or not the copy can be refilled now.
       await audit(ctx, { type: "admin.role_revoked", userId, details: { admin, role, changed: change.changed } });
+      await published(userId, change);
       return { roles: change.current.roles };
     },
   };

@@ -162,6 +162,14 @@ export function createPgAdminStore(deps: PgAdminStoreDeps): AdminStore {
                               AND NOT EXISTS (SELECT 1 FROM users o WHERE o.email = t.new_email))`,
           [userId, locked.email],
         );
+        // Its OAuth grants and what they issued (codes, tokens, provider sessions), which name it by id
+        // without a foreign key: oidc-provider's artifacts are the provider's own JSON.
+        await tx.query(
+          `DELETE FROM oauth_artifacts WHERE payload ->> 'accountId' = $1
+             OR grant_id IN (SELECT grant_id FROM oauth_grant_sessions WHERE account_id = $1)`,
+          [userId],
+        );
+        await tx.query("DELETE FROM oauth_grant_sessions WHERE account_id = $1", [userId]);
         // Tokens, factors, recovery codes, roles and pending revocations go with the row (ON DELETE CASCADE).
         await tx.query("DELETE FROM users WHERE id = $1", [userId]);
         return { id: locked.id, email: locked.email };

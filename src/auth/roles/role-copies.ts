@@ -13,7 +13,11 @@ export interface RoleCopies {
   publish(userId: string, roles: UserRoles): Promise<void>;
   /** The user's roles for a token being issued: the copy (kept alive), or Postgres when there is none. */
   rolesOf(userId: string): Promise<string[]>;
-  /** Drops the copy (the user is deleted). */
+  /**
+   * Drops the copy and tells the gateways: until it is refilled from Postgres (the next publish, or a
+   * token issued), the Check sees no roles. Done before a role is taken away, so a publish that fails
+   * after the commit leaves the user with fewer roles, never with the removed one.
+   */
   drop(userId: string): Promise<void>;
 }
 
@@ -39,6 +43,12 @@ end
 return 1
 `;
 
+const DROP = `
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], cjson.encode({type = '${USER_CHANGED}', userId = ARGV[2], atMs = ${LUA_NOW_MS}}))
+return 1
+`;
+
 const READ_AND_RENEW = `
 local cur = redis.call('GET', KEYS[1])
 if cur then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -61,7 +71,7 @@ export function createRoleCopies(deps: RoleCopiesDeps): RoleCopies {
       return current.roles;
     },
     async drop(userId) {
-      await redis.del(userRolesKey(userId));
+      await redis.eval(DROP, 1, userRolesKey(userId), REVOCATION_CHANNEL, userId);
     },
   };
 }

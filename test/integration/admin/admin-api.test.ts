@@ -276,6 +276,12 @@ describe("Admin API (auth.admin.v1.AdminService)", () => {
     // An admin who acted and is then deleted is pseudonymised in the events of those they acted on.
     const second = await anotherAdmin();
     await admin.getUser({ userId: someone.id }, second.as);
+    // An OAuth grant it gave a client, as oidc-provider stores one: its id only inside the provider's JSON.
+    const clientId = `erasure-${randomUUID()}`;
+    await stack.primary.query("INSERT INTO oauth_clients (client_id, name, metadata) VALUES ($1, 'erasure test', '{}')", [clientId]);
+    await stack.primary.query("INSERT INTO oauth_grant_sessions (grant_id, account_id, client_id, session_id) VALUES ($1, $2, $3, 'sid')", [`g-${clientId}`, someone.id, clientId]);
+    await stack.primary.query("INSERT INTO oauth_artifacts (model, id, payload, grant_id) VALUES ('Grant', $1, $2, $1)", [`g-${clientId}`, JSON.stringify({ accountId: someone.id, clientId })]);
+    await stack.primary.query("INSERT INTO oauth_artifacts (model, id, payload) VALUES ('Session', $1, $2)", [`s-${clientId}`, JSON.stringify({ accountId: someone.id })]);
     const outbox = await stack.primary.query("SELECT count(*)::int AS n FROM mail_outbox WHERE recipient = $1", [someone.email]);
     expect(outbox.rows[0].n).toBeGreaterThan(0);
 
