@@ -20,7 +20,7 @@ import type { SignInChallenges } from "./mfa/sign-in-challenges.js";
 import { tokenPair as pairFor } from "./tokens/token-pair.js";
 import { SESSION_ID_FORMAT } from "../contract/session-secret.js";
 import type { Clock } from "../platform/clock.js";
-import type { DeviceOf } from "./sessions/device-of.js";
+import { sessionOpenedBy, type DeviceOf } from "./sessions/device-of.js";
 import type { IssuedRefresh, SessionStore } from "./sessions/session-store.js";
 import type { AccessTokens } from "./tokens/access-tokens.js";
 import type { UserStore } from "./users/user-store.js";
@@ -125,15 +125,7 @@ export function createAuthService(deps: AuthServiceDeps): CoreHandlers {
         return { mfaRequired: true, mfaChallenge };
       }
       await abuse.lockout.recordSuccess(email, meta.ip);
-      const issued = await sessions.create({
-        userId: user.id,
-        userAgent: meta.userAgent,
-        ip: meta.ip,
-        secondFactor: false,
-        emailVerified: user.emailVerified,
-        fingerprint: deps.deviceOf(meta),
-        provenAt,
-      });
+      const issued = await sessions.create(sessionOpenedBy(meta, deps.deviceOf, { userId: user.id, secondFactor: false, emailVerified: user.emailVerified, provenAt }));
       await audit(ctx, { type: "signin.success", userId: user.id, details: { sessionId: issued.session.id } });
       return tokenPair(issued);
     },

@@ -7,7 +7,7 @@ import { activeCaller, type ActiveCaller } from "../active-caller.js";
 import type { RequestAudit } from "../audit/request-audit.js";
 import type { Authenticator } from "../authenticate.js";
 import type { RecentProof } from "../recent-proof.js";
-import type { DeviceOf } from "../sessions/device-of.js";
+import { sessionOpenedBy, type DeviceOf } from "../sessions/device-of.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import { tokenPair } from "../tokens/token-pair.js";
@@ -95,16 +95,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaHandlers {
       await abuse.lockout.recordSuccess(pending.email, meta.ip);
       // Read now rather than at SignIn: the email may have been verified while the challenge waited.
       const emailVerified = (await users.findById(pending.userId))?.emailVerified === true;
-      const issued = await sessions.create({
-        userId: pending.userId,
-        userAgent: meta.userAgent,
-        ip: meta.ip,
-        secondFactor: true,
-        emailVerified,
-        fingerprint: deps.deviceOf(meta),
-        // The password was proven at SignIn: a change committed since ends this session too.
-        provenAt: pending.provenAt,
-      });
+      // The password was proven at SignIn: a change committed since ends this session too.
+      const issued = await sessions.create(sessionOpenedBy(meta, deps.deviceOf, { userId: pending.userId, secondFactor: true, emailVerified, provenAt: pending.provenAt }));
       if (used === "recovery_code") await audit(ctx, { type: "mfa.recovery_code_used", userId: pending.userId });
       await audit(ctx, { type: "signin.success", userId: pending.userId, details: { sessionId: issued.session.id, factor: used } });
       return tokenPair(deps.tokens, issued);

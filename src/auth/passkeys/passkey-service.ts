@@ -19,7 +19,7 @@ import type { Authenticator } from "../authenticate.js";
 import type { SecondFactor } from "../mfa/second-factor.js";
 import type { PendingSignIn, SignInChallenges } from "../mfa/sign-in-challenges.js";
 import type { RecentProof } from "../recent-proof.js";
-import type { DeviceOf } from "../sessions/device-of.js";
+import { sessionOpenedBy, type DeviceOf } from "../sessions/device-of.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import { tokenPair } from "../tokens/token-pair.js";
@@ -158,15 +158,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): ServiceImpl<type
     const meta = ctx.values.get(kRequestMeta);
     const user = await deps.users.findById(userId);
     if (!user || user.disabled) throw new DomainError("unauthenticated", NOT_RECOGNISED);
-    const issued = await deps.sessions.create({
-      userId,
-      userAgent: meta.userAgent,
-      ip: meta.ip,
-      secondFactor: mfa,
-      emailVerified: user.emailVerified,
-      fingerprint: deps.deviceOf(meta),
-      provenAt,
-    });
+    const issued = await deps.sessions.create(sessionOpenedBy(meta, deps.deviceOf, { userId, secondFactor: mfa, emailVerified: user.emailVerified, provenAt }));
     await audit(ctx, { type: "signin.success", userId, details: { sessionId: issued.session.id, factor } });
     return tokenPair(deps.tokens, issued);
   }
