@@ -55,7 +55,7 @@ export function readListenerLimits(read: EnvReader): ListenerLimits {
     maxActiveStreams: read.integer("H2_MAX_ACTIVE_STREAMS", 8, 1, 10_000),
     maxResetsPer10s: read.integer("H2_MAX_RESETS", 200, 1, 1_000_000),
     // Unset means none; a value given must be a real duration.
-    shutdownDelayMs: read.string("SHUTDOWN_DELAY", "") === "" ? 0 : read.duration("SHUTDOWN_DELAY", "1s"),
+    shutdownDelayMs: read.isSet("SHUTDOWN_DELAY") ? read.duration("SHUTDOWN_DELAY", "1s") : 0,
     shutdownGraceMs: read.duration("SHUTDOWN_GRACE", "10s"),
   };
 }

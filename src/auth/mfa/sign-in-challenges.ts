@@ -64,7 +64,7 @@ export async function eraseChallengesOf(redis: RedisClient, userId: string): Pro
     do {
       const [next, keys] = await node.scan(cursor, "MATCH", "mfa:challenge:{*}", "COUNT", 1000);
       cursor = next;
-      const challenges = keys.filter((k) => k.endsWith("}"));
+      const challenges = keys.filter((k) => !k.endsWith(":claim"));
       const owners = await Promise.all(challenges.map((k) => node.hget(k, "uid").catch(() => null)));
       // A challenge and its claim share a slot, so each pair goes in one DEL.
       await Promise.all(challenges.filter((_, i) => owners[i] === userId).map((k) => node.del(k, `${k}:claim`)));

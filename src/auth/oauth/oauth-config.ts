@@ -61,9 +61,8 @@ export function readOAuthConfig(
   const grantTtlMs = read.duration("OAUTH_GRANT_TTL", `${Math.floor(base.sessionAbsoluteTtlMs / 1000)}s`);
   const refreshTokenTtlMs = read.duration("OAUTH_REFRESH_TOKEN_TTL", `${Math.floor(Math.min(base.sessionIdleTtlMs, grantTtlMs) / 1000)}s`);
   // Only what an operator set is held to these: the defaults follow the session lifetimes, whose own rules are checked beside them.
-  const set = (name: string) => read.string(name, "") !== "";
-  if (set("OAUTH_GRANT_TTL") && grantTtlMs > base.sessionAbsoluteTtlMs) read.report("OAUTH_GRANT_TTL must not be longer than SESSION_ABSOLUTE_TTL: the grant's session would end first");
-  if (set("OAUTH_REFRESH_TOKEN_TTL") && refreshTokenTtlMs > grantTtlMs) read.report("OAUTH_REFRESH_TOKEN_TTL must not be longer than OAUTH_GRANT_TTL");
+  if (read.isSet("OAUTH_GRANT_TTL") && grantTtlMs > base.sessionAbsoluteTtlMs) read.report("OAUTH_GRANT_TTL must not be longer than SESSION_ABSOLUTE_TTL: the grant's session would end first");
+  if (read.isSet("OAUTH_REFRESH_TOKEN_TTL") && refreshTokenTtlMs > grantTtlMs) read.report("OAUTH_REFRESH_TOKEN_TTL must not be longer than OAUTH_GRANT_TTL");
   const adminToken = read.string("OAUTH_ADMIN_TOKEN", "") || undefined;
   if (adminToken !== undefined && adminToken.length < 32) read.report("OAUTH_ADMIN_TOKEN must be at least 32 characters");
   return {
