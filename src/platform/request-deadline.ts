@@ -20,7 +20,7 @@ export const outlivingCall = <T>(work: () => Promise<T>): Promise<T> => current.
 export const deadlineInterceptor: Interceptor = (next) => (req) => current.run(req.signal, () => next(req));
 
 /** Why a call's signal fired, as the client-safe error the call ends with. */
-export function abortedCall(signal: AbortSignal): ConnectError {
+function abortedCall(signal: AbortSignal): ConnectError {
   if (signal.reason instanceof ConnectError) return signal.reason;
   return new ConnectError("the caller went away", Code.Canceled);
 }
