@@ -1,8 +1,7 @@
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { ensurePrograms } from "../../src/stack/install.js";
 
 export const CHROMIUM_PATH = "/usr/bin/chromium";
-export const CHROMIUM_INSTALL = "DEBIAN_FRONTEND=noninteractive apt-get install -y chromium";
 
 /** Flags for a quiet, reproducible headless run: no network beyond the test's own, no first-run UI. */
 export const CHROMIUM_ARGS = [
@@ -17,13 +16,17 @@ export const CHROMIUM_ARGS = [
 ];
 
 /**
- * Debian's chromium, installed with apt-get when missing and we are root. Otherwise the reason to
- * skip, naming the command to run, so a missing browser shows as a skipped test, never a pass.
+ * Debian's chromium, installed with apt-get when missing and we are root (taking turns on apt's
+ * lock with the other files that install what they need). Otherwise the reason to skip, naming the
+ * command to run, so a missing browser shows as a skipped test, never a pass; in CI a browser test
+ * that cannot run fails instead, since a skip there would pass a run that tested no page.
  */
 export function ensureChromium(): { path: string } | { skip: string } {
-  if (existsSync(CHROMIUM_PATH)) return { path: CHROMIUM_PATH };
-  if (process.getuid?.() !== 0) return { skip: `${CHROMIUM_PATH} not found; install it with: sudo ${CHROMIUM_INSTALL}` };
-  const result = spawnSync("sh", ["-c", `apt-get update -qq && ${CHROMIUM_INSTALL}`], { stdio: "pipe", encoding: "utf8" });
-  if (result.status === 0 && existsSync(CHROMIUM_PATH)) return { path: CHROMIUM_PATH };
-  return { skip: `installing chromium failed (exit ${result.status}): ${(result.stderr ?? "").trim().split("\n").slice(-3).join(" ")}; run: ${CHROMIUM_INSTALL}` };
+  const requirement = { name: "chromium", debianPackage: "chromium", locate: () => (existsSync(CHROMIUM_PATH) ? CHROMIUM_PATH : undefined) };
+  try {
+    return { path: ensurePrograms([requirement]).chromium! };
+  } catch (error) {
+    if (process.env.CI) throw error;
+    return { skip: error instanceof Error ? error.message : String(error) };
+  }
 }
