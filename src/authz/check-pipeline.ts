@@ -6,7 +6,7 @@ import { parseSessionSecret } from "../contract/session-secret.js";
 import type { Clock } from "../platform/clock.js";
 import type { CheckInput } from "./check-input.js";
 import type { DegradedMode } from "./config.js";
-import { deny, type Decision, type DenyReason, type Identity } from "./decision.js";
+import { deny, type Decision, type Delegation, type DenyReason, type Identity } from "./decision.js";
 import type { RolePolicy } from "./role-rules.js";
 import type { RoutePolicy } from "./route-policy.js";
 import type { AudiencePolicy } from "./audience-rules.js";
@@ -32,6 +32,9 @@ export interface CheckPipelineDeps {
   /** Told after every session read whether the store answered, so metrics and logs can show degraded operation. */
   onStoreStatus(reachable: boolean): void;
 }
+
+/** An OAuth token's delegation travels with the identity (x-oauth-* upstream); our own tokens and cookies have none. */
+const withDelegation = (identity: Identity, delegation: Delegation | undefined): Identity => (delegation ? { ...identity, delegation } : identity);
 
 const sameHash = (stored: string | undefined, presented: string) =>
   stored !== undefined && stored.length === presented.length && timingSafeEqual(Buffer.from(stored), Buffer.from(presented));
@@ -85,8 +88,8 @@ export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
       const principal = await identify(input);
       if (typeof principal === "string") return deny(principal);
       // RFC 9068 4: a resource server accepts only tokens issued for it; checked before any session read.
-      const oauthAudience = principal.via === "token" ? principal.claims.oauthAudience : undefined;
-      if (oauthAudience !== undefined && !deps.audiences?.accepts(input.path, oauthAudience)) return deny("wrong_audience");
+      const delegation = principal.via === "token" ? principal.claims.delegation : undefined;
+      if (delegation !== undefined && !deps.audiences?.accepts(input.path, delegation.audience)) return deny("wrong_audience");
       const sessionId = principal.via === "token" ? principal.claims.sessionId : principal.sessionId;
 
       const session = await readSession(sessionId);
@@ -95,7 +98,7 @@ export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
         if (principal.via !== "token" || deps.degradedMode !== "allow_tokens") return deny("session_store_unavailable");
         const { userId, level } = principal.claims;
         // The roles as of the token's issue: the only statement of them there is while Redis is away.
-        return authorize(input, { userId, sessionId, level, via: "token" }, "degraded", principal.claims.roles);
+        return authorize(input, withDelegation({ userId, sessionId, level, via: "token" }, delegation), "degraded", principal.claims.roles);
       }
       if (session === null) return deny("session_not_found");
       if (session.expiresAt <= deps.clock.now()) return deny("session_expired");
@@ -106,7 +109,7 @@ export function createCheckPipeline(deps: CheckPipelineDeps): CheckPipeline {
 
       const level = principal.via === "token" ? principal.claims.level : session.level;
       // Roles come from the user's record for tokens too, not the claim: a removal holds at once (README, Roles).
-      return authorize(input, { userId: session.userId, sessionId, level, via: principal.via }, "authenticated", session.roles);
+      return authorize(input, withDelegation({ userId: session.userId, sessionId, level, via: principal.via }, delegation), "authenticated", session.roles);
     },
   };
 }

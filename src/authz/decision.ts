@@ -36,11 +36,22 @@ const DENY_STATUS: Record<DenyReason, DenyStatus> = {
   jwks_unavailable: 503,
 };
 
+/** What an OAuth access token (RFC 9068) says of the delegation it carries; our own session tokens carry none. */
+export interface Delegation {
+  /** RFC 9068 2.2 `client_id`: the client the user (or, for client_credentials, no one) delegated to. */
+  clientId: string;
+  /** The resource (RFC 8707) the token was issued for, which the route accepted (AUTHZ_AUDIENCE_RULES). */
+  audience: string;
+  /** RFC 9068 2.2.3 `scope`, space-separated; empty when none was granted. */
+  scope: string;
+}
+
 export interface Identity {
   userId: string;
   sessionId: string;
   level: AuthLevel;
   via: "token" | "cookie";
+  delegation?: Delegation;
 }
 
 export type Decision =

@@ -4,6 +4,7 @@ import { TokenRefused, verifyAccessToken, type KeyLookup } from "../contract/acc
 import { levelOf, type AuthLevel } from "../contract/auth-level.js";
 import type { Clock } from "../platform/clock.js";
 import type { TtlCache } from "../platform/ttl-cache.js";
+import type { Delegation } from "./decision.js";
 
 export interface TokenClaims {
   userId: string;
@@ -13,8 +14,8 @@ export interface TokenClaims {
   expiresAt: number;
   /** The `roles` claim: what the user held at issue, used only when the session cannot be read (degraded mode). */
   roles?: readonly string[];
-  /** An OAuth access token's resource (audience-rules.ts); undefined for our own session tokens. */
-  oauthAudience?: string;
+  /** An OAuth access token's client, resource (audience-rules.ts) and scope; undefined for our own session tokens. */
+  delegation?: Delegation;
 }
 
 export type TokenResult = { ok: true; claims: TokenClaims } | { ok: false; reason: "invalid_token" | "token_expired" | "jwks_unavailable" };
@@ -63,7 +64,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
         if (read.clientId !== undefined) {
           const oauthAudience = aud.find((a) => a !== deps.audience && audiences.includes(a));
           if (!oauthAudience) return { ok: false, reason: "invalid_token" };
-          claims.oauthAudience = oauthAudience;
+          claims.delegation = { clientId: read.clientId, audience: oauthAudience, scope: read.scope ?? "" };
         } else if (!aud.includes(deps.audience)) {
           return { ok: false, reason: "invalid_token" };
         }

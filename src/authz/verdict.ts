@@ -1,14 +1,20 @@
 import { isBrowserNavigation, isCanonicalPath, type CheckInput } from "./check-input.js";
 import type { AllowReason, Decision } from "./decision.js";
 
-/** Headers only this server may set for upstreams; a client's copies are always replaced or removed. */
-const IDENTITY_HEADERS = ["x-user-id", "x-session-id", "x-auth-level", "x-auth-degraded"];
+/** What an OAuth token's delegation tells upstreams: which client acts, for which resource, with which scopes. */
+const DELEGATION_HEADERS = ["x-oauth-client-id", "x-oauth-audience", "x-oauth-scope"];
 
-/** Per allow reason, the identity headers its upstreamHeaders do not set, in IDENTITY_HEADERS order: fixed, so built once. */
-const REMOVED_HEADERS: Record<AllowReason, string[]> = {
-  public: IDENTITY_HEADERS,
-  authenticated: ["x-auth-degraded"],
-  degraded: [],
+/** Headers only this server may set for upstreams; a client's copies are always replaced or removed. */
+export const IDENTITY_HEADERS = ["x-user-id", "x-session-id", "x-auth-level", "x-auth-degraded", ...DELEGATION_HEADERS];
+
+/**
+ * Per allow reason, and whether the identity carries a delegation, the identity headers its
+ * upstreamHeaders do not set, in IDENTITY_HEADERS order: fixed, so built once.
+ */
+const REMOVED_HEADERS: Record<AllowReason, { own: string[]; delegated: string[] }> = {
+  public: { own: IDENTITY_HEADERS, delegated: IDENTITY_HEADERS },
+  authenticated: { own: ["x-auth-degraded", ...DELEGATION_HEADERS], delegated: ["x-auth-degraded"] },
+  degraded: { own: DELEGATION_HEADERS, delegated: [] },
 };
 
 export interface Verdict {
@@ -42,16 +48,23 @@ function signinRedirect(input: CheckInput, signinUrl: string): string {
 /** Renders a decision as HTTP terms shared by the Envoy and forward-auth front ends. */
 export function toVerdict(decision: Decision, input: CheckInput, options: VerdictOptions): Verdict {
   if (decision.allow) {
-    const upstreamHeaders: Array<[string, string]> =
-      decision.reason === "public"
-        ? []
-        : [
-            ["x-user-id", decision.identity.userId],
-            ["x-session-id", decision.identity.sessionId],
-            ["x-auth-level", decision.identity.level],
-          ];
+    if (decision.reason === "public") return { status: 200, upstreamHeaders: [], removeHeaders: REMOVED_HEADERS.public.own, clientHeaders: [], body: "" };
+    const { identity } = decision;
+    const upstreamHeaders: Array<[string, string]> = [
+      ["x-user-id", identity.userId],
+      ["x-session-id", identity.sessionId],
+      ["x-auth-level", identity.level],
+    ];
     if (decision.reason === "degraded") upstreamHeaders.push(["x-auth-degraded", "1"]);
-    return { status: 200, upstreamHeaders, removeHeaders: REMOVED_HEADERS[decision.reason], clientHeaders: [], body: "" };
+    const removed = REMOVED_HEADERS[decision.reason];
+    if (!identity.delegation) return { status: 200, upstreamHeaders, removeHeaders: removed.own, clientHeaders: [], body: "" };
+    // An upstream authorizes a delegated call by its scopes, not by the user alone (RFC 9068 4).
+    upstreamHeaders.push(
+      ["x-oauth-client-id", identity.delegation.clientId],
+      ["x-oauth-audience", identity.delegation.audience],
+      ["x-oauth-scope", identity.delegation.scope],
+    );
+    return { status: 200, upstreamHeaders, removeHeaders: removed.delegated, clientHeaders: [], body: "" };
   }
 
   const clientHeaders: Array<[string, string]> = [

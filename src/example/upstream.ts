@@ -24,6 +24,8 @@ export async function startExampleUpstream(host: string, port: number): Promise<
         method: req.method,
         path: req.url,
         identity: { userId: header("x-user-id"), sessionId: header("x-session-id"), authLevel: header("x-auth-level") },
+        // An OAuth access token's delegation: an upstream authorizes such a call by its scopes.
+        oauth: header("x-oauth-client-id") === null ? null : { clientId: header("x-oauth-client-id"), audience: header("x-oauth-audience"), scope: header("x-oauth-scope") },
         requestId: header("x-request-id"),
       }),
     );

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GOOD_PASSWORD, bearer, uniqueEmail } from "../../support/auth.js";
 import { percentile } from "../../support/authz.js";
 import { browserSignIn } from "../../support/browser.js";
+import { registerClient, TEST_RESOURCE } from "../../support/oauth.js";
 import type { GatewayProxy } from "../../../src/stack/gateway.js";
 import { bucketQuantile, gatewayChecks, http1, rawHttp, startTopology, userIdOf, type TestGateway, type TestTopology } from "../../support/gateway.js";
 
@@ -19,9 +20,9 @@ describe.each(["envoy", "nginx"] as const)("through the %s gateway", (proxy) => 
   const checks = (authz: TestGateway["authz"][number]) => gatewayChecks(authz, proxy === "envoy" ? "grpc" : "http");
 
   beforeAll(async () => {
-    topo = await startTopology();
+    topo = await startTopology({ OAUTH_RESOURCES: `${TEST_RESOURCE}=api.read api.write` });
     // A long cache TTL, so only the revocation event can explain a prompt denial.
-    gw = await topo.addGateway(2, { AUTHZ_CACHE_TTL: "60s" }, proxy);
+    gw = await topo.addGateway(2, { AUTHZ_CACHE_TTL: "60s", AUTHZ_AUDIENCE_RULES: `/example/=${TEST_RESOURCE}` }, proxy);
   });
   afterAll(async () => {
     await topo?.close();
@@ -49,6 +50,24 @@ describe.each(["envoy", "nginx"] as const)("through the %s gateway", (proxy) => 
     expect(body.requestId).toMatch(REQUEST_ID[proxy]);
     // A protected RPC passes the Check at the edge and the service's own bearer check.
     expect((await gw.client.getMe({}, bearer(tokens.accessToken))).user?.id).toBe(userIdOf(tokens.accessToken));
+  });
+
+  it("tells the upstream which OAuth client acts, for which resource and scopes; a client's own x-oauth-* never pass", async () => {
+    const { clientId, secret } = await registerClient(topo.auth, { name: "Svc", grantTypes: ["client_credentials"], redirectUris: [], scopes: ["api.read"] });
+    const grant = await fetch(`${topo.auth.server.url}/oauth2/token`, {
+      method: "POST",
+      headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString("base64")}`, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "client_credentials", scope: "api.read", resource: TEST_RESOURCE }),
+    });
+    expect(grant.status).toBe(200);
+    const { access_token } = (await grant.json()) as { access_token: string };
+    const forged = { "x-oauth-client-id": "c_admin", "x-oauth-audience": "urn:other", "x-oauth-scope": "api.write admin" };
+    const delegated = await fetch(`${gw.url}/example/hello`, { headers: { ...forged, authorization: `Bearer ${access_token}` } });
+    expect(delegated.status).toBe(200);
+    expect(await delegated.json()).toMatchObject({ identity: { userId: clientId }, oauth: { clientId, audience: TEST_RESOURCE, scope: "api.read" } });
+    const { tokens } = await signUpAndIn();
+    const own = await fetch(`${gw.url}/example/hello`, { headers: { ...forged, authorization: `Bearer ${tokens.accessToken}` } });
+    expect(await own.json()).toMatchObject({ identity: { sessionId: tokens.sessionId }, oauth: null });
   });
 
   it("without a credential: 401 with WWW-Authenticate for APIs, 302 to the sign-in page for browsers", async () => {

@@ -37,13 +37,24 @@ describe("a token issued to an OAuth client never passes as the user's own", () 
 
   it("at the Check: for its resource only, and never as a session token, whatever else its aud names", async () => {
     expect(await verifier.verify(token({ aud: OURS }))).toMatchObject({ ok: true, claims: { userId: "user-1" } });
-    expect(((await verifier.verify(token({ aud: OURS }))) as { claims: TokenClaims }).claims.oauthAudience).toBeUndefined();
-    expect(await verifier.verify(token({ aud: RESOURCE, client_id: "c1" }))).toMatchObject({ ok: true, claims: { oauthAudience: RESOURCE } });
+    expect(((await verifier.verify(token({ aud: OURS }))) as { claims: TokenClaims }).claims.delegation).toBeUndefined();
+    expect(await verifier.verify(token({ aud: RESOURCE, client_id: "c1" }))).toMatchObject({ ok: true, claims: { delegation: { clientId: "c1", audience: RESOURCE, scope: "" } } });
     expect(await verifier.verify(token({ aud: OURS, client_id: "c1" }))).toEqual({ ok: false, reason: "invalid_token" });
-    expect(await verifier.verify(token({ aud: [OURS, RESOURCE], client_id: "c1" }))).toMatchObject({ ok: true, claims: { oauthAudience: RESOURCE } });
+    expect(await verifier.verify(token({ aud: [OURS, RESOURCE], client_id: "c1" }))).toMatchObject({ ok: true, claims: { delegation: { audience: RESOURCE } } });
     // Without client_id a token for a resource is not one of ours either.
     expect(await verifier.verify(token({ aud: RESOURCE }))).toEqual({ ok: false, reason: "invalid_token" });
     expect(await verifier.verify(token({ aud: RESOURCE, client_id: 42 }))).toEqual({ ok: false, reason: "invalid_token" });
+  });
+
+  it("at the Check: the granted scope travels with the delegation, and only a header-safe client_id and scope are accepted", async () => {
+    expect(await verifier.verify(token({ aud: RESOURCE, client_id: "c1", scope: "api.read api.write" }))).toMatchObject({
+      ok: true,
+      claims: { delegation: { clientId: "c1", audience: RESOURCE, scope: "api.read api.write" } },
+    });
+    // Signed by us or not, these would reach upstreams as headers: a line break would forge one.
+    for (const claims of [{ scope: "api.read\r\nx-user-id: admin" }, { scope: 'a"b' }, { scope: " api.read" }, { scope: 7 }, { client_id: "c1\nx-user-id: admin" }, { client_id: "c 1" }, { client_id: "" }]) {
+      expect(await verifier.verify(token({ aud: RESOURCE, client_id: "c1", ...claims })), JSON.stringify(claims)).toEqual({ ok: false, reason: "invalid_token" });
+    }
   });
 
   it("at the auth service's own RPCs: refused", async () => {

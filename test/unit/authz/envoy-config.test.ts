@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadEnvoyApi } from "../../support/envoy-api.js";
 import { DEFAULT_PUBLIC_PREFIXES } from "../../../src/authz/config.js";
+import { IDENTITY_HEADERS } from "../../../src/authz/verdict.js";
 import { loadRateLimitConfig } from "../../../src/ratelimit/config.js";
 
 const ENVOY_YAML = path.resolve(import.meta.dirname, "../../../envoy/envoy.yaml");
@@ -163,7 +164,7 @@ describe("envoy/envoy.yaml", () => {
       expect(hcm.internal_address_config, listener.name).toEqual({});
       for (const route of hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>) {
         if (!route.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled) continue;
-        expect(route.request_headers_to_remove, JSON.stringify(route.match)).toEqual(["x-user-id", "x-session-id", "x-auth-level", "x-auth-degraded"]);
+        expect(route.request_headers_to_remove, JSON.stringify(route.match)).toEqual(IDENTITY_HEADERS);
       }
     }
   });

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { IDENTITY_HEADERS } from "../../../src/authz/verdict.js";
 
 const TEMPLATE = path.resolve(import.meta.dirname, "../../../nginx/nginx.conf.template");
 
@@ -91,6 +92,10 @@ describe("nginx/nginx.conf.template", () => {
       "= /.well-known/openid-configuration",
       "^~ /oauth2/",
     ]);
-    for (const header of ["X-User-Id", "X-Session-Id", "X-Auth-Level", "X-Auth-Degraded"]) expect(text).toContain(`proxy_set_header ${header} $authz_`);
+    // Every header the Check may set upstream is taken from its answer, and a client's copy replaced.
+    for (const header of IDENTITY_HEADERS) {
+      expect(text, header).toMatch(new RegExp(`proxy_set_header ${header} \\$authz_\\w+;`, "i"));
+      expect(text, header).toMatch(new RegExp(`auth_request_set \\$authz_\\w+ \\$upstream_http_${header.replaceAll("-", "_")};`));
+    }
   });
 });

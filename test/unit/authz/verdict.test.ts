@@ -23,11 +23,29 @@ describe("toVerdict", () => {
       ["x-session-id", "s1"],
       ["x-auth-level", "basic"],
     ]);
-    expect(verdict.removeHeaders).toEqual(["x-auth-degraded"]);
+    expect(verdict.removeHeaders).toEqual(["x-auth-degraded", "x-oauth-client-id", "x-oauth-audience", "x-oauth-scope"]);
     const open = toVerdict({ allow: true, reason: "public" }, input(), options);
-    expect(open.removeHeaders).toEqual(["x-user-id", "x-session-id", "x-auth-level", "x-auth-degraded"]);
+    expect(open.removeHeaders).toEqual(["x-user-id", "x-session-id", "x-auth-level", "x-auth-degraded", "x-oauth-client-id", "x-oauth-audience", "x-oauth-scope"]);
     const degraded = toVerdict({ allow: true, reason: "degraded", identity }, input(), options);
     expect(degraded.upstreamHeaders).toContainEqual(["x-auth-degraded", "1"]);
+    expect(degraded.removeHeaders).toEqual(["x-oauth-client-id", "x-oauth-audience", "x-oauth-scope"]);
+  });
+
+  it("tells upstreams which OAuth client acts, for which resource, with which scopes", () => {
+    const delegated = { ...identity, delegation: { clientId: "c_1", audience: "urn:example:api", scope: "orders.read" } };
+    const verdict = toVerdict({ allow: true, reason: "authenticated", identity: delegated }, input(), options);
+    expect(verdict.upstreamHeaders).toEqual([
+      ["x-user-id", "u1"],
+      ["x-session-id", "s1"],
+      ["x-auth-level", "basic"],
+      ["x-oauth-client-id", "c_1"],
+      ["x-oauth-audience", "urn:example:api"],
+      ["x-oauth-scope", "orders.read"],
+    ]);
+    expect(verdict.removeHeaders).toEqual(["x-auth-degraded"]);
+    const degraded = toVerdict({ allow: true, reason: "degraded", identity: delegated }, input(), options);
+    expect(degraded.removeHeaders).toEqual([]);
+    expect(degraded.upstreamHeaders).toContainEqual(["x-oauth-scope", "orders.read"]);
   });
 
   it("answers an API client 401 with WWW-Authenticate (RFC 6750 3) and the reason", () => {
