@@ -48,7 +48,8 @@ export function providerUnavailable(error: unknown): boolean {
 
 /** A short code for the audit log of why the provider's answer was refused. */
 export function refusalCode(error: unknown): string {
-  if (error instanceof oidc.ResponseBodyError) return error.error;
+  // The provider chooses the error string: bounded before it reaches the audit log.
+  if (error instanceof oidc.ResponseBodyError) return error.error.slice(0, 64);
   if (error instanceof oidc.ClientError || error instanceof ProviderAnswerError) return error.code ?? "client_error";
   return "invalid_response";
 }
