@@ -202,9 +202,6 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       const provenAt = deps.clock.now();
       const user = await deps.users.findById(link.userId);
       if (!user || user.disabled) return refused(ctx, link.provider, "disabled", new DomainError("unauthenticated", NOT_RECOGNISED), link.userId);
-      if (user.passwordHash === "") {
-        throw new DomainError("failed_precondition", "this account has no password: sign in the way you signed up, or set a password with “Forgot your password?”, then try again");
-      }
       const locked = await abuse.lockout.lockedFor(user.email, meta.ip);
       if (locked === "capped") throw new DomainError("resource_exhausted", "too many failed sign-ins; reset the password to sign in again");
       if (locked > 0) throw retryLater(ctx, locked);
