@@ -249,6 +249,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       recentProof,
       clock,
       accountWritten: userWritten,
+      templates,
     });
     const admin = composeAdminService({
       primary: db.write,

@@ -1,7 +1,9 @@
+import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from "jose";
 import Provider from "oidc-provider";
 import { findFreePort } from "../../src/stack/ports.js";
+import { uniqueEmail } from "./auth.js";
 
 /** Who signs in at the stand-in's next login: the test chooses the claims. */
 export interface StandInAccount {
@@ -37,6 +39,8 @@ export async function startStandInProvider(redirectUri: string) {
     features: { devInteractions: { enabled: false } },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: { keys: ["stand-in-cookie-key"] },
+    // Explicit, so oidc-provider does not print a notice per artifact kind into every test's output.
+    ttl: { AccessToken: 600, AuthorizationCode: 60, Grant: 600, IdToken: 600, Interaction: 600, Session: 600 },
     async findAccount(_ctx, id) {
       const account = accounts.get(id);
       return account && { accountId: id, claims: async () => ({ ...account }) };
@@ -121,4 +125,27 @@ export function hostBrowser() {
       throw new Error("too many redirects");
     },
   };
+}
+
+export type StandInProvider = Awaited<ReturnType<typeof startStandInProvider>>;
+
+/** A fresh person at the stand-in: a new subject and address, verified unless `claims` say otherwise. */
+export const someone = (claims: { email_verified?: boolean; email?: string } = {}) => ({ sub: randomUUID(), email: uniqueEmail("social"), email_verified: true, ...claims });
+export type Someone = ReturnType<typeof someone>;
+
+/** Sign-ins at our `base` through the stand-in `provider` configured as `id`, each in a fresh browser. */
+export function standInSignIns(base: string, provider: StandInProvider, id = "google") {
+  /** Starts a sign-in as `account`: the browser and the callback URL it was sent to (not yet opened). */
+  async function toCallback(account: Someone, returnTo = "/example/") {
+    provider.control.next = account;
+    const b = hostBrowser();
+    const callback = await b.until(`${base}/signin/social/${id}?return_to=${encodeURIComponent(returnTo)}`, `/signin/social/${id}/callback`);
+    return { b, callback };
+  }
+  async function signInWith(account: Someone) {
+    const { b, callback } = await toCallback(account);
+    const res = await b.get(callback.href);
+    return { b, res, body: res.status === 303 ? "" : await res.text() };
+  }
+  return { toCallback, signInWith };
 }

@@ -25,6 +25,7 @@ export type AuditEventType =
   | "passkey.removed"
   | "passkey.failure"
   | "social.link_requested"
+  | "social.link_mailed"
   | "social.link"
   | "social.unlink"
   | "admin.denied"

@@ -6,8 +6,9 @@ import { kRequestMeta, type RequestMeta } from "../../platform/request-context.j
 import { refusalOf, sentence, type AccountRoute } from "./account-kit.js";
 import { timeOf } from "./account-pages.js";
 import { alertBox, csrfInput, field } from "./form-fields.js";
-import { answerSafely, cookieOf, readForm, sendHtml, type Csrf, type Req, type Res } from "./forms.js";
+import { answerSafely, cookieOf, newNonce, readForm, sendHtml, type Csrf, type Req, type Res } from "./forms.js";
 import { escapeHtml, page } from "./html.js";
+import { fragmentTokenScript } from "./link-pages.js";
 import { safeReturnTo } from "./return-to.js";
 
 export interface SocialButton {
@@ -34,6 +35,7 @@ export interface SocialSignInDeps {
   secondStep(res: Res, returnTo: string, challenge: string, alsoClear: string[]): void;
 }
 
+const NOT_THIS_BROWSER = "Open the link in the browser where you started signing in: it works only there. Or start again.";
 const ROUTE = /^\/signin\/social\/([a-z][a-z0-9-]{0,31})(\/callback)?$/;
 // The flow lives 10 minutes server-side; the cookie no longer.
 const FLOW_SECONDS = 600;
@@ -41,8 +43,11 @@ const FLOW_SECONDS = 600;
 /**
  * /signin/social/<provider>: sends the browser to the provider with a fresh flow (its handle in an
  * HttpOnly, SameSite=Lax cookie: the provider's redirect back is a top-level GET, which Lax lets through);
- * /signin/social/<provider>/callback finishes it; /signin/social/link proves the password of an
- * existing account with the provider's verified address before linking.
+ * /signin/social/<provider>/callback finishes it. When an existing account has the provider's verified
+ * address, the flow cookie holds the link ticket instead: /signin/social/link proves the account's
+ * password, or /signin/social/link/mail mails it a link whose page, /signin/social/link/confirm,
+ * links only in the browser holding the ticket. Whoever got the mail cannot finish someone else's
+ * sign-in, so a link mailed to the owner for a stranger's provider identity links nothing.
  */
 export function createSocialSignInPages(deps: SocialSignInDeps) {
   const { social } = deps;
@@ -65,26 +70,60 @@ export function createSocialSignInPages(deps: SocialSignInDeps) {
     return refused(res, 503, returnTo, code === Code.Unavailable ? sentence(rawMessage) : "Sign-in is unavailable right now. Please try again.");
   }
 
-  function linkForm(res: Res, status: number, o: { ticket: string; email: string; provider: string; returnTo: string; error?: string }) {
+  const holdTicket = (ticket: string) => `${deps.flowCookie.name}=${ticket}; Max-Age=${FLOW_SECONDS}; ${flags}`;
+  const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
+
+  /** The proof page of a link: the account's password, or a mailed link. `ticket` (first showing only) goes into the flow cookie. */
+  function linkForm(res: Res, status: number, o: { email: string; provider: string; returnTo: string; error?: string }, ticket?: string) {
     const csrf = deps.csrf.issue();
     const label = labels.get(o.provider) ?? o.provider;
+    const context = `${csrfInput(csrf.token)}
+  ${hidden("provider", o.provider)}
+  ${hidden("email", o.email)}
+  ${hidden("return_to", o.returnTo)}`;
     const html = page(
       "Link your sign-in",
       `<h1>Link ${escapeHtml(label)} to your account</h1>
 ${alertBox(o.error)}
-<p>An account with the address <strong>${escapeHtml(o.email)}</strong> already exists. Enter its password to sign in to it with ${escapeHtml(label)} from now on. Nothing is linked until you do.</p>
+<p>An account with the address <strong>${escapeHtml(o.email)}</strong> already exists. Prove it is yours to sign in to it with ${escapeHtml(label)} from now on. Nothing is linked until you do.</p>
 <form method="post" action="/signin/social/link">
-  ${csrfInput(csrf.token)}
-  <input type="hidden" name="link_ticket" value="${escapeHtml(o.ticket)}">
-  <input type="hidden" name="provider" value="${escapeHtml(o.provider)}">
-  <input type="hidden" name="email" value="${escapeHtml(o.email)}">
-  <input type="hidden" name="return_to" value="${escapeHtml(o.returnTo)}">
-  ${field({ name: "password", label: "Password", type: "password", autocomplete: "current-password", maxlength: 128, error: o.error })}
+  ${context}
+  ${field({ name: "password", label: "Its password", type: "password", autocomplete: "current-password", maxlength: 128, error: o.error })}
   <button type="submit">Link and sign in</button>
+</form>
+<form method="post" action="/signin/social/link/mail">
+  ${context}
+  <button type="submit">Email me a link instead</button>
 </form>
 <p><a href="/signin?return_to=${encodeURIComponent(o.returnTo)}">Cancel</a></p>`,
     );
-    sendHtml(res, status, html, { headers: { "set-cookie": [csrf.setCookie, clearFlow] } });
+    sendHtml(res, status, html, { headers: { "set-cookie": ticket ? [csrf.setCookie, holdTicket(ticket)] : csrf.setCookie } });
+  }
+
+  function mailSent(res: Res, email: string) {
+    const html = page(
+      "Check your email",
+      `<h1>Check your email</h1>
+<p>A link is on its way to <strong>${escapeHtml(email)}</strong>. Open it <strong>in this browser</strong> within ${FLOW_SECONDS / 60} minutes: it links nowhere else.</p>`,
+    );
+    sendHtml(res, 200, html);
+  }
+
+  function confirmForm(res: Res, status: number, error?: string) {
+    const nonce = newNonce();
+    const csrf = deps.csrf.issue();
+    const html = page(
+      "Link your sign-in",
+      `<h1>Link your sign-in</h1>
+${alertBox(error)}
+<form method="post" action="/signin/social/link/confirm">
+  ${csrfInput(csrf.token)}
+  <input type="hidden" id="token" name="token" value="">
+  <button type="submit">Link and sign in</button>
+</form>
+${fragmentTokenScript(nonce)}`,
+    );
+    sendHtml(res, status, html, { nonce, headers: { "set-cookie": csrf.setCookie } });
   }
 
   async function begin(res: Res, meta: RequestMeta, provider: string, returnTo: string) {
@@ -98,29 +137,61 @@ ${alertBox(o.error)}
     if (!flowId) return refused(res, 400, "/", "This sign-in was not started in this browser, or it expired. Please start again.");
     const answer = await social.completeSocialSignIn({ provider, flowId, callbackQuery: url.search.slice(1) }, call(meta));
     const returnTo = safeReturnTo(answer.returnTo);
-    if (answer.linkRequired) return linkForm(res, 200, { ticket: answer.linkTicket, email: answer.email, provider, returnTo });
+    if (answer.linkRequired) return linkForm(res, 200, { email: answer.email, provider, returnTo }, answer.linkTicket);
     if (answer.mfaRequired) return deps.secondStep(res, returnTo, answer.mfaChallenge, [clearFlow]);
     await deps.finish(res, answer, returnTo, [clearFlow]);
   }
 
-  async function link(req: Req, res: Res, meta: RequestMeta) {
+  /** A posted form of the link pages, its CSRF token checked: undefined when already answered. */
+  async function linkPost(req: Req, res: Res, again: (status: number, error: string) => void): Promise<URLSearchParams | undefined> {
     const form = await readForm(req);
-    if (form === "too_large") return sendHtml(res, 413, page("Too large", "<h1>Request too large</h1>"));
-    if (!form) return sendHtml(res, 400, page("Bad request", "<h1>Bad request</h1><p>Send the form.</p>"));
-    const returnTo = safeReturnTo(form.get("return_to"));
-    const again = { ticket: form.get("link_ticket") ?? "", email: form.get("email") ?? "", provider: form.get("provider") ?? "", returnTo };
-    if (!deps.csrf.accepts(req, form.get("csrf") ?? "")) return linkForm(res, 403, { ...again, error: "This form expired. Please try again." });
+    if (form === "too_large") return void sendHtml(res, 413, page("Too large", "<h1>Request too large</h1>"));
+    if (!form) return void sendHtml(res, 400, page("Bad request", "<h1>Bad request</h1><p>Send the form.</p>"));
+    if (!deps.csrf.accepts(req, form.get("csrf") ?? "")) return void again(403, "This form expired. Please try again.");
+    return form;
+  }
+
+  async function signedIn(res: Res, returnTo: string, answer: Tokens & { mfaRequired: boolean; mfaChallenge: string }) {
+    if (answer.mfaRequired) return deps.secondStep(res, returnTo, answer.mfaChallenge, [clearFlow]);
+    await deps.finish(res, answer, returnTo, [clearFlow]);
+  }
+
+  async function link(req: Req, res: Res, meta: RequestMeta, byMail: boolean) {
+    let again = { email: "", provider: "", returnTo: "/" };
+    const form = await linkPost(req, res, (status, error) => linkForm(res, status, { ...again, error }));
+    if (!form) return;
+    again = { email: form.get("email") ?? "", provider: form.get("provider") ?? "", returnTo: safeReturnTo(form.get("return_to")) };
+    const linkTicket = cookieOf(req, deps.flowCookie.name) ?? "";
     try {
-      const answer = await social.linkSocialIdentity({ linkTicket: again.ticket, password: form.get("password") ?? "" }, call(meta));
-      if (answer.mfaRequired) return deps.secondStep(res, returnTo, answer.mfaChallenge, []);
-      await deps.finish(res, answer, returnTo, []);
+      if (byMail) {
+        await social.sendSocialLinkMail({ linkTicket }, call(meta));
+        return mailSent(res, again.email);
+      }
+      const answer = await social.linkSocialIdentity({ linkTicket, password: form.get("password") ?? "" }, call(meta));
+      await signedIn(res, again.returnTo, answer);
     } catch (error) {
       const { code, rawMessage } = ConnectError.from(error);
       // A wrong password may be typed again; an expired ticket or any other refusal ends the link.
       if (code === Code.Unauthenticated && rawMessage === INVALID_CREDENTIALS) {
         return linkForm(res, 401, { ...again, error: "That password is not right." });
       }
-      failed(res, meta, returnTo, error);
+      failed(res, meta, again.returnTo, error);
+    }
+  }
+
+  async function confirm(req: Req, res: Res, meta: RequestMeta) {
+    const form = await linkPost(req, res, (status, error) => confirmForm(res, status, error));
+    if (!form) return;
+    const linkTicket = cookieOf(req, deps.flowCookie.name);
+    if (!linkTicket) return refused(res, 400, "/", NOT_THIS_BROWSER);
+    try {
+      const answer = await social.linkSocialIdentity({ linkTicket, mailToken: form.get("token") ?? "" }, call(meta));
+      await signedIn(res, safeReturnTo(answer.returnTo), answer);
+    } catch (error) {
+      // A link another mail replaced: the newer one still works with this browser's ticket, which stays.
+      const refusal = ConnectError.from(error).code === Code.InvalidArgument ? refusalOf(error, []) : undefined;
+      if (refusal) return confirmForm(res, refusal.status, refusal.message);
+      failed(res, meta, "/", error);
     }
   }
 
@@ -128,8 +199,20 @@ ${alertBox(o.error)}
     handle(req: Req, res: Res, meta: RequestMeta): boolean {
       const url = new URL(req.url ?? "/", "http://local");
       const onError = (error: unknown) => deps.log.error({ err: error, requestId: meta.requestId }, "social sign-in failed");
-      if (url.pathname === "/signin/social/link" && req.method === "POST") {
-        answerSafely(res, link(req, res, meta), onError);
+      if (url.pathname === "/signin/social/link/confirm" && req.method === "GET") {
+        // Without the ticket this browser cannot finish the link: say so before the form is filled.
+        if (!cookieOf(req, deps.flowCookie.name)) refused(res, 400, "/", NOT_THIS_BROWSER);
+        else confirmForm(res, 200);
+        return true;
+      }
+      const posts: Record<string, (req: Req, res: Res, meta: RequestMeta) => Promise<void>> = {
+        "/signin/social/link": (q, s, m) => link(q, s, m, false),
+        "/signin/social/link/mail": (q, s, m) => link(q, s, m, true),
+        "/signin/social/link/confirm": confirm,
+      };
+      const post = posts[url.pathname];
+      if (post && req.method === "POST") {
+        answerSafely(res, post(req, res, meta), onError);
         return true;
       }
       if (!url.pathname.startsWith("/signin/social/")) return false;

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { enqueueMail } from "../mail/mail.js";
 import type { RedisClient } from "../../platform/redis.js";
 import { createPendingFlows } from "./pending-flows.js";
 import { createPgIdentityStore } from "./pg-identity-store.js";
@@ -9,7 +10,7 @@ import { createSocialService, type ConfiguredProvider, type SocialServiceDeps } 
 // A person signing in at a provider (a password, a second factor there, a consent) is done well within this.
 const FLOW_TTL_MS = 10 * 60_000;
 
-export interface ComposeSocialDeps extends Omit<SocialServiceDeps, "providers" | "identities" | "flows"> {
+export interface ComposeSocialDeps extends Omit<SocialServiceDeps, "providers" | "identities" | "flows" | "queueMail" | "linkTtlMs"> {
   config: SocialConfig;
   publicBaseUrl: string;
   primary: pg.Pool;
@@ -25,5 +26,12 @@ export function composeSocialService(deps: ComposeSocialDeps) {
       return [provider.id, { provider, redirectUri, client: createProviderClient(provider, redirectUri) }];
     }),
   );
-  return createSocialService({ ...rest, providers, identities: createPgIdentityStore(primary), flows: createPendingFlows({ redis, ttlMs: FLOW_TTL_MS }) });
+  return createSocialService({
+    ...rest,
+    providers,
+    identities: createPgIdentityStore(primary),
+    flows: createPendingFlows({ redis, ttlMs: FLOW_TTL_MS }),
+    queueMail: (mail) => enqueueMail(primary, mail),
+    linkTtlMs: FLOW_TTL_MS,
+  });
 }

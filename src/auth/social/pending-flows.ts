@@ -19,6 +19,8 @@ export interface PendingLink {
   email: string;
   userId: string;
   returnTo: string;
+  /** SHA-256 (hex) of the token of the newest link mailed to the account for this ticket, if one was. */
+  mailTokenHash?: string;
 }
 
 /**
@@ -33,6 +35,8 @@ export interface PendingFlows {
   offerLink(link: PendingLink): Promise<string>;
   /** The link, left in place (a mistyped password may try again, within the sign-in limits). */
   peekLink(ticket: string): Promise<PendingLink | undefined>;
+  /** Stores the link with `link.mailTokenHash` for the ticket's full lifetime again; false when the ticket ended meanwhile. */
+  mailed(ticket: string, link: PendingLink): Promise<boolean>;
   /** True for the one caller that ended the ticket. */
   consumeLink(ticket: string): Promise<boolean>;
 }
@@ -59,6 +63,10 @@ export function createPendingFlows(deps: { redis: RedisClient; ttlMs: number }):
     offerLink: (link) => store(linkKey, link),
     async peekLink(ticket) {
       return TOKEN_FORMAT.test(ticket) ? parsed<PendingLink>(await redis.get(linkKey(ticket))) : undefined;
+    },
+    async mailed(ticket, link) {
+      // XX: a ticket consumed (or expired) since it was read is not brought back.
+      return TOKEN_FORMAT.test(ticket) && (await redis.set(linkKey(ticket), JSON.stringify(link), "PX", deps.ttlMs, "XX")) === "OK";
     },
     async consumeLink(ticket) {
       return TOKEN_FORMAT.test(ticket) && (await redis.del(linkKey(ticket))) === 1;

@@ -115,6 +115,10 @@ export function readSocialConfig(read: EnvReader): SocialConfig {
       read.report(`SOCIAL_PROVIDERS: "${id}" must be lower case letters, digits and "-", at most 32, starting with a letter`);
       continue;
     }
+    if (id === "link") {
+      read.report(`SOCIAL_PROVIDERS: "link" is reserved (/signin/social/link is the linking page)`);
+      continue;
+    }
     if (ids.indexOf(id) !== index) {
       read.report(`SOCIAL_PROVIDERS names "${id}" twice`);
       continue;

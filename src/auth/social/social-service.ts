@@ -1,3 +1,4 @@
+import { timingSafeEqual } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import * as oidc from "openid-client";
@@ -11,10 +12,14 @@ import { activeCaller } from "../active-caller.js";
 import type { RequestAudit } from "../audit/request-audit.js";
 import type { Authenticator } from "../authenticate.js";
 import { normalizeEmail } from "../email.js";
+import { hashAccountToken, newAccountToken, requireAccountToken } from "../lifecycle/account-token.js";
 import type { AccountRef } from "../lifecycle/account-writes.js";
+import type { Mail } from "../mail/mail.js";
+import type { MailTemplates } from "../mail/templates.js";
 import type { SecondFactor } from "../mfa/second-factor.js";
 import type { SignInChallenges } from "../mfa/sign-in-challenges.js";
 import type { PasswordHasher } from "../passwords/password-hasher.js";
+import { requirePassword } from "../passwords/require-password.js";
 import { safeReturnTo } from "../pages/return-to.js";
 import type { RecentProof } from "../recent-proof.js";
 import { sessionOpenedBy, type DeviceOf } from "../sessions/device-of.js";
@@ -23,7 +28,7 @@ import type { AccessTokens } from "../tokens/access-tokens.js";
 import { tokenPair } from "../tokens/token-pair.js";
 import type { User, UserStore } from "../users/user-store.js";
 import type { IdentityStore, StoredIdentity } from "./identity-store.js";
-import type { PendingFlows } from "./pending-flows.js";
+import type { PendingFlows, PendingLink } from "./pending-flows.js";
 import { providerUnavailable, refusalCode, type ProviderClient } from "./provider-client.js";
 import type { SocialProvider } from "./social-config.js";
 
@@ -52,12 +57,18 @@ export interface SocialServiceDeps {
   clock: Clock;
   /** A new account was written: drops cached lookups of its address, marks the write for read-your-writes. */
   accountWritten(account: AccountRef): Promise<void>;
+  templates: Pick<MailTemplates, "linkSocialSignIn">;
+  /** Puts a message in the outbox (the mail worker delivers it). */
+  queueMail(mail: Mail): Promise<void>;
+  /** How long a link ticket, and so a mailed link, lives. */
+  linkTtlMs: number;
 }
 
 const MAX_CALLBACK_QUERY = 4096;
 const IDENTITY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
 const EXPIRED = "this sign-in expired or was already used; start again";
+const BAD_MAIL_TOKEN = "this link is invalid, expired or already used; ask for a new one";
 const NOT_RECOGNISED = "this account cannot sign in";
 
 // RFC 6749 4.1.2.1 error codes, as the page says them: fixed words, so nothing a link carries is reflected.
@@ -108,6 +119,13 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
     const issued = await deps.sessions.create(sessionOpenedBy(meta, deps.deviceOf, { userId: user.id, secondFactor: false, emailVerified: user.emailVerified, provenAt }));
     await audit(ctx, { type: "signin.success", userId: user.id, details: { sessionId: issued.session.id, method: method(identity.provider) } });
     return { ...(await tokenPair(deps.tokens, issued)), returnTo };
+  }
+
+  /** The account a link ticket would link to, if it may still be signed in to. */
+  async function linkedAccount(ctx: HandlerContext, link: PendingLink): Promise<User> {
+    const user = await deps.users.findById(link.userId);
+    if (!user || user.disabled) return refused(ctx, link.provider, "disabled", new DomainError("unauthenticated", NOT_RECOGNISED), link.userId);
+    return user;
   }
 
   /** The callback's identity from the provider, every refusal mapped to what the page says. */
@@ -196,24 +214,48 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
 
     async linkSocialIdentity(req, ctx) {
       const meta = ctx.values.get(kRequestMeta);
-      await abuse.signInIp.check(ctx, meta.ip);
+      if ((req.password === "") === (req.mailToken === "")) throw invalidArgument("send exactly one of password and mail_token");
+      const byMail = req.mailToken !== "";
+      if (byMail) requireAccountToken(req.mailToken);
+      else requirePassword("password", req.password);
+      await (byMail ? abuse.tokenIp.consume(ctx, meta.ip) : abuse.signInIp.check(ctx, meta.ip));
       const link = await flows.peekLink(req.linkTicket);
       if (!link) throw new DomainError("unauthenticated", EXPIRED);
       const provenAt = deps.clock.now();
-      const user = await deps.users.findById(link.userId);
-      if (!user || user.disabled) return refused(ctx, link.provider, "disabled", new DomainError("unauthenticated", NOT_RECOGNISED), link.userId);
-      const locked = await abuse.lockout.lockedFor(user.email, meta.ip);
-      if (locked === "capped") throw new DomainError("resource_exhausted", "too many failed sign-ins; reset the password to sign in again");
-      if (locked > 0) throw retryLater(ctx, locked);
-      if (!(await deps.hasher.verify(user.passwordHash, req.password)) || !(await deps.users.holdsCredential(user, user.passwordHash))) {
-        await abuse.lockout.recordFailure(user.email);
-        return refused(ctx, link.provider, "wrong_password", invalidCredentials(), user.id);
+      const user = await linkedAccount(ctx, link);
+      if (byMail) {
+        const expected = link.mailTokenHash === undefined ? undefined : Buffer.from(link.mailTokenHash, "hex");
+        const given = hashAccountToken(req.mailToken);
+        if (!expected || !timingSafeEqual(expected, given)) return refused(ctx, link.provider, "wrong_mail_token", invalidArgument(BAD_MAIL_TOKEN), user.id);
+      } else {
+        const locked = await abuse.lockout.lockedFor(user.email, meta.ip);
+        if (locked === "capped") throw new DomainError("resource_exhausted", "too many failed sign-ins; reset the password to sign in again");
+        if (locked > 0) throw retryLater(ctx, locked);
+        // An account without a password (made by a provider) fails here too, after the same argon2 work.
+        if (!(await deps.hasher.verify(user.passwordHash, req.password)) || !(await deps.users.holdsCredential(user, user.passwordHash))) {
+          await abuse.lockout.recordFailure(user.email);
+          return refused(ctx, link.provider, "wrong_password", invalidCredentials(), user.id);
+        }
       }
       if (!(await flows.consumeLink(req.linkTicket))) throw new DomainError("unauthenticated", EXPIRED);
       const linked = await identities.link(user.id, link.provider, link.subject, link.email);
       if (!linked) throw new DomainError("failed_precondition", "this identity was linked to an account meanwhile; sign in with it");
-      await audit(ctx, { type: "social.link", userId: user.id, details: { provider: link.provider, identityId: linked.id, proof: "password" } });
+      await audit(ctx, { type: "social.link", userId: user.id, details: { provider: link.provider, identityId: linked.id, proof: byMail ? "mail" : "password" } });
       return signInAs(ctx, user, linked, provenAt, link.returnTo);
+    },
+
+    async sendSocialLinkMail(req, ctx) {
+      const link = await flows.peekLink(req.linkTicket);
+      if (!link) throw new DomainError("unauthenticated", EXPIRED);
+      const user = await linkedAccount(ctx, link);
+      // Mail to the owner on the say-so of whoever holds the ticket: the budgets of every such mail.
+      await abuse.mailIp.consume(ctx, ctx.values.get(kRequestMeta).ip);
+      await abuse.mailAccount.consume(ctx, user.email);
+      const { token, hash } = newAccountToken();
+      if (!(await flows.mailed(req.linkTicket, { ...link, mailTokenHash: hash.toString("hex") }))) throw new DomainError("unauthenticated", EXPIRED);
+      await deps.queueMail(deps.templates.linkSocialSignIn(user.email, token, deps.linkTtlMs, configured(link.provider).provider.label));
+      await audit(ctx, { type: "social.link_mailed", userId: user.id, details: { provider: link.provider } });
+      return {};
     },
 
     async listSocialIdentities(_req, ctx) {

@@ -56,5 +56,8 @@ describe("social sign-in config", () => {
       'SOCIAL_MICROSOFT_TENANT must be a tenant id, a domain, common, organizations or consumers; got "../evil"',
     ]);
     expect(problems({ SOCIAL_PROVIDERS: "acme", ...secrets("ACME") })).toEqual(['SOCIAL_ACME_ISSUER is required for social provider "acme"']);
+    expect(problems({ SOCIAL_PROVIDERS: "link", ...secrets("LINK"), SOCIAL_LINK_ISSUER: "https://sso.example" })).toEqual([
+      'SOCIAL_PROVIDERS: "link" is reserved (/signin/social/link is the linking page)',
+    ]);
   });
 });

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file auth/v1/social.proto.
  */
 export const file_auth_v1_social: GenFile = /*@__PURE__*/
-  fileDesc("ChRhdXRoL3YxL3NvY2lhbC5wcm90bxIHYXV0aC52MSI/ChhCZWdpblNvY2lhbFNpZ25JblJlcXVlc3QSEAoIcHJvdmlkZXIYASABKAkSEQoJcmV0dXJuX3RvGAIgASgJIkcKGUJlZ2luU29jaWFsU2lnbkluUmVzcG9uc2USGQoRYXV0aG9yaXphdGlvbl91cmwYASABKAkSDwoHZmxvd19pZBgCIAEoCSJYChtDb21wbGV0ZVNvY2lhbFNpZ25JblJlcXVlc3QSEAoIcHJvdmlkZXIYASABKAkSDwoHZmxvd19pZBgCIAEoCRIWCg5jYWxsYmFja19xdWVyeRgDIAEoCSJCChlMaW5rU29jaWFsSWRlbnRpdHlSZXF1ZXN0EhMKC2xpbmtfdGlja2V0GAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIukCChxDb21wbGV0ZVNvY2lhbFNpZ25JblJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjwKGHJlZnJlc2hfdG9rZW5fZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdG9rZW5fdHlwZRgGIAEoCRIUCgxtZmFfcmVxdWlyZWQYByABKAgSFQoNbWZhX2NoYWxsZW5nZRgIIAEoCRIVCg1saW5rX3JlcXVpcmVkGAkgASgIEhMKC2xpbmtfdGlja2V0GAogASgJEg0KBWVtYWlsGAsgASgJEhEKCXJldHVybl90bxgMIAEoCSKsAgoaTGlua1NvY2lhbElkZW50aXR5UmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPAoYcmVmcmVzaF90b2tlbl9leHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp0b2tlbl90eXBlGAYgASgJEhQKDG1mYV9yZXF1aXJlZBgHIAEoCBIVCg1tZmFfY2hhbGxlbmdlGAggASgJEhEKCXJldHVybl90bxgJIAEoCSKnAQoOU29jaWFsSWRlbnRpdHkSEwoLaWRlbnRpdHlfaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSDQoFZW1haWwYAyABKAkSLQoJbGlua2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh0KG0xpc3RTb2NpYWxJZGVudGl0aWVzUmVxdWVzdCJLChxMaXN0U29jaWFsSWRlbnRpdGllc1Jlc3BvbnNlEisKCmlkZW50aXRpZXMYASADKAsyFy5hdXRoLnYxLlNvY2lhbElkZW50aXR5IkwKG1VubGlua1NvY2lhbElkZW50aXR5UmVxdWVzdBITCgtpZGVudGl0eV9pZBgBIAEoCRIYChBjdXJyZW50X3Bhc3N3b3JkGAIgASgJIh4KHFVubGlua1NvY2lhbElkZW50aXR5UmVzcG9uc2Uy+QMKDVNvY2lhbFNlcnZpY2USWgoRQmVnaW5Tb2NpYWxTaWduSW4SIS5hdXRoLnYxLkJlZ2luU29jaWFsU2lnbkluUmVxdWVzdBoiLmF1dGgudjEuQmVnaW5Tb2NpYWxTaWduSW5SZXNwb25zZRJjChRDb21wbGV0ZVNvY2lhbFNpZ25JbhIkLmF1dGgudjEuQ29tcGxldGVTb2NpYWxTaWduSW5SZXF1ZXN0GiUuYXV0aC52MS5Db21wbGV0ZVNvY2lhbFNpZ25JblJlc3BvbnNlEl0KEkxpbmtTb2NpYWxJZGVudGl0eRIiLmF1dGgudjEuTGlua1NvY2lhbElkZW50aXR5UmVxdWVzdBojLmF1dGgudjEuTGlua1NvY2lhbElkZW50aXR5UmVzcG9uc2USYwoUTGlzdFNvY2lhbElkZW50aXRpZXMSJC5hdXRoLnYxLkxpc3RTb2NpYWxJZGVudGl0aWVzUmVxdWVzdBolLmF1dGgudjEuTGlzdFNvY2lhbElkZW50aXRpZXNSZXNwb25zZRJjChRVbmxpbmtTb2NpYWxJZGVudGl0eRIkLmF1dGgudjEuVW5saW5rU29jaWFsSWRlbnRpdHlSZXF1ZXN0GiUuYXV0aC52MS5VbmxpbmtTb2NpYWxJZGVudGl0eVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChRhdXRoL3YxL3NvY2lhbC5wcm90bxIHYXV0aC52MSI/ChhCZWdpblNvY2lhbFNpZ25JblJlcXVlc3QSEAoIcHJvdmlkZXIYASABKAkSEQoJcmV0dXJuX3RvGAIgASgJIkcKGUJlZ2luU29jaWFsU2lnbkluUmVzcG9uc2USGQoRYXV0aG9yaXphdGlvbl91cmwYASABKAkSDwoHZmxvd19pZBgCIAEoCSJYChtDb21wbGV0ZVNvY2lhbFNpZ25JblJlcXVlc3QSEAoIcHJvdmlkZXIYASABKAkSDwoHZmxvd19pZBgCIAEoCRIWCg5jYWxsYmFja19xdWVyeRgDIAEoCSJWChlMaW5rU29jaWFsSWRlbnRpdHlSZXF1ZXN0EhMKC2xpbmtfdGlja2V0GAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhIKCm1haWxfdG9rZW4YAyABKAkiMAoZU2VuZFNvY2lhbExpbmtNYWlsUmVxdWVzdBITCgtsaW5rX3RpY2tldBgBIAEoCSIcChpTZW5kU29jaWFsTGlua01haWxSZXNwb25zZSLpAgocQ29tcGxldGVTb2NpYWxTaWduSW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEjsKF2FjY2Vzc190b2tlbl9leHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI8ChhyZWZyZXNoX3Rva2VuX2V4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnRva2VuX3R5cGUYBiABKAkSFAoMbWZhX3JlcXVpcmVkGAcgASgIEhUKDW1mYV9jaGFsbGVuZ2UYCCABKAkSFQoNbGlua19yZXF1aXJlZBgJIAEoCBITCgtsaW5rX3RpY2tldBgKIAEoCRINCgVlbWFpbBgLIAEoCRIRCglyZXR1cm5fdG8YDCABKAkirAIKGkxpbmtTb2NpYWxJZGVudGl0eVJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjwKGHJlZnJlc2hfdG9rZW5fZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdG9rZW5fdHlwZRgGIAEoCRIUCgxtZmFfcmVxdWlyZWQYByABKAgSFQoNbWZhX2NoYWxsZW5nZRgIIAEoCRIRCglyZXR1cm5fdG8YCSABKAkipwEKDlNvY2lhbElkZW50aXR5EhMKC2lkZW50aXR5X2lkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBWVtYWlsGAMgASgJEi0KCWxpbmtlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF91c2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIdChtMaXN0U29jaWFsSWRlbnRpdGllc1JlcXVlc3QiSwocTGlzdFNvY2lhbElkZW50aXRpZXNSZXNwb25zZRIrCgppZGVudGl0aWVzGAEgAygLMhcuYXV0aC52MS5Tb2NpYWxJZGVudGl0eSJMChtVbmxpbmtTb2NpYWxJZGVudGl0eVJlcXVlc3QSEwoLaWRlbnRpdHlfaWQYASABKAkSGAoQY3VycmVudF9wYXNzd29yZBgCIAEoCSIeChxVbmxpbmtTb2NpYWxJZGVudGl0eVJlc3BvbnNlMtgECg1Tb2NpYWxTZXJ2aWNlEloKEUJlZ2luU29jaWFsU2lnbkluEiEuYXV0aC52MS5CZWdpblNvY2lhbFNpZ25JblJlcXVlc3QaIi5hdXRoLnYxLkJlZ2luU29jaWFsU2lnbkluUmVzcG9uc2USYwoUQ29tcGxldGVTb2NpYWxTaWduSW4SJC5hdXRoLnYxLkNvbXBsZXRlU29jaWFsU2lnbkluUmVxdWVzdBolLmF1dGgudjEuQ29tcGxldGVTb2NpYWxTaWduSW5SZXNwb25zZRJdChJMaW5rU29jaWFsSWRlbnRpdHkSIi5hdXRoLnYxLkxpbmtTb2NpYWxJZGVudGl0eVJlcXVlc3QaIy5hdXRoLnYxLkxpbmtTb2NpYWxJZGVudGl0eVJlc3BvbnNlEl0KElNlbmRTb2NpYWxMaW5rTWFpbBIiLmF1dGgudjEuU2VuZFNvY2lhbExpbmtNYWlsUmVxdWVzdBojLmF1dGgudjEuU2VuZFNvY2lhbExpbmtNYWlsUmVzcG9uc2USYwoUTGlzdFNvY2lhbElkZW50aXRpZXMSJC5hdXRoLnYxLkxpc3RTb2NpYWxJZGVudGl0aWVzUmVxdWVzdBolLmF1dGgudjEuTGlzdFNvY2lhbElkZW50aXRpZXNSZXNwb25zZRJjChRVbmxpbmtTb2NpYWxJZGVudGl0eRIkLmF1dGgudjEuVW5saW5rU29jaWFsSWRlbnRpdHlSZXF1ZXN0GiUuYXV0aC52MS5VbmxpbmtTb2NpYWxJZGVudGl0eVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message auth.v1.BeginSocialSignInRequest
@@ -101,9 +101,18 @@ export type LinkSocialIdentityRequest = Message<"auth.v1.LinkSocialIdentityReque
   linkTicket: string;
 
   /**
+   * Exactly one of password and mail_token: the proof.
+   *
    * @generated from field: string password = 2;
    */
   password: string;
+
+  /**
+   * The token of the link SendSocialLinkMail mailed.
+   *
+   * @generated from field: string mail_token = 3;
+   */
+  mailToken: string;
 };
 
 /**
@@ -112,6 +121,36 @@ export type LinkSocialIdentityRequest = Message<"auth.v1.LinkSocialIdentityReque
  */
 export const LinkSocialIdentityRequestSchema: GenMessage<LinkSocialIdentityRequest> = /*@__PURE__*/
   messageDesc(file_auth_v1_social, 3);
+
+/**
+ * @generated from message auth.v1.SendSocialLinkMailRequest
+ */
+export type SendSocialLinkMailRequest = Message<"auth.v1.SendSocialLinkMailRequest"> & {
+  /**
+   * @generated from field: string link_ticket = 1;
+   */
+  linkTicket: string;
+};
+
+/**
+ * Describes the message auth.v1.SendSocialLinkMailRequest.
+ * Use `create(SendSocialLinkMailRequestSchema)` to create a new message.
+ */
+export const SendSocialLinkMailRequestSchema: GenMessage<SendSocialLinkMailRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_social, 4);
+
+/**
+ * @generated from message auth.v1.SendSocialLinkMailResponse
+ */
+export type SendSocialLinkMailResponse = Message<"auth.v1.SendSocialLinkMailResponse"> & {
+};
+
+/**
+ * Describes the message auth.v1.SendSocialLinkMailResponse.
+ * Use `create(SendSocialLinkMailResponseSchema)` to create a new message.
+ */
+export const SendSocialLinkMailResponseSchema: GenMessage<SendSocialLinkMailResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_social, 5);
 
 /**
  * @generated from message auth.v1.CompleteSocialSignInResponse
@@ -192,7 +231,7 @@ export type CompleteSocialSignInResponse = Message<"auth.v1.CompleteSocialSignIn
  * Use `create(CompleteSocialSignInResponseSchema)` to create a new message.
  */
 export const CompleteSocialSignInResponseSchema: GenMessage<CompleteSocialSignInResponse> = /*@__PURE__*/
-  messageDesc(file_auth_v1_social, 4);
+  messageDesc(file_auth_v1_social, 6);
 
 /**
  * @generated from message auth.v1.LinkSocialIdentityResponse
@@ -249,7 +288,7 @@ export type LinkSocialIdentityResponse = Message<"auth.v1.LinkSocialIdentityResp
  * Use `create(LinkSocialIdentityResponseSchema)` to create a new message.
  */
 export const LinkSocialIdentityResponseSchema: GenMessage<LinkSocialIdentityResponse> = /*@__PURE__*/
-  messageDesc(file_auth_v1_social, 5);
+  messageDesc(file_auth_v1_social, 7);
 
 /**
  * @generated from message auth.v1.SocialIdentity
@@ -288,7 +327,7 @@ export type SocialIdentity = Message<"auth.v1.SocialIdentity"> & {
  * Use `create(SocialIdentitySchema)` to create a new message.
  */
 export const SocialIdentitySchema: GenMessage<SocialIdentity> = /*@__PURE__*/
-  messageDesc(file_auth_v1_social, 6);
+  messageDesc(file_auth_v1_social, 8);
 
 /**
  * @generated from message auth.v1.ListSocialIdentitiesRequest
@@ -301,7 +340,7 @@ export type ListSocialIdentitiesRequest = Message<"auth.v1.ListSocialIdentitiesR
  * Use `create(ListSocialIdentitiesRequestSchema)` to create a new message.
  */
 export const ListSocialIdentitiesRequestSchema: GenMessage<ListSocialIdentitiesRequest> = /*@__PURE__*/
-  messageDesc(file_auth_v1_social, 7);
+  messageDesc(file_auth_v1_social, 9);
 
 /**
  * @generated from message auth.v1.ListSocialIdentitiesResponse
@@ -318,7 +357,7 @@ export type ListSocialIdentitiesResponse = Message<"auth.v1.ListSocialIdentities
  * Use `create(ListSocialIdentitiesResponseSchema)` to create a new message.
  */
 export const ListSocialIdentitiesResponseSchema: GenMessage<ListSocialIdentitiesResponse> = /*@__PURE__*/
-  messageDesc(file_auth_v1_social, 8);
+  messageDesc(file_auth_v1_social, 10);
 
 /**
  * @generated from message auth.v1.UnlinkSocialIdentityRequest
@@ -340,7 +379,7 @@ export type UnlinkSocialIdentityRequest = Message<"auth.v1.UnlinkSocialIdentityR
  * Use `create(UnlinkSocialIdentityRequestSchema)` to create a new message.
  */
 export const UnlinkSocialIdentityRequestSchema: GenMessage<UnlinkSocialIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_auth_v1_social, 9);
+  messageDesc(file_auth_v1_social, 11);
 
 /**
  * @generated from message auth.v1.UnlinkSocialIdentityResponse
@@ -353,7 +392,7 @@ export type UnlinkSocialIdentityResponse = Message<"auth.v1.UnlinkSocialIdentity
  * Use `create(UnlinkSocialIdentityResponseSchema)` to create a new message.
  */
 export const UnlinkSocialIdentityResponseSchema: GenMessage<UnlinkSocialIdentityResponse> = /*@__PURE__*/
-  messageDesc(file_auth_v1_social, 10);
+  messageDesc(file_auth_v1_social, 12);
 
 /**
  * SocialService signs users in with an outside OpenID Provider or OAuth 2.0
@@ -389,7 +428,8 @@ export const SocialService: GenService<{
   },
   /**
    * Links the provider identity of a `link_ticket` to the account with its
-   * email address, after that account's password, and signs in.
+   * email address, after that account's password or the token of the mail
+   * SendSocialLinkMail sent, and signs in.
    *
    * @generated from rpc auth.v1.SocialService.LinkSocialIdentity
    */
@@ -397,6 +437,19 @@ export const SocialService: GenService<{
     methodKind: "unary";
     input: typeof LinkSocialIdentityRequestSchema;
     output: typeof LinkSocialIdentityResponseSchema;
+  },
+  /**
+   * Mails the account of a `link_ticket` a single-use link that proves the
+   * mailbox instead of the password (an account may have none). The link's
+   * token works only with the ticket, which only the browser that started the
+   * flow holds; a new mail replaces the previous one's token.
+   *
+   * @generated from rpc auth.v1.SocialService.SendSocialLinkMail
+   */
+  sendSocialLinkMail: {
+    methodKind: "unary";
+    input: typeof SendSocialLinkMailRequestSchema;
+    output: typeof SendSocialLinkMailResponseSchema;
   },
   /**
    * The caller's linked identities (bearer).
