@@ -133,19 +133,21 @@ export type StandInProvider = Awaited<ReturnType<typeof startStandInProvider>>;
 export const someone = (claims: { email_verified?: boolean; email?: string } = {}) => ({ sub: randomUUID(), email: uniqueEmail("social"), email_verified: true, ...claims });
 export type Someone = ReturnType<typeof someone>;
 
-/** Sign-ins at our `base` through the stand-in `provider` configured as `id`, each in a fresh browser. */
-export function standInSignIns(base: string, provider: StandInProvider, id = "google") {
+/** Sign-ins at our `base` through a stand-in `provider` configured as `id`, each in a fresh browser, as the account it is given. */
+export function standInSignIns<A = Someone>(base: string, provider: { control: { next: A | undefined } }, id = "google") {
   /** Starts a sign-in as `account`: the browser and the callback URL it was sent to (not yet opened). */
-  async function toCallback(account: Someone, returnTo = "/example/") {
+  async function toCallback(account: A, returnTo = "/example/") {
     provider.control.next = account;
     const b = hostBrowser();
     const callback = await b.until(`${base}/signin/social/${id}?return_to=${encodeURIComponent(returnTo)}`, `/signin/social/${id}/callback`);
     return { b, callback };
   }
-  async function signInWith(account: Someone) {
+  async function signInWith(account: A) {
     const { b, callback } = await toCallback(account);
     const res = await b.get(callback.href);
     return { b, res, body: res.status === 303 ? "" : await res.text() };
   }
   return { toCallback, signInWith };
 }
+
+export type StandInSignIns<A = Someone> = ReturnType<typeof standInSignIns<A>>;

@@ -2,13 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findFreePort } from "../../../src/stack/ports.js";
 import { csrfOf } from "../../support/browser.js";
 import { startMailStack } from "../../support/mail.js";
-import { hostBrowser, someone, standInSignIns, startStandInProvider, STAND_IN_CLIENT, type StandInProvider } from "../../support/social.js";
+import { hostBrowser, someone, standInSignIns, startStandInProvider, STAND_IN_CLIENT, type StandInProvider, type StandInSignIns } from "../../support/social.js";
 
 /** Linking by a mailed link: the proof for an account with no password, bound to the browser that started the sign-in. */
 describe("social sign-in: linking an existing account by a mailed link", () => {
   let stack: Awaited<ReturnType<typeof startMailStack>>;
   let google: StandInProvider;
-  let signIns: ReturnType<typeof standInSignIns>;
+  let signIns: StandInSignIns;
   let base: string;
 
   beforeAll(async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findFreePort } from "../../../src/stack/ports.js";
 import { bearer, GOOD_PASSWORD, markEmailVerified, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth.js";
 import { csrfOf } from "../../support/browser.js";
-import { hostBrowser, someone, standInSignIns, startStandInProvider, STAND_IN_CLIENT, type Someone, type StandInProvider } from "../../support/social.js";
+import { hostBrowser, someone, standInSignIns, startStandInProvider, STAND_IN_CLIENT, type Someone, type StandInProvider, type StandInSignIns } from "../../support/social.js";
 
 let auth: TestAuth;
 let base: string;
@@ -34,7 +34,7 @@ afterAll(async () => {
   await google?.close();
 });
 
-let signIns: ReturnType<typeof standInSignIns>;
+let signIns: StandInSignIns;
 const toCallback = (account: Someone, returnTo?: string) => signIns.toCallback(account, returnTo);
 const signInWith = (account: Someone) => signIns.signInWith(account);
 
