@@ -4,6 +4,7 @@ import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findFreePort } from "../../../src/stack/ports.js";
 import { bearer, GOOD_PASSWORD, markEmailVerified, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth.js";
+import { adminClient, grantRoleDirectly } from "../../support/admin.js";
 import { csrfOf } from "../../support/browser.js";
 import { hostBrowser, someone, standInSignIns, startStandInProvider, STAND_IN_CLIENT, type Someone, type StandInProvider, type StandInSignIns } from "../../support/social.js";
 
@@ -179,6 +180,29 @@ describe("social sign-in against a stand-in Google", () => {
     expect(removed.status).toBe(303);
     expect((await db.query("SELECT id FROM social_identities WHERE user_id = $1", [userId])).rows.map((r) => r.id)).not.toContain(identityId);
     expect((await auditOf(userId)).map((e) => e.type)).toContain("social.unlink");
+  });
+
+  it("DeleteUser erases the account's identities: the same provider subject then makes a fresh account", async () => {
+    const adminEmail = uniqueEmail("social-admin");
+    await auth.client.signUp({ email: adminEmail, password: GOOD_PASSWORD });
+    await grantRoleDirectly(auth, adminEmail, "admin");
+    const asAdmin = bearer((await auth.client.signIn({ email: adminEmail, password: GOOD_PASSWORD })).accessToken);
+    const account = someone();
+    await signInWith(account);
+    const deletedId = (await userIdOf(account.email)) as string;
+    const planted = randomUUID();
+    await db.query("INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, 'google', $2, $3)", [deletedId, planted, account.email]);
+
+    await adminClient(auth).deleteUser({ userId: deletedId }, asAdmin);
+    const left = await db.query("SELECT subject FROM social_identities WHERE user_id = $1 OR subject = ANY($2)", [deletedId, [account.sub, planted]]);
+    expect(left.rows).toEqual([]);
+
+    const { res } = await signInWith(account);
+    expect(res.status).toBe(303);
+    const freshId = await userIdOf(account.email);
+    expect(freshId).toBeDefined();
+    expect(freshId).not.toBe(deletedId);
+    expect((await auditOf(freshId as string)).map((e) => e.type)).toEqual(["signup", "social.link", "signin.success"]);
   });
 
   it("hostile input: an unknown provider is 404; a huge or garbage code or state is 400", async () => {
