@@ -28,7 +28,8 @@ export async function startStandInProvider(redirectUri: string) {
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const jwk: JWK = { ...(await exportJWK(privateKey)), kid: "stand-in", alg: "RS256", use: "sig" };
   const accounts = new Map<string, StandInAccount>();
-  const control: { next: StandInAccount | undefined; deny: boolean; tamper: Tamper } = { next: undefined, deny: false, tamper: undefined };
+  // loginPage: the login prompt shows a page with a button (for a real browser) instead of answering at once.
+  const control: { next: StandInAccount | undefined; deny: boolean; tamper: Tamper; loginPage: boolean } = { next: undefined, deny: false, tamper: undefined, loginPage: false };
 
   const provider = new Provider(issuer, {
     clients: [{ client_id: STAND_IN_CLIENT.id, client_secret: STAND_IN_CLIENT.secret, redirect_uris: [redirectUri], token_endpoint_auth_method: "client_secret_post" }],
@@ -75,6 +76,10 @@ export async function startStandInProvider(redirectUri: string) {
       if (details.prompt.name === "login") {
         const account = control.next;
         if (!account) throw new Error("the test set no stand-in account");
+        if (control.loginPage && req.method === "GET") {
+          res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+          return void res.end(`<!doctype html><title>Stand-in Google</title><h1>Stand-in Google</h1><p>${account.sub}</p><form method="post"><button type="submit">Sign in</button></form>`);
+        }
         accounts.set(account.sub, account);
         return provider.interactionFinished(req, res, { login: { accountId: account.sub } }, { mergeWithLastSubmission: false });
       }
