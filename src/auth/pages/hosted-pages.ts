@@ -4,6 +4,7 @@ import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { PasskeyService } from "../../gen/auth/v1/passkeys_pb.js";
 import type { SocialService } from "../../gen/auth/v1/social_pb.js";
 import type { Logger } from "../../platform/log.js";
+import { OAUTH_PREFIX } from "../oauth/openid-provider.js";
 import { kRequestMeta, type RequestMeta } from "../../platform/request-context.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
@@ -145,15 +146,16 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
     const userId = decodeJwt(tokens.accessToken).sub ?? "";
     const value = await deps.sessions.attachCookie(tokens.sessionId, userId);
     if (!value) throw new ConnectError("session vanished", Code.Unavailable);
-    res.writeHead(303, {
-      location: returnTo,
-      "cache-control": "no-store",
-      "set-cookie": [
-        `${cookie.name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(cookie.maxAgeMs / 1000)}${secure}`,
-        csrfTokens.clear,
-        ...alsoClear,
-      ],
-    });
+    const setCookie = [`${cookie.name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(cookie.maxAgeMs / 1000)}${secure}`, csrfTokens.clear, ...alsoClear];
+    if (returnTo.startsWith(OAUTH_PREFIX)) {
+      // An OAuth interaction may redirect straight on to the client's redirect_uri (consent remembered).
+      // Chromium holds a form's whole redirect chain to the CSP form-action of the page that posted it
+      // ('self' here), so it would stop there: this same-origin page ends the chain, and its Refresh
+      // is a navigation of its own.
+      const html = page("Signed in", `<h1>Signed in</h1><p><a href="${escapeHtml(returnTo)}">Continue</a></p>`);
+      return sendHtml(res, 200, html, { headers: { refresh: `0; url=${returnTo}`, "set-cookie": setCookie } });
+    }
+    res.writeHead(303, { location: returnTo, "cache-control": "no-store", "set-cookie": setCookie });
     res.end();
   }
 
