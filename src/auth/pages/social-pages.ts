@@ -142,14 +142,14 @@ ${fragmentTokenScript(nonce)}`,
     await deps.finish(res, answer, returnTo, [clearFlow]);
   }
 
-  /** A posted form of the link pages, its CSRF token checked: undefined when already answered. */
-  async function linkPost(req: Req, res: Res, again: (status: number, error: string) => void): Promise<URLSearchParams | undefined> {
+  /** A posted form of the link pages: undefined when already answered. */
+  async function linkPost(req: Req, res: Res): Promise<URLSearchParams | undefined> {
     const form = await readForm(req);
     if (form === "too_large") return void sendHtml(res, 413, page("Too large", "<h1>Request too large</h1>"));
     if (!form) return void sendHtml(res, 400, page("Bad request", "<h1>Bad request</h1><p>Send the form.</p>"));
-    if (!deps.csrf.accepts(req, form.get("csrf") ?? "")) return void again(403, "This form expired. Please try again.");
     return form;
   }
+  const EXPIRED_FORM = "This form expired. Please try again.";
 
   async function signedIn(res: Res, returnTo: string, answer: Tokens & { mfaRequired: boolean; mfaChallenge: string }) {
     if (answer.mfaRequired) return deps.secondStep(res, returnTo, answer.mfaChallenge, [clearFlow]);
@@ -157,10 +157,10 @@ ${fragmentTokenScript(nonce)}`,
   }
 
   async function link(req: Req, res: Res, meta: RequestMeta, byMail: boolean) {
-    let again = { email: "", provider: "", returnTo: "/" };
-    const form = await linkPost(req, res, (status, error) => linkForm(res, status, { ...again, error }));
+    const form = await linkPost(req, res);
     if (!form) return;
-    again = { email: form.get("email") ?? "", provider: form.get("provider") ?? "", returnTo: safeReturnTo(form.get("return_to")) };
+    const again = { email: form.get("email") ?? "", provider: form.get("provider") ?? "", returnTo: safeReturnTo(form.get("return_to")) };
+    if (!deps.csrf.accepts(req, form.get("csrf") ?? "")) return linkForm(res, 403, { ...again, error: EXPIRED_FORM });
     const linkTicket = cookieOf(req, deps.flowCookie.name) ?? "";
     try {
       if (byMail) {
@@ -180,8 +180,9 @@ ${fragmentTokenScript(nonce)}`,
   }
 
   async function confirm(req: Req, res: Res, meta: RequestMeta) {
-    const form = await linkPost(req, res, (status, error) => confirmForm(res, status, error));
+    const form = await linkPost(req, res);
     if (!form) return;
+    if (!deps.csrf.accepts(req, form.get("csrf") ?? "")) return confirmForm(res, 403, EXPIRED_FORM);
     const linkTicket = cookieOf(req, deps.flowCookie.name);
     if (!linkTicket) return refused(res, 400, "/", NOT_THIS_BROWSER);
     try {

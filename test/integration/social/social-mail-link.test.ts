@@ -1,7 +1,11 @@
+import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SocialService } from "../../../src/gen/auth/v1/social_pb.js";
 import { findFreePort } from "../../../src/stack/ports.js";
+import { connectTransport } from "../../support/auth.js";
 import { csrfOf } from "../../support/browser.js";
 import { startMailStack } from "../../support/mail.js";
+import { codeOf } from "../../support/rpc-errors.js";
 import { hostBrowser, someone, standInSignIns, startStandInProvider, STAND_IN_CLIENT, type StandInProvider, type StandInSignIns } from "../../support/social.js";
 
 /** Linking by a mailed link: the proof for an account with no password, bound to the browser that started the sign-in. */
@@ -116,5 +120,22 @@ describe("social sign-in: linking an existing account by a mailed link", () => {
     expect((await send()).status).toBe(200);
     expect((await send()).status).toBe(200);
     expect((await send()).status).toBe(429);
+  });
+
+  it("bad input: one proof exactly, a well-formed token, a live ticket; a garbage link token keeps the flow", async () => {
+    const social = createClient(SocialService, connectTransport(stack.auth.server.url));
+    const ticket = "A".repeat(43);
+    expect(await codeOf(social.linkSocialIdentity({ linkTicket: ticket, password: "a password", mailToken: "B".repeat(43) }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(social.linkSocialIdentity({ linkTicket: ticket }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(social.linkSocialIdentity({ linkTicket: ticket, mailToken: "<script>" }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(social.linkSocialIdentity({ linkTicket: ticket, mailToken: "B".repeat(43) }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(social.sendSocialLinkMail({ linkTicket: "x".repeat(5000) }))).toBe(Code.Unauthenticated);
+
+    const { b, email, first, token } = await atLinkPage();
+    const garbage = await confirm(b, "\u0000<script>");
+    expect(garbage.status).toBe(400);
+    expect(await garbage.text()).not.toContain("<script>");
+    expect(await identitiesOf(email)).toEqual([first.sub]);
+    expect((await confirm(b, token)).status).toBe(303);
   });
 });
