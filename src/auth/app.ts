@@ -3,6 +3,7 @@ import { Counter, Gauge } from "prom-client";
 import { createClient, createContextValues, type ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { PasskeyService } from "../gen/auth/v1/passkeys_pb.js";
+import { SocialService } from "../gen/auth/v1/social_pb.js";
 import { AdminService } from "../gen/auth/admin/v1/admin_pb.js";
 import { composeAdminService } from "./admin/compose-admin.js";
 import { createPgRoleStore } from "./roles/pg-role-store.js";
@@ -61,6 +62,7 @@ import { createPasswordHasher } from "./passwords/password-hasher.js";
 import { createPasskeyService } from "./passkeys/passkey-service.js";
 import { createPgPasskeyStore } from "./passkeys/pg-passkey-store.js";
 import { createWebAuthnChallenges } from "./passkeys/webauthn-challenges.js";
+import { composeSocialService } from "./social/compose-social.js";
 import { createPasswordPolicy, loadCommonPasswords } from "./passwords/password-policy.js";
 import { createRecentProof } from "./recent-proof.js";
 import { createRangeLookup } from "./passwords/breached-passwords.js";
@@ -229,6 +231,26 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       clock,
       rp: { id: publicUrl.hostname, name: config.mfaIssuer, origin: publicUrl.origin },
     });
+    const social = composeSocialService({
+      config: config.social,
+      publicBaseUrl: config.shared.publicBaseUrl,
+      primary: db.write,
+      redis,
+      users,
+      sessions,
+      tokens,
+      authenticator,
+      hasher,
+      abuse,
+      audit,
+      secondFactor,
+      challenges,
+      deviceOf,
+      recentProof,
+      clock,
+      accountWritten: userWritten,
+      templates,
+    });
     const admin = composeAdminService({
       primary: db.write,
       redis,
@@ -266,16 +288,20 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const inProcess = createInProcessTransport(({ service: register }) => {
       register(AuthService, service);
       register(PasskeyService, passkeys);
+      register(SocialService, social);
     }, interceptors);
     const pages = createHostedPages({
       auth: createClient(AuthService, inProcess),
       passkeys: createClient(PasskeyService, inProcess),
+      social: createClient(SocialService, inProcess),
+      socialProviders: config.social.providers,
       tokens,
       totpEnabled: (userId) => secondFactor.required(userId),
       sessions,
       cookie: { name: config.shared.sessionCookieName, secure: config.sessionCookieSecure, maxAgeMs: config.sessionAbsoluteTtlMs },
       forms: {
         csrfCookieName: hostPrefixed("auth_csrf", config.shared.publicBaseUrl),
+        socialCookieName: hostPrefixed("auth_social", config.shared.publicBaseUrl),
         csrfKey: config.csrfKey,
         publicOrigin: new URL(config.shared.publicBaseUrl).origin,
       },
@@ -302,10 +328,11 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       routes(router) {
         router.service(AuthService, service);
         router.service(PasskeyService, passkeys);
+        router.service(SocialService, social);
         router.service(AdminService, admin);
         router.service(OAuthAdminService, oauth.adminService);
-        router.service(Health, createHealthService([AuthService.typeName, PasskeyService.typeName, AdminService.typeName, OAuthAdminService.typeName], probe));
-        router.service(ServerReflection, createReflectionService([AuthService, PasskeyService, AdminService, OAuthAdminService, Health]));
+        router.service(Health, createHealthService([AuthService.typeName, PasskeyService.typeName, SocialService.typeName, AdminService.typeName, OAuthAdminService.typeName], probe));
+        router.service(ServerReflection, createReflectionService([AuthService, PasskeyService, SocialService, AdminService, OAuthAdminService, Health]));
       },
       // The hosted pages' own calls (above) are not traced: they carry no traceparent of their own.
       interceptors: tracing.enabled ? [createTracingInterceptor(tracing), ...interceptors] : interceptors,

@@ -5,6 +5,7 @@ import { readRedisDurability, readRedisTarget, type RedisDurability, type RedisT
 import { ConfigError, EnvReader, LOG_LEVELS, POSTGRES_PROTOCOLS, type Env, type Rate } from "../platform/config.js";
 import { readListenerLimits, type ListenerLimits } from "../platform/listener-limits.js";
 import { readOAuthConfig, type OAuthConfig } from "./oauth/oauth-config.js";
+import { readSocialConfig, type SocialConfig } from "./social/social-config.js";
 
 export interface Argon2Params {
   /** KiB of memory; OWASP minimum for argon2id with t=2 is 19456. */
@@ -108,6 +109,8 @@ export interface AuthConfig {
   sessionCookieSecure: boolean;
   /** The OpenID Provider (src/auth/oauth/oauth-config.ts): OAUTH_* variables. */
   oauth: OAuthConfig;
+  /** Social sign-in (src/auth/social/social-config.ts): SOCIAL_* variables. */
+  social: SocialConfig;
 }
 
 export interface RateLimits {
@@ -148,7 +151,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
   const databaseUrl = read.url("DATABASE_URL", POSTGRES_PROTOCOLS);
   const redis = readRedisTarget(read);
   const signingKeyEncryptionKey = read.key32("SIGNING_KEY_ENCRYPTION_KEY");
-  const core: Omit<AuthConfig, "oauth"> = {
+  const core: Omit<AuthConfig, "oauth" | "social"> = {
     host: read.string("AUTH_HOST", "127.0.0.1"),
     port: read.port("AUTH_PORT", 7001),
     listener: readListenerLimits(read),
@@ -209,7 +212,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
     auditPseudonymKey:
       read.optionalKey32("AUDIT_PSEUDONYM_KEY") ?? Buffer.from(hkdfSync("sha256", signingKeyEncryptionKey, Buffer.alloc(0), "auth-platform audit pseudonym v1", 32)),
   };
-  const config: AuthConfig = { ...core, oauth: readOAuthConfig(read, core) };
+  const config: AuthConfig = { ...core, oauth: readOAuthConfig(read, core), social: readSocialConfig(read) };
   if (!config.sessionCookieSecure && /^__(Host|Secure)-/.test(config.shared.sessionCookieName)) {
     // A prefixed cookie without Secure is dropped by every browser: nobody could sign in.
     problems.push(

@@ -53,8 +53,10 @@ export async function browserAuthorize(
   const b = options.browser ?? cookieBrowser(baseUrl);
   let res = await b.get(authorizeUrl.pathname + authorizeUrl.search);
   for (let hop = 0; hop < 20; hop++) {
-    const location = res.headers.get("location");
-    if (res.status === 302 || res.status === 303) {
+    // A sign-in that continues an OAuth interaction answers a page that refreshes to it (hosted-pages.ts finish).
+    const refreshTo = res.status === 200 ? /^0; url=(.+)$/.exec(res.headers.get("refresh") ?? "")?.[1] : undefined;
+    const location = res.headers.get("location") ?? refreshTo;
+    if (res.status === 302 || res.status === 303 || refreshTo) {
       const next = new URL(location ?? "/", baseUrl);
       if (next.origin !== new URL(baseUrl).origin) return { callback: next, last: res, body: "", browser: b };
       res = await b.get(next.pathname + next.search);

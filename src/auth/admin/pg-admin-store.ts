@@ -170,7 +170,7 @@ export function createPgAdminStore(deps: PgAdminStoreDeps): AdminStore {
           [userId],
         );
         await tx.query("DELETE FROM oauth_grant_sessions WHERE account_id = $1", [userId]);
-        // Tokens, factors, recovery codes, roles and pending revocations go with the row (ON DELETE CASCADE).
+        // Tokens, factors, recovery codes, roles, linked social identities and pending revocations go with the row (ON DELETE CASCADE).
         await tx.query("DELETE FROM users WHERE id = $1", [userId]);
         return { id: locked.id, email: locked.email };
       });

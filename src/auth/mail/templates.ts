@@ -54,6 +54,22 @@ export function createMailTemplates(deps: MailTemplatesDeps) {
         "If you did not ask for this, ignore this message: your password stays as it is.",
       ].join("\n"),
     }),
+    linkSocialSignIn: (to: string, token: string, ttlMs: number, provider: string): Mail => ({
+      to,
+      priority: "link",
+      subject: `Link ${provider} to your account`,
+      text: [
+        "Hello,",
+        "",
+        `Someone signing in with ${provider} asked to link it to your account. To link it and sign in, open this link`,
+        "in the same browser where that sign-in started (it works nowhere else):",
+        "",
+        link("/signin/social/link/confirm", token),
+        "",
+        `The link works once and expires in ${lifetime(ttlMs)}.`,
+        "If this was not you, ignore this message: nothing is linked.",
+      ].join("\n"),
+    }),
     signUpAttempt: (to: string): Mail => ({
       to,
       subject: "Someone tried to sign up with your email address",

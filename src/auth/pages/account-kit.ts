@@ -56,6 +56,7 @@ const NAV: Array<[string, string]> = [
   ["/account/sessions", "Sessions"],
   ["/account/two-step", "Two-step sign-in"],
   ["/account/passkeys", "Passkeys"],
+  ["/account/identities", "Linked sign-ins"],
   ["/account/password", "Password"],
   ["/account/email", "Email"],
   ["/account/security", "Security events"],

@@ -2,7 +2,9 @@ import { Code, ConnectError, createContextValues, type Client } from "@connectrp
 import { decodeJwt } from "jose";
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { PasskeyService } from "../../gen/auth/v1/passkeys_pb.js";
+import type { SocialService } from "../../gen/auth/v1/social_pb.js";
 import type { Logger } from "../../platform/log.js";
+import { OAUTH_PREFIX } from "../oauth/openid-provider.js";
 import { kRequestMeta, type RequestMeta } from "../../platform/request-context.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
@@ -14,6 +16,7 @@ import { createAccountKit } from "./account-kit.js";
 import { createLinkPages } from "./link-pages.js";
 import { createPasskeySignInPage, passkeyAccountPage } from "./passkey-pages.js";
 import { sessionPages } from "./session-pages.js";
+import { createSocialSignInPages, socialAccountPage, socialButtons, type SocialButton } from "./social-pages.js";
 import { createSignUpPage } from "./signup-page.js";
 import { createStaticAssets } from "./static-assets.js";
 import { twoStepPage } from "./two-step-page.js";
@@ -31,6 +34,8 @@ export interface SessionCookieConfig {
 export interface FormProtectionConfig {
   /** The CSRF (pre-session) cookie: auth_csrf, `__Host-` prefixed on an HTTPS deployment. */
   csrfCookieName: string;
+  /** The social sign-in flow cookie: auth_social, prefixed alike. */
+  socialCookieName: string;
   /** 32 bytes binding each form's token to its pre-session (derived from SIGNING_KEY_ENCRYPTION_KEY). */
   csrfKey: Buffer;
   /** PUBLIC_BASE_URL's origin: the only foreign-looking Origin a form post may carry. */
@@ -41,6 +46,9 @@ export interface HostedPagesDeps {
   /** The auth service itself, in process: the page gets every rule of SignIn (limits, lockout, audit). */
   auth: Client<typeof AuthService>;
   passkeys: Client<typeof PasskeyService>;
+  social: Client<typeof SocialService>;
+  /** SOCIAL_PROVIDERS: a "Continue with ..." button each. */
+  socialProviders: readonly SocialButton[];
   sessions: SessionStore;
   /** Mints the access token an account page presents for the cookie's session, so the RPCs apply their rules. */
   tokens: Pick<AccessTokens, "issue">;
@@ -85,6 +93,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   <button type="submit">Sign in</button>
 </form>
 <p><a href="/signin/passkey?return_to=${encodeURIComponent(returnTo)}">Sign in with a passkey</a></p>
+${socialButtons(deps.socialProviders, returnTo)}
 <p><a href="/forgot-password">Forgot your password?</a></p>
 <p><a href="/signup">Create an account</a></p>`,
     );
@@ -132,29 +141,44 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   }
 
   /** Turns the session the service opened into a browser cookie and sends the browser on. */
-  async function finish(res: Res, tokens: { accessToken: string; sessionId: string }, returnTo: string) {
+  async function finish(res: Res, tokens: { accessToken: string; sessionId: string }, returnTo: string, alsoClear: string[] = []) {
     // The token was minted by this very process a moment ago: reading its subject needs no verification.
     const userId = decodeJwt(tokens.accessToken).sub ?? "";
     const value = await deps.sessions.attachCookie(tokens.sessionId, userId);
     if (!value) throw new ConnectError("session vanished", Code.Unavailable);
-    res.writeHead(303, {
-      location: returnTo,
-      "cache-control": "no-store",
-      "set-cookie": [
-        `${cookie.name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(cookie.maxAgeMs / 1000)}${secure}`,
-        csrfTokens.clear,
-      ],
-    });
+    const setCookie = [`${cookie.name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(cookie.maxAgeMs / 1000)}${secure}`, csrfTokens.clear, ...alsoClear];
+    if (returnTo.startsWith(OAUTH_PREFIX)) {
+      // An OAuth interaction may redirect straight on to the client's redirect_uri (consent remembered).
+      // Chromium holds a form's whole redirect chain to the CSP form-action of the page that posted it
+      // ('self' here), so it would stop there: this same-origin page ends the chain, and its Refresh
+      // is a navigation of its own.
+      const html = page("Signed in", `<h1>Signed in</h1><p><a href="${escapeHtml(returnTo)}">Continue</a></p>`);
+      return sendHtml(res, 200, html, { headers: { refresh: `0; url=${returnTo}`, "set-cookie": setCookie } });
+    }
+    res.writeHead(303, { location: returnTo, "cache-control": "no-store", "set-cookie": setCookie });
     res.end();
   }
 
   const signUp = createSignUpPage({ auth: deps.auth, csrf: csrfTokens, log: deps.log });
   const passkeySignIn = createPasskeySignInPage({ passkeys: deps.passkeys, csrf: csrfTokens, log: deps.log, finish });
+  const socialSignIn = createSocialSignInPages({
+    social: deps.social,
+    providers: deps.socialProviders,
+    csrf: csrfTokens,
+    flowCookie: { name: deps.forms.socialCookieName, secure: cookie.secure },
+    log: deps.log,
+    finish,
+    secondStep(res, returnTo, challenge, alsoClear) {
+      const csrf = csrfTokens.issue();
+      send(res, 200, codeForm(returnTo, csrf.token, challenge), { "set-cookie": [csrf.setCookie, ...alsoClear] });
+    },
+  });
   const account = createAccountKit({ sessions: deps.sessions, tokens: deps.tokens, cookieName: cookie.name, csrf: csrfTokens, log: deps.log }, [
     ...accountPages({ auth: deps.auth }),
     ...sessionPages({ auth: deps.auth }),
     twoStepPage({ auth: deps.auth, totpEnabled: deps.totpEnabled }),
     passkeyAccountPage({ passkeys: deps.passkeys }),
+    socialAccountPage({ social: deps.social, providers: deps.socialProviders }),
   ]);
   const assets = createStaticAssets();
 
@@ -229,7 +253,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   return {
     /** True if it answered the request (/signin..., /signout, /signup, /account..., /assets/..., and the pages mail links open). */
     handle(req: Req, res: Res, meta: RequestMeta): boolean {
-      if (links.handle(req, res, meta) || signUp.handle(req, res, meta) || passkeySignIn.handle(req, res, meta)) return true;
+      if (links.handle(req, res, meta) || signUp.handle(req, res, meta) || passkeySignIn.handle(req, res, meta) || socialSignIn.handle(req, res, meta)) return true;
       if (account.handle(req, res, meta) || assets.handle(req, res)) return true;
       const url = new URL(req.url ?? "/", "http://local");
       if (url.pathname === "/signin" && req.method === "GET") {

@@ -18,10 +18,11 @@ export interface LinkPagesDeps {
  * access log or Referer ever holds it); a small nonce'd script moves it into
  * the form, and the form's POST redeems it.
  */
-export function createLinkPages(deps: LinkPagesDeps) {
-  const tokenScript = (nonce: string) =>
-    `<script nonce="${nonce}">document.getElementById("token").value = new URLSearchParams(location.hash.slice(1)).get("token") || "";</script>`;
+/** Moves a mailed link's token from the URL fragment into the form's hidden `token` input. */
+export const fragmentTokenScript = (nonce: string) =>
+  `<script nonce="${nonce}">document.getElementById("token").value = new URLSearchParams(location.hash.slice(1)).get("token") || "";</script>`;
 
+export function createLinkPages(deps: LinkPagesDeps) {
   function form(res: Res, status: number, title: string, action: string, fields: string, button: string, error?: string) {
     const nonce = newNonce();
     const csrf = deps.csrf.issue();
@@ -35,7 +36,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ""}
   ${fields}
   <button type="submit">${escapeHtml(button)}</button>
 </form>
-${tokenScript(nonce)}`,
+${fragmentTokenScript(nonce)}`,
     );
     sendHtml(res, status, html, { nonce, headers: { "set-cookie": csrf.setCookie } });
   }

@@ -19,7 +19,7 @@ const RESOURCE = "urn:example:api";
  * exchanges the code (openid-client, PKCE, state) and calls the example API through the gateway
  * with the OAuth access token, showing what the API answered.
  */
-async function startRelyingParty(port: number, gatewayUrl: string, clientId: string, secret: string) {
+async function startRelyingParty(port: number, gatewayUrl: string, clientId: string, secret: string, acrValues?: string) {
   const base = `http://127.0.0.1:${port}`;
   const config = await oidc.discovery(new URL(gatewayUrl), clientId, undefined, oidc.ClientSecretBasic(secret), { execute: [oidc.allowInsecureRequests] });
   const verifier = oidc.randomPKCECodeVerifier();
@@ -35,7 +35,7 @@ async function startRelyingParty(port: number, gatewayUrl: string, clientId: str
           code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
           code_challenge_method: "S256",
           state,
-          acr_values: "mfa",
+          ...(acrValues ? { acr_values: acrValues } : {}),
         });
         res.writeHead(302, { location: to.href }).end();
         return;
@@ -94,7 +94,7 @@ describe("the OAuth browser flow through the gateway, in Chromium", () => {
 
     const port = await findFreePort();
     const { clientId, secret } = await registerClient(topo.auth, { name: "Example RP", redirectUris: [`http://127.0.0.1:${port}/callback`], scopes: ["openid", "example.read"], grantTypes: ["authorization_code"] });
-    const rp = await startRelyingParty(port, gw.url, clientId, secret!);
+    const rp = await startRelyingParty(port, gw.url, clientId, secret!, "mfa");
     try {
       const page = await context!.newPage();
       page.setDefaultTimeout(10_000);
@@ -114,5 +114,38 @@ describe("the OAuth browser flow through the gateway, in Chromium", () => {
       await rp.close();
     }
   });
-});
 
+  it("a fresh sign-in on the hosted page with consent remembered goes straight on to the client (CSP form-action does not stop it)", async (ctx) => {
+    if ("skip" in chromiumFound) return ctx.skip(chromiumFound.skip);
+    const email = uniqueEmail("oauth-again");
+    await topo.auth.client.signUp({ email, password: GOOD_PASSWORD });
+    await markEmailVerified(topo.auth, email);
+    const port = await findFreePort();
+    const { clientId, secret } = await registerClient(topo.auth, { name: "Returning RP", redirectUris: [`http://127.0.0.1:${port}/callback`], scopes: ["openid", "example.read"], grantTypes: ["authorization_code"] });
+    const rp = await startRelyingParty(port, gw.url, clientId, secret!);
+    const browsing = context!;
+    // The browser of the case before is signed in as another person.
+    await browsing.clearCookies();
+    const page = await browsing.newPage();
+    try {
+      page.setDefaultTimeout(10_000);
+      const signIn = async () => {
+        await page.goto(`${rp.base}/login`);
+        await page.waitForURL(/\/signin\?return_to=%2Foauth2%2Finteraction%2F/);
+        await page.fill("#email", email);
+        await page.fill("#password", GOOD_PASSWORD);
+      };
+      await signIn();
+      await Promise.all([page.waitForSelector("text=Allow Returning RP access?"), page.click("button[type=submit]")]);
+      await Promise.all([page.waitForURL((url) => url.pathname === "/callback"), page.click("button[value=allow]")]);
+      // Signed out of the browser only (the grant's session lives on): the next visit signs in afresh, consent remembered.
+      await browsing.clearCookies();
+      await signIn();
+      await Promise.all([page.waitForURL((url) => url.origin === rp.base && url.pathname === "/callback"), page.click("button[type=submit]")]);
+      expect(JSON.parse((await page.locator("body").textContent()) ?? "{}")).toMatchObject({ api: 200, seen: { path: "/example/hello" } });
+    } finally {
+      await page.close();
+      await rp.close();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
-import { describe, expect, it } from "vitest";
+import argon2 from "argon2";
+import { describe, expect, it, vi } from "vitest";
 import type { AbuseProtection } from "../../../src/auth/abuse/abuse-protection.js";
 import type { AuditEvent } from "../../../src/auth/audit/audit-log.js";
 import type { AccountWrites } from "../../../src/auth/lifecycle/account-writes.js";
@@ -113,6 +114,37 @@ describe("no user enumeration (answers and work done)", async () => {
     expect(unknown.error.rawMessage).toBe(wrong.error.rawMessage);
     expect(wrong.work).toBe(1);
     expect(unknown.work).toBe(1);
+  });
+
+  it("SignIn to an account with no password (made by a social sign-in) costs one argon2 verify, like a wrong password", async () => {
+    await client.signUp({ email: "haspassword@example.com", password: "right passphrase" });
+    users.add({ id: crypto.randomUUID(), email: "social@example.com", emailVerified: true, passwordHash: "", disabled: false, createdAt: new Date() });
+    // Counted beneath the hasher, as hashes argon2 actually computed: it refuses an unreadable one at once, which is the leak.
+    const real = argon2.verify.bind(argon2);
+    let computed = 0;
+    const spy = vi.spyOn(argon2, "verify").mockImplementation(async (...args) => {
+      const matched = await real(...args);
+      computed++;
+      return matched;
+    });
+    const failure = async (email: string) => {
+      computed = 0;
+      const error = await client.signIn({ email, password: "some passphrase" }).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      return { error, computed };
+    };
+    try {
+      const wrong = await failure("haspassword@example.com");
+      const passwordless = await failure("social@example.com");
+      expect(passwordless.error?.code).toBe(Code.Unauthenticated);
+      expect(passwordless.error?.rawMessage).toBe(wrong.error?.rawMessage);
+      expect(wrong.computed).toBe(1);
+      expect(passwordless.computed).toBe(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 
