@@ -1,5 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
+
+// USER_HZ, which Linux fixes at 100 for what /proc reports.
+const CLOCK_TICKS_PER_SECOND = 100;
 
 function cpuJiffies(): { busy: number; total: number } {
   // "cpu  user nice system idle iowait irq softirq steal ..."; idle and iowait are the not-busy ones.
@@ -38,4 +41,29 @@ export async function peakRssDuring(pids: number[], during: () => Promise<void>)
   }
   sample();
   return peak;
+}
+
+function statOf(pid: number): { command: string; cpuMs: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces, hence the last ")"); utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { command: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND };
+}
+
+/** CPU time a process has used (user + system) in ms, from /proc/<pid>/stat. */
+export const cpuMs = (pid: number): number => statOf(pid).cpuMs;
+
+/** CPU time used so far by every process whose command is one of `commands` (redis-server, postgres, ...), in ms per command. */
+export function cpuMsByCommand(commands: readonly string[]): Map<string, number> {
+  const totals = new Map(commands.map((command) => [command, 0]));
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const { command, cpuMs: used } = statOf(Number(entry));
+      if (totals.has(command)) totals.set(command, totals.get(command)! + used);
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return totals;
 }
