@@ -12,7 +12,7 @@ import { startStack } from "../src/stack/stack.js";
 import { ensureCompiled } from "./compiled.js";
 import { selfTimes, type SelfTime } from "./cpu-profile.js";
 import { ghzGetMe } from "./load-generators.js";
-import { cpuMs, cpuMsByCommand } from "./proc-stats.js";
+import { cpuMs, cpuMsOfStack } from "./proc-stats.js";
 
 /**
  * `npm run bench:profile-getme`: where a GetMe's CPU goes. One compiled auth service under
@@ -23,7 +23,7 @@ import { cpuMs, cpuMsByCommand } from "./proc-stats.js";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const TOP = 25;
 // The data tier's programs, whose CPU per call is GetMe's too.
-const DATA_TIER = ["redis-server", "pgbouncer", "postgres"] as const;
+const DATA_TIER = ["redis-server", "pgbouncer", "postgres"];
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 const line = (row: SelfTime) => `| ${row.where} | ${row.ms.toFixed(0)} | ${(row.share * 100).toFixed(1)} % |`;
@@ -58,11 +58,12 @@ async function main(): Promise<void> {
     writeFileSync(dataFile, "{}");
     writeFileSync(metadataFile, JSON.stringify({ authorization: `Bearer ${accessToken}` }));
     const cpuBefore = cpuMs(auth.pid);
-    const tierBefore = cpuMsByCommand(DATA_TIER);
+    const stackMarkers = [dir, new URL(stack.redisUrl!).host];
+    const tierBefore = cpuMsOfStack(stackMarkers);
     const result = await ghzGetMe({ target: `${auth.endpoint.host}:${auth.endpoint.port}`, dataFile, metadataFile, seconds: SECONDS, concurrency: 64, connections: 4 });
     const calls = result.rps * SECONDS;
     const cpuPerCallMs = (cpuMs(auth.pid) - cpuBefore) / calls;
-    const tier = [...cpuMsByCommand(DATA_TIER)].map(([command, ms]) => `${command} ${(((ms - (tierBefore.get(command) ?? 0)) / calls) * 1000).toFixed(0)} µs`).join(", ");
+    const tier = [...cpuMsOfStack(stackMarkers)].filter(([command]) => DATA_TIER.includes(command)).map(([command, ms]) => `${command} ${(((ms - (tierBefore.get(command) ?? 0)) / calls) * 1000).toFixed(0)} µs`).join(", ");
     const load = loadavg()[0]!.toFixed(1);
     // The profile is written as the process exits.
     await procs.stopAll();
