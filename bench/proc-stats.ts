@@ -1,5 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
+
+// USER_HZ, which Linux fixes at 100 for what /proc reports.
+const CLOCK_TICKS_PER_SECOND = 100;
 
 function cpuJiffies(): { busy: number; total: number } {
   // "cpu  user nice system idle iowait irq softirq steal ..."; idle and iowait are the not-busy ones.
@@ -38,4 +41,44 @@ export async function peakRssDuring(pids: number[], during: () => Promise<void>)
   }
   sample();
   return peak;
+}
+
+function statOf(pid: number): { command: string; parent: number; cpuMs: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces, hence the last ")"): the parent is the 2nd, utime and stime the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return {
+    command: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
+    parent: Number(fields[1]),
+    cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND,
+  };
+}
+
+/** CPU time a process has used (user + system) in ms, from /proc/<pid>/stat. */
+export const cpuMs = (pid: number): number => statOf(pid).cpuMs;
+
+/**
+ * CPU time used so far, in ms per command name, by the processes whose command line holds one of
+ * `markers` (the directory a data tier runs in; Redis rewrites its own to its address) and their
+ * descendants (Postgres' backends): not those of another stack sharing the machine.
+ */
+export function cpuMsOfStack(markers: readonly string[]): Map<string, number> {
+  const procs = new Map<number, { command: string; parent: number; cpuMs: number; named: boolean }>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const pid = Number(entry);
+      const commandLine = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      procs.set(pid, { ...statOf(pid), named: markers.some((marker) => commandLine.includes(marker)) });
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  const inStack = (pid: number): boolean => {
+    for (let at = procs.get(pid); at; at = procs.get(at.parent)) if (at.named) return true;
+    return false;
+  };
+  const totals = new Map<string, number>();
+  for (const [pid, proc] of procs) if (inStack(pid)) totals.set(proc.command, (totals.get(proc.command) ?? 0) + proc.cpuMs);
+  return totals;
 }

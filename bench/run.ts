@@ -17,6 +17,7 @@ import { AuthService } from "../src/gen/auth/v1/auth_pb.js";
 import { systemClock } from "../src/platform/clock.js";
 import { createLogger } from "../src/platform/log.js";
 import { startAuthInstance, startAuthzInstance } from "../src/stack/app-instances.js";
+import { defaultProtoDirs } from "../src/platform/proto-dirs.js";
 import { canConnect, findFreePort } from "../src/stack/ports.js";
 import { createProcessManager, type ProcessManager } from "../src/stack/processes.js";
 import { waitUntil } from "../src/stack/readiness.js";
@@ -24,7 +25,9 @@ import { endpointOf } from "../src/stack/render-config.js";
 import { startStack } from "../src/stack/stack.js";
 import { browserSignIn } from "../test/support/browser.js";
 import { checkRows } from "./check-rows.js";
+import { ensureCompiled } from "./compiled.js";
 import { gatewayRows } from "./gateway-load.js";
+import { getMeRows } from "./getme-rows.js";
 import { enumerationRows, signInRow } from "./password-rows.js";
 import { busyCoresSince, peakRssDuring, rssMiB } from "./proc-stats.js";
 import { revocationRow } from "./revocation-row.js";
@@ -49,7 +52,7 @@ const progress = (what: string) => console.error(`[bench +${((performance.now() 
 async function startCeiling(procs: ProcessManager, logsDir: string, name: string, entry: string, env: Record<string, string>): Promise<{ port: number; pid: number }> {
   const port = await findFreePort();
   const logFile = path.join(logsDir, `${name}.log`);
-  const pid = procs.start({ name, command: process.execPath, args: ["--import", "tsx", entry], cwd: REPO_ROOT, logFile, env: { ...env, CEILING_PORT: String(port) }, stopSignal: "SIGTERM" });
+  const pid = procs.start({ name, command: process.execPath, args: [entry], cwd: REPO_ROOT, logFile, env: { ...env, CEILING_PORT: String(port) }, stopSignal: "SIGTERM" });
   await waitUntil(() => canConnect(port), { what: name, timeoutMs: 60_000, logFile, intervalMs: 100 });
   return { port, pid };
 }
@@ -59,6 +62,7 @@ function rssRow(spec: RowSpec, contender: number, ceiling: number, busyCores: nu
 }
 
 async function main(): Promise<void> {
+  const compiled = ensureCompiled(REPO_ROOT, progress);
   const dir = mkdtempSync(path.join(tmpdir(), "auth-bench-"));
   // As root the data tier and the gateway run as an unprivileged user that must reach their state here.
   chmodSync(dir, 0o755);
@@ -91,14 +95,17 @@ async function main(): Promise<void> {
     const authUrl = `http://127.0.0.1:${await findFreePort()}`;
     // authz waits for the auth service's issuer metadata, so everything starts at once.
     const authzEnv = { REDIS_URL: redisUrl, AUTHZ_JWKS_URL: `${authUrl}/.well-known/jwks.json`, AUTH_ISSUER: config.shared.issuer, AUTHZ_ISSUER_WAIT: "60s", LOG_LEVEL: "silent" };
-    const [auth, authz, authzUncached, bareCheck, bareArgon2] = await Promise.all([
-      startAuthInstance({ procs, logsDir, env: authEnv }, 0, Number(new URL(authUrl).port)),
-      startAuthzInstance({ procs, logsDir, env: authzEnv }, 0, { grpc: 0, http: 0 }),
-      startAuthzInstance({ procs, logsDir, env: { ...authzEnv, AUTHZ_CACHE_TTL: "1ms" } }, 1, { grpc: 0, http: 0 }),
-      startCeiling(procs, logsDir, "bare-check", "bench/ceilings/check-server.ts", {}),
+    const protoDirs = defaultProtoDirs();
+    const [auth, authUncached, authz, authzUncached, bareCheck, bareArgon2, bareGetMe] = await Promise.all([
+      startAuthInstance({ procs, logsDir, env: authEnv, compiled: true }, 0, Number(new URL(authUrl).port)),
+      startAuthInstance({ procs, logsDir, env: { ...authEnv, VERIFIED_TOKEN_CACHE: "off" }, compiled: true }, 1, 0),
+      startAuthzInstance({ procs, logsDir, env: authzEnv, compiled: true }, 0, { grpc: 0, http: 0 }),
+      startAuthzInstance({ procs, logsDir, env: { ...authzEnv, AUTHZ_CACHE_TTL: "1ms" }, compiled: true }, 1, { grpc: 0, http: 0 }),
+      startCeiling(procs, logsDir, "bare-check", compiled.ceiling("check-server"), { CEILING_ENVOY_API: protoDirs.envoyApi, CEILING_PROTO_DIR: protoDirs.project }),
       argon2
         .hash(password, { type: argon2.argon2id, memoryCost: config.argon2.memoryKiB, timeCost: config.argon2.iterations, parallelism: config.argon2.parallelism })
-        .then((hash) => startCeiling(procs, logsDir, "bare-argon2", "bench/ceilings/argon2-server.ts", { CEILING_HASH: hash, CEILING_PASSWORD: password })),
+        .then((hash) => startCeiling(procs, logsDir, "bare-argon2", compiled.ceiling("argon2-server"), { CEILING_HASH: hash, CEILING_PASSWORD: password })),
+      startCeiling(procs, logsDir, "bare-getme", compiled.ceiling("getme-server"), {}),
     ]);
     const example = await startExampleUpstream("127.0.0.1", 0);
     progress("services and ceilings up");
@@ -155,6 +162,10 @@ async function main(): Promise<void> {
     const signInCores = signInWindow();
     rows.push(...(await enumerationRows({ client, known, password, victims, rounds: ROUNDS, callsPerRound: ENUMERATION_CALLS })));
     progress("password rows done");
+    rows.push(
+      ...(await getMeRows({ dir, auth: target(auth.endpoint), authUncached: target(authUncached.endpoint), bare: `127.0.0.1:${bareGetMe.port}`, bearer: accessToken, seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, connections: 4 })),
+    );
+    progress("GetMe rows done");
     rows.push(await revocationRow({ client, authz: target(authz.endpoints.grpc), redisUrl: redisUrl, email: known, password, rounds: ROUNDS, samplesPerRound: quick ? 1 : 4 }));
     progress("revocation row done");
     rows.push(
@@ -172,7 +183,7 @@ async function main(): Promise<void> {
 
     const cpu = cpus()[0]?.model ?? "unknown CPU";
     console.log(`${new Date().toISOString()}, ${availableParallelism()} cores (${cpu}), node ${process.version}, load average at the end ${loadavg()[0]!.toFixed(1)}`);
-    console.log(`${quick ? "--quick: " : ""}${ROUNDS} round(s) of ${SECONDS} s per side; gRPC Check with ghz (c=${CONCURRENCY}, 4 connections), SignIn with h2load, gateways with wrk; services under tsx as the launcher runs them`);
+    console.log(`${quick ? "--quick: " : ""}${ROUNDS} round(s) of ${SECONDS} s per side; gRPC Check with ghz (c=${CONCURRENCY}, 4 connections), SignIn with h2load, gateways with wrk; services and ceilings compiled, under plain node as in production`);
     console.log("");
     for (const line of TABLE_HEADER) console.log(line);
     for (const row of rows) console.log(renderRow(row));

@@ -50,25 +50,38 @@ export function renderRow(row: Row): string {
 }
 
 /**
- * Runs a row's rounds, contender and ceiling back to back in each, the order swapped every round
- * so neither side always runs on a machine the other has just warmed or heated.
+ * Runs every side once a round, the first side moving on by one each round, so no side always runs
+ * on a machine another has just warmed or heated. Sides run in their key order in round 0.
  */
+export async function measureRounds<K extends string>(
+  rounds: number,
+  sides: Record<K, (round: number) => Promise<Measure>>,
+): Promise<{ rounds: Array<Record<K, Measure>>; busyCores: number }> {
+  const done = busyCoresSince();
+  const keys = Object.keys(sides) as K[];
+  const results: Array<Record<K, Measure>> = [];
+  for (let round = 0; round < rounds; round++) {
+    const measured = {} as Record<K, Measure>;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[(round + i) % keys.length]!;
+      measured[key] = await sides[key](round);
+    }
+    results.push(measured);
+  }
+  return { rounds: results, busyCores: done() };
+}
+
+/** A row of two of the sides measureRounds ran, paired round by round. */
+export function pairRow<K extends string>(spec: RowSpec, measured: { rounds: Array<Record<K, Measure>>; busyCores: number }, contender: K, ceiling: K): Row {
+  return { ...spec, rounds: measured.rounds.map((round) => ({ contender: round[contender], ceiling: round[ceiling] })), busyCores: measured.busyCores };
+}
+
+/** A contender and its ceiling back to back in each round, the order swapped every round. */
 export async function measureRow(
   spec: RowSpec,
   rounds: number,
   contender: (round: number) => Promise<Measure>,
   ceiling: (round: number) => Promise<Measure>,
 ): Promise<Row> {
-  const done = busyCoresSince();
-  const results: Row["rounds"] = [];
-  for (let round = 0; round < rounds; round++) {
-    if (round % 2 === 0) {
-      const c = await contender(round);
-      results.push({ contender: c, ceiling: await ceiling(round) });
-    } else {
-      const b = await ceiling(round);
-      results.push({ contender: await contender(round), ceiling: b });
-    }
-  }
-  return { ...spec, rounds: results, busyCores: done() };
+  return pairRow(spec, await measureRounds(rounds, { contender, ceiling }), "contender", "ceiling");
 }

@@ -1,12 +1,12 @@
 import * as grpc from "@grpc/grpc-js";
 import { loadAuthzProtos } from "../../src/authz/grpc-server.js";
-import { defaultProtoDirs } from "../../src/platform/proto-dirs.js";
 import { serviceOf } from "../../src/platform/grpc-health.js";
 
 /**
  * The Check's ceiling: grpc-js with the same protos answering one fixed allow, no decision at all.
  * Whatever the authz server costs beyond this is the price of its pipeline.
- * Listens on 127.0.0.1:CEILING_PORT.
+ * Listens on 127.0.0.1:CEILING_PORT; the protos are read from CEILING_ENVOY_API and CEILING_PROTO_DIR,
+ * since the compiled copy (bench/compiled.ts) does not sit where src/platform/proto-dirs.ts looks.
  */
 const ALLOW = {
   status: { code: 0, message: "" },
@@ -15,7 +15,7 @@ const ALLOW = {
 };
 
 const server = new grpc.Server();
-server.addService(serviceOf(loadAuthzProtos(defaultProtoDirs()), "envoy.service.auth.v3.Authorization"), {
+server.addService(serviceOf(loadAuthzProtos({ envoyApi: process.env.CEILING_ENVOY_API ?? "", project: process.env.CEILING_PROTO_DIR ?? "" }), "envoy.service.auth.v3.Authorization"), {
   Check(_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
     callback(null, ALLOW);
   },

@@ -158,9 +158,9 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const ownReads = createReplicaReads({ write: db.write, read: db.read, redis, log, ...(lagFloor ? { lagFloor } : {}), ttlMs: Math.max(60_000, 2 * (config.maxReplicaLagMs + LAG_SAMPLE_MS)) });
     const users = createCachedUserStore({ inner: createPgUserStore(db.write, ownReads), redis, ttlMs: config.userCacheTtlMs });
     // A minute bounds how long a token signed by a key withdrawn from the ring still passes here.
-    const verifiedTokens = createTtlCache<AccessClaims>({ clock, ttlMs: 60_000, maxEntries: 100_000, maxBytes: 32 * 1024 * 1024 });
-    closers.unshift(async () => verifiedTokens.close());
-    const authenticator = createAuthenticator({ tokens, sessions, verified: { cache: verifiedTokens, clock } });
+    const verifiedTokens = config.verifiedTokenCache ? createTtlCache<AccessClaims>({ clock, ttlMs: 60_000, maxEntries: 100_000, maxBytes: 32 * 1024 * 1024 }) : undefined;
+    if (verifiedTokens) closers.unshift(async () => verifiedTokens.close());
+    const authenticator = createAuthenticator({ tokens, sessions, ...(verifiedTokens ? { verified: { cache: verifiedTokens, clock } } : {}) });
     const metrics = createRpcMetrics("auth");
     const load = withHashLoad(await createPasswordHasher(config.argon2));
     const hasher = load.hasher;

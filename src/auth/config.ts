@@ -81,6 +81,11 @@ export interface AuthConfig {
   /** USER_CACHE_TTL: how long sign-in's user lookup stays in Redis; every write invalidates it sooner. Default 60s. */
   userCacheTtlMs: number;
   /**
+   * VERIFIED_TOKEN_CACHE: "on" (default) remembers, per instance, the claims of access tokens whose
+   * signature verified, for a minute at most; "off" verifies the signature on every call.
+   */
+  verifiedTokenCache: boolean;
+  /**
    * PASSWORD_BREACH_CHECK_URL, default none (off): a Pwned Passwords range API
    * (https://api.pwnedpasswords.com) consulted by k-anonymity on every new password.
    */
@@ -203,6 +208,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
     mfaChallengeAttempts: read.integer("MFA_CHALLENGE_ATTEMPTS", 5, 1, 100),
     reauthMaxAgeMs: read.duration("REAUTH_MAX_AGE", "5m"),
     userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
+    verifiedTokenCache: read.oneOf("VERIFIED_TOKEN_CACHE", ["on", "off"] as const, "on") === "on",
     maxReplicaLagMs: read.duration("MAX_REPLICA_LAG", "5s"),
     dbMaxQueued: read.integer("DB_MAX_QUEUED", 500, 1, 100_000),
     revocationSweepIntervalMs: read.duration("REVOCATION_SWEEP_INTERVAL", "5s"),

@@ -38,6 +38,10 @@ export interface InstanceDeps {
   logsDir: string;
   /** The service's whole configuration (it reads nothing else); ports are set per instance. */
   env: Record<string, string>;
+  /** Run dist/main-*.js with plain node, as production does (`npm run build` first), instead of the sources under tsx. */
+  compiled?: boolean;
+  /** Options for node itself, before the entry point (such as --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeFlags?: string[];
 }
 
 export interface AuthInstance {
@@ -63,7 +67,7 @@ export async function startAuthInstance(deps: InstanceDeps, index: number, port:
   const actual = port || (await findFreePort());
   const name = `auth-${index}`;
   const url = `http://${HOST}:${actual}`;
-  const logFile = await startNodeService(deps, name, "src/main-auth.ts", { AUTH_HOST: HOST, AUTH_PORT: String(actual) }, `${url}/healthz`);
+  const logFile = await startNodeService(deps, name, "main-auth", { AUTH_HOST: HOST, AUTH_PORT: String(actual) }, `${url}/healthz`);
   return { name, pid: deps.procs.pid(name)!, url, endpoint: { host: HOST, port: actual }, logFile };
 }
 
@@ -74,16 +78,17 @@ export async function startAuthzInstance(deps: InstanceDeps, index: number, port
   while (http === grpc) http = await findFreePort();
   const name = `authz-${index}`;
   const httpUrl = `http://${HOST}:${http}`;
-  const logFile = await startNodeService(deps, name, "src/main-authz.ts", { AUTHZ_HOST: HOST, AUTHZ_PORT: String(grpc), AUTHZ_HTTP_PORT: String(http) }, `${httpUrl}/healthz`);
+  const logFile = await startNodeService(deps, name, "main-authz", { AUTHZ_HOST: HOST, AUTHZ_PORT: String(grpc), AUTHZ_HTTP_PORT: String(http) }, `${httpUrl}/healthz`);
   return { name, pid: deps.procs.pid(name)!, endpoints: { grpc: { host: HOST, port: grpc }, http: { host: HOST, port: http } }, httpUrl, logFile };
 }
 
-async function startNodeService(deps: InstanceDeps, name: string, entry: string, ports: Record<string, string>, healthUrl: string): Promise<string> {
+async function startNodeService(deps: InstanceDeps, name: string, main: string, ports: Record<string, string>, healthUrl: string): Promise<string> {
   const logFile = path.join(deps.logsDir, `${name}.log`);
+  const entry = deps.compiled ? `dist/${main}.js` : `src/${main}.ts`;
   deps.procs.start({
     name,
     command: process.execPath,
-    args: ["--import", "tsx", entry],
+    args: [...(deps.nodeFlags ?? []), ...(deps.compiled ? [] : ["--import", "tsx"]), entry],
     cwd: REPO_ROOT,
     logFile,
     env: { ...deps.env, ...ports },

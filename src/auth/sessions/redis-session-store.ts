@@ -145,6 +145,14 @@ return 1
 
 const NO_CUTOFF = Number.MAX_SAFE_INTEGER;
 
+/**
+ * How stale `lastSeenAt` may get before a use writes it and slides the idle expiry again: a minute,
+ * or a tenth of the idle TTL if that is shorter. Writing on every call made each authenticated RPC a
+ * Redis write; this way a session in use still never idles out, and one left alone ends at most
+ * this much before idleTtl after its last use, never after.
+ */
+const slideInterval = (idleTtlMs: number) => Math.min(60_000, idleTtlMs / 10);
+
 function toRecord(id: string, values: readonly (string | null)[]): SessionRecord | undefined {
   const stored = decodeSession(values);
   if (!stored) return undefined;
@@ -165,6 +173,7 @@ function toRecord(id: string, values: readonly (string | null)[]): SessionRecord
 /** The session layout of src/contract/session-record.ts, which the authz server reads. */
 export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionStore {
   const { redis, clock, durable } = deps;
+  const slideEveryMs = slideInterval(deps.idleTtlMs);
 
   async function revoke(sessionId: string, userId: string, beforeMs = NO_CUTOFF): Promise<boolean> {
     const removed = await durable.write(["eval", REVOKE, 2, sessionKey(sessionId), rotatedKey(sessionId), sessionId, userId, REVOCATION_CHANNEL, beforeMs]);
@@ -262,7 +271,12 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
 
     async touch(sessionId) {
       if (!SESSION_ID_FORMAT.test(sessionId)) return undefined;
-      const values = (await redis.eval(TOUCH, 2, sessionKey(sessionId), rotatedKey(sessionId), clock.now(), deps.idleTtlMs)) as (string | null)[] | null;
+      const now = clock.now();
+      // Every authenticated call comes here: a plain read, unless the session is past its end or its slide is due.
+      const read = toRecord(sessionId, await redis.hmget(sessionKey(sessionId), ...READ_FIELDS));
+      if (!read) return undefined;
+      if (read.expiresAt.getTime() > now && now - read.lastSeenAt.getTime() < slideEveryMs) return unlessRevoked(read);
+      const values = (await redis.eval(TOUCH, 2, sessionKey(sessionId), rotatedKey(sessionId), now, deps.idleTtlMs)) as (string | null)[] | null;
       return values ? unlessRevoked(toRecord(sessionId, values)) : undefined;
     },
 

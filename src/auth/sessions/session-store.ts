@@ -56,7 +56,10 @@ export interface SessionStore {
   create(input: NewSession): Promise<IssuedRefresh>;
   /** Atomically swaps the family's current token for a new one: of two concurrent calls, one wins. */
   rotate(refreshToken: string): Promise<RotateOutcome>;
-  /** The live session, marking it used (sliding the idle expiry); undefined if revoked or expired. */
+  /**
+   * The live session, marking it used (sliding the idle expiry; a store may skip the write while the
+   * last one is recent, never so long that a session in use idles out); undefined if revoked or expired.
+   */
   touch(sessionId: string): Promise<SessionRecord | undefined>;
   listForUser(userId: string): Promise<SessionRecord[]>;
   revoke(sessionId: string, userId: string): Promise<boolean>;

@@ -5,9 +5,11 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createRedisSessionStore } from "../../../src/auth/sessions/redis-session-store.js";
 import { REVOCATION_CHANNEL } from "../../../src/contract/session-events.js";
+import { FIELD, sessionKey } from "../../../src/contract/session-record.js";
 import { systemClock } from "../../../src/platform/clock.js";
 import { createDurableWrites } from "../../../src/platform/redis-durable.js";
 import { GOOD_PASSWORD, type TestAuth, bearer, newUser, startTestAuth } from "../../support/auth.js";
+import { steppingClock } from "../../support/clock.js";
 import { codeOf } from "../../support/rpc-errors.js";
 import { REDIS_SHAPES, redisClient, redisEnv, redisSubscriber } from "../../support/redis-matrix.js";
 
@@ -129,6 +131,35 @@ describe.each(REDIS_SHAPES)("sessions (redis %s)", (shape) => {
     } finally {
       redis.disconnect();
     }
+  });
+
+  it("a use writes the session only once its slide is due: lastSeenAt and the idle expiry move then", async () => {
+    const redis = redisClient(shape);
+    try {
+      const clock = steppingClock();
+      // A tenth of the idle TTL: 6 s.
+      const store = createRedisSessionStore({ redis, durable: createDurableWrites(redis, auth.config.redisDurability), clock, idleTtlMs: 60_000, absoluteTtlMs: 3_600_000, reuseGraceMs: 2000 });
+      const { session } = await store.create({ userId: randomUUID(), userAgent: "t", ip: "127.0.0.1", secondFactor: false, emailVerified: false, fingerprint: undefined, provenAt: clock.now() });
+      const lastSeen = async () => Number(await redis.hget(sessionKey(session.id), FIELD.lastSeenAt));
+      clock.advance(5_000);
+      expect((await store.touch(session.id))?.lastSeenAt.getTime()).toBe(session.lastSeenAt.getTime());
+      expect(await lastSeen()).toBe(session.lastSeenAt.getTime());
+      clock.advance(1_500);
+      const due = clock.now();
+      const slid = await store.touch(session.id);
+      expect(slid?.lastSeenAt.getTime()).toBeGreaterThanOrEqual(due);
+      expect(await lastSeen()).toBe(slid?.lastSeenAt.getTime());
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it("a token GetMe has verified and cached fails the very next GetMe once its session is revoked from another", async () => {
+    const { email, tokens: a } = await newUser(auth.client);
+    const b = await auth.client.signIn({ email, password: GOOD_PASSWORD });
+    for (let call = 0; call < 3; call++) await expect(auth.client.getMe({}, bearer(b.accessToken))).resolves.toBeTruthy();
+    await auth.client.revokeSession({ sessionId: b.sessionId }, bearer(a.accessToken));
+    expect(await codeOf(auth.client.getMe({}, bearer(b.accessToken)))).toBe(Code.Unauthenticated);
   });
 
   it("sessions expire after the idle TTL", async () => {

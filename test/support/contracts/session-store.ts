@@ -101,6 +101,17 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
       }, 200);
     });
 
+    it("keeps a session in use alive past its idle timeout", async () => {
+      await withStore(async ({ store }) => {
+        const issued = await open(store);
+        // Six uses 150 ms apart: 900 ms of use, more than twice the idle timeout.
+        for (let use = 0; use < 6; use++) {
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          expect(await store.touch(issued.session.id), `use ${use}`).toBeDefined();
+        }
+      }, 400);
+    });
+
     it("lists a user's live sessions newest first, and only theirs", async () => {
       await withStore(async ({ store, clock }) => {
         const userId = randomUUID();

@@ -51,6 +51,12 @@ describe("loadAuthConfig", () => {
     expect(problems({ ...minimal, SESSION_IDLE_TTL: "2d", SESSION_ABSOLUTE_TTL: "1d" })[0]).toMatch(/SESSION_ABSOLUTE_TTL/);
   });
 
+  it("verifies each token's signature once per instance unless VERIFIED_TOKEN_CACHE=off, and names a value it does not know", () => {
+    expect(loadAuthConfig(minimal).verifiedTokenCache).toBe(true);
+    expect(loadAuthConfig({ ...minimal, VERIFIED_TOKEN_CACHE: "off" }).verifiedTokenCache).toBe(false);
+    expect(problems({ ...minimal, VERIFIED_TOKEN_CACHE: "false" })).toEqual(['VERIFIED_TOKEN_CACHE must be one of on, off; got "false"']);
+  });
+
   it("rejects argon2 parameters outside safe bounds", () => {
     expect(problems({ ...minimal, PASSWORD_ARGON2_MEMORY_KIB: "12" })[0]).toMatch(/PASSWORD_ARGON2_MEMORY_KIB/);
     expect(problems({ ...minimal, PASSWORD_ARGON2_ITERATIONS: "-1" })[0]).toMatch(/PASSWORD_ARGON2_ITERATIONS/);
