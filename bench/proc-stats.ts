@@ -57,25 +57,37 @@ function statOf(pid: number): { command: string; parent: number; cpuMs: number }
 /** CPU time a process has used (user + system) in ms, from /proc/<pid>/stat. */
 export const cpuMs = (pid: number): number => statOf(pid).cpuMs;
 
+/** Every process now, with its command line (a process gone between the listing and the read is left out). */
+function processes(): Map<number, { command: string; parent: number; cpuMs: number; commandLine: string }> {
+  const procs = new Map<number, { command: string; parent: number; cpuMs: number; commandLine: string }>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const pid = Number(entry);
+      procs.set(pid, { ...statOf(pid), commandLine: readFileSync(`/proc/${pid}/cmdline`, "utf8") });
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return procs;
+}
+
+/** The pid of the process `command` whose command line holds `marker`, if one runs now. */
+export function pidOf(command: string, marker: string): number | undefined {
+  for (const [pid, proc] of processes()) if (proc.command === command && proc.commandLine.includes(marker)) return pid;
+  return undefined;
+}
+
 /**
  * CPU time used so far, in ms per command name, by the processes whose command line holds one of
  * `markers` (the directory a data tier runs in; Redis rewrites its own to its address) and their
  * descendants (Postgres' backends): not those of another stack sharing the machine.
  */
 export function cpuMsOfStack(markers: readonly string[]): Map<string, number> {
-  const procs = new Map<number, { command: string; parent: number; cpuMs: number; named: boolean }>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const pid = Number(entry);
-      const commandLine = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      procs.set(pid, { ...statOf(pid), named: markers.some((marker) => commandLine.includes(marker)) });
-    } catch {
-      // Gone between the listing and the read.
-    }
-  }
+  const procs = processes();
+  const named = (pid: number) => markers.some((marker) => procs.get(pid)!.commandLine.includes(marker));
   const inStack = (pid: number): boolean => {
-    for (let at = procs.get(pid); at; at = procs.get(at.parent)) if (at.named) return true;
+    for (let at: number | undefined = pid; at !== undefined && procs.has(at); at = procs.get(at)!.parent) if (named(at)) return true;
     return false;
   };
   const totals = new Map<string, number>();

@@ -168,9 +168,8 @@ async function main(): Promise<void> {
     progress("GetMe rows done");
     rows.push(await revocationRow({ client, authz: target(authz.endpoints.grpc), redisUrl: redisUrl, email: known, password, rounds: ROUNDS, samplesPerRound: quick ? 1 : 4 }));
     progress("revocation row done");
-    rows.push(
-      ...(await gatewayRows({ dir, auth: endpointOf(auth.url), authz: [authz.endpoints], example: endpointOf(example.url), bearer: accessToken, seconds: SECONDS, rounds: ROUNDS, connections: CONCURRENCY })),
-    );
+    const gateways = await gatewayRows({ dir, auth: endpointOf(auth.url), authz: [authz.endpoints], authzPids: [authz.pid], example: endpointOf(example.url), bearer: accessToken, seconds: SECONDS, rounds: ROUNDS, connections: CONCURRENCY });
+    rows.push(...gateways.rows);
     const bareCheckName = "bare grpc-js Check server";
     rows.push(
       rssRow({ name: "RSS idle: authz (MiB)", ceiling: bareCheckName, unit: "MiB", target: "-" }, idle.authz, idle.bareCheck, Number.NaN),
@@ -187,6 +186,13 @@ async function main(): Promise<void> {
     console.log("");
     for (const line of TABLE_HEADER) console.log(line);
     for (const row of rows) console.log(renderRow(row));
+    console.log("");
+    console.log("Where a gateway request's CPU goes (µs per answered request, median over the runs; the upstream runs in the bench's process):");
+    for (const { path, perRequestUs } of gateways.cpu) {
+      const programs = Object.entries(perRequestUs).sort(([a], [b]) => a.localeCompare(b));
+      const total = programs.reduce((sum, [, us]) => sum + us, 0);
+      console.log(`- ${path}: ${programs.map(([program, us]) => `${program} ${us.toFixed(0)}`).join(", ")}; total ${total.toFixed(0)}`);
+    }
     const missing = rows.filter((row) => ratios(row).some((ratio) => !Number.isFinite(ratio)));
     if (missing.length > 0) {
       console.error(`rows without a number: ${missing.map((row) => row.name).join(", ")}`);

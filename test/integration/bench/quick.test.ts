@@ -51,5 +51,16 @@ describe("npm run bench -- --quick (the CI smoke run of the one table)", () => {
     for (const [name, , ratio, , contender, ceiling] of rows) {
       for (const cell of [ratio, contender, ceiling]) expect(Number.isFinite(Number.parseFloat(cell ?? "")), `${name}: "${cell}"\n${stdout}`).toBe(true);
     }
+    // Each gateway path's CPU, by program: where a gateway ratio below its target went.
+    const breakdown = stdout.slice(stdout.indexOf("Where a gateway request's CPU goes"));
+    for (const [path, programs] of [
+      ["Envoy + Check", ["authz", "envoy", "upstream", "wrk"]],
+      ["Envoy without ext_authz", ["envoy", "upstream", "wrk"]],
+      ["nginx + forward-auth", ["authz", "nginx", "upstream", "wrk"]],
+      ["upstream direct", ["upstream", "wrk"]],
+    ] as const) {
+      const line = breakdown.split("\n").find((l) => l.startsWith(`- ${path}: `)) ?? "";
+      for (const program of programs) expect(line, `${path}\n${stdout}`).toMatch(new RegExp(`\\b${program} \\d+`));
+    }
   }, 300_000);
 });
