@@ -8,13 +8,13 @@ const DELEGATION_HEADERS = ["x-oauth-client-id", "x-oauth-audience", "x-oauth-sc
 export const IDENTITY_HEADERS = ["x-user-id", "x-session-id", "x-auth-level", "x-auth-degraded", ...DELEGATION_HEADERS];
 
 /**
- * Per allow reason, and whether the identity carries a delegation, the identity headers its
- * upstreamHeaders do not set, in IDENTITY_HEADERS order: fixed, so built once.
+ * Per allow reason, and whether the identity carries a delegation (with a scope or none), the identity
+ * headers its upstreamHeaders do not set, in IDENTITY_HEADERS order: fixed, so built once.
  */
-const REMOVED_HEADERS: Record<AllowReason, { own: string[]; delegated: string[] }> = {
-  public: { own: IDENTITY_HEADERS, delegated: IDENTITY_HEADERS },
-  authenticated: { own: ["x-auth-degraded", ...DELEGATION_HEADERS], delegated: ["x-auth-degraded"] },
-  degraded: { own: DELEGATION_HEADERS, delegated: [] },
+const REMOVED_HEADERS: Record<AllowReason, { own: string[]; delegated: string[]; unscoped: string[] }> = {
+  public: { own: IDENTITY_HEADERS, delegated: IDENTITY_HEADERS, unscoped: IDENTITY_HEADERS },
+  authenticated: { own: ["x-auth-degraded", ...DELEGATION_HEADERS], delegated: ["x-auth-degraded"], unscoped: ["x-auth-degraded", "x-oauth-scope"] },
+  degraded: { own: DELEGATION_HEADERS, delegated: [], unscoped: ["x-oauth-scope"] },
 };
 
 export interface Verdict {
@@ -59,11 +59,10 @@ export function toVerdict(decision: Decision, input: CheckInput, options: Verdic
     const removed = REMOVED_HEADERS[decision.reason];
     if (!identity.delegation) return { status: 200, upstreamHeaders, removeHeaders: removed.own, clientHeaders: [], body: "" };
     // An upstream authorizes a delegated call by its scopes, not by the user alone (RFC 9068 4).
-    upstreamHeaders.push(
-      ["x-oauth-client-id", identity.delegation.clientId],
-      ["x-oauth-audience", identity.delegation.audience],
-      ["x-oauth-scope", identity.delegation.scope],
-    );
+    upstreamHeaders.push(["x-oauth-client-id", identity.delegation.clientId], ["x-oauth-audience", identity.delegation.audience]);
+    // No scope granted: no header, as nginx sends none for an empty value; a client's copy still goes.
+    if (identity.delegation.scope === "") return { status: 200, upstreamHeaders, removeHeaders: removed.unscoped, clientHeaders: [], body: "" };
+    upstreamHeaders.push(["x-oauth-scope", identity.delegation.scope]);
     return { status: 200, upstreamHeaders, removeHeaders: removed.delegated, clientHeaders: [], body: "" };
   }
 

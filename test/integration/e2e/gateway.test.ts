@@ -68,6 +68,10 @@ describe.each(["envoy", "nginx"] as const)("through the %s gateway", (proxy) => 
     const { tokens } = await signUpAndIn();
     const own = await fetch(`${gw.url}/example/hello`, { headers: { ...forged, authorization: `Bearer ${tokens.accessToken}` } });
     expect(await own.json()).toMatchObject({ identity: { sessionId: tokens.sessionId }, oauth: null });
+    // Underscored spellings are no identity headers to the rules, but are to some upstream stacks (CGI):
+    // Envoy refuses the request (nginx drops such headers by default: underscores_in_headers off).
+    const underscored = await fetch(`${gw.url}/example/hello`, { headers: { x_user_id: "admin", x_oauth_scope: "admin", authorization: `Bearer ${tokens.accessToken}` } });
+    expect(underscored.status).toBe(proxy === "envoy" ? 400 : 200);
   });
 
   it("without a credential: 401 with WWW-Authenticate for APIs, 302 to the sign-in page for browsers", async () => {

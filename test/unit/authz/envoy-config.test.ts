@@ -162,6 +162,8 @@ describe("envoy/envoy.yaml", () => {
       const hcm = listener.filter_chains[0].filters[0].typed_config;
       // Set but empty: no peer is internal, so Envoy strips every client's retry and timeout overrides.
       expect(hcm.internal_address_config, listener.name).toEqual({});
+      // x_user_id is no x-user-id to the identity rules, but is to some upstream stacks: refused at the door.
+      expect(hcm.common_http_protocol_options?.headers_with_underscores_action, listener.name).toBe("REJECT_REQUEST");
       for (const route of hcm.route_config.virtual_hosts[0].routes as Array<Record<string, any>>) {
         if (!route.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.disabled) continue;
         expect(route.request_headers_to_remove, JSON.stringify(route.match)).toEqual(IDENTITY_HEADERS);

@@ -46,6 +46,10 @@ describe("toVerdict", () => {
     const degraded = toVerdict({ allow: true, reason: "degraded", identity: delegated }, input(), options);
     expect(degraded.removeHeaders).toEqual([]);
     expect(degraded.upstreamHeaders).toContainEqual(["x-oauth-scope", "orders.read"]);
+    // No scope granted: no header on either gateway (nginx sends none for an empty value), and a client's copy goes.
+    const unscoped = toVerdict({ allow: true, reason: "authenticated", identity: { ...identity, delegation: { ...delegated.delegation, scope: "" } } }, input(), options);
+    expect(unscoped.upstreamHeaders.map(([name]) => name)).not.toContain("x-oauth-scope");
+    expect(unscoped.removeHeaders).toEqual(["x-auth-degraded", "x-oauth-scope"]);
   });
 
   it("answers an API client 401 with WWW-Authenticate (RFC 6750 3) and the reason", () => {
