@@ -5,9 +5,9 @@ import { measureRounds, pairRow, type Measure, type Row } from "./table.js";
 
 export interface GetMeLoad {
   dir: string;
-  /** The auth service's h2c port, host:port, with its verified-token cache on (the default). */
+  /** The auth service's h2c port, host:port, with its verified-token and profile caches on (the defaults). */
   auth: string;
-  /** Another instance with VERIFIED_TOKEN_CACHE=off: every call verifies the signature, as before the cache. */
+  /** Another instance with VERIFIED_TOKEN_CACHE=off and PROFILE_CACHE=off: every call verifies the signature and reads the database, as before the caches. */
   authUncached: string;
   /** bench/ceilings/getme-server.ts. */
   bare: string;
@@ -20,9 +20,9 @@ export interface GetMeLoad {
 }
 
 /**
- * GetMe (authenticate the bearer, read the live session, read the caller's row) against connect-node
- * answering a fixed account, with the verified-token cache on and off. All three run in the same
- * rounds, so the cache's gain is a ratio of one run too.
+ * GetMe (authenticate the bearer, read the live session, read the caller's profile) against connect-node
+ * answering a fixed account, with the verified-token and profile caches on and off. All three run in
+ * the same rounds, so the caches' gain is a ratio of one run too.
  */
 export async function getMeRows(load: GetMeLoad): Promise<Row[]> {
   const dataFile = path.join(load.dir, "getme.json");
@@ -37,8 +37,8 @@ export async function getMeRows(load: GetMeLoad): Promise<Row[]> {
   const c = `c=${load.concurrency}`;
   const bare = `bare connect-node, fixed GetMe (${c})`;
   return [
-    pairRow({ name: "GetMe, verified-token cache on", ceiling: bare, unit: "req/s", target: "-" }, measured, "cached", "bare"),
-    pairRow({ name: "GetMe, verified-token cache off", ceiling: bare, unit: "req/s", target: "-" }, measured, "uncached", "bare"),
-    pairRow({ name: "GetMe, cache on vs off", ceiling: `GetMe, verified-token cache off (${c})`, unit: "req/s", target: ">= 3x" }, measured, "cached", "uncached"),
+    pairRow({ name: "GetMe, token and profile caches on", ceiling: bare, unit: "req/s", target: "-" }, measured, "cached", "bare"),
+    pairRow({ name: "GetMe, token and profile caches off", ceiling: bare, unit: "req/s", target: "-" }, measured, "uncached", "bare"),
+    pairRow({ name: "GetMe, caches on vs off", ceiling: `GetMe, token and profile caches off (${c})`, unit: "req/s", target: ">= 3x" }, measured, "cached", "uncached"),
   ];
 }

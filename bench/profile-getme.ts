@@ -1,16 +1,11 @@
-import { randomBytes, randomUUID } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { AuthService } from "../src/gen/auth/v1/auth_pb.js";
 import { startAuthInstance } from "../src/stack/app-instances.js";
-import { createProcessManager } from "../src/stack/processes.js";
-import { startStack } from "../src/stack/stack.js";
 import { ensureCompiled } from "./compiled.js";
 import { selfTimes, type SelfTime } from "./cpu-profile.js";
+import { newBearer, withGetMeStack } from "./getme-stack.js";
 import { ghzGetMe } from "./load-generators.js";
 import { cpuMs, cpuMsOfStack } from "./proc-stats.js";
 
@@ -30,29 +25,16 @@ const line = (row: SelfTime) => `| ${row.where} | ${row.ms.toFixed(0)} | ${(row.
 
 async function main(): Promise<void> {
   ensureCompiled(REPO_ROOT, (what) => console.error(what));
-  const dir = mkdtempSync(path.join(tmpdir(), "auth-profile-"));
-  chmodSync(dir, 0o755);
-  const logsDir = path.join(dir, "logs");
-  const profileDir = process.env.PROFILE_DIR ?? path.join(dir, "profile");
-  for (const sub of [logsDir, profileDir, path.join(dir, "run")]) mkdirSync(sub, { recursive: true });
-  const stack = await startStack({ dir, replicas: 0 });
-  const procs = createProcessManager(path.join(dir, "run"));
-  try {
+  await withGetMeStack("auth-profile-", async ({ dir, logsDir, procs, stack, env: base }) => {
+    const profileDir = process.env.PROFILE_DIR ?? path.join(dir, "profile");
+    mkdirSync(profileDir, { recursive: true });
     const env = {
-      DATABASE_URL: stack.databaseUrl,
-      DATABASE_PRIMARY_URL: stack.primaryUrl,
-      REDIS_URL: stack.redisUrl!,
-      SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-      LOG_LEVEL: "silent",
-      // The profile of another setting: VERIFIED_TOKEN_CACHE=off is GetMe as it was before the cache.
-      ...(process.env.VERIFIED_TOKEN_CACHE ? { VERIFIED_TOKEN_CACHE: process.env.VERIFIED_TOKEN_CACHE } : {}),
+      ...base,
+      // The profile of another setting: VERIFIED_TOKEN_CACHE=off PROFILE_CACHE=off is GetMe as it was before the caches.
+      ...Object.fromEntries(["VERIFIED_TOKEN_CACHE", "PROFILE_CACHE"].flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : []))),
     };
     const auth = await startAuthInstance({ procs, logsDir, env, compiled: true, nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] }, 0, 0);
-    const client = createClient(AuthService, createConnectTransport({ baseUrl: auth.url, httpVersion: "1.1" }));
-    const email = `profile-${randomUUID()}@example.com`;
-    const password = "correct horse battery staple";
-    await client.signUp({ email, password });
-    const { accessToken } = await client.signIn({ email, password });
+    const accessToken = await newBearer(auth.url);
     const dataFile = path.join(dir, "getme.json");
     const metadataFile = path.join(dir, "bearer.json");
     writeFileSync(dataFile, "{}");
@@ -77,11 +59,7 @@ async function main(): Promise<void> {
     console.log("");
     console.log("| function | self ms | share |\n| --- | --- | --- |");
     for (const row of top.slice(0, TOP)) console.log(line(row));
-  } finally {
-    await procs.stopAll();
-    await stack.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((error: unknown) => {

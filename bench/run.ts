@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const protoDirs = defaultProtoDirs();
     const [auth, authUncached, authz, authzUncached, bareCheck, bareArgon2, bareGetMe] = await Promise.all([
       startAuthInstance({ procs, logsDir, env: authEnv, compiled: true }, 0, Number(new URL(authUrl).port)),
-      startAuthInstance({ procs, logsDir, env: { ...authEnv, VERIFIED_TOKEN_CACHE: "off" }, compiled: true }, 1, 0),
+      startAuthInstance({ procs, logsDir, env: { ...authEnv, VERIFIED_TOKEN_CACHE: "off", PROFILE_CACHE: "off" }, compiled: true }, 1, 0),
       startAuthzInstance({ procs, logsDir, env: authzEnv, compiled: true }, 0, { grpc: 0, http: 0 }),
       startAuthzInstance({ procs, logsDir, env: { ...authzEnv, AUTHZ_CACHE_TTL: "1ms" }, compiled: true }, 1, { grpc: 0, http: 0 }),
       startCeiling(procs, logsDir, "bare-check", compiled.ceiling("check-server"), { CEILING_ENVOY_API: protoDirs.envoyApi, CEILING_PROTO_DIR: protoDirs.project }),

@@ -42,7 +42,6 @@ import { createAbuseProtection } from "./abuse/abuse-protection.js";
 import { createAuditService } from "./audit/audit-service.js";
 import { createPgAuditTrail } from "./audit/pg-audit-trail.js";
 import { createRequestAudit } from "./audit/request-audit.js";
-import type { AccountRef } from "./lifecycle/account-writes.js";
 import { createLifecycleService } from "./lifecycle/lifecycle-service.js";
 import { createPgAccountWrites } from "./lifecycle/pg-account-writes.js";
 import { createMailTemplates } from "./mail/templates.js";
@@ -76,6 +75,7 @@ import { createKeyRing } from "./tokens/key-ring.js";
 import { createPgSigningKeyStore } from "./tokens/signing-key-store.js";
 import { createCachedUserStore } from "./users/cached-user-store.js";
 import { createPgUserStore } from "./users/pg-user-store.js";
+import { createUserWritten } from "./users/user-written.js";
 
 export interface AuthServer {
   port: number;
@@ -156,7 +156,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     if (lagFloor) closers.unshift(() => lagFloor.close());
     // The mark outlives the lag bound, so a user's write is visible to them on whichever server answers.
     const ownReads = createReplicaReads({ write: db.write, read: db.read, redis, log, ...(lagFloor ? { lagFloor } : {}), ttlMs: Math.max(60_000, 2 * (config.maxReplicaLagMs + LAG_SAMPLE_MS)) });
-    const users = createCachedUserStore({ inner: createPgUserStore(db.write, ownReads), redis, ttlMs: config.userCacheTtlMs });
+    const users = createCachedUserStore({ inner: createPgUserStore(db.write, ownReads), redis, ttlMs: config.userCacheTtlMs, profiles: config.profileCache });
     // A minute bounds how long a token signed by a key withdrawn from the ring still passes here.
     const verifiedTokens = config.verifiedTokenCache ? createTtlCache<AccessClaims>({ clock, ttlMs: 60_000, maxEntries: 100_000, maxBytes: 32 * 1024 * 1024 }) : undefined;
     if (verifiedTokens) closers.unshift(async () => verifiedTokens.close());
@@ -183,12 +183,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
     const auditLog = createPgAuditLog(db.write);
     const abuse = createAbuseProtection({ redis, clock, rateLimits: config.rateLimits, lockout: config.lockout, onRefused: (limiter) => refusals.inc({ limiter }) });
     const templates = createMailTemplates({ publicBaseUrl: config.shared.publicBaseUrl });
-    const userWritten = async (account: AccountRef & { previousEmail?: string }) => {
-      await users.invalidate(account.email);
-      // Sign-in by a replaced address must fail at once on every instance, not when its cache entry expires.
-      if (account.previousEmail) await users.invalidate(account.previousEmail);
-      await ownReads.wrote(account.id);
-    };
+    const userWritten = createUserWritten({ ownReads, users });
     const revocations = createSessionRevocations({ primary: db.write, sessions, clock, log });
     const sweeper = startRevocationSweeper({ revocations, intervalMs: config.revocationSweepIntervalMs, log });
     closers.unshift(() => sweeper.close());

@@ -52,8 +52,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       if (bearer.kind !== "token") throw new DomainError("unauthenticated", "authorization must be: Bearer <access token>");
       const claims = await claimsOf(bearer.token);
       // Revocation is checked on the primary store of sessions on every call: a signed token alone is not enough.
-      const session = await deps.sessions.touch(claims.sessionId);
-      if (!session || session.userId !== claims.userId) throw new DomainError("unauthenticated", "session has ended");
+      const session = await deps.sessions.touch(claims.sessionId, claims.userId);
+      if (!session) throw new DomainError("unauthenticated", "session has ended");
       return { userId: claims.userId, sessionId: claims.sessionId, session };
     },
   };

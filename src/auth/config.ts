@@ -81,6 +81,11 @@ export interface AuthConfig {
   /** USER_CACHE_TTL: how long sign-in's user lookup stays in Redis; every write invalidates it sooner. Default 60s. */
   userCacheTtlMs: number;
   /**
+   * PROFILE_CACHE: "on" (default) caches GetMe's profile by user id in Redis for USER_CACHE_TTL,
+   * dropped by every write to the account; "off" reads it from the database on every call.
+   */
+  profileCache: boolean;
+  /**
    * VERIFIED_TOKEN_CACHE: "on" (default) remembers, per instance, the claims of access tokens whose
    * signature verified, for a minute at most; "off" verifies the signature on every call.
    */
@@ -208,6 +213,7 @@ export function loadAuthConfig(env: Env): AuthConfig {
     mfaChallengeAttempts: read.integer("MFA_CHALLENGE_ATTEMPTS", 5, 1, 100),
     reauthMaxAgeMs: read.duration("REAUTH_MAX_AGE", "5m"),
     userCacheTtlMs: read.duration("USER_CACHE_TTL", "60s"),
+    profileCache: read.oneOf("PROFILE_CACHE", ["on", "off"] as const, "on") === "on",
     verifiedTokenCache: read.oneOf("VERIFIED_TOKEN_CACHE", ["on", "off"] as const, "on") === "on",
     maxReplicaLagMs: read.duration("MAX_REPLICA_LAG", "5s"),
     dbMaxQueued: read.integer("DB_MAX_QUEUED", 500, 1, 100_000),

@@ -17,6 +17,7 @@ import { createRedisSessionStore } from "../sessions/redis-session-store.js";
 import { createSessionRevocations } from "../sessions/session-revocations.js";
 import { createCachedUserStore } from "../users/cached-user-store.js";
 import { createPgUserStore } from "../users/pg-user-store.js";
+import { createUserWritten } from "../users/user-written.js";
 import type { Logger } from "../../platform/log.js";
 import { requireRole } from "./admin-input.js";
 import { composeAdminStore } from "./compose-admin.js";
@@ -64,7 +65,7 @@ export function parseAdminCommand(args: readonly string[]): AdminCommand {
 
 export async function runAdminCommand({ command, email, role }: AdminCommand, config: AuthConfig, log: Logger): Promise<string> {
 
-  const db = createDb({ writeUrl: config.databaseUrl, onError: (error) => log.warn({ err: error }, "database connection lost") });
+  const db = createDb({ writeUrl: config.databaseUrl, readUrl: config.databaseReplicaUrl, onError: (error) => log.warn({ err: error }, "database connection lost") });
   const redis = createRedis(config.redis, { onError: (error) => log.warn({ err: error.message }, "redis error") });
   try {
     await redisReady(redis, config.redis);
@@ -74,7 +75,10 @@ export async function runAdminCommand({ command, email, role }: AdminCommand, co
     const sessions = createRedisSessionStore({ redis, durable: createDurableWrites(redis, config.redisDurability), clock, idleTtlMs: config.sessionIdleTtlMs, absoluteTtlMs: config.sessionAbsoluteTtlMs, reuseGraceMs: 2_000 });
     // The CLI reads only the primary: every read here decides a change.
     const pgUsers = createPgUserStore(primary, createReplicaReads({ write: primary, read: primary, redis, log }));
-    const users = createCachedUserStore({ inner: pgUsers, redis, ttlMs: config.userCacheTtlMs });
+    const users = createCachedUserStore({ inner: pgUsers, redis, ttlMs: config.userCacheTtlMs, profiles: config.profileCache });
+    // Its writes still mark read-your-writes as the service's do (the replica pool is never queried here),
+    // so a service's next profile read of that user, and the cache it fills, come after the change.
+    const userWritten = createUserWritten({ ownReads: createReplicaReads({ write: primary, read: db.read, redis, log }), users });
     const roles = createPgRoleStore(primary);
     const roleCopies = createRoleCopies({ redis, store: roles, ttlMs: config.sessionAbsoluteTtlMs });
     const { store, erase } = composeAdminStore({
@@ -88,7 +92,7 @@ export async function runAdminCommand({ command, email, role }: AdminCommand, co
       revocations: createSessionRevocations({ primary, sessions, clock, log }),
       templates: createMailTemplates({ publicBaseUrl: config.shared.publicBaseUrl }),
       resetTokenTtlMs: config.resetTokenTtlMs,
-      userWritten: (account) => users.invalidate(account.email),
+      userWritten,
     });
     const auditLog = createPgAuditLog(primary);
     const audited = (event: AuditEvent) => auditLog.record({ ...event, details: { via: "cli", operator: operator(), ...event.details } });

@@ -32,7 +32,7 @@ export async function eraseUser(deps: UserErasureDeps, userId: string, pseudonym
   const account = await deps.store.erase(userId, pseudonym);
   if (!account) return undefined;
   await deps.sessions.revokeCreatedBefore(userId, deps.clock.now());
-  await deps.users.forget(account.email);
+  await deps.users.forget(account);
   await deps.roles.drop(userId);
   // One DEL a key: they hash to different cluster slots.
   const keys = [userSessionsKey(userId), readYourWritesKey(userId), ...Object.values(lockoutKeys(account.email)), ...accountCounterKeys(account.email, userId)];

@@ -62,9 +62,9 @@ export function createGrantSessions(deps: { primary: pg.Pool; sessions: SessionS
     },
 
     async live(grantId) {
-      const row = (await primary.query<{ session_id: string }>("SELECT session_id FROM oauth_grant_sessions WHERE grant_id = $1", [grantId])).rows[0];
+      const row = (await primary.query<{ session_id: string; account_id: string }>("SELECT session_id, account_id FROM oauth_grant_sessions WHERE grant_id = $1", [grantId])).rows[0];
       if (!row) return undefined;
-      const session = await sessions.touch(row.session_id);
+      const session = await sessions.touch(row.session_id, row.account_id);
       return session ? { sessionId: session.id, acr: session.acr, emailVerified: session.emailVerified } : undefined;
     },
 

@@ -107,9 +107,9 @@ export function createMemorySessionStore(deps: MemorySessionStoreDeps): SessionS
       return { outcome: "reused", sessionId: parsed.sessionId, userId: entry.record.userId };
     },
 
-    async touch(sessionId) {
+    async touch(sessionId, userId) {
       const entry = SESSION_ID_FORMAT.test(sessionId) ? live(sessionId) : undefined;
-      if (!entry) return undefined;
+      if (!entry || entry.record.userId !== userId) return undefined;
       const now = clock.now();
       entry.record.lastSeenAt = new Date(now);
       slide(entry, now);

@@ -187,8 +187,11 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
    * A session found that way is deleted too, so a cutoff whose deletes were cut short finishes here.
    */
   async function unlessRevoked(record: SessionRecord | undefined): Promise<SessionRecord | undefined> {
-    if (!record) return undefined;
-    const marker = decodeRevokedBefore(await redis.get(revokedBeforeKey(record.userId)));
+    return record && unlessMarked(record, await redis.get(revokedBeforeKey(record.userId)));
+  }
+
+  async function unlessMarked(record: SessionRecord, markerValue: string | null): Promise<SessionRecord | undefined> {
+    const marker = decodeRevokedBefore(markerValue);
     if (!revokedByMarker(marker, record.id, record.createdAt.getTime())) return record;
     await revoke(record.id, record.userId, marker!.beforeMs);
     return undefined;
@@ -269,15 +272,18 @@ export function createRedisSessionStore(deps: RedisSessionStoreDeps): SessionSto
       return { outcome: "invalid" };
     },
 
-    async touch(sessionId) {
+    async touch(sessionId, userId) {
       if (!SESSION_ID_FORMAT.test(sessionId)) return undefined;
       const now = clock.now();
-      // Every authenticated call comes here: a plain read, unless the session is past its end or its slide is due.
-      const read = toRecord(sessionId, await redis.hmget(sessionKey(sessionId), ...READ_FIELDS));
-      if (!read) return undefined;
-      if (read.expiresAt.getTime() > now && now - read.lastSeenAt.getTime() < slideEveryMs) return unlessRevoked(read);
-      const values = (await redis.eval(TOUCH, 2, sessionKey(sessionId), rotatedKey(sessionId), now, deps.idleTtlMs)) as (string | null)[] | null;
-      return values ? unlessRevoked(toRecord(sessionId, values)) : undefined;
+      // Every authenticated call comes here: the session and the user's cutoff read at once (two slots,
+      // one wait), and a write only when the session is past its end or its slide is due. Both reads
+      // start after the call did, so a revocation acknowledged before it is seen.
+      const [values, marker] = await Promise.all([redis.hmget(sessionKey(sessionId), ...READ_FIELDS), redis.get(revokedBeforeKey(userId))]);
+      const read = toRecord(sessionId, values);
+      if (!read || read.userId !== userId) return undefined;
+      if (read.expiresAt.getTime() > now && now - read.lastSeenAt.getTime() < slideEveryMs) return unlessMarked(read, marker);
+      const slid = toRecord(sessionId, ((await redis.eval(TOUCH, 2, sessionKey(sessionId), rotatedKey(sessionId), now, deps.idleTtlMs)) as (string | null)[] | null) ?? []);
+      return slid && unlessMarked(slid, marker);
     },
 
     async listForUser(userId) {

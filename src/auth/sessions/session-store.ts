@@ -57,10 +57,12 @@ export interface SessionStore {
   /** Atomically swaps the family's current token for a new one: of two concurrent calls, one wins. */
   rotate(refreshToken: string): Promise<RotateOutcome>;
   /**
-   * The live session, marking it used (sliding the idle expiry; a store may skip the write while the
-   * last one is recent, never so long that a session in use idles out); undefined if revoked or expired.
+   * The user's live session, marking it used (sliding the idle expiry; a store may skip the write while
+   * the last one is recent, never so long that a session in use idles out); undefined if revoked,
+   * expired or another user's. The caller names the user (from a verified token), so a store can read
+   * the session and the user's revocation cutoff at once.
    */
-  touch(sessionId: string): Promise<SessionRecord | undefined>;
+  touch(sessionId: string, userId: string): Promise<SessionRecord | undefined>;
   listForUser(userId: string): Promise<SessionRecord[]>;
   revoke(sessionId: string, userId: string): Promise<boolean>;
   /**

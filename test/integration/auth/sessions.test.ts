@@ -120,10 +120,10 @@ describe.each(REDIS_SHAPES)("sessions (redis %s)", (shape) => {
       expect(await redis.hmget(`session:{${password.session.id}}`, "acr", "ev")).toEqual(["basic", "0"]);
 
       await store.markEmailVerified(userId);
-      expect(await store.touch(mfa.session.id)).toMatchObject({ acr: "mfa", emailVerified: true });
+      expect(await store.touch(mfa.session.id, mfa.session.userId)).toMatchObject({ acr: "mfa", emailVerified: true });
       const rotated = await store.rotate(password.refreshToken);
       expect(rotated).toMatchObject({ outcome: "ok", session: { acr: "basic", emailVerified: true } });
-      expect(await store.touch(stranger.session.id)).toMatchObject({ emailVerified: false });
+      expect(await store.touch(stranger.session.id, stranger.session.userId)).toMatchObject({ emailVerified: false });
       for (const { session } of [mfa, password]) {
         expect(await waitForEvent(session.id)).toEqual({ type: "session.changed", sessionId: session.id, userId, atMs: expect.any(Number) });
       }
@@ -142,11 +142,11 @@ describe.each(REDIS_SHAPES)("sessions (redis %s)", (shape) => {
       const { session } = await store.create({ userId: randomUUID(), userAgent: "t", ip: "127.0.0.1", secondFactor: false, emailVerified: false, fingerprint: undefined, provenAt: clock.now() });
       const lastSeen = async () => Number(await redis.hget(sessionKey(session.id), FIELD.lastSeenAt));
       clock.advance(5_000);
-      expect((await store.touch(session.id))?.lastSeenAt.getTime()).toBe(session.lastSeenAt.getTime());
+      expect((await store.touch(session.id, session.userId))?.lastSeenAt.getTime()).toBe(session.lastSeenAt.getTime());
       expect(await lastSeen()).toBe(session.lastSeenAt.getTime());
       clock.advance(1_500);
       const due = clock.now();
-      const slid = await store.touch(session.id);
+      const slid = await store.touch(session.id, session.userId);
       expect(slid?.lastSeenAt.getTime()).toBeGreaterThanOrEqual(due);
       expect(await lastSeen()).toBe(slid?.lastSeenAt.getTime());
     } finally {

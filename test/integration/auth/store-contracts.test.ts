@@ -1,9 +1,11 @@
+import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { inject } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { createRedisSessionStore } from "../../../src/auth/sessions/redis-session-store.js";
 import { createCachedUserStore } from "../../../src/auth/users/cached-user-store.js";
 import { createPgUserStore } from "../../../src/auth/users/pg-user-store.js";
-import type { User } from "../../../src/auth/users/user-store.js";
+import type { User, UserStore } from "../../../src/auth/users/user-store.js";
+import { createUserWritten } from "../../../src/auth/users/user-written.js";
 import { parseSessionEvent, REVOCATION_CHANNEL, type SessionEvent } from "../../../src/contract/session-events.js";
 import { createLogger } from "../../../src/platform/log.js";
 import { migrate } from "../../../src/platform/migrate.js";
@@ -48,6 +50,8 @@ async function pgStore(shape: RedisShape) {
   return {
     inner,
     redis,
+    primary,
+    ownReads,
     async seed(user: User) {
       await primary.query(
         "INSERT INTO users (id, email, email_verified, password_hash, disabled_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -71,6 +75,95 @@ userStoreContract("Postgres", async () => {
 for (const shape of REDIS_SHAPES) {
   userStoreContract(`Postgres behind the Redis cache (${shape})`, async () => {
     const { inner, redis, seed, close } = await pgStore(shape);
-    return { store: createCachedUserStore({ inner, redis, ttlMs: 60_000 }), seed, close };
+    return { store: createCachedUserStore({ inner, redis, ttlMs: 60_000, profiles: true }), seed, close };
   });
 }
+
+describe.each(REDIS_SHAPES)("the cached user store's own rules (redis %s)", (shape) => {
+  /** The Postgres store behind the cache, counting the profile reads that reach it; `during` runs inside the next one. */
+  async function cachedStore(profiles = true) {
+    const underlying = await pgStore(shape);
+    const counted = { profileReads: 0, during: undefined as (() => Promise<void>) | undefined };
+    const inner: UserStore = {
+      ...underlying.inner,
+      async findProfile(id) {
+        counted.profileReads += 1;
+        const profile = await underlying.inner.findProfile(id);
+        const during = counted.during;
+        counted.during = undefined;
+        await during?.();
+        return profile;
+      },
+    };
+    const store = createCachedUserStore({ inner, redis: underlying.redis, ttlMs: 60_000, profiles });
+    const user: User = { id: randomUUID(), email: `cached-${randomUUID()}@example.com`, emailVerified: false, passwordHash: "h", disabled: false, createdAt: new Date(Math.floor(Date.now() / 1000) * 1000) };
+    await underlying.seed(user);
+    /** A committed write to the row, then what the service does after every one (user-written.ts). */
+    const write = async (sql: string) => {
+      await underlying.primary.query(sql, [user.id]);
+      await createUserWritten({ ownReads: underlying.ownReads, users: store })(user);
+    };
+    return { ...underlying, store, counted, user, write };
+  }
+
+  it("reads a profile from the database once, then from Redis", async () => {
+    const { store, counted, user, close } = await cachedStore();
+    try {
+      const first = await store.findProfile(user.id);
+      expect(await store.findProfile(user.id)).toEqual(first);
+      expect(first).toEqual({ id: user.id, email: user.email, emailVerified: false, disabled: false, createdAt: user.createdAt });
+      expect(counted.profileReads).toBe(1);
+    } finally {
+      await close();
+    }
+  });
+
+  it("invalidate({ id, email }) drops both the profile and sign-in's row", async () => {
+    const { store, user, write, close } = await cachedStore();
+    try {
+      await store.findProfile(user.id);
+      await store.findByEmail(user.email);
+      await write("UPDATE users SET email_verified = true, disabled_at = now() WHERE id = $1");
+      expect(await store.findProfile(user.id)).toMatchObject({ emailVerified: true, disabled: true });
+      expect(await store.findByEmail(user.email)).toMatchObject({ emailVerified: true, disabled: true });
+    } finally {
+      await close();
+    }
+  });
+
+  it("a profile read that began before a write never puts the old profile back", async () => {
+    const { store, counted, user, write, close } = await cachedStore();
+    try {
+      counted.during = () => write("UPDATE users SET email_verified = true WHERE id = $1");
+      expect((await store.findProfile(user.id))?.emailVerified).toBe(false);
+      expect((await store.findProfile(user.id))?.emailVerified).toBe(true);
+    } finally {
+      await close();
+    }
+  });
+
+  it("forget drops the profile and the row of an erased account", async () => {
+    const { store, primary, user, close } = await cachedStore();
+    try {
+      await store.findProfile(user.id);
+      await store.findByEmail(user.email);
+      await primary.query("DELETE FROM users WHERE id = $1", [user.id]);
+      await store.forget(user);
+      expect(await store.findProfile(user.id)).toBeUndefined();
+      expect(await store.findByEmail(user.email)).toBeUndefined();
+    } finally {
+      await close();
+    }
+  });
+
+  it("with PROFILE_CACHE off, every profile read reaches the database", async () => {
+    const { store, counted, user, close } = await cachedStore(false);
+    try {
+      await store.findProfile(user.id);
+      await store.findProfile(user.id);
+      expect(counted.profileReads).toBe(2);
+    } finally {
+      await close();
+    }
+  });
+});

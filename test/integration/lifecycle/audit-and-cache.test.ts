@@ -3,7 +3,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { RedisClient } from "../../../src/platform/redis.js";
 import { limiterKey } from "../../../src/contract/limiter-key.js";
-import { GOOD_PASSWORD, TRUST_LOOPBACK, type TestAuth, bearer, clientFrom, randomIp, startTestAuth, uniqueEmail } from "../../support/auth.js";
+import { adminClient, grantRoleDirectly } from "../../support/admin.js";
+import { GOOD_PASSWORD, TRUST_LOOPBACK, type TestAuth, bearer, clientFrom, randomIp, startTestAuth, uniqueEmail, userIdOf } from "../../support/auth.js";
 import { codeOf } from "../../support/rpc-errors.js";
 import { REDIS_SHAPES, redisClient, redisEnv } from "../../support/redis-matrix.js";
 
@@ -89,6 +90,40 @@ describe.each(REDIS_SHAPES)("ListAuditEvents and the user-lookup cache (redis %s
       await primary.query("UPDATE users SET disabled_at = now() WHERE email = $1", [disabled]);
       expect(await codeOf(c.signIn({ email: replaced, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
       expect(await codeOf(c.signIn({ email: disabled, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
+    } finally {
+      await primary.end();
+    }
+  });
+
+  it("GetMe is served from the shared profile cache on every instance, and a write to the account drops it", async () => {
+    const primary = new pg.Client({ connectionString: inject("stack").primaryUrl });
+    await primary.connect();
+    try {
+      const onA = clientFrom(a, randomIp());
+      const onB = clientFrom(b, randomIp());
+      const email = uniqueEmail("profile");
+      await onA.signUp({ email, password: GOOD_PASSWORD });
+      const { accessToken } = await onA.signIn({ email, password: GOOD_PASSWORD });
+      const auth = bearer(accessToken);
+      const userId = userIdOf(accessToken);
+      expect((await onA.getMe({}, auth)).user).toMatchObject({ email, emailVerified: false });
+      expect(await redis.exists(`profilecache:{${userId}}`)).toBe(1);
+      // Committed behind the cache's back: only a cached copy still shows the old value, on the other instance too.
+      await primary.query("UPDATE users SET email_verified = true WHERE id = $1", [userId]);
+      expect((await onB.getMe({}, auth)).user?.emailVerified).toBe(false);
+
+      // A write through the service drops the copy before it answers: the next GetMe reads the row.
+      await onB.changePassword({ currentPassword: GOOD_PASSWORD, newPassword: "a changed passphrase" }, auth);
+      expect(await redis.exists(`profilecache:{${userId}}`)).toBe(0);
+      expect((await onA.getMe({}, auth)).user?.emailVerified).toBe(true);
+
+      const adminEmail = uniqueEmail("profile-admin");
+      await onA.signUp({ email: adminEmail, password: GOOD_PASSWORD });
+      await grantRoleDirectly(a, adminEmail, "admin");
+      const asAdmin = bearer((await onA.signIn({ email: adminEmail, password: GOOD_PASSWORD })).accessToken);
+      await adminClient(a).disableUser({ userId }, asAdmin);
+      expect(await codeOf(onB.getMe({}, auth))).toBe(Code.Unauthenticated);
+      expect(await redis.exists(`profilecache:{${userId}}`)).toBe(0);
     } finally {
       await primary.end();
     }

@@ -57,6 +57,25 @@ describe("ChangeEmail (outbox, worker, SMTP, two instances)", () => {
     expect(events.filter((type) => type.startsWith("email."))).toEqual(["email.changed", "email.change_requested"]);
   });
 
+  it("GetMe on either instance shows a verified or a changed address as soon as its link is used", async () => {
+    const { email, c, auth } = await signedUp("profile-mover");
+    const peer = onSecond();
+    // The peer has an issuer of its own: its own sign-in, the same account and the same shared cache.
+    const onPeer = bearer((await peer.signIn({ email, password: GOOD_PASSWORD })).accessToken);
+    // Fills the shared profile cache, which each redemption must drop.
+    expect((await peer.getMe({}, onPeer)).user).toMatchObject({ email, emailVerified: false });
+    const { token: verify } = await stack.tokenFrom(email, /Confirm your email address/);
+    await c.verifyEmail({ token: verify });
+    expect((await peer.getMe({}, onPeer)).user).toMatchObject({ email, emailVerified: true });
+
+    const next = uniqueEmail("profile-new-home");
+    await c.changeEmail({ currentPassword: GOOD_PASSWORD, newEmail: next }, auth);
+    const { token } = await stack.tokenFrom(next, /Confirm your new email address/);
+    await onFirst().verifyEmail({ token });
+    expect((await peer.getMe({}, onPeer)).user).toMatchObject({ email: next, emailVerified: true });
+    expect((await c.getMe({}, auth)).user).toMatchObject({ email: next, emailVerified: true });
+  });
+
   it("a confirmation link works once", async () => {
     const { c, auth } = await signedUp("once");
     const next = uniqueEmail("once-new");

@@ -143,7 +143,7 @@ describe("password changes and resets end the other sessions whatever Redis does
       const raced = await open(userId);
       clock.advance(1000);
       expect(await revocations.apply(recorded)).toBe(1);
-      expect(await sessions.touch(raced.session.id)).toBeUndefined();
+      expect(await sessions.touch(raced.session.id, raced.session.userId)).toBeUndefined();
     } finally {
       await primary.end();
     }
@@ -175,7 +175,7 @@ describe("password changes and resets end the other sessions whatever Redis does
       expect(Number(row.rows[0]?.revoke_before_ms)).toBeGreaterThanOrEqual(appliedAt);
       redisDown = false;
       expect(await revocations.sweep()).toBeGreaterThanOrEqual(1);
-      expect(await sessions.touch(raced.session.id)).toBeUndefined();
+      expect(await sessions.touch(raced.session.id, raced.session.userId)).toBeUndefined();
     } finally {
       await tx.query("ROLLBACK");
       await tx.end();

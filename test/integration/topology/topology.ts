@@ -52,6 +52,8 @@ export async function startTopology(replicas: number, prefix: string): Promise<T
       PASSWORD_ARGON2_ITERATIONS: "1",
       // Load loops sign up hundreds of accounts from one IP.
       RATE_LIMIT_SIGNUP_IP: "100000/1h",
+      // GetMe is these tests' probe of the read path: every call must reach a replica or the primary.
+      PROFILE_CACHE: "off",
     });
     server = await startAuthServer(config, { log: createLogger("info", "auth", sink) });
   } catch (error) {

@@ -52,11 +52,14 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         const before = clock.now();
         const issued = await open(store, userId, { userAgent: "U".repeat(1000), secondFactor: true, emailVerified: true });
         expect(parseSessionSecret(issued.refreshToken)?.sessionId).toBe(issued.session.id);
-        const found = await store.touch(issued.session.id);
+        const found = await store.touch(issued.session.id, issued.session.userId);
         expect(found).toMatchObject({ id: issued.session.id, userId, ip: "192.0.2.1", acr: "mfa", emailVerified: true, userAgent: "U".repeat(256) });
         expect(found!.expiresAt.getTime() - before).toBeGreaterThanOrEqual(ABSOLUTE_MS);
-        expect(await store.touch("not-a-session-id")).toBeUndefined();
-        expect(await store.touch("A".repeat(22))).toBeUndefined();
+        expect(await store.touch("not-a-session-id", userId)).toBeUndefined();
+        expect(await store.touch("A".repeat(22), userId)).toBeUndefined();
+        // Another user's token naming this session finds nothing.
+        expect(await store.touch(issued.session.id, randomUUID())).toBeUndefined();
+        expect(await store.touch(issued.session.id, userId)).toBeDefined();
       });
     });
 
@@ -91,13 +94,13 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
       await withStore(async ({ store, clock }) => {
         const issued = await open(store);
         clock.advance(ABSOLUTE_MS + 1000);
-        expect(await store.touch(issued.session.id)).toBeUndefined();
+        expect(await store.touch(issued.session.id, issued.session.userId)).toBeUndefined();
         expect((await store.rotate(issued.refreshToken)).outcome).toBe("invalid");
       });
       await withStore(async ({ store }) => {
         const issued = await open(store);
         await new Promise((resolve) => setTimeout(resolve, 500));
-        expect(await store.touch(issued.session.id)).toBeUndefined();
+        expect(await store.touch(issued.session.id, issued.session.userId)).toBeUndefined();
       }, 200);
     });
 
@@ -107,7 +110,7 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         // Six uses 150 ms apart: 900 ms of use, more than twice the idle timeout.
         for (let use = 0; use < 6; use++) {
           await new Promise((resolve) => setTimeout(resolve, 150));
-          expect(await store.touch(issued.session.id), `use ${use}`).toBeDefined();
+          expect(await store.touch(issued.session.id, issued.session.userId), `use ${use}`).toBeDefined();
         }
       }, 400);
     });
@@ -131,11 +134,11 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         const userId = randomUUID();
         const issued = await open(store, userId);
         expect(await store.revoke(issued.session.id, randomUUID())).toBe(false);
-        expect(await store.touch(issued.session.id)).toBeDefined();
+        expect(await store.touch(issued.session.id, issued.session.userId)).toBeDefined();
         expect(await store.revoke(issued.session.id, userId)).toBe(true);
         expect((await eventFor(events, issued.session.id, "session.revoked")).value).toEqual({ type: "session.revoked", sessionId: issued.session.id, userId, atMs: expect.any(Number) });
         expect(await store.revoke(issued.session.id, userId)).toBe(false);
-        expect(await store.touch(issued.session.id)).toBeUndefined();
+        expect(await store.touch(issued.session.id, issued.session.userId)).toBeUndefined();
         expect((await store.rotate(issued.refreshToken)).outcome).toBe("invalid");
         expect(await store.revoke("../../etc", userId)).toBe(false);
       });
@@ -147,10 +150,10 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         const [keep, a, b] = await Promise.all([open(store, userId), open(store, userId), open(store, userId)]);
         const other = await open(store);
         expect(await store.revokeAllForUser(userId, keep.session.id)).toBe(2);
-        expect(await store.touch(a.session.id)).toBeUndefined();
-        expect(await store.touch(b.session.id)).toBeUndefined();
-        expect(await store.touch(keep.session.id)).toBeDefined();
-        expect(await store.touch(other.session.id)).toBeDefined();
+        expect(await store.touch(a.session.id, a.session.userId)).toBeUndefined();
+        expect(await store.touch(b.session.id, b.session.userId)).toBeUndefined();
+        expect(await store.touch(keep.session.id, keep.session.userId)).toBeDefined();
+        expect(await store.touch(other.session.id, other.session.userId)).toBeDefined();
         expect(await store.revokeAllForUser(userId)).toBe(1);
       });
     });
@@ -166,10 +169,10 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         expect(await store.revokeCreatedBefore(userId, cutoff, keep.session.id)).toBe(1);
         await eventually(async () => events.find((e) => e.type === "user.sessions_revoked" && e.userId === userId), 2000, "user.sessions_revoked");
         await eventFor(events, older.session.id, "session.revoked");
-        expect(await store.touch(older.session.id)).toBeUndefined();
+        expect(await store.touch(older.session.id, older.session.userId)).toBeUndefined();
         expect((await store.rotate(older.refreshToken)).outcome).toBe("invalid");
-        expect(await store.touch(keep.session.id)).toBeDefined();
-        expect(await store.touch(later.session.id)).toBeDefined();
+        expect(await store.touch(keep.session.id, keep.session.userId)).toBeDefined();
+        expect(await store.touch(later.session.id, later.session.userId)).toBeDefined();
         expect(await store.revokeCreatedBefore(userId, cutoff, keep.session.id)).toBe(0);
         // An older cutoff applied late (a sweep after a newer change) takes nothing back from the newer one.
         const newer = clock.now();
@@ -177,8 +180,8 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         const newest = await open(store, userId);
         await store.revokeCreatedBefore(userId, newer, later.session.id);
         await store.revokeCreatedBefore(userId, cutoff, keep.session.id);
-        expect(await store.touch(keep.session.id)).toBeUndefined();
-        expect(await store.touch(later.session.id)).toBeDefined();
+        expect(await store.touch(keep.session.id, keep.session.userId)).toBeUndefined();
+        expect(await store.touch(later.session.id, later.session.userId)).toBeDefined();
         expect((await store.listForUser(userId)).map((s) => s.id).sort()).toEqual([later.session.id, newest.session.id].sort());
       });
     });
@@ -195,11 +198,11 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         expect(late.session.createdAt.getTime()).toBe(provenAt);
         // Its lifetime counts from the proof too, so it can never outlive the cutoff's marker.
         expect(late.session.expiresAt.getTime()).toBe(provenAt + ABSOLUTE_MS);
-        expect(await store.touch(late.session.id)).toBeUndefined();
+        expect(await store.touch(late.session.id, late.session.userId)).toBeUndefined();
         expect((await store.rotate(late.refreshToken)).outcome).toBe("invalid");
         // Proven at the cutoff or after: the new password, so the session lives.
         const fresh = await open(store, userId, { provenAt: cutoff });
-        expect(await store.touch(fresh.session.id)).toBeDefined();
+        expect(await store.touch(fresh.session.id, fresh.session.userId)).toBeDefined();
       });
     });
 
@@ -212,7 +215,7 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         // A keep id that is no session: every session of the user created before now ends.
         await store.revokeCreatedBefore(userId, clock.now(), "A".repeat(22));
         expect(await store.findByCookie(issued.session.id, cookie!.hash)).toBeUndefined();
-        expect(await store.touch(issued.session.id)).toBeUndefined();
+        expect(await store.touch(issued.session.id, issued.session.userId)).toBeUndefined();
       });
     });
 
@@ -238,12 +241,12 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         const issued = await open(store, userId);
         expect(issued.session.authTime.getTime()).toBe(issued.session.createdAt.getTime());
         clock.advance(10_000);
-        expect((await store.touch(issued.session.id))?.authTime.getTime()).toBe(issued.session.createdAt.getTime());
+        expect((await store.touch(issued.session.id, issued.session.userId))?.authTime.getTime()).toBe(issued.session.createdAt.getTime());
         expect(await store.markReauthenticated(issued.session.id, randomUUID())).toBe(false);
         const before = clock.now();
         expect(await store.markReauthenticated(issued.session.id, userId)).toBe(true);
         const after = clock.now();
-        const marked = (await store.touch(issued.session.id))!.authTime.getTime();
+        const marked = (await store.touch(issued.session.id, issued.session.userId))!.authTime.getTime();
         expect(marked).toBeGreaterThanOrEqual(before);
         expect(marked).toBeLessThanOrEqual(after);
         const rotated = await store.rotate(issued.refreshToken);
@@ -259,10 +262,10 @@ export function sessionStoreContract(name: string, factory: SessionStoreFactory)
         const stranger = await open(store);
         await store.markEmailVerified(userId);
         for (const issued of [a, b]) {
-          expect((await store.touch(issued.session.id))?.emailVerified).toBe(true);
+          expect((await store.touch(issued.session.id, issued.session.userId))?.emailVerified).toBe(true);
           await eventFor(events, issued.session.id, "session.changed");
         }
-        expect((await store.touch(stranger.session.id))?.emailVerified).toBe(false);
+        expect((await store.touch(stranger.session.id, stranger.session.userId))?.emailVerified).toBe(false);
       });
     });
   });

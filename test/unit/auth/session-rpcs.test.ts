@@ -103,14 +103,14 @@ describe("session RPCs over the in-memory stores", async () => {
     };
     try {
       const raced = await client.signIn({ email: user.email, password: "a passphrase" });
-      expect(await sessions.touch(raced.sessionId)).toBeUndefined();
+      expect(await sessions.touch(raced.sessionId, user.id)).toBeUndefined();
       expect(await codeOf(client.refresh({ refreshToken: raced.refreshToken }))).toBe(Code.Unauthenticated);
     } finally {
       users.findByEmail = read;
     }
     clock.advance(1);
     const after = await client.signIn({ email: user.email, password: "a passphrase" });
-    expect(await sessions.touch(after.sessionId)).toBeDefined();
+    expect(await sessions.touch(after.sessionId, user.id)).toBeDefined();
   });
 
   it("RevokeSession ends only the caller's own sessions", async () => {
@@ -122,6 +122,6 @@ describe("session RPCs over the in-memory stores", async () => {
     const listed = await client.listSessions({}, bearer(mine.accessToken));
     expect(listed.sessions.map((s) => s.sessionId)).toContain(mine.sessionId);
     expect(listed.sessions.map((s) => s.sessionId)).not.toContain(other.sessionId);
-    expect(await sessions.touch(stranger.session.id)).toBeDefined();
+    expect(await sessions.touch(stranger.session.id, stranger.session.userId)).toBeDefined();
   });
 });
