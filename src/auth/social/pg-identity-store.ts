@@ -1,6 +1,16 @@
 import type pg from "pg";
-import { withTransaction } from "../../platform/transaction.js";
+import { withTransaction, type Queryable } from "../../platform/transaction.js";
+import { enqueueMail } from "../mail/mail.js";
+import type { MailTemplates } from "../mail/templates.js";
+import type { SessionRevocation, SessionRevocations } from "../sessions/session-revocations.js";
 import type { IdentityStore, StoredIdentity } from "./identity-store.js";
+
+export interface PgIdentityStoreDeps {
+  primary: pg.Pool;
+  /** Where claiming an unverified account records the end of its sessions, in the link's transaction. */
+  revocations: Pick<SessionRevocations, "record">;
+  templates: Pick<MailTemplates, "securityNotice">;
+}
 
 interface Row {
   id: string;
@@ -27,7 +37,51 @@ const fromRow = (row: Row): StoredIdentity => ({
 
 const isUniqueViolation = (error: unknown) => (error as { code?: unknown }).code === UNIQUE_VIOLATION;
 
-export function createPgIdentityStore(primary: pg.Pool): IdentityStore {
+async function insertIdentity(db: Queryable, userId: string, provider: string, subject: string, email: string): Promise<StoredIdentity | undefined> {
+  const result = await db.query<Row>(
+    `INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (provider, subject) DO NOTHING RETURNING ${COLUMNS}`,
+    [userId, provider, subject, email],
+  );
+  return result.rows[0] ? fromRow(result.rows[0]) : undefined;
+}
+
+export function createPgIdentityStore(deps: PgIdentityStoreDeps): IdentityStore {
+  const { primary, templates } = deps;
+
+  /**
+   * What an account had before anyone proved its mailbox goes, under the row lock the caller holds
+   * (the rule resetPassword applies to a factor confirmed unverified, here for everything: nothing on
+   * an unverified account was set up by a proven owner). One statement: every CTE runs.
+   */
+  async function claim(tx: Queryable, userId: string, email: string, hadPassword: boolean): Promise<SessionRevocation> {
+    const gone = await tx.query<{ totp: number; passkeys: number }>(
+      `WITH account AS (
+         UPDATE users SET email_verified = true, password_hash = '', updated_at = now() WHERE id = $1
+       ), totp AS (
+         DELETE FROM totp_factors WHERE user_id = $1 RETURNING 1
+       ), recovery AS (
+         DELETE FROM recovery_codes WHERE user_id = $1
+       ), passkey AS (
+         DELETE FROM passkeys WHERE user_id = $1 RETURNING 1
+       ), links AS (
+         UPDATE account_tokens SET used_at = now() WHERE user_id = $1 AND purpose IN ('reset_password', 'change_email') AND used_at IS NULL
+       )
+       SELECT (SELECT count(*) FROM totp)::int AS totp, (SELECT count(*) FROM passkey)::int AS passkeys`,
+      [userId],
+    );
+    const { totp, passkeys } = gone.rows[0] as { totp: number; passkeys: number };
+    const removed = [
+      ...(hadPassword ? ["the password"] : []),
+      ...(totp > 0 ? ["two-step sign-in (TOTP) and its recovery codes"] : []),
+      ...(passkeys > 0 ? [passkeys === 1 ? "a passkey" : `${passkeys} passkeys`] : []),
+      "every signed-in session",
+    ];
+    const change = `a link mailed to this address was used to sign in, which confirms the address; what was set up before it was confirmed is removed: ${removed.join(", ")}`;
+    await enqueueMail(tx, templates.securityNotice(email, change));
+    return deps.revocations.record(tx, userId);
+  }
+
   return {
     async bySubject(provider, subject) {
       const result = await primary.query<Row>(`SELECT ${COLUMNS} FROM social_identities WHERE provider = $1 AND subject = $2`, [provider, subject]);
@@ -37,13 +91,20 @@ export function createPgIdentityStore(primary: pg.Pool): IdentityStore {
       const result = await primary.query<Row>(`SELECT ${COLUMNS} FROM social_identities WHERE user_id = $1 ORDER BY created_at`, [userId]);
       return result.rows.map(fromRow);
     },
-    async link(userId, provider, subject, email) {
-      const result = await primary.query<Row>(
-        `INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (provider, subject) DO NOTHING RETURNING ${COLUMNS}`,
-        [userId, provider, subject, email],
-      );
-      return result.rows[0] ? fromRow(result.rows[0]) : undefined;
+    link: (userId, provider, subject, email) => insertIdentity(primary, userId, provider, subject, email),
+    async linkByMail(userId, provider, subject, email) {
+      return withTransaction(primary, async (tx) => {
+        // Locked first: a verification, enrolment or reset of this account waits, so what is judged unproven is what goes.
+        const owner = await tx.query<{ email: string; email_verified: boolean; has_password: boolean }>(
+          "SELECT email, email_verified, password_hash <> '' AS has_password FROM users WHERE id = $1 FOR UPDATE",
+          [userId],
+        );
+        const account = owner.rows[0];
+        if (!account) return undefined;
+        const identity = await insertIdentity(tx, userId, provider, subject, email);
+        if (!identity) return undefined;
+        return { identity, claimed: account.email_verified ? undefined : await claim(tx, userId, account.email, account.has_password) };
+      });
     },
     async createAccount(email, provider, subject) {
       try {

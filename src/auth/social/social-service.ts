@@ -23,6 +23,7 @@ import { requirePassword } from "../passwords/require-password.js";
 import { safeReturnTo } from "../pages/return-to.js";
 import type { RecentProof } from "../recent-proof.js";
 import { sessionOpenedBy, type DeviceOf } from "../sessions/device-of.js";
+import type { SessionRevocation, SessionRevocations } from "../sessions/session-revocations.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import { tokenPair } from "../tokens/token-pair.js";
@@ -57,6 +58,8 @@ export interface SocialServiceDeps {
   clock: Clock;
   /** A new account was written: drops cached lookups of its address, marks the write for read-your-writes. */
   accountWritten(account: AccountRef): Promise<void>;
+  /** Applies, after the commit, a revocation an identity write recorded in its transaction. */
+  revocations: Pick<SessionRevocations, "apply">;
   templates: Pick<MailTemplates, "linkSocialSignIn">;
   /** Puts a message in the outbox (the mail worker delivers it). */
   queueMail(mail: Mail): Promise<void>;
@@ -126,6 +129,20 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
     const user = await deps.users.findById(link.userId);
     if (!user || user.disabled) return refused(ctx, link.provider, "disabled", new DomainError("unauthenticated", NOT_RECOGNISED), link.userId);
     return user;
+  }
+
+  /**
+   * After a write to the account that ended its sessions has committed: the cached row goes first, then
+   * the revocation is applied with its cutoff at now, so a sign-in that read the old row from the cache
+   * ends too. Applied whatever the cache did; a cache that could not be dropped before is dropped after.
+   */
+  async function sessionsEnded(account: AccountRef, revocation: SessionRevocation): Promise<void> {
+    const dropped = await deps.accountWritten(account).then(
+      () => true,
+      () => false,
+    );
+    await deps.revocations.apply(revocation);
+    if (!dropped) await deps.accountWritten(account);
   }
 
   /** The callback's identity from the provider, every refusal mapped to what the page says. */
@@ -238,10 +255,17 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
         }
       }
       if (!(await flows.consumeLink(req.linkTicket))) throw new DomainError("unauthenticated", EXPIRED);
-      const linked = await identities.link(user.id, link.provider, link.subject, link.email);
+      const linked = byMail
+        ? await identities.linkByMail(user.id, link.provider, link.subject, link.email)
+        : await identities.link(user.id, link.provider, link.subject, link.email).then((identity) => identity && { identity, claimed: undefined });
       if (!linked) throw new DomainError("failed_precondition", "this identity was linked to an account meanwhile; sign in with it");
-      await audit(ctx, { type: "social.link", userId: user.id, details: { provider: link.provider, identityId: linked.id, proof: byMail ? "mail" : "password" } });
-      return signInAs(ctx, user, linked, provenAt, link.returnTo);
+      const { identity, claimed } = linked;
+      await audit(ctx, { type: "social.link", userId: user.id, details: { provider: link.provider, identityId: identity.id, proof: byMail ? "mail" : "password", ...(claimed ? { claimed: true } : {}) } });
+      if (!claimed) return signInAs(ctx, user, identity, provenAt, link.returnTo);
+      // The first proof of the mailbox: every session of whoever set the account up ends, and this
+      // one is dated after that end, or it would be born revoked.
+      await sessionsEnded(user, claimed);
+      return signInAs(ctx, { ...user, emailVerified: true, passwordHash: "" }, identity, deps.clock.now(), link.returnTo);
     },
 
     async sendSocialLinkMail(req, ctx) {
