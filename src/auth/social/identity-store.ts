@@ -20,7 +20,8 @@ export interface MailLinked {
   claimed: SessionRevocation | undefined;
 }
 
-export type UnlinkOutcome = "removed" | "not_found" | "last_sign_in";
+/** `removed`: with the revocation of the account's other sessions, committed with it, to apply now. */
+export type UnlinkOutcome = { outcome: "removed"; revocation: SessionRevocation } | { outcome: "not_found" } | { outcome: "last_sign_in" };
 
 /** Linked identities, read and written on the primary: they decide sign-ins. */
 export interface IdentityStore {
@@ -42,6 +43,10 @@ export interface IdentityStore {
    */
   createAccount(email: string, provider: string, subject: string): Promise<StoredIdentity | undefined>;
   recordUse(id: string): Promise<void>;
-  /** Removes the identity unless it is the account's last way to sign in (no password, passkey or other identity). */
-  unlink(userId: string, id: string): Promise<UnlinkOutcome>;
+  /**
+   * Removes the identity unless it is the account's last way to sign in (no password, passkey or
+   * other identity), and ends every session but `keepSessionId` (the caller's): a session does not
+   * say which identity opened it, and one opened by the identity must not outlive it.
+   */
+  unlink(userId: string, id: string, keepSessionId: string): Promise<UnlinkOutcome>;
 }

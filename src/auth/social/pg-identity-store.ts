@@ -7,7 +7,7 @@ import type { IdentityStore, StoredIdentity } from "./identity-store.js";
 
 export interface PgIdentityStoreDeps {
   primary: pg.Pool;
-  /** Where claiming an unverified account records the end of its sessions, in the link's transaction. */
+  /** Where an unlink, or claiming an unverified account, records the end of sessions, in its own transaction. */
   revocations: Pick<SessionRevocations, "record">;
   templates: Pick<MailTemplates, "securityNotice">;
 }
@@ -130,11 +130,11 @@ export function createPgIdentityStore(deps: PgIdentityStoreDeps): IdentityStore 
     async recordUse(id) {
       await primary.query("UPDATE social_identities SET last_used_at = now() WHERE id = $1", [id]);
     },
-    async unlink(userId, id) {
+    async unlink(userId, id, keepSessionId) {
       return withTransaction(primary, async (tx) => {
         // The account row's lock orders concurrent removals: of two that would each leave the other, one sees it gone.
         const owner = await tx.query<{ has_password: boolean }>("SELECT password_hash <> '' AS has_password FROM users WHERE id = $1 FOR UPDATE", [userId]);
-        if (!owner.rows[0]) return "not_found";
+        if (!owner.rows[0]) return { outcome: "not_found" };
         const others = await tx.query<{ passkeys: string; identities: string; mine: string }>(
           `SELECT (SELECT count(*) FROM passkeys WHERE user_id = $1) AS passkeys,
                   (SELECT count(*) FROM social_identities WHERE user_id = $1 AND id <> $2) AS identities,
@@ -142,10 +142,10 @@ export function createPgIdentityStore(deps: PgIdentityStoreDeps): IdentityStore 
           [userId, id],
         );
         const counts = others.rows[0] as { passkeys: string; identities: string; mine: string };
-        if (counts.mine === "0") return "not_found";
-        if (!owner.rows[0].has_password && counts.passkeys === "0" && counts.identities === "0") return "last_sign_in";
+        if (counts.mine === "0") return { outcome: "not_found" };
+        if (!owner.rows[0].has_password && counts.passkeys === "0" && counts.identities === "0") return { outcome: "last_sign_in" };
         await tx.query("DELETE FROM social_identities WHERE user_id = $1 AND id = $2", [userId, id]);
-        return "removed";
+        return { outcome: "removed", revocation: await deps.revocations.record(tx, userId, keepSessionId) };
       });
     },
   };

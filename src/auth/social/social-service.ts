@@ -291,10 +291,11 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       const caller = await activeCaller(deps, ctx);
       if (!IDENTITY_ID.test(req.identityId)) throw invalidArgument("identity_id is not a valid identity id");
       await deps.recentProof.require(ctx, caller, req.currentPassword, "social_unlink");
-      const outcome = await identities.unlink(caller.userId, req.identityId);
-      if (outcome === "not_found") throw new DomainError("not_found", "no such linked identity");
-      if (outcome === "last_sign_in") throw new DomainError("failed_precondition", "this is your only way to sign in: set a password or add a passkey first");
-      await audit(ctx, { type: "social.unlink", userId: caller.userId, details: { identityId: req.identityId } });
+      const unlinked = await identities.unlink(caller.userId, req.identityId, caller.sessionId);
+      if (unlinked.outcome === "not_found") throw new DomainError("not_found", "no such linked identity");
+      if (unlinked.outcome === "last_sign_in") throw new DomainError("failed_precondition", "this is your only way to sign in: set a password or add a passkey first");
+      const revokedSessions = await deps.revocations.apply(unlinked.revocation);
+      await audit(ctx, { type: "social.unlink", userId: caller.userId, details: { identityId: req.identityId, revokedSessions: revokedSessions ?? "pending" } });
       return {};
     },
   };

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { Code } from "@connectrpc/connect";
 import pg from "pg";
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,6 +7,7 @@ import { findFreePort } from "../../../src/stack/ports.js";
 import { bearer, GOOD_PASSWORD, markEmailVerified, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth.js";
 import { adminClient, grantRoleDirectly } from "../../support/admin.js";
 import { csrfOf } from "../../support/browser.js";
+import { codeOf } from "../../support/rpc-errors.js";
 import { hostBrowser, someone, standInSignIns, startStandInProvider, STAND_IN_CLIENT, type Someone, type StandInProvider, type StandInSignIns } from "../../support/social.js";
 
 let auth: TestAuth;
@@ -180,6 +182,31 @@ describe("social sign-in against a stand-in Google", () => {
     expect(removed.status).toBe(303);
     expect((await db.query("SELECT id FROM social_identities WHERE user_id = $1", [userId])).rows.map((r) => r.id)).not.toContain(identityId);
     expect((await auditOf(userId)).map((e) => e.type)).toContain("social.unlink");
+  });
+
+  it("unlinking an identity ends the account's other sessions at once (the identity's own included), not the caller's", async () => {
+    const email = uniqueEmail("unlink");
+    await auth.client.signUp({ email, password: GOOD_PASSWORD });
+    const userId = (await userIdOf(email)) as string;
+    const sub = randomUUID();
+    await db.query("INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, 'google', $2, $3)", [userId, sub, email]);
+    const { b: viaIdentity, res } = await signInWith({ sub, email, email_verified: true });
+    expect(res.status).toBe(303);
+    expect((await viaIdentity.get(`${base}/account/identities`)).status).toBe(200);
+    const elsewhere = await auth.client.signIn({ email, password: GOOD_PASSWORD });
+    const caller = hostBrowser();
+    const form = await (await caller.get(`${base}/signin?return_to=/`)).text();
+    expect((await caller.post(`${base}/signin`, { email, password: GOOD_PASSWORD, csrf: csrfOf(form), return_to: "/" })).status).toBe(303);
+
+    const listed = await (await caller.get(`${base}/account/identities`)).text();
+    const identityId = /name="identity_id" value="([^"]+)"/.exec(listed)?.[1] ?? "";
+    expect((await caller.post(`${base}/account/identities/remove`, { csrf: csrfOf(listed), identity_id: identityId })).status).toBe(303);
+
+    const cut = await viaIdentity.get(`${base}/account/identities`);
+    expect(cut.status).toBe(303);
+    expect(cut.headers.get("location")).toMatch(/^\/signin\?/);
+    expect(await codeOf(auth.client.refresh({ refreshToken: elsewhere.refreshToken }))).toBe(Code.Unauthenticated);
+    expect((await caller.get(`${base}/account/identities`)).status).toBe(200);
   });
 
   it("DeleteUser erases the account's identities: the same provider subject then makes a fresh account", async () => {
