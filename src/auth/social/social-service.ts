@@ -69,12 +69,15 @@ export interface SocialServiceDeps {
 
 const MAX_CALLBACK_QUERY = 4096;
 const IDENTITY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
 const EXPIRED = "this sign-in expired or was already used; start again";
 const BAD_MAIL_TOKEN = "this link is invalid, expired or already used; ask for a new one";
 const NOT_RECOGNISED = "this account cannot sign in";
+/** The refusal of a callback that answers another request: the page keeps the flow's cookie, as the service keeps the flow. */
+export const NOT_THIS_SIGN_IN = "the sign-in answer does not belong to this browser's sign-in; start again";
 
-// RFC 6749 4.1.2.1 error codes, as the page says them: fixed words, so nothing a link carries is reflected.
+// RFC 6749 4.1.2.1 error codes, as the page says them: fixed words, so nothing a link carries is
+// reflected; a code not in PROVIDER_ERRORS is said as UNKNOWN_ERROR, without the code.
+const UNKNOWN_ERROR = "it refused the request";
 const PROVIDER_ERRORS: Record<string, { kind: "permission_denied" | "unavailable" | "invalid_argument"; text: string }> = {
   access_denied: { kind: "permission_denied", text: "you did not allow the sign-in" },
   consent_required: { kind: "permission_denied", text: "you did not allow the sign-in" },
@@ -82,6 +85,11 @@ const PROVIDER_ERRORS: Record<string, { kind: "permission_denied" | "unavailable
   interaction_required: { kind: "permission_denied", text: "it needs you to act there first" },
   server_error: { kind: "unavailable", text: "it had an error; try again later" },
   temporarily_unavailable: { kind: "unavailable", text: "it is unavailable right now; try again later" },
+  // Our request as the provider judged it (a scope or client it does not accept): named, for the operator.
+  invalid_request: { kind: "invalid_argument", text: UNKNOWN_ERROR },
+  unauthorized_client: { kind: "invalid_argument", text: UNKNOWN_ERROR },
+  unsupported_response_type: { kind: "invalid_argument", text: UNKNOWN_ERROR },
+  invalid_scope: { kind: "invalid_argument", text: UNKNOWN_ERROR },
 };
 
 const identityOut = (i: StoredIdentity) => ({
@@ -145,18 +153,14 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
     if (!dropped) await deps.accountWritten(account);
   }
 
-  /** The callback's identity from the provider, every refusal mapped to what the page says. */
+  /** The callback's identity from the provider (the flow's state already matched), every refusal mapped to what the page says. */
   async function identityFrom(ctx: HandlerContext, entry: ConfiguredProvider, query: URLSearchParams, checks: { state: string; nonce: string; codeVerifier: string }) {
     const { provider } = entry;
     const error = query.get("error");
     if (error !== null) {
-      const known = PROVIDER_ERRORS[error] ?? { kind: "invalid_argument" as const, text: "it refused the request" };
-      const reason = ERROR_CODE.test(error) ? error : "invalid";
-      return refused(ctx, provider.id, `provider_error:${reason}`, new DomainError(known.kind, `${provider.label} did not sign you in: ${known.text} (${reason})`));
-    }
-    // RFC 6749 10.12: a callback that is not the answer to this browser's own request is someone else's.
-    if (query.get("state") !== checks.state) {
-      return refused(ctx, provider.id, "state_mismatch", invalidArgument("the sign-in answer does not belong to this browser's sign-in; start again"));
+      const known = Object.hasOwn(PROVIDER_ERRORS, error) ? PROVIDER_ERRORS[error] : undefined;
+      const said = known ? `${known.text} (${error})` : UNKNOWN_ERROR;
+      return refused(ctx, provider.id, `provider_error:${known ? error : "other"}`, new DomainError(known?.kind ?? "invalid_argument", `${provider.label} did not sign you in: ${said}`));
     }
     const callback = new URL(entry.redirectUri);
     callback.search = query.toString();
@@ -189,11 +193,17 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       const entry = configured(req.provider);
       if (req.callbackQuery.length > MAX_CALLBACK_QUERY) throw invalidArgument(`callback_query is longer than ${MAX_CALLBACK_QUERY} characters`);
       await abuse.signInIp.check(ctx, ctx.values.get(kRequestMeta).ip);
-      const flow = await flows.takeFlow(req.flowId);
-      if (!flow || flow.provider !== entry.provider.id) return refused(ctx, entry.provider.id, "no_flow", invalidArgument(EXPIRED));
+      const query = new URLSearchParams(req.callbackQuery);
+      // RFC 6749 10.12: a callback that does not answer this browser's own request is someone else's,
+      // an error= included: refused before anything in it is read, and without spending the flow.
+      const flow = await flows.takeFlow(req.flowId, { provider: entry.provider.id, state: query.get("state") });
+      if (!flow) return refused(ctx, entry.provider.id, "no_flow", invalidArgument(EXPIRED));
+      if (flow === "mismatch") {
+        return refused(ctx, entry.provider.id, "state_mismatch", invalidArgument(NOT_THIS_SIGN_IN));
+      }
       // Before the identity is read: an unlink or erasure committing meanwhile cuts off the session this opens.
       const provenAt = deps.clock.now();
-      const identity = await identityFrom(ctx, entry, new URLSearchParams(req.callbackQuery), flow);
+      const identity = await identityFrom(ctx, entry, query, flow);
       const provider = entry.provider.id;
       const known = await identities.bySubject(provider, identity.subject);
       if (known) {

@@ -110,12 +110,44 @@ describe("social sign-in against a stand-in Google", () => {
     expect(b.jar.get("auth_session")).toBeUndefined();
   });
 
+  it("an error= answering another request (a wrong or no state) is refused like any and spends nothing; an unknown code says generic words", async () => {
+    const { b, callback } = await toCallback(someone());
+    for (const state of ["attacker-state", undefined]) {
+      const stray = new URL(callback.pathname, callback);
+      stray.searchParams.set("error", "access_denied");
+      if (state) stray.searchParams.set("state", state);
+      const res = await b.get(stray.href);
+      expect(res.status).toBe(400);
+      const body = await res.text();
+      expect(body).toContain("does not belong to this browser");
+      expect(body).not.toContain("did not allow");
+    }
+    expect((await b.get(callback.href)).status).toBe(303);
+
+    const next = await toCallback(someone());
+    const unknown = new URL(next.callback.pathname, next.callback);
+    unknown.searchParams.set("error", "made_up_code");
+    unknown.searchParams.set("error_description", "Call 555-0100 to unlock your account");
+    unknown.searchParams.set("state", next.callback.searchParams.get("state") ?? "");
+    const res = await next.b.get(unknown.href);
+    expect(res.status).toBe(400);
+    const body = await res.text();
+    expect(body).toContain("Google did not sign you in: it refused the request");
+    expect(body).not.toContain("made_up_code");
+    expect(body).not.toContain("555-0100");
+  });
+
   it("a callback with another state, or replayed, or without its browser's flow, is refused with 400", async () => {
     const { b, callback } = await toCallback(someone());
+    const flowCookie = b.jar.get("auth_social") as string;
     const forged = new URL(callback);
     forged.searchParams.set("state", "attacker-state");
-    expect((await b.get(forged.href)).status).toBe(400);
-    // The flow is single use: even the genuine answer is refused now.
+    const refusedForged = await b.get(forged.href);
+    expect(refusedForged.status).toBe(400);
+    expect(await refusedForged.text()).toContain("does not belong to this browser");
+    // Someone else's answer spends nothing; the genuine one is answered once.
+    expect((await b.get(callback.href)).status).toBe(303);
+    b.jar.set("auth_social", flowCookie);
     expect((await b.get(callback.href)).status).toBe(400);
 
     const fresh = await toCallback(someone());
