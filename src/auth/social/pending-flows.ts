@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { RedisClient } from "../../platform/redis.js";
 import { hashSessionSecret } from "../../contract/session-secret.js";
 import { TOKEN_FORMAT } from "../lifecycle/account-token.js";
+import type { IdentityKey } from "./identity-store.js";
 
 /** An authorization request on its way to the provider: what its callback must match (RFC 9700 2.1, 4.7). */
 export interface StartedFlow {
@@ -13,9 +14,7 @@ export interface StartedFlow {
 }
 
 /** A provider identity whose verified email is an existing account's: waiting for that account's password. */
-export interface PendingLink {
-  provider: string;
-  subject: string;
+export interface PendingLink extends IdentityKey {
   email: string;
   userId: string;
   returnTo: string;

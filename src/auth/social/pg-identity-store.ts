@@ -3,7 +3,7 @@ import { withTransaction, type Queryable } from "../../platform/transaction.js";
 import { enqueueMail } from "../mail/mail.js";
 import type { MailTemplates } from "../mail/templates.js";
 import type { SessionRevocation, SessionRevocations } from "../sessions/session-revocations.js";
-import type { IdentityStore, StoredIdentity } from "./identity-store.js";
+import type { IdentityKey, IdentityStore, StoredIdentity } from "./identity-store.js";
 
 export interface PgIdentityStoreDeps {
   primary: pg.Pool;
@@ -16,19 +16,21 @@ interface Row {
   id: string;
   user_id: string;
   provider: string;
+  issuer: string;
   subject: string;
   email: string;
   created_at: Date;
   last_used_at: Date | null;
 }
 
-const COLUMNS = "id, user_id, provider, subject, email, created_at, last_used_at";
+const COLUMNS = "id, user_id, provider, issuer, subject, email, created_at, last_used_at";
 const UNIQUE_VIOLATION = "23505";
 
 const fromRow = (row: Row): StoredIdentity => ({
   id: row.id,
   userId: row.user_id,
   provider: row.provider,
+  issuer: row.issuer,
   subject: row.subject,
   email: row.email,
   createdAt: row.created_at,
@@ -37,12 +39,11 @@ const fromRow = (row: Row): StoredIdentity => ({
 
 const isUniqueViolation = (error: unknown) => (error as { code?: unknown }).code === UNIQUE_VIOLATION;
 
-async function insertIdentity(db: Queryable, userId: string, provider: string, subject: string, email: string): Promise<StoredIdentity | undefined> {
-  const result = await db.query<Row>(
-    `INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (provider, subject) DO NOTHING RETURNING ${COLUMNS}`,
-    [userId, provider, subject, email],
-  );
+const INSERT = "INSERT INTO social_identities (user_id, provider, issuer, subject, email) VALUES ($1, $2, $3, $4, $5)";
+const insertValues = (userId: string, key: IdentityKey, email: string) => [userId, key.provider, key.issuer, key.subject, email];
+
+async function insertIdentity(db: Queryable, userId: string, key: IdentityKey, email: string): Promise<StoredIdentity | undefined> {
+  const result = await db.query<Row>(`${INSERT} ON CONFLICT (provider, issuer, subject) DO NOTHING RETURNING ${COLUMNS}`, insertValues(userId, key, email));
   return result.rows[0] ? fromRow(result.rows[0]) : undefined;
 }
 
@@ -83,16 +84,20 @@ export function createPgIdentityStore(deps: PgIdentityStoreDeps): IdentityStore 
   }
 
   return {
-    async bySubject(provider, subject) {
-      const result = await primary.query<Row>(`SELECT ${COLUMNS} FROM social_identities WHERE provider = $1 AND subject = $2`, [provider, subject]);
+    async byKey({ provider, issuer, subject }) {
+      const result = await primary.query<Row>(`SELECT ${COLUMNS} FROM social_identities WHERE provider = $1 AND issuer = $2 AND subject = $3`, [
+        provider,
+        issuer,
+        subject,
+      ]);
       return result.rows[0] ? fromRow(result.rows[0]) : undefined;
     },
     async listForUser(userId) {
       const result = await primary.query<Row>(`SELECT ${COLUMNS} FROM social_identities WHERE user_id = $1 ORDER BY created_at`, [userId]);
       return result.rows.map(fromRow);
     },
-    link: (userId, provider, subject, email) => insertIdentity(primary, userId, provider, subject, email),
-    async linkByMail(userId, provider, subject, email) {
+    link: (userId, key, email) => insertIdentity(primary, userId, key, email),
+    async linkByMail(userId, key, email) {
       return withTransaction(primary, async (tx) => {
         // Locked first: a verification, enrolment or reset of this account waits, so what is judged unproven is what goes.
         const owner = await tx.query<{ email: string; email_verified: boolean; has_password: boolean }>(
@@ -101,12 +106,12 @@ export function createPgIdentityStore(deps: PgIdentityStoreDeps): IdentityStore 
         );
         const account = owner.rows[0];
         if (!account) return undefined;
-        const identity = await insertIdentity(tx, userId, provider, subject, email);
+        const identity = await insertIdentity(tx, userId, key, email);
         if (!identity) return undefined;
         return { identity, claimed: account.email_verified ? undefined : await claim(tx, userId, account.email, account.has_password) };
       });
     },
-    async createAccount(email, provider, subject) {
+    async createAccount(email, key) {
       try {
         return await withTransaction(primary, async (tx) => {
           const user = await tx.query<{ id: string }>(
@@ -115,10 +120,7 @@ export function createPgIdentityStore(deps: PgIdentityStoreDeps): IdentityStore 
           );
           const userId = user.rows[0]?.id;
           if (!userId) return undefined;
-          const identity = await tx.query<Row>(
-            `INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
-            [userId, provider, subject, email],
-          );
+          const identity = await tx.query<Row>(`${INSERT} RETURNING ${COLUMNS}`, insertValues(userId, key, email));
           return fromRow(identity.rows[0] as Row);
         });
       } catch (error) {

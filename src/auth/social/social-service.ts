@@ -205,7 +205,8 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       const provenAt = deps.clock.now();
       const identity = await identityFrom(ctx, entry, query, flow);
       const provider = entry.provider.id;
-      const known = await identities.bySubject(provider, identity.subject);
+      const key = { provider, issuer: identity.issuer, subject: identity.subject };
+      const known = await identities.byKey(key);
       if (known) {
         const user = await deps.users.findById(known.userId);
         if (!user) return refused(ctx, provider, "unknown_account", new DomainError("unauthenticated", NOT_RECOGNISED));
@@ -221,7 +222,7 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       } catch {
         return refused(ctx, provider, "email_unusable", new DomainError("failed_precondition", `the email address ${entry.provider.label} gave cannot be used here`));
       }
-      const created = await identities.createAccount(email, provider, identity.subject);
+      const created = await identities.createAccount(email, key);
       if (created) {
         const user = await deps.users.findById(created.userId);
         if (!user) throw new DomainError("unavailable", "the new account is not readable yet; try again");
@@ -234,7 +235,7 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       // Taken by another identity's sign-up a moment ago, or a race with this very one: the next try sorts it out.
       if (!owner) throw new DomainError("unavailable", "this sign-in raced another; try again");
       // Never linked on the provider's word alone: whoever controls the account now must agree (its password).
-      const linkTicket = await flows.offerLink({ provider, subject: identity.subject, email, userId: owner.id, returnTo: flow.returnTo });
+      const linkTicket = await flows.offerLink({ ...key, email, userId: owner.id, returnTo: flow.returnTo });
       await audit(ctx, { type: "social.link_requested", userId: owner.id, details: { provider } });
       return { linkRequired: true, linkTicket, email: owner.email, returnTo: flow.returnTo };
     },
@@ -265,9 +266,10 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
         }
       }
       if (!(await flows.consumeLink(req.linkTicket))) throw new DomainError("unauthenticated", EXPIRED);
+      const key = { provider: link.provider, issuer: link.issuer, subject: link.subject };
       const linked = byMail
-        ? await identities.linkByMail(user.id, link.provider, link.subject, link.email)
-        : await identities.link(user.id, link.provider, link.subject, link.email).then((identity) => identity && { identity, claimed: undefined });
+        ? await identities.linkByMail(user.id, key, link.email)
+        : await identities.link(user.id, key, link.email).then((identity) => identity && { identity, claimed: undefined });
       if (!linked) throw new DomainError("failed_precondition", "this identity was linked to an account meanwhile; sign in with it");
       const { identity, claimed } = linked;
       await audit(ctx, { type: "social.link", userId: user.id, details: { provider: link.provider, identityId: identity.id, proof: byMail ? "mail" : "password", ...(claimed ? { claimed: true } : {}) } });

@@ -42,6 +42,9 @@ const toCallback = (account: Someone, returnTo?: string) => signIns.toCallback(a
 const signInWith = (account: Someone) => signIns.signInWith(account);
 
 const userIdOf = async (email: string) => (await db.query<{ id: string }>("SELECT id FROM users WHERE email = $1", [email])).rows[0]?.id;
+/** Links `subject` at the stand-in to the account directly, as a link would have. */
+const plantIdentity = (userId: string, subject: string, email: string) =>
+  db.query("INSERT INTO social_identities (user_id, provider, issuer, subject, email) VALUES ($1, 'google', $2, $3, $4)", [userId, google.issuer, subject, email]);
 const auditOf = async (userId: string) =>
   (await db.query<{ type: string; details: Record<string, unknown> }>("SELECT type, details FROM audit_events WHERE user_id = $1 ORDER BY id", [userId])).rows;
 
@@ -185,7 +188,7 @@ describe("social sign-in against a stand-in Google", () => {
     await auth.client.confirmTotpEnrollment({ code: TOTP.generate({ secret: Secret.fromBase32(secret) }) }, bearer(signedIn.accessToken));
     const userId = (await userIdOf(email)) as string;
     const sub = randomUUID();
-    await db.query("INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, 'google', $2, $3)", [userId, sub, email]);
+    await plantIdentity(userId, sub, email);
 
     const { b, res, body } = await signInWith({ sub, email, email_verified: true });
     expect(res.status).toBe(200);
@@ -208,7 +211,7 @@ describe("social sign-in against a stand-in Google", () => {
     expect(await last.text()).toContain("only way to sign in");
 
     const userId = (await userIdOf(account.email)) as string;
-    await db.query("INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, 'google', $2, $3)", [userId, randomUUID(), account.email]);
+    await plantIdentity(userId, randomUUID(), account.email);
     const again = await (await b.get(`${base}/account/identities`)).text();
     const removed = await b.post(`${base}/account/identities/remove`, { csrf: csrfOf(again), identity_id: identityId });
     expect(removed.status).toBe(303);
@@ -221,7 +224,7 @@ describe("social sign-in against a stand-in Google", () => {
     await auth.client.signUp({ email, password: GOOD_PASSWORD });
     const userId = (await userIdOf(email)) as string;
     const sub = randomUUID();
-    await db.query("INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, 'google', $2, $3)", [userId, sub, email]);
+    await plantIdentity(userId, sub, email);
     const { b: viaIdentity, res } = await signInWith({ sub, email, email_verified: true });
     expect(res.status).toBe(303);
     expect((await viaIdentity.get(`${base}/account/identities`)).status).toBe(200);
@@ -250,7 +253,7 @@ describe("social sign-in against a stand-in Google", () => {
     await signInWith(account);
     const deletedId = (await userIdOf(account.email)) as string;
     const planted = randomUUID();
-    await db.query("INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, 'google', $2, $3)", [deletedId, planted, account.email]);
+    await plantIdentity(deletedId, planted, account.email);
 
     await adminClient(auth).deleteUser({ userId: deletedId }, asAdmin);
     const left = await db.query("SELECT subject FROM social_identities WHERE user_id = $1 OR subject = ANY($2)", [deletedId, [account.sub, planted]]);
@@ -262,6 +265,42 @@ describe("social sign-in against a stand-in Google", () => {
     expect(freshId).toBeDefined();
     expect(freshId).not.toBe(deletedId);
     expect((await auditOf(freshId as string)).map((e) => e.type)).toEqual(["signup", "social.link", "signin.success"]);
+  });
+
+  it("an identity is its issuer's: the same subject from another issuer configured under the same id is another person", async () => {
+    const account = someone();
+    expect((await signInWith(account)).res.status).toBe(303);
+    const firstId = (await userIdOf(account.email)) as string;
+    // SOCIAL_GOOGLE_ISSUER changed: another auth server on the same database, its own stand-in.
+    const port = await findFreePort();
+    const otherBase = `http://127.0.0.1:${port}`;
+    const other = await startStandInProvider(`${otherBase}/signin/social/google/callback`);
+    const moved = await startTestAuth({
+      AUTH_PORT: String(port),
+      PUBLIC_BASE_URL: otherBase,
+      SOCIAL_PROVIDERS: "google",
+      SOCIAL_GOOGLE_ISSUER: other.issuer,
+      SOCIAL_GOOGLE_CLIENT_ID: STAND_IN_CLIENT.id,
+      SOCIAL_GOOGLE_CLIENT_SECRET: STAND_IN_CLIENT.secret,
+    });
+    try {
+      const there = standInSignIns(otherBase, other);
+      // Even with the first account's address: a link to prove, not a sign-in.
+      const { res, b, body } = await there.signInWith({ ...account });
+      expect(res.status).toBe(200);
+      expect(body).toContain("already exists");
+      expect(b.jar.get("auth_session")).toBeUndefined();
+      const sameSubject = { ...someone(), sub: account.sub };
+      expect((await there.signInWith(sameSubject)).res.status).toBe(303);
+      const secondId = await userIdOf(sameSubject.email);
+      expect(secondId).toBeDefined();
+      expect(secondId).not.toBe(firstId);
+      const rows = await db.query<{ issuer: string }>("SELECT issuer FROM social_identities WHERE subject = $1 ORDER BY created_at", [account.sub]);
+      expect(rows.rows.map((r) => r.issuer)).toEqual([google.issuer, other.issuer]);
+    } finally {
+      await moved.close();
+      await other.close();
+    }
   });
 
   it("hostile input: an unknown provider is 404; a huge or garbage code or state is 400", async () => {
