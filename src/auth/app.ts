@@ -244,6 +244,7 @@ export async function startAuthServer(config: AuthConfig, options: AuthServerOpt
       recentProof,
       clock,
       accountWritten: userWritten,
+      revocations,
       templates,
     });
     const admin = composeAdminService({

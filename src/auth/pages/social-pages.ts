@@ -3,6 +3,7 @@ import type { SocialService } from "../../gen/auth/v1/social_pb.js";
 import { INVALID_CREDENTIALS } from "../../platform/errors.js";
 import type { Logger } from "../../platform/log.js";
 import { kRequestMeta, type RequestMeta } from "../../platform/request-context.js";
+import { NOT_THIS_SIGN_IN } from "../social/social-service.js";
 import { refusalOf, sentence, type AccountRoute } from "./account-kit.js";
 import { timeOf } from "./account-pages.js";
 import { alertBox, csrfInput, field } from "./form-fields.js";
@@ -56,15 +57,16 @@ export function createSocialSignInPages(deps: SocialSignInDeps) {
   const clearFlow = `${deps.flowCookie.name}=; Max-Age=0; ${flags}`;
   const call = (meta: RequestMeta) => ({ contextValues: createContextValues().set(kRequestMeta, meta) });
 
-  function refused(res: Res, status: number, returnTo: string, message: string) {
+  function refused(res: Res, status: number, returnTo: string, message: string, keepFlow = false) {
     const html = page("Sign in", `<h1>Sign in</h1>${alertBox(message)}<p><a href="/signin?return_to=${encodeURIComponent(returnTo)}">Back to sign in</a></p>`);
-    sendHtml(res, status, html, { headers: { "set-cookie": clearFlow } });
+    sendHtml(res, status, html, keepFlow ? {} : { headers: { "set-cookie": clearFlow } });
   }
 
   function failed(res: Res, meta: RequestMeta, returnTo: string, error: unknown) {
-    const refusal = refusalOf(error, []);
-    if (refusal) return refused(res, refusal.status, returnTo, refusal.message);
     const { code, rawMessage } = ConnectError.from(error);
+    const refusal = refusalOf(error, []);
+    // Someone else's answer (a forged or stray callback) spent nothing: the browser's own answer may still come.
+    if (refusal) return refused(res, refusal.status, returnTo, refusal.message, code === Code.InvalidArgument && rawMessage === NOT_THIS_SIGN_IN);
     deps.log.error({ err: error, requestId: meta.requestId }, "social sign-in failed");
     // UNAVAILABLE carries words written for the client (the provider cannot be reached); anything else says nothing.
     return refused(res, 503, returnTo, code === Code.Unavailable ? sentence(rawMessage) : "Sign-in is unavailable right now. Please try again.");

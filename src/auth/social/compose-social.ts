@@ -1,6 +1,8 @@
 import type pg from "pg";
 import { enqueueMail } from "../mail/mail.js";
 import type { RedisClient } from "../../platform/redis.js";
+import type { MailTemplates } from "../mail/templates.js";
+import type { SessionRevocations } from "../sessions/session-revocations.js";
 import { createPendingFlows } from "./pending-flows.js";
 import { createPgIdentityStore } from "./pg-identity-store.js";
 import { createProviderClient } from "./provider-client.js";
@@ -15,6 +17,8 @@ export interface ComposeSocialDeps extends Omit<SocialServiceDeps, "providers" |
   publicBaseUrl: string;
   primary: pg.Pool;
   redis: RedisClient;
+  revocations: Pick<SessionRevocations, "record" | "apply">;
+  templates: Pick<MailTemplates, "linkSocialSignIn" | "securityNotice">;
 }
 
 /** The social sign-in service from its config: one openid-client per provider, identities on the primary, flows in Redis. */
@@ -29,7 +33,7 @@ export function composeSocialService(deps: ComposeSocialDeps) {
   return createSocialService({
     ...rest,
     providers,
-    identities: createPgIdentityStore(primary),
+    identities: createPgIdentityStore({ primary, revocations: rest.revocations, templates: rest.templates }),
     flows: createPendingFlows({ redis, ttlMs: FLOW_TTL_MS }),
     queueMail: (mail) => enqueueMail(primary, mail),
     linkTtlMs: FLOW_TTL_MS,

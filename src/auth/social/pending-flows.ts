@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { RedisClient } from "../../platform/redis.js";
 import { hashSessionSecret } from "../../contract/session-secret.js";
 import { TOKEN_FORMAT } from "../lifecycle/account-token.js";
+import type { IdentityKey } from "./identity-store.js";
 
 /** An authorization request on its way to the provider: what its callback must match (RFC 9700 2.1, 4.7). */
 export interface StartedFlow {
@@ -13,9 +14,7 @@ export interface StartedFlow {
 }
 
 /** A provider identity whose verified email is an existing account's: waiting for that account's password. */
-export interface PendingLink {
-  provider: string;
-  subject: string;
+export interface PendingLink extends IdentityKey {
   email: string;
   userId: string;
   returnTo: string;
@@ -30,8 +29,11 @@ export interface PendingLink {
  */
 export interface PendingFlows {
   start(flow: StartedFlow): Promise<string>;
-  /** The flow, removed: a callback is answered once. */
-  takeFlow(handle: string): Promise<StartedFlow | undefined>;
+  /**
+   * The flow, removed, if the callback answers it (its provider and state): a callback is answered
+   * once. "mismatch" when it answers another request: the flow stays for the real answer.
+   */
+  takeFlow(handle: string, answer: { provider: string; state: string | null }): Promise<StartedFlow | "mismatch" | undefined>;
   offerLink(link: PendingLink): Promise<string>;
   /** The link, left in place (a mistyped password may try again, within the sign-in limits). */
   peekLink(ticket: string): Promise<PendingLink | undefined>;
@@ -57,8 +59,13 @@ export function createPendingFlows(deps: { redis: RedisClient; ttlMs: number }):
   }
   return {
     start: (flow) => store(flowKey, flow),
-    async takeFlow(handle) {
-      return TOKEN_FORMAT.test(handle) ? parsed<StartedFlow>(await redis.getdel(flowKey(handle))) : undefined;
+    async takeFlow(handle, answer) {
+      if (!TOKEN_FORMAT.test(handle)) return undefined;
+      const flow = parsed<StartedFlow>(await redis.get(flowKey(handle)));
+      if (!flow) return undefined;
+      if (flow.provider !== answer.provider || flow.state !== answer.state) return "mismatch";
+      // A flow never changes once stored: of two callbacks that both matched it, GETDEL gives it to one.
+      return parsed<StartedFlow>(await redis.getdel(flowKey(handle)));
     },
     offerLink: (link) => store(linkKey, link),
     async peekLink(ticket) {

@@ -1,8 +1,13 @@
 import * as oidc from "openid-client";
 import type { SocialProvider } from "./social-config.js";
 
-/** Who the provider says signed in. `emailVerified` is the provider's own word (OIDC Core 5.1 email_verified). */
+/**
+ * Who the provider says signed in. `issuer` vouches for `subject`: the ID token's iss (for Microsoft
+ * it names the tenant), or GitHub's configured web origin. `emailVerified` is the provider's own word
+ * (OIDC Core 5.1 email_verified).
+ */
 export interface ProviderIdentity {
+  issuer: string;
   subject: string;
   email: string | undefined;
   emailVerified: boolean;
@@ -55,9 +60,9 @@ export function refusalCode(error: unknown): string {
 }
 
 /** The verified address from ID token claims: email_verified, or Microsoft's xms_edov (the domain owner vouches for it). */
-function identityOf(claims: Record<string, unknown>): ProviderIdentity {
+function identityOf(issuer: string, claims: Record<string, unknown>): ProviderIdentity {
   const email = typeof claims.email === "string" ? claims.email : undefined;
-  return { subject: String(claims.sub), email, emailVerified: email !== undefined && (claims.email_verified === true || claims.xms_edov === true) };
+  return { issuer, subject: String(claims.sub), email, emailVerified: email !== undefined && (claims.email_verified === true || claims.xms_edov === true) };
 }
 
 function oidcClient(provider: SocialProvider, redirectUri: string): ProviderClient {
@@ -97,16 +102,19 @@ function oidcClient(provider: SocialProvider, redirectUri: string): ProviderClie
       });
       const claims = tokens.claims() as Record<string, unknown> | undefined;
       if (!claims) throw new ProviderAnswerError("no_id_token", "the token response has no ID token");
-      const identity = identityOf(claims);
+      // openid-client has checked iss against the discovered issuer (Microsoft "common": with the token's own tid).
+      const identity = identityOf(String(claims.iss), claims);
       if (identity.email !== undefined || !config.serverMetadata().userinfo_endpoint) return identity;
       // OIDC Core 5.4: some providers put email only in the UserInfo answer; its sub must be the ID token's.
-      return identityOf({ ...(await oidc.fetchUserInfo(config, tokens.access_token, identity.subject)), sub: identity.subject });
+      return identityOf(identity.issuer, { ...(await oidc.fetchUserInfo(config, tokens.access_token, identity.subject)), sub: identity.subject });
     },
   };
 }
 
 /** GitHub: OAuth 2.0 only (no ID token); the user is GET /user, the address the primary verified one of GET /user/emails. */
 function githubClient(provider: SocialProvider, redirectUri: string): ProviderClient {
+  // No ID token names an issuer: the server the user ids come from is the configured one (github.com or a GHES).
+  const issuer = new URL(provider.issuer).origin;
   const config = new oidc.Configuration(
     { issuer: provider.issuer, authorization_endpoint: `${provider.issuer}/login/oauth/authorize`, token_endpoint: `${provider.issuer}/login/oauth/access_token` },
     provider.clientId,
@@ -139,7 +147,7 @@ function githubClient(provider: SocialProvider, redirectUri: string): ProviderCl
       const primary = Array.isArray(emails)
         ? (emails as Array<{ email?: unknown; primary?: unknown; verified?: unknown }>).find((e) => e.primary === true && e.verified === true && typeof e.email === "string")
         : undefined;
-      return { subject: String(user.id), email: primary?.email as string | undefined, emailVerified: primary !== undefined };
+      return { issuer, subject: String(user.id), email: primary?.email as string | undefined, emailVerified: primary !== undefined };
     },
   };
 }

@@ -23,6 +23,7 @@ import { requirePassword } from "../passwords/require-password.js";
 import { safeReturnTo } from "../pages/return-to.js";
 import type { RecentProof } from "../recent-proof.js";
 import { sessionOpenedBy, type DeviceOf } from "../sessions/device-of.js";
+import type { SessionRevocation, SessionRevocations } from "../sessions/session-revocations.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import { tokenPair } from "../tokens/token-pair.js";
@@ -57,6 +58,8 @@ export interface SocialServiceDeps {
   clock: Clock;
   /** A new account was written: drops cached lookups of its address, marks the write for read-your-writes. */
   accountWritten(account: AccountRef): Promise<void>;
+  /** Applies, after the commit, a revocation an identity write recorded in its transaction. */
+  revocations: Pick<SessionRevocations, "apply">;
   templates: Pick<MailTemplates, "linkSocialSignIn">;
   /** Puts a message in the outbox (the mail worker delivers it). */
   queueMail(mail: Mail): Promise<void>;
@@ -66,12 +69,15 @@ export interface SocialServiceDeps {
 
 const MAX_CALLBACK_QUERY = 4096;
 const IDENTITY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
 const EXPIRED = "this sign-in expired or was already used; start again";
 const BAD_MAIL_TOKEN = "this link is invalid, expired or already used; ask for a new one";
 const NOT_RECOGNISED = "this account cannot sign in";
+/** The refusal of a callback that answers another request: the page keeps the flow's cookie, as the service keeps the flow. */
+export const NOT_THIS_SIGN_IN = "the sign-in answer does not belong to this browser's sign-in; start again";
 
-// RFC 6749 4.1.2.1 error codes, as the page says them: fixed words, so nothing a link carries is reflected.
+// RFC 6749 4.1.2.1 error codes, as the page says them: fixed words, so nothing a link carries is
+// reflected; a code not in PROVIDER_ERRORS is said as UNKNOWN_ERROR, without the code.
+const UNKNOWN_ERROR = "it refused the request";
 const PROVIDER_ERRORS: Record<string, { kind: "permission_denied" | "unavailable" | "invalid_argument"; text: string }> = {
   access_denied: { kind: "permission_denied", text: "you did not allow the sign-in" },
   consent_required: { kind: "permission_denied", text: "you did not allow the sign-in" },
@@ -79,6 +85,11 @@ const PROVIDER_ERRORS: Record<string, { kind: "permission_denied" | "unavailable
   interaction_required: { kind: "permission_denied", text: "it needs you to act there first" },
   server_error: { kind: "unavailable", text: "it had an error; try again later" },
   temporarily_unavailable: { kind: "unavailable", text: "it is unavailable right now; try again later" },
+  // Our request as the provider judged it (a scope or client it does not accept): named, for the operator.
+  invalid_request: { kind: "invalid_argument", text: UNKNOWN_ERROR },
+  unauthorized_client: { kind: "invalid_argument", text: UNKNOWN_ERROR },
+  unsupported_response_type: { kind: "invalid_argument", text: UNKNOWN_ERROR },
+  invalid_scope: { kind: "invalid_argument", text: UNKNOWN_ERROR },
 };
 
 const identityOut = (i: StoredIdentity) => ({
@@ -128,18 +139,28 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
     return user;
   }
 
-  /** The callback's identity from the provider, every refusal mapped to what the page says. */
+  /**
+   * After a write to the account that ended its sessions has committed: the cached row goes first, then
+   * the revocation is applied with its cutoff at now, so a sign-in that read the old row from the cache
+   * ends too. Applied whatever the cache did; a cache that could not be dropped before is dropped after.
+   */
+  async function sessionsEnded(account: AccountRef, revocation: SessionRevocation): Promise<void> {
+    const dropped = await deps.accountWritten(account).then(
+      () => true,
+      () => false,
+    );
+    await deps.revocations.apply(revocation);
+    if (!dropped) await deps.accountWritten(account);
+  }
+
+  /** The callback's identity from the provider (the flow's state already matched), every refusal mapped to what the page says. */
   async function identityFrom(ctx: HandlerContext, entry: ConfiguredProvider, query: URLSearchParams, checks: { state: string; nonce: string; codeVerifier: string }) {
     const { provider } = entry;
     const error = query.get("error");
     if (error !== null) {
-      const known = PROVIDER_ERRORS[error] ?? { kind: "invalid_argument" as const, text: "it refused the request" };
-      const reason = ERROR_CODE.test(error) ? error : "invalid";
-      return refused(ctx, provider.id, `provider_error:${reason}`, new DomainError(known.kind, `${provider.label} did not sign you in: ${known.text} (${reason})`));
-    }
-    // RFC 6749 10.12: a callback that is not the answer to this browser's own request is someone else's.
-    if (query.get("state") !== checks.state) {
-      return refused(ctx, provider.id, "state_mismatch", invalidArgument("the sign-in answer does not belong to this browser's sign-in; start again"));
+      const known = Object.hasOwn(PROVIDER_ERRORS, error) ? PROVIDER_ERRORS[error] : undefined;
+      const said = known ? `${known.text} (${error})` : UNKNOWN_ERROR;
+      return refused(ctx, provider.id, `provider_error:${known ? error : "other"}`, new DomainError(known?.kind ?? "invalid_argument", `${provider.label} did not sign you in: ${said}`));
     }
     const callback = new URL(entry.redirectUri);
     callback.search = query.toString();
@@ -172,13 +193,20 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       const entry = configured(req.provider);
       if (req.callbackQuery.length > MAX_CALLBACK_QUERY) throw invalidArgument(`callback_query is longer than ${MAX_CALLBACK_QUERY} characters`);
       await abuse.signInIp.check(ctx, ctx.values.get(kRequestMeta).ip);
-      const flow = await flows.takeFlow(req.flowId);
-      if (!flow || flow.provider !== entry.provider.id) return refused(ctx, entry.provider.id, "no_flow", invalidArgument(EXPIRED));
+      const query = new URLSearchParams(req.callbackQuery);
+      // RFC 6749 10.12: a callback that does not answer this browser's own request is someone else's,
+      // an error= included: refused before anything in it is read, and without spending the flow.
+      const flow = await flows.takeFlow(req.flowId, { provider: entry.provider.id, state: query.get("state") });
+      if (!flow) return refused(ctx, entry.provider.id, "no_flow", invalidArgument(EXPIRED));
+      if (flow === "mismatch") {
+        return refused(ctx, entry.provider.id, "state_mismatch", invalidArgument(NOT_THIS_SIGN_IN));
+      }
       // Before the identity is read: an unlink or erasure committing meanwhile cuts off the session this opens.
       const provenAt = deps.clock.now();
-      const identity = await identityFrom(ctx, entry, new URLSearchParams(req.callbackQuery), flow);
+      const identity = await identityFrom(ctx, entry, query, flow);
       const provider = entry.provider.id;
-      const known = await identities.bySubject(provider, identity.subject);
+      const key = { provider, issuer: identity.issuer, subject: identity.subject };
+      const known = await identities.byKey(key);
       if (known) {
         const user = await deps.users.findById(known.userId);
         if (!user) return refused(ctx, provider, "unknown_account", new DomainError("unauthenticated", NOT_RECOGNISED));
@@ -194,7 +222,7 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       } catch {
         return refused(ctx, provider, "email_unusable", new DomainError("failed_precondition", `the email address ${entry.provider.label} gave cannot be used here`));
       }
-      const created = await identities.createAccount(email, provider, identity.subject);
+      const created = await identities.createAccount(email, key);
       if (created) {
         const user = await deps.users.findById(created.userId);
         if (!user) throw new DomainError("unavailable", "the new account is not readable yet; try again");
@@ -207,7 +235,7 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       // Taken by another identity's sign-up a moment ago, or a race with this very one: the next try sorts it out.
       if (!owner) throw new DomainError("unavailable", "this sign-in raced another; try again");
       // Never linked on the provider's word alone: whoever controls the account now must agree (its password).
-      const linkTicket = await flows.offerLink({ provider, subject: identity.subject, email, userId: owner.id, returnTo: flow.returnTo });
+      const linkTicket = await flows.offerLink({ ...key, email, userId: owner.id, returnTo: flow.returnTo });
       await audit(ctx, { type: "social.link_requested", userId: owner.id, details: { provider } });
       return { linkRequired: true, linkTicket, email: owner.email, returnTo: flow.returnTo };
     },
@@ -238,10 +266,18 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
         }
       }
       if (!(await flows.consumeLink(req.linkTicket))) throw new DomainError("unauthenticated", EXPIRED);
-      const linked = await identities.link(user.id, link.provider, link.subject, link.email);
+      const key = { provider: link.provider, issuer: link.issuer, subject: link.subject };
+      const linked = byMail
+        ? await identities.linkByMail(user.id, key, link.email)
+        : await identities.link(user.id, key, link.email).then((identity) => identity && { identity, claimed: undefined });
       if (!linked) throw new DomainError("failed_precondition", "this identity was linked to an account meanwhile; sign in with it");
-      await audit(ctx, { type: "social.link", userId: user.id, details: { provider: link.provider, identityId: linked.id, proof: byMail ? "mail" : "password" } });
-      return signInAs(ctx, user, linked, provenAt, link.returnTo);
+      const { identity, claimed } = linked;
+      await audit(ctx, { type: "social.link", userId: user.id, details: { provider: link.provider, identityId: identity.id, proof: byMail ? "mail" : "password", ...(claimed ? { claimed: true } : {}) } });
+      if (!claimed) return signInAs(ctx, user, identity, provenAt, link.returnTo);
+      // The first proof of the mailbox: every session of whoever set the account up ends, and this
+      // one is dated after that end, or it would be born revoked.
+      await sessionsEnded(user, claimed);
+      return signInAs(ctx, { ...user, emailVerified: true, passwordHash: "" }, identity, deps.clock.now(), link.returnTo);
     },
 
     async sendSocialLinkMail(req, ctx) {
@@ -267,10 +303,11 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       const caller = await activeCaller(deps, ctx);
       if (!IDENTITY_ID.test(req.identityId)) throw invalidArgument("identity_id is not a valid identity id");
       await deps.recentProof.require(ctx, caller, req.currentPassword, "social_unlink");
-      const outcome = await identities.unlink(caller.userId, req.identityId);
-      if (outcome === "not_found") throw new DomainError("not_found", "no such linked identity");
-      if (outcome === "last_sign_in") throw new DomainError("failed_precondition", "this is your only way to sign in: set a password or add a passkey first");
-      await audit(ctx, { type: "social.unlink", userId: caller.userId, details: { identityId: req.identityId } });
+      const unlinked = await identities.unlink(caller.userId, req.identityId, caller.sessionId);
+      if (unlinked.outcome === "not_found") throw new DomainError("not_found", "no such linked identity");
+      if (unlinked.outcome === "last_sign_in") throw new DomainError("failed_precondition", "this is your only way to sign in: set a password or add a passkey first");
+      const revokedSessions = await deps.revocations.apply(unlinked.revocation);
+      await audit(ctx, { type: "social.unlink", userId: caller.userId, details: { identityId: req.identityId, revokedSessions: revokedSessions ?? "pending" } });
       return {};
     },
   };

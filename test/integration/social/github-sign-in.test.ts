@@ -28,8 +28,8 @@ describe("social sign-in with the GitHub preset", () => {
   });
 
   const accountOf = async (email: string) =>
-    (await db.query<{ password_hash: string; email_verified: boolean; subject: string | null }>(
-      "SELECT u.password_hash, u.email_verified, i.subject FROM users u LEFT JOIN social_identities i ON i.user_id = u.id AND i.provider = 'github' WHERE u.email = $1",
+    (await db.query<{ password_hash: string; email_verified: boolean; issuer: string | null; subject: string | null }>(
+      "SELECT u.password_hash, u.email_verified, i.issuer, i.subject FROM users u LEFT JOIN social_identities i ON i.user_id = u.id AND i.provider = 'github' WHERE u.email = $1",
       [email],
     )).rows[0];
 
@@ -41,7 +41,8 @@ describe("social sign-in with the GitHub preset", () => {
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/example/");
     expect(b.jar.get("auth_session")).toBeTruthy();
-    expect(await accountOf(primary)).toEqual({ password_hash: "", email_verified: true, subject: String(account.id) });
+    // No ID token: the issuer is the configured server's origin (github.com, or a GitHub Enterprise Server).
+    expect(await accountOf(primary)).toEqual({ password_hash: "", email_verified: true, issuer: new URL(github.env.SOCIAL_GITHUB_URL).origin, subject: String(account.id) });
     expect(await accountOf(secondary)).toBeUndefined();
     // The same GitHub user again: the same account, whatever its addresses say now.
     const again = await signIns.signInWith({ ...account, emails: [{ email: uniqueEmail("gh-changed"), primary: true, verified: true }] });

@@ -1,8 +1,9 @@
+import { randomUUID } from "node:crypto";
 import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SocialService } from "../../../src/gen/auth/v1/social_pb.js";
 import { findFreePort } from "../../../src/stack/ports.js";
-import { connectTransport } from "../../support/auth.js";
+import { bearer, connectTransport, GOOD_PASSWORD, uniqueEmail } from "../../support/auth.js";
 import { csrfOf } from "../../support/browser.js";
 import { startMailStack } from "../../support/mail.js";
 import { codeOf } from "../../support/rpc-errors.js";
@@ -38,18 +39,23 @@ describe("social sign-in: linking an existing account by a mailed link", () => {
   const identitiesOf = async (email: string) =>
     (await stack.primary.query<{ subject: string }>("SELECT subject FROM social_identities i JOIN users u ON u.id = i.user_id WHERE u.email = $1 ORDER BY i.created_at", [email])).rows.map((r) => r.subject);
 
+  /** A new identity with the address of an existing account, at the link page, asking for the mailed link. */
+  async function linkMailedFor(email: string) {
+    const second = { ...someone(), email };
+    const { b, res, body } = await signIns.signInWith(second);
+    expect(res.status).toBe(200);
+    expect(body).toContain("Email me a link instead");
+    const mail = await b.post(`${base}/signin/social/link/mail`, { csrf: csrfOf(body), provider: "google", email, return_to: "/example/" });
+    expect(mail.status).toBe(200);
+    expect(await mail.text()).toContain("in this browser");
+    return { b, second, ...(await stack.tokenFrom(email, /Link Google/)) };
+  }
+
   /** An account made by one identity (no password), and a second identity with its address at the link page. */
   async function atLinkPage() {
     const first = someone();
     expect((await signIns.signInWith(first)).res.status).toBe(303);
-    const second = { ...someone(), email: first.email };
-    const { b, res, body } = await signIns.signInWith(second);
-    expect(res.status).toBe(200);
-    expect(body).toContain("Email me a link instead");
-    const mail = await b.post(`${base}/signin/social/link/mail`, { csrf: csrfOf(body), provider: "google", email: first.email, return_to: "/example/" });
-    expect(mail.status).toBe(200);
-    expect(await mail.text()).toContain("in this browser");
-    return { b, email: first.email, first, second, ...(await stack.tokenFrom(first.email, /Link Google/)) };
+    return { email: first.email, first, ...(await linkMailedFor(first.email)) };
   }
 
   /** Opens the mailed link's page in `b` and posts its form as the page's script would. */
@@ -82,6 +88,50 @@ describe("social sign-in: linking an existing account by a mailed link", () => {
     // Single use: the same link again links nothing and opens no session.
     const again = hostBrowser();
     expect((await confirm(again, token)).status).toBe(400);
+  });
+
+  it("the mailed link claims an account whose address was never verified: whoever signed up with it loses its password, factors, links and sessions", async () => {
+    // The pre-account takeover: someone signs up with the owner's address and a password, never
+    // verifies it (password sign-in works unverified), and sets up what they can.
+    const email = uniqueEmail("victim");
+    const attacker = stack.auth.client;
+    await attacker.signUp({ email, password: GOOD_PASSWORD });
+    const held = await attacker.signIn({ email, password: GOOD_PASSWORD });
+    await attacker.changeEmail({ currentPassword: GOOD_PASSWORD, newEmail: uniqueEmail("attacker") }, bearer(held.accessToken));
+    const userId = (await stack.primary.query<{ id: string }>("SELECT id FROM users WHERE email = $1", [email])).rows[0]?.id;
+    // As if enrolled: a confirmed TOTP factor would send the owner to a code page only the attacker can answer.
+    await stack.primary.query("INSERT INTO totp_factors (user_id, secret_enc, confirmed_at) VALUES ($1, '\\x00', now())", [userId]);
+    await stack.primary.query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, '\\x00')", [userId]);
+    await stack.primary.query(
+      "INSERT INTO passkeys (user_id, credential_id, public_key, sign_count, device_type, backed_up, name) VALUES ($1, $2, '\\x00', 0, 'singleDevice', false, 'planted')",
+      [userId, randomUUID()],
+    );
+
+    // The owner: Continue with Google (which verified the address), the mailed link, in the same browser.
+    const { b, second, token } = await linkMailedFor(email);
+    const done = await confirm(b, token);
+    expect(done.status).toBe(303);
+    expect(done.headers.get("location")).toBe("/example/");
+    expect(await identitiesOf(email)).toEqual([second.sub]);
+    expect((await b.get(`${base}/account/identities`)).status).toBe(200);
+
+    expect(await codeOf(attacker.getMe({}, bearer(held.accessToken)))).toBe(Code.Unauthenticated);
+    expect(await codeOf(attacker.refresh({ refreshToken: held.refreshToken }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(attacker.signIn({ email, password: GOOD_PASSWORD }))).toBe(Code.Unauthenticated);
+    const account = await stack.primary.query(
+      `SELECT email_verified, password_hash,
+              (SELECT count(*)::int FROM totp_factors WHERE user_id = $1) AS totp,
+              (SELECT count(*)::int FROM recovery_codes WHERE user_id = $1) AS recovery,
+              (SELECT count(*)::int FROM passkeys WHERE user_id = $1) AS passkeys,
+              (SELECT count(*)::int FROM account_tokens WHERE user_id = $1 AND purpose IN ('reset_password', 'change_email') AND used_at IS NULL) AS pending
+       FROM users WHERE id = $1`,
+      [userId],
+    );
+    expect(account.rows[0]).toEqual({ email_verified: true, password_hash: "", totp: 0, recovery: 0, passkeys: 0, pending: 0 });
+    const notice = await stack.sink.waitFor(email, /Security notice: a link mailed/);
+    expect(notice.text).toContain("the password, two-step sign-in (TOTP) and its recovery codes, a passkey, every signed-in session");
+    const link = await stack.primary.query<{ details: { proof: string; claimed?: boolean } }>("SELECT details FROM audit_events WHERE user_id = $1 AND type = 'social.link'", [userId]);
+    expect(link.rows.map((r) => r.details)).toMatchObject([{ proof: "mail", claimed: true }]);
   });
 
   it("the link opened in another browser (the mailbox's owner, not the one signing in) links nothing", async () => {

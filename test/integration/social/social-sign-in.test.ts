@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { Code } from "@connectrpc/connect";
 import pg from "pg";
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,6 +7,7 @@ import { findFreePort } from "../../../src/stack/ports.js";
 import { bearer, GOOD_PASSWORD, markEmailVerified, startTestAuth, uniqueEmail, type TestAuth } from "../../support/auth.js";
 import { adminClient, grantRoleDirectly } from "../../support/admin.js";
 import { csrfOf } from "../../support/browser.js";
+import { codeOf } from "../../support/rpc-errors.js";
 import { hostBrowser, someone, standInSignIns, startStandInProvider, STAND_IN_CLIENT, type Someone, type StandInProvider, type StandInSignIns } from "../../support/social.js";
 
 let auth: TestAuth;
@@ -40,6 +42,9 @@ const toCallback = (account: Someone, returnTo?: string) => signIns.toCallback(a
 const signInWith = (account: Someone) => signIns.signInWith(account);
 
 const userIdOf = async (email: string) => (await db.query<{ id: string }>("SELECT id FROM users WHERE email = $1", [email])).rows[0]?.id;
+/** Links `subject` at the stand-in to the account directly, as a link would have. */
+const plantIdentity = (userId: string, subject: string, email: string) =>
+  db.query("INSERT INTO social_identities (user_id, provider, issuer, subject, email) VALUES ($1, 'google', $2, $3, $4)", [userId, google.issuer, subject, email]);
 const auditOf = async (userId: string) =>
   (await db.query<{ type: string; details: Record<string, unknown> }>("SELECT type, details FROM audit_events WHERE user_id = $1 ORDER BY id", [userId])).rows;
 
@@ -108,12 +113,44 @@ describe("social sign-in against a stand-in Google", () => {
     expect(b.jar.get("auth_session")).toBeUndefined();
   });
 
+  it("an error= answering another request (a wrong or no state) is refused like any and spends nothing; an unknown code says generic words", async () => {
+    const { b, callback } = await toCallback(someone());
+    for (const state of ["attacker-state", undefined]) {
+      const stray = new URL(callback.pathname, callback);
+      stray.searchParams.set("error", "access_denied");
+      if (state) stray.searchParams.set("state", state);
+      const res = await b.get(stray.href);
+      expect(res.status).toBe(400);
+      const body = await res.text();
+      expect(body).toContain("does not belong to this browser");
+      expect(body).not.toContain("did not allow");
+    }
+    expect((await b.get(callback.href)).status).toBe(303);
+
+    const next = await toCallback(someone());
+    const unknown = new URL(next.callback.pathname, next.callback);
+    unknown.searchParams.set("error", "made_up_code");
+    unknown.searchParams.set("error_description", "Call 555-0100 to unlock your account");
+    unknown.searchParams.set("state", next.callback.searchParams.get("state") ?? "");
+    const res = await next.b.get(unknown.href);
+    expect(res.status).toBe(400);
+    const body = await res.text();
+    expect(body).toContain("Google did not sign you in: it refused the request");
+    expect(body).not.toContain("made_up_code");
+    expect(body).not.toContain("555-0100");
+  });
+
   it("a callback with another state, or replayed, or without its browser's flow, is refused with 400", async () => {
     const { b, callback } = await toCallback(someone());
+    const flowCookie = b.jar.get("auth_social") as string;
     const forged = new URL(callback);
     forged.searchParams.set("state", "attacker-state");
-    expect((await b.get(forged.href)).status).toBe(400);
-    // The flow is single use: even the genuine answer is refused now.
+    const refusedForged = await b.get(forged.href);
+    expect(refusedForged.status).toBe(400);
+    expect(await refusedForged.text()).toContain("does not belong to this browser");
+    // Someone else's answer spends nothing; the genuine one is answered once.
+    expect((await b.get(callback.href)).status).toBe(303);
+    b.jar.set("auth_social", flowCookie);
     expect((await b.get(callback.href)).status).toBe(400);
 
     const fresh = await toCallback(someone());
@@ -151,7 +188,7 @@ describe("social sign-in against a stand-in Google", () => {
     await auth.client.confirmTotpEnrollment({ code: TOTP.generate({ secret: Secret.fromBase32(secret) }) }, bearer(signedIn.accessToken));
     const userId = (await userIdOf(email)) as string;
     const sub = randomUUID();
-    await db.query("INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, 'google', $2, $3)", [userId, sub, email]);
+    await plantIdentity(userId, sub, email);
 
     const { b, res, body } = await signInWith({ sub, email, email_verified: true });
     expect(res.status).toBe(200);
@@ -174,12 +211,37 @@ describe("social sign-in against a stand-in Google", () => {
     expect(await last.text()).toContain("only way to sign in");
 
     const userId = (await userIdOf(account.email)) as string;
-    await db.query("INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, 'google', $2, $3)", [userId, randomUUID(), account.email]);
+    await plantIdentity(userId, randomUUID(), account.email);
     const again = await (await b.get(`${base}/account/identities`)).text();
     const removed = await b.post(`${base}/account/identities/remove`, { csrf: csrfOf(again), identity_id: identityId });
     expect(removed.status).toBe(303);
     expect((await db.query("SELECT id FROM social_identities WHERE user_id = $1", [userId])).rows.map((r) => r.id)).not.toContain(identityId);
     expect((await auditOf(userId)).map((e) => e.type)).toContain("social.unlink");
+  });
+
+  it("unlinking an identity ends the account's other sessions at once (the identity's own included), not the caller's", async () => {
+    const email = uniqueEmail("unlink");
+    await auth.client.signUp({ email, password: GOOD_PASSWORD });
+    const userId = (await userIdOf(email)) as string;
+    const sub = randomUUID();
+    await plantIdentity(userId, sub, email);
+    const { b: viaIdentity, res } = await signInWith({ sub, email, email_verified: true });
+    expect(res.status).toBe(303);
+    expect((await viaIdentity.get(`${base}/account/identities`)).status).toBe(200);
+    const elsewhere = await auth.client.signIn({ email, password: GOOD_PASSWORD });
+    const caller = hostBrowser();
+    const form = await (await caller.get(`${base}/signin?return_to=/`)).text();
+    expect((await caller.post(`${base}/signin`, { email, password: GOOD_PASSWORD, csrf: csrfOf(form), return_to: "/" })).status).toBe(303);
+
+    const listed = await (await caller.get(`${base}/account/identities`)).text();
+    const identityId = /name="identity_id" value="([^"]+)"/.exec(listed)?.[1] ?? "";
+    expect((await caller.post(`${base}/account/identities/remove`, { csrf: csrfOf(listed), identity_id: identityId })).status).toBe(303);
+
+    const cut = await viaIdentity.get(`${base}/account/identities`);
+    expect(cut.status).toBe(303);
+    expect(cut.headers.get("location")).toMatch(/^\/signin\?/);
+    expect(await codeOf(auth.client.refresh({ refreshToken: elsewhere.refreshToken }))).toBe(Code.Unauthenticated);
+    expect((await caller.get(`${base}/account/identities`)).status).toBe(200);
   });
 
   it("DeleteUser erases the account's identities: the same provider subject then makes a fresh account", async () => {
@@ -191,7 +253,7 @@ describe("social sign-in against a stand-in Google", () => {
     await signInWith(account);
     const deletedId = (await userIdOf(account.email)) as string;
     const planted = randomUUID();
-    await db.query("INSERT INTO social_identities (user_id, provider, subject, email) VALUES ($1, 'google', $2, $3)", [deletedId, planted, account.email]);
+    await plantIdentity(deletedId, planted, account.email);
 
     await adminClient(auth).deleteUser({ userId: deletedId }, asAdmin);
     const left = await db.query("SELECT subject FROM social_identities WHERE user_id = $1 OR subject = ANY($2)", [deletedId, [account.sub, planted]]);
@@ -203,6 +265,42 @@ describe("social sign-in against a stand-in Google", () => {
     expect(freshId).toBeDefined();
     expect(freshId).not.toBe(deletedId);
     expect((await auditOf(freshId as string)).map((e) => e.type)).toEqual(["signup", "social.link", "signin.success"]);
+  });
+
+  it("an identity is its issuer's: the same subject from another issuer configured under the same id is another person", async () => {
+    const account = someone();
+    expect((await signInWith(account)).res.status).toBe(303);
+    const firstId = (await userIdOf(account.email)) as string;
+    // SOCIAL_GOOGLE_ISSUER changed: another auth server on the same database, its own stand-in.
+    const port = await findFreePort();
+    const otherBase = `http://127.0.0.1:${port}`;
+    const other = await startStandInProvider(`${otherBase}/signin/social/google/callback`);
+    const moved = await startTestAuth({
+      AUTH_PORT: String(port),
+      PUBLIC_BASE_URL: otherBase,
+      SOCIAL_PROVIDERS: "google",
+      SOCIAL_GOOGLE_ISSUER: other.issuer,
+      SOCIAL_GOOGLE_CLIENT_ID: STAND_IN_CLIENT.id,
+      SOCIAL_GOOGLE_CLIENT_SECRET: STAND_IN_CLIENT.secret,
+    });
+    try {
+      const there = standInSignIns(otherBase, other);
+      // Even with the first account's address: a link to prove, not a sign-in.
+      const { res, b, body } = await there.signInWith({ ...account });
+      expect(res.status).toBe(200);
+      expect(body).toContain("already exists");
+      expect(b.jar.get("auth_session")).toBeUndefined();
+      const sameSubject = { ...someone(), sub: account.sub };
+      expect((await there.signInWith(sameSubject)).res.status).toBe(303);
+      const secondId = await userIdOf(sameSubject.email);
+      expect(secondId).toBeDefined();
+      expect(secondId).not.toBe(firstId);
+      const rows = await db.query<{ issuer: string }>("SELECT issuer FROM social_identities WHERE subject = $1 ORDER BY created_at", [account.sub]);
+      expect(rows.rows.map((r) => r.issuer)).toEqual([google.issuer, other.issuer]);
+    } finally {
+      await moved.close();
+      await other.close();
+    }
   });
 
   it("hostile input: an unknown provider is 404; a huge or garbage code or state is 400", async () => {
