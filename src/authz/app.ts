@@ -57,7 +57,7 @@ export async function startAuthzServer(config: AuthzConfig, options: AuthzServer
   const metrics = createAuthzMetrics();
   const redis = createRedis(config.redis, {
     commandTimeoutMs: config.redisTimeoutMs,
-    // Checks arriving together share one socket write for their session reads.
+    // Checks arriving together share one socket write for their session reads (one node only: redis.ts).
     ioredis: { enableAutoPipelining: true },
     onError: (error) => {
       metrics.redisError();

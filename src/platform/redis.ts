@@ -49,7 +49,9 @@ export function createRedis(target: RedisTarget, options: RedisOptions = {}): Re
           slotsRefreshTimeout: 2000,
           // Replicas lag: every read and write goes to the slot's master (security-critical reads).
           scaleReads: "master",
-          enableAutoPipelining: options.ioredis?.enableAutoPipelining ?? false,
+          // Never on a cluster: ioredis handles a MOVED for a whole auto-pipeline, not per command, so a
+          // resharding fails reads of slots that did not even move (redis/ioredis#2075, open on 6.0).
+          enableAutoPipelining: false,
           redisOptions: { ...nodeOptions(options), ...authOf(target) },
         });
   redis.on("error", (error: Error) => options.onError?.(error));
