@@ -100,9 +100,11 @@ export function createPgIdentityStore(deps: PgIdentityStoreDeps): IdentityStore 
     async linkByMail(userId, key, email) {
       return withTransaction(primary, async (tx) => {
         // Locked first: a verification, enrolment or reset of this account waits, so what is judged unproven is what goes.
+        // Still enabled, and still at the address the link was mailed to: an address changed since (and
+        // verified by whoever changed it) is another owner's account now, and a disabled one opens nothing.
         const owner = await tx.query<{ email: string; email_verified: boolean; has_password: boolean }>(
-          "SELECT email, email_verified, password_hash <> '' AS has_password FROM users WHERE id = $1 FOR UPDATE",
-          [userId],
+          "SELECT email, email_verified, password_hash <> '' AS has_password FROM users WHERE id = $1 AND email = $2 AND disabled_at IS NULL FOR UPDATE",
+          [userId, email],
         );
         const account = owner.rows[0];
         if (!account) return undefined;

@@ -267,6 +267,9 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       }
       if (!(await flows.consumeLink(req.linkTicket))) throw new DomainError("unauthenticated", EXPIRED);
       const key = { provider: link.provider, issuer: link.issuer, subject: link.subject };
+      // A claim ends the sessions of whoever set the account up before it deletes their factors, so none
+      // of them can enrol a new one between the deletes and the revocation after the commit.
+      if (byMail && !user.emailVerified) await deps.sessions.revokeCreatedBefore(user.id, deps.clock.now());
       const linked = byMail
         ? await identities.linkByMail(user.id, key, link.email)
         : await identities.link(user.id, key, link.email).then((identity) => identity && { identity, claimed: undefined });

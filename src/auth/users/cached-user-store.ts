@@ -51,6 +51,9 @@ return 0
 // Outlives any in-flight fill by far, so a generation never falls back to one a filler holds.
 const GENERATION_TTL_MS = 86_400_000;
 
+/** What GetMe shows of a user: the row without its credential. */
+const profileOf = ({ passwordHash: _credential, ...profile }: User): Profile => profile;
+
 type Stored<T extends { createdAt: Date }> = Omit<T, "createdAt"> & { createdAt: string };
 
 /**
@@ -87,8 +90,9 @@ export function createCachedUserStore(deps: CachedUserStoreDeps): CachedUserStor
     invalidate: (account) => dropBoth(account, GENERATION_TTL_MS),
     forget: (account) => dropBoth(account, 2 * deps.ttlMs),
     findByEmail: (email) => cached<User>(byEmail(email), () => inner.findByEmail(email)),
-    // A miss reads as before (a replica that has replayed this user's writes), so a fill is as fresh as that read.
-    findProfile: deps.profiles ? (id) => cached<Profile>(byId(id), () => inner.findProfile(id)) : inner.findProfile,
+    // A miss reads the primary: a replica read relies on the read-your-writes mark, which a write may
+    // fail to leave, and a stale row cached from it would outlive that read by the whole TTL.
+    findProfile: deps.profiles ? (id) => cached<Profile>(byId(id), () => inner.findById(id).then((user) => user && profileOf(user))) : inner.findProfile,
     async replacePasswordHash(account, expected, next) {
       const replaced = await inner.replacePasswordHash(account, expected, next);
       // The profile holds no credential: only sign-in's row is stale.

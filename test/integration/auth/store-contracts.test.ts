@@ -83,16 +83,26 @@ describe.each(REDIS_SHAPES)("the cached user store's own rules (redis %s)", (sha
   /** The Postgres store behind the cache, counting the profile reads that reach it; `during` runs inside the next one. */
   async function cachedStore(profiles = true) {
     const underlying = await pgStore(shape);
-    const counted = { profileReads: 0, during: undefined as (() => Promise<void>) | undefined };
+    // Database reads of a profile: by the replica path (findProfile), or the primary (findById).
+    const counted = { profileReads: 0, replicaReads: 0, during: undefined as (() => Promise<void>) | undefined };
+    const afterRead = async () => {
+      counted.profileReads += 1;
+      const during = counted.during;
+      counted.during = undefined;
+      await during?.();
+    };
     const inner: UserStore = {
       ...underlying.inner,
       async findProfile(id) {
-        counted.profileReads += 1;
+        counted.replicaReads += 1;
         const profile = await underlying.inner.findProfile(id);
-        const during = counted.during;
-        counted.during = undefined;
-        await during?.();
+        await afterRead();
         return profile;
+      },
+      async findById(id) {
+        const user = await underlying.inner.findById(id);
+        await afterRead();
+        return user;
       },
     };
     const store = createCachedUserStore({ inner, redis: underlying.redis, ttlMs: 60_000, profiles });
@@ -113,6 +123,9 @@ describe.each(REDIS_SHAPES)("the cached user store's own rules (redis %s)", (sha
       expect(await store.findProfile(user.id)).toEqual(first);
       expect(first).toEqual({ id: user.id, email: user.email, emailVerified: false, disabled: false, createdAt: user.createdAt });
       expect(counted.profileReads).toBe(1);
+      // From the primary: a replica read leans on a read-your-writes mark a write may have failed to
+      // leave, and what it filled would stay stale for the whole TTL.
+      expect(counted.replicaReads).toBe(0);
     } finally {
       await close();
     }

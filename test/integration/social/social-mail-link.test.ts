@@ -134,6 +134,21 @@ describe("social sign-in: linking an existing account by a mailed link", () => {
     expect(link.rows.map((r) => r.details)).toMatchObject([{ proof: "mail", claimed: true }]);
   });
 
+  it("links nothing once the account moved to another address or was disabled after the mail went", async () => {
+    // Whoever changed the address (and verified it) owns another mailbox: the mailed proof no longer speaks for the account.
+    const moved = await atLinkPage();
+    await stack.primary.query("UPDATE users SET email = $2 WHERE email = $1", [moved.email, uniqueEmail("moved")]);
+    expect((await confirm(moved.b, moved.token)).status).not.toBe(303);
+    expect(moved.b.jar.get("auth_session")).toBeFalsy();
+    expect(await stack.primary.query("SELECT 1 FROM social_identities WHERE subject = $1", [moved.second.sub])).toHaveProperty("rowCount", 0);
+
+    const disabled = await atLinkPage();
+    await stack.primary.query("UPDATE users SET disabled_at = now() WHERE email = $1", [disabled.email]);
+    expect((await confirm(disabled.b, disabled.token)).status).not.toBe(303);
+    expect(disabled.b.jar.get("auth_session")).toBeFalsy();
+    expect(await identitiesOf(disabled.email)).toEqual([disabled.first.sub]);
+  });
+
   it("the link opened in another browser (the mailbox's owner, not the one signing in) links nothing", async () => {
     const { b, email, first, second, token } = await atLinkPage();
     const elsewhere = hostBrowser();
