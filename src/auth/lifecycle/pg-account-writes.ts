@@ -3,7 +3,7 @@ import { invalidArgument } from "../../platform/errors.js";
 import { withTransaction, type Queryable } from "../../platform/transaction.js";
 import { enqueueMail, PRIORITY_RANK, type Mail } from "../mail/mail.js";
 import type { MailTemplates } from "../mail/templates.js";
-import type { SessionRevocation, SessionRevocations } from "../sessions/session-revocations.js";
+import { cacheDroppedThenRevoked, type SessionRevocation, type SessionRevocations } from "../sessions/session-revocations.js";
 import { hashAccountToken, newAccountToken } from "./account-token.js";
 import type { AccountRef, AccountWrites, VerifiedEmail } from "./account-writes.js";
 
@@ -78,21 +78,8 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
     return account;
   }
 
-  /**
-   * After a password change commits: the cached row goes first, then the revocation is applied with
-   * its cutoff at now, so a sign-in that verified the old password from the cache ends too. The
-   * revocation is applied whatever the cache did (whoever held the old password holds no session
-   * after this); a cache that could not be dropped before is dropped after, or the caller hears of it.
-   */
-  async function cacheDroppedThenRevoked(account: AccountRef, revocation: SessionRevocation): Promise<number | undefined> {
-    const dropped = await written(account).then(
-      () => true,
-      () => false,
-    );
-    const revokedSessions = await deps.revocations.apply(revocation);
-    if (!dropped) await written(account);
-    return revokedSessions;
-  }
+  /** After a password change commits (session-revocations.ts): a sign-in that verified the old password from the cache ends too. */
+  const revokedAfter = (account: AccountRef, revocation: SessionRevocation) => cacheDroppedThenRevoked(deps.revocations, () => written(account), revocation);
 
   return {
     async register(email, passwordHash) {
@@ -133,7 +120,7 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
         return deps.revocations.record(tx, account.id, keepSessionId);
       });
       if (!revocation) return undefined;
-      return { revokedSessions: await cacheDroppedThenRevoked(account, revocation) };
+      return { revokedSessions: await revokedAfter(account, revocation) };
     },
 
     async requestVerification(account) {
@@ -236,7 +223,7 @@ export function createPgAccountWrites(deps: PgAccountWritesDeps): AccountWrites 
         return { account: { id: redeemed.id, email: redeemed.email }, revocation };
       });
       if (!reset) return undefined;
-      return { ...reset.account, revokedSessions: await cacheDroppedThenRevoked(reset.account, reset.revocation) };
+      return { ...reset.account, revokedSessions: await revokedAfter(reset.account, reset.revocation) };
     },
   };
 }

@@ -33,6 +33,27 @@ export interface SessionRevocations {
   sweep(): Promise<number>;
 }
 
+/**
+ * After a write that ended an account's sessions has committed: the cached row goes first (`dropCache`),
+ * then the revocation is applied with its cutoff at now, so a sign-in that read the old row from the
+ * cache ends too. The revocation is applied whatever the cache did (whoever held the old credential
+ * holds no session after this); a cache that could not be dropped before is dropped after, or the
+ * caller hears of it. Returns how many sessions ended, or undefined if Redis failed (the sweep retries).
+ */
+export async function cacheDroppedThenRevoked(
+  revocations: Pick<SessionRevocations, "apply">,
+  dropCache: () => Promise<unknown>,
+  revocation: SessionRevocation,
+): Promise<number | undefined> {
+  const dropped = await dropCache().then(
+    () => true,
+    () => false,
+  );
+  const revokedSessions = await revocations.apply(revocation);
+  if (!dropped) await dropCache();
+  return revokedSessions;
+}
+
 export interface SessionRevocationsDeps {
   primary: pg.Pool;
   sessions: Pick<SessionStore, "revokeCreatedBefore">;

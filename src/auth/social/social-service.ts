@@ -23,7 +23,7 @@ import { requirePassword } from "../passwords/require-password.js";
 import { safeReturnTo } from "../pages/return-to.js";
 import type { RecentProof } from "../recent-proof.js";
 import { sessionOpenedBy, type DeviceOf } from "../sessions/device-of.js";
-import type { SessionRevocation, SessionRevocations } from "../sessions/session-revocations.js";
+import { cacheDroppedThenRevoked, type SessionRevocations } from "../sessions/session-revocations.js";
 import type { SessionStore } from "../sessions/session-store.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import { tokenPair } from "../tokens/token-pair.js";
@@ -137,20 +137,6 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
     const user = await deps.users.findById(link.userId);
     if (!user || user.disabled) return refused(ctx, link.provider, "disabled", new DomainError("unauthenticated", NOT_RECOGNISED), link.userId);
     return user;
-  }
-
-  /**
-   * After a write to the account that ended its sessions has committed: the cached row goes first, then
-   * the revocation is applied with its cutoff at now, so a sign-in that read the old row from the cache
-   * ends too. Applied whatever the cache did; a cache that could not be dropped before is dropped after.
-   */
-  async function sessionsEnded(account: AccountRef, revocation: SessionRevocation): Promise<void> {
-    const dropped = await deps.accountWritten(account).then(
-      () => true,
-      () => false,
-    );
-    await deps.revocations.apply(revocation);
-    if (!dropped) await deps.accountWritten(account);
   }
 
   /** The callback's identity from the provider (the flow's state already matched), every refusal mapped to what the page says. */
@@ -279,7 +265,7 @@ export function createSocialService(deps: SocialServiceDeps): ServiceImpl<typeof
       if (!claimed) return signInAs(ctx, user, identity, provenAt, link.returnTo);
       // The first proof of the mailbox: every session of whoever set the account up ends, and this
       // one is dated after that end, or it would be born revoked.
-      await sessionsEnded(user, claimed);
+      await cacheDroppedThenRevoked(deps.revocations, () => deps.accountWritten(user), claimed);
       return signInAs(ctx, { ...user, emailVerified: true, passwordHash: "" }, identity, deps.clock.now(), link.returnTo);
     },
 
