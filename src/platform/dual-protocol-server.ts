@@ -4,6 +4,7 @@ import net from "node:net";
 import { clientNetwork } from "./client-network.js";
 import { awaitShutdownDelay, type ListenerLimits } from "./listener-limits.js";
 import { isTrustedProxy } from "./request-context.js";
+import { createResetBudget } from "./reset-budget.js";
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
@@ -31,11 +32,18 @@ const DRAIN_POLL_MS = 50;
  * At most `max` responses of one connection in progress; the rest start, in order, as those finish
  * or their clients go. A stream the client already reset is never started: no one awaits its answer,
  * and its 'close' has fired already, so it would hold its turn for good.
+ *
+ * Nothing starts in the tick its headers arrived: nghttp2 hands over a whole packet's frames before
+ * the loop turns, so a reset sent right behind its headers (rapid reset) has closed the stream by the
+ * time it would start, and no handler runs for it. Started at once, every such stream whose request
+ * had all arrived was answered in full before its reset was even read.
  */
 function createTurns(max: number) {
   let active = 0;
+  let scheduled = false;
   const waiting: Array<{ res: http2.Http2ServerResponse; start: () => void }> = [];
   const next = () => {
+    scheduled = false;
     while (active < max && waiting.length > 0) {
       const turn = waiting.shift()!;
       run(turn.res, turn.start);
@@ -52,8 +60,11 @@ function createTurns(max: number) {
   };
   return {
     take(res: http2.Http2ServerResponse, start: () => void) {
-      if (active < max) run(res, start);
-      else waiting.push({ res, start });
+      waiting.push({ res, start });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(next);
+      }
     },
   };
 }
@@ -137,6 +148,8 @@ export async function listenDualProtocol(
   });
   h2.setTimeout(limits.idleTimeoutMs);
   const sessions = new Set<http2.Http2Session>();
+  const resets = createResetBudget(limits.maxResetsPer10s, RESET_WINDOW_MS);
+  const sweep = setInterval(() => resets.sweep(), RESET_WINDOW_MS).unref();
   h2.on("session", (session: http2.Http2Session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
@@ -145,20 +158,28 @@ export async function listenDualProtocol(
       proxied.add(session);
       return;
     }
-    let resets: number[] = [];
+    const client = clientNetwork(session.socket?.remoteAddress ?? "");
+    const counted = new WeakSet<http2.ServerHttp2Stream>();
     const countReset = (stream: http2.ServerHttp2Stream) => {
-      // A stream closed with an error code before we answered was reset by the client.
-      if (stream.rstCode === undefined || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR || stream.headersSent) return;
-      const now = Date.now();
-      resets = resets.filter((at) => now - at < RESET_WINDOW_MS);
-      resets.push(now);
-      // Rapid reset (CVE-2023-44487): each reset stream costs us its work, the client nothing.
-      if (resets.length > limits.maxResetsPer10s && !session.destroyed) session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      // A stream that ends with an error code did not finish: the client reset it (or we cut its late
+      // body). An answer already written does not excuse it: a client that sends a whole request and
+      // resets it at once gets a cheap answer per stream and never waits for one, so its streams are
+      // never open long enough for maxConcurrentStreams to bound them (CVE-2023-44487, headers only).
+      // Streams cut because the connection went are not resets: a client that drops a connection with
+      // streams open has not reset them (and a destroyed session counts no more).
+      if (session.destroyed) return;
+      if (stream.rstCode === undefined || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR || counted.has(stream)) return;
+      counted.add(stream);
+      if (resets.spend(client) && !session.destroyed) session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     };
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
       // A reset in the same packet as the headers closes the stream before this event is delivered.
-      if (stream.closed) countReset(stream);
-      else stream.once("close", () => countReset(stream));
+      if (stream.closed) return countReset(stream);
+      // 'aborted' comes as nghttp2 reads the RST_STREAM, so a connection is closed in the middle of a
+      // packet of thousands of resets; 'close' comes a tick later and is the only word on a stream
+      // whose answer was written (no 'aborted' then).
+      stream.once("aborted", () => countReset(stream));
+      stream.once("close", () => countReset(stream));
     });
   });
 
@@ -170,7 +191,8 @@ export async function listenDualProtocol(
     if (isTrustedProxy(peer, trustedProxies)) return true;
     const client = clientNetwork(peer);
     const held = perClient.get(client) ?? 0;
-    if (held >= limits.maxConnectionsPerIp) {
+    // A client closed for resetting streams stays out until its resets age out of the window.
+    if (held >= limits.maxConnectionsPerIp || resets.spent(client)) {
       socket.destroy();
       return false;
     }
@@ -214,6 +236,7 @@ export async function listenDualProtocol(
     draining: () => draining,
     async close() {
       draining = true;
+      clearInterval(sweep);
       await awaitShutdownDelay(limits);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.close();

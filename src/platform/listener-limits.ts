@@ -30,7 +30,11 @@ export interface ListenerLimits {
    * wait their turn on that connection, so one client cannot hold the whole database pool. Default 8.
    */
   maxActiveStreams: number;
-  /** H2_MAX_RESETS: streams a client may reset on one connection within 10 s before it is closed (CVE-2023-44487). Default 200. */
+  /**
+   * H2_MAX_RESETS: streams one client address may reset within 10 s, over all its connections; past
+   * it the connection is closed and new ones refused until the resets are 10 s old (CVE-2023-44487).
+   * Default 200.
+   */
   maxResetsPer10s: number;
   /**
    * SHUTDOWN_DELAY: on SIGTERM, how long the instance keeps accepting and serving while it already

@@ -186,10 +186,21 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
       authorization: `Bearer ${accessToken}`,
     });
 
+  /**
+   * An h2c connection from a loopback address of its own. The reset budget is per client address, so
+   * an attack from the tests' usual address would spend it for the tests after it (a flood torn down
+   * with its streams open resets each of them).
+   */
+  const connectFrom = (url: string, localAddress: string) => {
+    const { port } = new URL(url);
+    const session = http2.connect(url, { createConnection: () => net.connect({ host: "127.0.0.1", port: Number(port), localAddress }) });
+    session.on("error", () => {});
+    return session;
+  };
+
   /** Opens `count` GetMe streams on one new connection, as fast as it goes; `done` resolves when every stream closed. */
   function flood(url: string, count: number) {
-    const session = http2.connect(url);
-    session.on("error", () => {});
+    const session = connectFrom(url, "127.0.0.4");
     const outcome = { answered: 0, shed: 0 };
     const streams = Array.from({ length: count }, () => {
       const stream = getMe(session);
@@ -270,10 +281,39 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
     }
   });
 
-  it("closes a connection that resets streams faster than H2_MAX_RESETS per 10 s (rapid reset)", async () => {
+  it("never starts an RPC whose reset came in the same packet as its request", async () => {
+    const getMeCalls = async () => {
+      const text = await (await fetch(`${auth.server.url}/metrics`)).text();
+      return [...text.matchAll(/^auth_rpc_total\{method="GetMe",code="[^"]+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    };
+    const before = await getMeCalls();
+    const session = connectFrom(auth.server.url, "127.0.0.5");
+    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    try {
+      // One tick: headers, the whole body and RST_STREAM of each go out together.
+      for (let i = 0; i < 30; i++) {
+        const stream = getMe(session);
+        stream.on("error", () => {});
+        stream.end("{}");
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      }
+      await sleep(500);
+    } finally {
+      session.destroy();
+    }
+    // Started as their headers arrived, all 30 ran (as Canceled) for a client that never waits for them.
+    expect(await getMeCalls()).toBe(before);
+  });
+
+  // Both attacks reset each stream at once. With a body byte the stream is still open when the reset
+  // arrives; headers only, the (empty) request has all arrived and is answered at once, so the reset
+  // lands on a stream already answered: counted all the same, it is just as free for the client.
+  it.each([
+    ["headers and a body byte", "127.0.0.2", (stream: http2.ClientHttp2Stream) => stream.write("{")],
+    ["headers only", "127.0.0.3", () => {}],
+  ])("closes a connection that resets streams faster than H2_MAX_RESETS per 10 s (rapid reset, %s), and refuses that client's next", async (_, address, send) => {
     const idle = await otherClientP99(30);
-    const session = http2.connect(auth.server.url);
-    session.on("error", () => {});
+    const session = connectFrom(auth.server.url, address);
     const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
     let sent = 0;
     let gone = false;
@@ -283,8 +323,7 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
         try {
           const stream = getMe(session);
           stream.on("error", () => {});
-          // Headers and the start of a body, then the reset: the stream is gone before any answer (CVE-2023-44487).
-          stream.write("{");
+          send(stream);
           stream.close(http2.constants.NGHTTP2_CANCEL);
           sent += 1;
         } catch {
@@ -296,9 +335,20 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
     const attacked = await otherClientP99(30);
     await attacker;
     await closed;
-    console.log(`[h2 rapid reset] connection closed after ${sent} resets; other client's GetMe p99: idle ${idle.toFixed(1)} ms, during ${attacked.toFixed(1)} ms`);
+    console.log(`[h2 rapid reset, ${_}] connection closed after ${sent} resets; other client's GetMe p99: idle ${idle.toFixed(1)} ms, during ${attacked.toFixed(1)} ms`);
     expect(sent).toBeLessThan(500);
     expect(attacked).toBeLessThan(Math.max(idle * 20, 2000));
+
+    // The attacker's next connection is closed before the server's SETTINGS; another address is served.
+    const again = connectFrom(auth.server.url, address);
+    const refused = await new Promise<boolean>((resolve) => {
+      again.once("remoteSettings", () => resolve(false));
+      again.once("close", () => resolve(true));
+    });
+    again.destroy();
+    expect(refused).toBe(true);
+    const other = createClient(AuthService, connectTransport(auth.server.url));
+    expect((await other.getMe({}, bearer(accessToken))).user?.email).toBeTruthy();
   });
 });
 
