@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
 /** The parts of a V8 .cpuprofile (node --cpu-prof) a self-time summary needs. */
@@ -54,4 +54,18 @@ export function selfTimes(profileFile: string, repoRoot: string): { busyMs: numb
   }
   const busyMs = [...byPlace.values()].reduce((sum, ms) => sum + ms, 0);
   return { busyMs, top: ranked(byPlace, busyMs), origins: ranked(byOrigin, busyMs) };
+}
+
+/** Prints the busiest origins and functions of the one .cpuprofile in `profileDir`, as markdown tables. */
+export function printProfile(profileDir: string, repoRoot: string, topFunctions = 25): void {
+  const profile = readdirSync(profileDir).find((name) => name.endsWith(".cpuprofile"));
+  if (!profile) throw new Error(`no .cpuprofile in ${profileDir}`);
+  const { top, origins } = selfTimes(path.join(profileDir, profile), repoRoot);
+  const line = (row: SelfTime) => `| ${row.where} | ${row.ms.toFixed(0)} | ${(row.share * 100).toFixed(1)} % |`;
+  console.log("");
+  console.log("| origin | self ms | share |\n| --- | --- | --- |");
+  for (const row of origins.slice(0, 12)) console.log(line(row));
+  console.log("");
+  console.log("| function | self ms | share |\n| --- | --- | --- |");
+  for (const row of top.slice(0, topFunctions)) console.log(line(row));
 }

@@ -94,3 +94,19 @@ export function cpuMsOfStack(markers: readonly string[]): Map<string, number> {
   for (const [pid, proc] of procs) if (inStack(pid)) totals.set(proc.command, (totals.get(proc.command) ?? 0) + proc.cpuMs);
   return totals;
 }
+
+/**
+ * Starts counting the CPU of one service and of the data tier's programs (`programs`, found by
+ * `markers` as in cpuMsOfStack); the returned function gives each one's µs per call for `calls`.
+ */
+export function cpuPerCallSince(pid: number, markers: readonly string[], programs: readonly string[]): (calls: number) => { serviceUs: number; tier: string } {
+  const serviceBefore = cpuMs(pid);
+  const tierBefore = cpuMsOfStack(markers);
+  return (calls) => {
+    const tier = [...cpuMsOfStack(markers)]
+      .filter(([command]) => programs.includes(command))
+      .map(([command, ms]) => `${command} ${(((ms - (tierBefore.get(command) ?? 0)) / calls) * 1000).toFixed(0)} µs`)
+      .join(", ");
+    return { serviceUs: ((cpuMs(pid) - serviceBefore) / calls) * 1000, tier };
+  };
+}

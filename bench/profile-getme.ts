@@ -1,13 +1,13 @@
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startAuthInstance } from "../src/stack/app-instances.js";
 import { ensureCompiled } from "./compiled.js";
-import { selfTimes, type SelfTime } from "./cpu-profile.js";
+import { printProfile } from "./cpu-profile.js";
 import { newBearer, withGetMeStack } from "./getme-stack.js";
 import { ghzGetMe } from "./load-generators.js";
-import { cpuMs, cpuMsOfStack } from "./proc-stats.js";
+import { cpuPerCallSince } from "./proc-stats.js";
 
 /**
  * `npm run bench:profile-getme`: where a GetMe's CPU goes. One compiled auth service under
@@ -16,12 +16,9 @@ import { cpuMs, cpuMsOfStack } from "./proc-stats.js";
  * and packages with the most self time. The profile stays in PROFILE_DIR if that is set.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const TOP = 25;
 // The data tier's programs, whose CPU per call is GetMe's too.
 const DATA_TIER = ["redis-server", "pgbouncer", "postgres"];
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-const line = (row: SelfTime) => `| ${row.where} | ${row.ms.toFixed(0)} | ${(row.share * 100).toFixed(1)} % |`;
 
 async function main(): Promise<void> {
   ensureCompiled(REPO_ROOT, (what) => console.error(what));
@@ -39,26 +36,14 @@ async function main(): Promise<void> {
     const metadataFile = path.join(dir, "bearer.json");
     writeFileSync(dataFile, "{}");
     writeFileSync(metadataFile, JSON.stringify({ authorization: `Bearer ${accessToken}` }));
-    const cpuBefore = cpuMs(auth.pid);
-    const stackMarkers = [dir, new URL(stack.redisUrl!).host];
-    const tierBefore = cpuMsOfStack(stackMarkers);
+    const cpu = cpuPerCallSince(auth.pid, [dir, new URL(stack.redisUrl!).host], DATA_TIER);
     const result = await ghzGetMe({ target: `${auth.endpoint.host}:${auth.endpoint.port}`, dataFile, metadataFile, seconds: SECONDS, concurrency: 64, connections: 4 });
-    const calls = result.rps * SECONDS;
-    const cpuPerCallMs = (cpuMs(auth.pid) - cpuBefore) / calls;
-    const tier = [...cpuMsOfStack(stackMarkers)].filter(([command]) => DATA_TIER.includes(command)).map(([command, ms]) => `${command} ${(((ms - (tierBefore.get(command) ?? 0)) / calls) * 1000).toFixed(0)} µs`).join(", ");
+    const { serviceUs, tier } = cpu(result.rps * SECONDS);
     const load = loadavg()[0]!.toFixed(1);
     // The profile is written as the process exits.
     await procs.stopAll();
-    const profile = readdirSync(profileDir).find((name) => name.endsWith(".cpuprofile"));
-    if (!profile) throw new Error(`no .cpuprofile in ${profileDir}`);
-    const { busyMs, top, origins } = selfTimes(path.join(profileDir, profile), REPO_ROOT);
-    console.log(`GetMe c=64 for ${SECONDS} s: ${result.rps.toFixed(0)} calls/s, p99 ${result.p99Ms.toFixed(1)} ms, ${result.failures} failures, ${(cpuPerCallMs * 1000).toFixed(0)} µs of auth CPU per call (${tier}); load average ${load}; ${(busyMs / 1000).toFixed(1)} s of samples`);
-    console.log("");
-    console.log("| origin | self ms | share |\n| --- | --- | --- |");
-    for (const row of origins.slice(0, 12)) console.log(line(row));
-    console.log("");
-    console.log("| function | self ms | share |\n| --- | --- | --- |");
-    for (const row of top.slice(0, TOP)) console.log(line(row));
+    console.log(`GetMe c=64 for ${SECONDS} s: ${result.rps.toFixed(0)} calls/s, p99 ${result.p99Ms.toFixed(1)} ms, ${result.failures} failures, ${serviceUs.toFixed(0)} µs of auth CPU per call (${tier}); load average ${load}`);
+    printProfile(profileDir, REPO_ROOT);
   });
 }
 

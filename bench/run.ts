@@ -6,16 +6,9 @@ import { fileURLToPath } from "node:url";
 import argon2 from "argon2";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { decodeJwt } from "jose";
-import pg from "pg";
 import { loadAuthConfig } from "../src/auth/config.js";
-import { createAccessTokens } from "../src/auth/tokens/access-tokens.js";
-import { createKeyRing } from "../src/auth/tokens/key-ring.js";
-import { createPgSigningKeyStore } from "../src/auth/tokens/signing-key-store.js";
 import { startExampleUpstream } from "../src/example/upstream.js";
 import { AuthService } from "../src/gen/auth/v1/auth_pb.js";
-import { systemClock } from "../src/platform/clock.js";
-import { createLogger } from "../src/platform/log.js";
 import { startAuthInstance, startAuthzInstance } from "../src/stack/app-instances.js";
 import { defaultProtoDirs } from "../src/platform/proto-dirs.js";
 import { canConnect, findFreePort } from "../src/stack/ports.js";
@@ -32,6 +25,7 @@ import { enumerationRows, signInRow } from "./password-rows.js";
 import { busyCoresSince, peakRssDuring, rssMiB } from "./proc-stats.js";
 import { revocationRow } from "./revocation-row.js";
 import { ratios, renderRow, TABLE_HEADER, type Row, type RowSpec } from "./table.js";
+import { createTokenMinter } from "./token-minter.js";
 
 /**
  * `npm run bench`: every figure the README quotes, in one table. Each row loads a contender and
@@ -72,7 +66,6 @@ async function main(): Promise<void> {
   const stack = await startStack({ dir, replicas: 0 });
   progress("data tier up");
   const procs = createProcessManager(path.join(dir, "run"));
-  const pool = new pg.Pool({ connectionString: stack.primaryUrl, max: 2 });
   try {
     // startStack's default, one Redis node; `npm run bench:redis` compares it with a cluster.
     const redisUrl = stack.redisUrl!;
@@ -124,20 +117,8 @@ async function main(): Promise<void> {
       }),
     );
 
-    // Tokens the auth service would issue for the same session, signed with its own key ring.
-    const keys = await createKeyRing({
-      store: createPgSigningKeyStore(pool),
-      encryptionKey: config.signingKeyEncryptionKey,
-      alg: config.signingKeyAlg,
-      rotationMs: config.signingKeyRotationMs,
-      accessTokenTtlMs: config.accessTokenTtlMs,
-      clock: systemClock,
-      log: createLogger("silent"),
-    });
-    const tokens = createAccessTokens({ keys, issuer: config.shared.issuer, audience: config.shared.audience, ttlMs: config.accessTokenTtlMs, clock: systemClock });
-    const claims = decodeJwt(accessToken);
-    const session = { id: String(claims.sid), userId: String(claims.sub), acr: claims.acr === "mfa" ? ("mfa" as const) : ("basic" as const), emailVerified: claims.email_verified === true };
-    const mintTokens = async (count: number) => Promise.all(Array.from({ length: count }, async () => (await tokens.issue(session)).token));
+    const minter = await createTokenMinter(stack.primaryUrl, config, accessToken);
+    const mintTokens = minter.mint;
 
     const target = (endpoint: { host: string; port: number }) => `${endpoint.host}:${endpoint.port}`;
     const idle = { authz: rssMiB(authz.pid), bareCheck: rssMiB(bareCheck.pid), auth: rssMiB(auth.pid), bareArgon2: rssMiB(bareArgon2.pid) };
@@ -177,7 +158,7 @@ async function main(): Promise<void> {
       rssRow({ name: "RSS idle: auth (MiB)", ceiling: "bare argon2 server", unit: "MiB", target: "-" }, idle.auth, idle.bareArgon2, Number.NaN),
       rssRow({ name: "RSS under SignIn load: auth (MiB)", ceiling: "bare argon2 server", unit: "MiB", target: "-" }, signInPeak.get(auth.pid)!, signInPeak.get(bareArgon2.pid)!, signInCores),
     );
-    keys.close();
+    await minter.close();
     await example.close();
 
     const cpu = cpus()[0]?.model ?? "unknown CPU";
@@ -200,7 +181,6 @@ async function main(): Promise<void> {
     }
   } finally {
     await procs.stopAll();
-    await pool.end();
     await stack.stop();
     rmSync(dir, { recursive: true, force: true });
   }
