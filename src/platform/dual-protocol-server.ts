@@ -26,22 +26,26 @@ const FIRST_BYTE_TIMEOUT_MS = 10_000;
 // How often Node's HTTP/1 checker looks for requests past headersTimeout/requestTimeout.
 const CHECK_INTERVAL_MS = 1000;
 const RESET_WINDOW_MS = 10_000;
+// A reset this soon after its stream arrived is premature: what rapid reset is made of.
+const PREMATURE_RESET_MS = 1000;
 const DRAIN_POLL_MS = 50;
+const PRUNE_WAITING_AT = 128;
 
 /**
  * At most `max` responses of one connection in progress; the rest start, in order, as those finish
  * or their clients go. A stream the client already reset is never started: no one awaits its answer,
  * and its 'close' has fired already, so it would hold its turn for good.
  *
- * Nothing starts in the tick its headers arrived: nghttp2 hands over a whole packet's frames before
- * the loop turns, so a reset sent right behind its headers (rapid reset) has closed the stream by the
+ * Nothing starts in the tick its headers arrived: nghttp2 reads a whole packet's frames before the
+ * loop turns, so a reset sent right behind its headers (rapid reset) has closed the stream by the
  * time it would start, and no handler runs for it. Started at once, every such stream whose request
- * had all arrived was answered in full before its reset was even read.
+ * had all arrived was answered in full before its reset was read.
  */
 function createTurns(max: number) {
   let active = 0;
   let scheduled = false;
-  const waiting: Array<{ res: http2.Http2ServerResponse; start: () => void }> = [];
+  let waiting: Array<{ res: http2.Http2ServerResponse; start: () => void }> = [];
+  let pruneAt = PRUNE_WAITING_AT;
   const next = () => {
     scheduled = false;
     while (active < max && waiting.length > 0) {
@@ -49,22 +53,31 @@ function createTurns(max: number) {
       run(turn.res, turn.start);
     }
   };
+  // Also when a turn frees: run then and there, it would start streams queued in this very tick.
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(next);
+  };
   const run = (res: http2.Http2ServerResponse, start: () => void) => {
     if (res.stream.closed) return;
     active += 1;
     res.stream.once("close", () => {
       active -= 1;
-      next();
+      schedule();
     });
     start();
   };
   return {
     take(res: http2.Http2ServerResponse, start: () => void) {
-      waiting.push({ res, start });
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(next);
+      // While every turn is held (slow bodies hold theirs up to HTTP_REQUEST_TIMEOUT), streams reset
+      // meanwhile would pile up here until dequeued.
+      if (waiting.length >= pruneAt) {
+        waiting = waiting.filter((turn) => !turn.res.stream.closed);
+        pruneAt = Math.max(PRUNE_WAITING_AT, waiting.length * 2);
       }
+      waiting.push({ res, start });
+      schedule();
     },
   };
 }
@@ -75,12 +88,15 @@ function createTurns(max: number) {
  * not until the connection goes idle. Counted from the turn, not the arrival: waiting for a turn is
  * the server's doing, and an unread body cannot finish arriving.
  */
-function bodyWithin(req: http2.Http2ServerRequest, ms: number): void {
+function bodyWithin(req: http2.Http2ServerRequest, ms: number, cutByUs: WeakSet<http2.ServerHttp2Stream>): void {
   const stream = req.stream;
   // A request without a body (END_STREAM on its headers) has all arrived already.
   if (stream.endAfterHeaders) return;
   const timer = setTimeout(() => {
-    if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    if (stream.closed) return;
+    // Not the client's reset: a slow body is the request timeout's business, not the reset budget's.
+    cutByUs.add(stream);
+    stream.close(http2.constants.NGHTTP2_CANCEL);
   }, ms);
   const done = () => clearTimeout(timer);
   req.once("end", done);
@@ -142,14 +158,19 @@ export async function listenDualProtocol(
     let queue = turns.get(session);
     if (!queue) turns.set(session, (queue = createTurns(limits.maxActiveStreams)));
     queue.take(res, () => {
-      bodyWithin(req, limits.requestTimeoutMs);
+      bodyWithin(req, limits.requestTimeoutMs, cutByUs);
       handler(req, res);
     });
   });
   h2.setTimeout(limits.idleTimeoutMs);
   const sessions = new Set<http2.Http2Session>();
   const resets = createResetBudget(limits.maxResetsPer10s, RESET_WINDOW_MS);
-  const sweep = setInterval(() => resets.sweep(), RESET_WINDOW_MS).unref();
+  const cutByUs = new WeakSet<http2.ServerHttp2Stream>();
+  const sessionsOf = new Map<string, Set<http2.Http2Session>>();
+  const calm = (session: http2.Http2Session) => {
+    // With an error: destroy(undefined, code) sends NO_ERROR, the first argument defaulting to it.
+    if (!session.destroyed) session.destroy(new Error("too many stream resets"), http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  };
   h2.on("session", (session: http2.Http2Session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
@@ -159,27 +180,43 @@ export async function listenDualProtocol(
       return;
     }
     const client = clientNetwork(session.socket?.remoteAddress ?? "");
+    let mine = sessionsOf.get(client);
+    if (!mine) sessionsOf.set(client, (mine = new Set()));
+    const own = mine;
+    own.add(session);
+    session.once("close", () => {
+      own.delete(session);
+      if (own.size === 0 && sessionsOf.get(client) === own) sessionsOf.delete(client);
+    });
     const counted = new WeakSet<http2.ServerHttp2Stream>();
     const countReset = (stream: http2.ServerHttp2Stream) => {
-      // A stream that ends with an error code did not finish: the client reset it (or we cut its late
-      // body). An answer already written does not excuse it: a client that sends a whole request and
-      // resets it at once gets a cheap answer per stream and never waits for one, so its streams are
-      // never open long enough for maxConcurrentStreams to bound them (CVE-2023-44487, headers only).
-      // Streams cut because the connection went are not resets: a client that drops a connection with
-      // streams open has not reset them (and a destroyed session counts no more).
-      if (session.destroyed) return;
-      if (stream.rstCode === undefined || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR || counted.has(stream)) return;
+      if (counted.has(stream) || cutByUs.has(stream)) return;
       counted.add(stream);
-      if (resets.spend(client) && !session.destroyed) session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      // Every connection of the client goes: each left open could send one more packet of thousands
+      // of HEADERS and RST_STREAM frames, parsed (a connection's first, whole) before we count them.
+      if (resets.reset(client)) for (const each of [...own]) calm(each);
+    };
+    // Streams cut because the connection went are not resets: a client that drops a connection with
+    // streams open has not reset them.
+    const countLive = (stream: http2.ServerHttp2Stream, born: number) => {
+      if (!session.destroyed && Date.now() - born < PREMATURE_RESET_MS) countReset(stream);
     };
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      // A reset in the same packet as the headers closes the stream before this event is delivered.
+      // Only premature resets count (as Envoy's overload.premature_reset_min_stream_lifetime): a call
+      // cancelled after a second has held a turn like any request, while the attack resets at once.
+      const born = Date.now();
+      // The streams of a connection's first packet reach this event already closed (Node feeds that
+      // packet a tick after the session starts), their resets read with them, whatever their code;
+      // nghttp2 may have ended the session over them since: each is counted all the same.
       if (stream.closed) return countReset(stream);
-      // 'aborted' comes as nghttp2 reads the RST_STREAM, so a connection is closed in the middle of a
-      // packet of thousands of resets; 'close' comes a tick later and is the only word on a stream
-      // whose answer was written (no 'aborted' then).
-      stream.once("aborted", () => countReset(stream));
-      stream.once("close", () => countReset(stream));
+      // The peer closed it before we finished answering, with any code (NO_ERROR included); Node
+      // emits it as nghttp2 reads the RST_STREAM, in the middle of a packet of them.
+      stream.once("aborted", () => countLive(stream, born));
+      // Answered, then reset with an error before the answer was all sent: as free for the client
+      // (a whole request answered at once, never waited for). A NO_ERROR close here is the normal end.
+      stream.once("close", () => {
+        if (stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) countLive(stream, born);
+      });
     });
   });
 
@@ -191,8 +228,7 @@ export async function listenDualProtocol(
     if (isTrustedProxy(peer, trustedProxies)) return true;
     const client = clientNetwork(peer);
     const held = perClient.get(client) ?? 0;
-    // A client closed for resetting streams stays out until its resets age out of the window.
-    if (held >= limits.maxConnectionsPerIp || resets.spent(client)) {
+    if (held >= limits.maxConnectionsPerIp) {
       socket.destroy();
       return false;
     }
@@ -215,6 +251,14 @@ export async function listenDualProtocol(
       socket.unshift(chunk);
       const head = chunk.subarray(0, Math.min(chunk.length, PREFACE.length));
       if (head.equals(PREFACE.subarray(0, head.length))) {
+        // Over its reset budget, a client's new HTTP/2 connection goes before a byte of it is parsed.
+        // Here, not at the session: Node hands a session its first bytes a tick after 'session', and
+        // throws (uncaught) if the session was destroyed by then.
+        const peer = socket.remoteAddress ?? "";
+        if (!isTrustedProxy(peer, trustedProxies) && resets.spent(clientNetwork(peer))) {
+          socket.destroy();
+          return;
+        }
         // http2 reads the unshifted bytes itself; resuming would hand them to nobody.
         h2.emit("connection", socket);
       } else {
@@ -230,6 +274,7 @@ export async function listenDualProtocol(
     server.listen(port, host, () => resolve());
   });
   const address = server.address() as net.AddressInfo;
+  const sweep = setInterval(() => resets.sweep(), RESET_WINDOW_MS).unref();
 
   return {
     port: address.port,

@@ -31,9 +31,9 @@ export interface ListenerLimits {
    */
   maxActiveStreams: number;
   /**
-   * H2_MAX_RESETS: streams one client address may reset within 10 s, over all its connections; past
-   * it the connection is closed and new ones refused until the resets are 10 s old (CVE-2023-44487).
-   * Default 200.
+   * H2_MAX_RESETS: streams one client address may reset within a second of their arrival, per 10 s
+   * over all its connections; past it its HTTP/2 connections are closed and new ones refused until
+   * its resets fall back under it (CVE-2023-44487). Default 200.
    */
   maxResetsPer10s: number;
   /**

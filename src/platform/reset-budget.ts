@@ -1,44 +1,67 @@
 import { systemClock, type Clock } from "./clock.js";
 
 export interface ResetBudget {
-  /** Counts one reset stream of `client`; true once it has reset more than its budget within the window. */
-  spend(client: string): boolean;
-  /** True while `client` is over its budget: its new connections are refused until old resets age out. */
+  /** Counts one stream `client` reset; true once it is over its budget. */
+  reset(client: string): boolean;
+  /** True while `client` is over its budget: its connections are closed and new ones refused. */
   spent(client: string): boolean;
-  /** Forgets clients whose resets have all aged out; call it about once a window. */
+  /** Forgets clients quiet for two windows; call it about once a window. */
   sweep(): void;
 }
 
+interface Counts {
+  /** Start of the current window, a multiple of the window since the first count. */
+  since: number;
+  resets: number;
+  previousResets: number;
+}
+
 /**
- * Stream resets per client (an address, an IPv6 client's /64) within a sliding window, across all
- * of its connections. Counted per connection only, an attacker closed for rapid reset
- * (CVE-2023-44487) opens the next connection and resets its budget again: one measured at ~45
- * connections and 10,000 resets a second, which raised other clients' p99 15x.
+ * Stream resets per client (an address, an IPv6 client's /64) over all of its connections, in a
+ * sliding window estimated from two fixed ones (the previous window's count weighted by how much
+ * of it still overlaps): constant memory per client however fast it resets. Which resets count is
+ * the caller's business (the premature ones: dual-protocol-server.ts).
+ *
+ * Counted per connection only, an attacker closed for rapid reset (CVE-2023-44487) opens the next
+ * connection and starts afresh: one measured at ~45 connections and 10,000 resets a second raised
+ * other clients' p99 15x. No ratio to the streams it opened: one harmless stream per reset (cheap
+ * requests, or streams abandoned with their connection) would let it reset without end.
  */
 export function createResetBudget(max: number, windowMs: number, clock: Clock = systemClock): ResetBudget {
-  // At most max + 1 times per client: one past the budget is all it takes to be over it.
-  const resets = new Map<string, number[]>();
-  const recent = (client: string, now: number): number[] => {
-    const times = resets.get(client) ?? [];
-    while (times.length > 0 && now - times[0]! >= windowMs) times.shift();
-    return times;
+  const clients = new Map<string, Counts>();
+  const current = (counts: Counts, now: number): Counts => {
+    const elapsed = Math.floor((now - counts.since) / windowMs);
+    if (elapsed >= 1) {
+      counts.previousResets = elapsed === 1 ? counts.resets : 0;
+      counts.resets = 0;
+      counts.since += elapsed * windowMs;
+    }
+    return counts;
   };
+  const countsOf = (client: string, now: number): Counts => {
+    const counts = clients.get(client);
+    if (counts) return current(counts, now);
+    const fresh = { since: now, resets: 0, previousResets: 0 };
+    clients.set(client, fresh);
+    return fresh;
+  };
+  const over = (counts: Counts, now: number): boolean => counts.resets + counts.previousResets * (1 - (now - counts.since) / windowMs) > max;
   return {
-    spend(client) {
+    reset(client) {
       const now = clock.now();
-      const times = recent(client, now);
-      times.push(now);
-      if (times.length > max + 1) times.shift();
-      resets.set(client, times);
-      return times.length > max;
+      const counts = countsOf(client, now);
+      counts.resets += 1;
+      return over(counts, now);
     },
     spent(client) {
-      if (!resets.has(client)) return false;
-      return recent(client, clock.now()).length > max;
+      const counts = clients.get(client);
+      if (!counts) return false;
+      const now = clock.now();
+      return over(current(counts, now), now);
     },
     sweep() {
       const now = clock.now();
-      for (const client of resets.keys()) if (recent(client, now).length === 0) resets.delete(client);
+      for (const [client, counts] of clients) if (now - counts.since >= 2 * windowMs) clients.delete(client);
     },
   };
 }

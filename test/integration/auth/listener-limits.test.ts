@@ -309,12 +309,16 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
   // arrives; headers only, the (empty) request has all arrived and is answered at once, so the reset
   // lands on a stream already answered: counted all the same, it is just as free for the client.
   it.each([
-    ["headers and a body byte", "127.0.0.2", (stream: http2.ClientHttp2Stream) => stream.write("{")],
-    ["headers only", "127.0.0.3", () => {}],
-  ])("closes a connection that resets streams faster than H2_MAX_RESETS per 10 s (rapid reset, %s), and refuses that client's next", async (_, address, send) => {
+    ["headers and a body byte", "127.0.0.2", (stream: http2.ClientHttp2Stream) => stream.write("{"), http2.constants.NGHTTP2_CANCEL],
+    ["headers only", "127.0.0.3", () => {}, http2.constants.NGHTTP2_CANCEL],
+    // RST_STREAM(NO_ERROR) before the answer ends is a reset all the same (RFC 9113 8.1 leaves it to servers).
+    ["a body byte, reset with NO_ERROR", "127.0.0.6", (stream: http2.ClientHttp2Stream) => stream.write("{"), http2.constants.NGHTTP2_NO_ERROR],
+  ])("closes a connection that resets streams faster than H2_MAX_RESETS per 10 s (rapid reset, %s), and refuses that client's next", async (_, address, send, code) => {
     const idle = await otherClientP99(30);
     const session = connectFrom(auth.server.url, address);
     const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
+    let goaway: number | undefined;
+    session.once("goaway", (code: number) => (goaway = code));
     let sent = 0;
     let gone = false;
     void closed.then(() => (gone = true));
@@ -324,7 +328,7 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
           const stream = getMe(session);
           stream.on("error", () => {});
           send(stream);
-          stream.close(http2.constants.NGHTTP2_CANCEL);
+          stream.close(code);
           sent += 1;
         } catch {
           break;
@@ -337,6 +341,7 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
     await closed;
     console.log(`[h2 rapid reset, ${_}] connection closed after ${sent} resets; other client's GetMe p99: idle ${idle.toFixed(1)} ms, during ${attacked.toFixed(1)} ms`);
     expect(sent).toBeLessThan(500);
+    expect(goaway).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     expect(attacked).toBeLessThan(Math.max(idle * 20, 2000));
 
     // The attacker's next connection is closed before the server's SETTINGS; another address is served.
@@ -349,6 +354,115 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
     expect(refused).toBe(true);
     const other = createClient(AuthService, connectTransport(auth.server.url));
     expect((await other.getMe({}, bearer(accessToken))).user?.email).toBeTruthy();
+    // HTTP/1.1 from the attacker's address is not refused: only its HTTP/2 connections are.
+    const plain = await new Promise<number>((resolve, reject) => {
+      const req = http.get(`${auth.server.url}/healthz`, { localAddress: address, agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+      req.on("error", reject);
+    });
+    expect(plain).toBe(200);
+  });
+
+  /** Raw h2c frames: one write of `pairs` HEADERS (a whole GetMe, END_STREAM) each followed by its RST_STREAM. */
+  function headersAndResets(pairs: number): Buffer {
+    const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
+      const head = Buffer.alloc(9);
+      head.writeUIntBE(payload.length, 0, 3);
+      head.writeUInt8(type, 3);
+      head.writeUInt8(flags, 4);
+      head.writeUInt32BE(stream, 5);
+      return Buffer.concat([head, payload]);
+    };
+    // HPACK (RFC 7541): indexed :method POST (3), :scheme http (6); literals without indexing of :path (4) and :authority (1).
+    const literal = (index: number, value: string) => Buffer.concat([Buffer.from([index, value.length]), Buffer.from(value)]);
+    const block = Buffer.concat([Buffer.from([0x83, 0x86]), literal(4, "/auth.v1.AuthService/GetMe"), literal(1, "auth.test")]);
+    const frames = [Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), frame(0x4, 0, 0, Buffer.alloc(0))];
+    for (let i = 0; i < pairs; i++) {
+      const id = 2 * i + 1;
+      frames.push(frame(0x1, 0x5, id, block), frame(0x3, 0, id, Buffer.from([0, 0, 0, 8])));
+    }
+    return Buffer.concat(frames);
+  }
+
+  it("closes every connection of a client that resets past H2_MAX_RESETS, its resets sent in one write with their headers", async () => {
+    // Open first, quiet: without this each would get one read of resets parsed before its own count.
+    const idle = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const session = connectFrom(auth.server.url, "127.0.0.7");
+        await new Promise((resolve) => session.once("remoteSettings", resolve));
+        return { session, closed: new Promise<void>((resolve) => session.once("close", () => resolve())) };
+      }),
+    );
+    const { port } = new URL(auth.server.url);
+    const raw = net.connect({ host: "127.0.0.1", port: Number(port), localAddress: "127.0.0.7" });
+    raw.on("error", () => {});
+    await new Promise((resolve) => raw.once("connect", resolve));
+    const cut = closedWithin(raw, 5000);
+    // Read what the server sends, or its closing the connection goes unseen.
+    raw.resume();
+    raw.write(headersAndResets(2000));
+    expect(await cut).toBeLessThan(5000);
+    const idleClosed = await Promise.race([Promise.all(idle.map((c) => c.closed)).then(() => true), sleep(2000).then(() => false)]);
+    for (const c of idle) c.session.destroy();
+    expect(idleClosed).toBe(true);
+  });
+
+  const answered = (stream: http2.ClientHttp2Stream) =>
+    new Promise<number>((resolve) => {
+      stream.on("response", (headers) => resolve(Number(headers[":status"])));
+      stream.on("error", () => resolve(0));
+      stream.on("close", () => resolve(0));
+      stream.resume();
+    });
+
+  /** `count` answered GetMe calls on `session`, then `cancelled` more, each reset `afterMs` after it was sent. */
+  async function callsThenCancels(session: http2.ClientHttp2Session, count: number, cancelled: number, afterMs: number): Promise<number[]> {
+    const statuses = await Promise.all(
+      Array.from({ length: count }, () => {
+        const stream = getMe(session);
+        stream.end("{}");
+        return answered(stream);
+      }),
+    );
+    const late = Array.from({ length: cancelled }, () => {
+      const stream = getMe(session);
+      stream.on("error", () => {});
+      stream.write("{");
+      return stream;
+    });
+    await sleep(afterMs);
+    for (const stream of late) stream.close(http2.constants.NGHTTP2_CANCEL);
+    await sleep(100);
+    return statuses;
+  }
+
+  it("keeps serving a client whose calls, past H2_MAX_RESETS of them, are cancelled after a second (deadlines)", async () => {
+    const session = connectFrom(auth.server.url, "127.0.0.8");
+    let gone = false;
+    session.once("close", () => (gone = true));
+    try {
+      const statuses = await callsThenCancels(session, 20, 60, 1100);
+      expect(gone).toBe(false);
+      const stream = getMe(session);
+      stream.end("{}");
+      statuses.push(await answered(stream));
+      expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    } finally {
+      // Node 20's client loops without end when a session is destroyed with half-closed streams.
+      if (!gone) session.close();
+    }
+  });
+
+  it("cuts a client whose premature resets pass H2_MAX_RESETS however many answered calls it pads them with", async () => {
+    const session = connectFrom(auth.server.url, "127.0.0.9");
+    let gone = false;
+    session.once("close", () => (gone = true));
+    try {
+      // 300 answered calls first: a ratio of resets to streams would let the 60 resets through.
+      await callsThenCancels(session, 300, 60, 20);
+      expect(gone).toBe(true);
+    } finally {
+      if (!gone) session.close();
+    }
   });
 });
 
