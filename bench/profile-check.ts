@@ -15,7 +15,7 @@ import { ensureCompiled } from "./compiled.js";
 import { printProfile } from "./cpu-profile.js";
 import { withGetMeStack } from "./getme-stack.js";
 import { ghzCheck } from "./load-generators.js";
-import { cpuPerCallSince } from "./proc-stats.js";
+import { cpuPerCallSince, rssMiB } from "./proc-stats.js";
 import { createTokenMinter } from "./token-minter.js";
 
 /**
@@ -25,7 +25,8 @@ import { createTokenMinter } from "./token-minter.js";
  *   tokens  (default) a distinct Bearer token each Check: every one verifies an Ed25519 signature;
  *   bearer  one Bearer token, cached after the first Check;
  *   cookie  one session cookie at an instance whose caches keep nothing (AUTHZ_CACHE_TTL=1ms): Redis reads each Check.
- * Prints Checks per second, the CPU each cost authz and Redis, and the busiest functions and packages.
+ * Prints Checks per second, the CPU each cost authz and Redis, authz's peak RSS, and the busiest
+ * functions and packages.
  * The profile stays in PROFILE_DIR if that is set.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -75,10 +76,11 @@ async function main(): Promise<void> {
     const cpu = cpuPerCallSince(authz.pid, [dir, new URL(stack.redisUrl!).host], ["redis-server"]);
     const result = await ghzCheck({ target: `${authz.endpoints.grpc.host}:${authz.endpoints.grpc.port}`, dataFile, seconds: SECONDS, concurrency: 64, connections: 4 });
     const { serviceUs, tier } = cpu(result.rps * SECONDS);
+    const peakRss = rssMiB(authz.pid, "VmHWM");
     const load = loadavg()[0]!.toFixed(1);
     // The profile is written as the process exits.
     await procs.stopAll();
-    console.log(`Check (${KIND}) c=64 for ${SECONDS} s: ${result.rps.toFixed(0)} Checks/s, p99 ${result.p99Ms.toFixed(1)} ms, ${result.failures} failures, ${serviceUs.toFixed(0)} µs of authz CPU per Check (${tier}); load average ${load}`);
+    console.log(`Check (${KIND}) c=64 for ${SECONDS} s: ${result.rps.toFixed(0)} Checks/s, p99 ${result.p99Ms.toFixed(1)} ms, ${result.failures} failures, ${serviceUs.toFixed(0)} µs of authz CPU per Check (${tier}), authz peak RSS ${peakRss.toFixed(0)} MiB; load average ${load}`);
     printProfile(profileDir, REPO_ROOT);
   });
 }
