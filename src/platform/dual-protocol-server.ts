@@ -180,9 +180,8 @@ export async function listenDualProtocol(
       return;
     }
     const client = clientNetwork(session.socket?.remoteAddress ?? "");
-    let mine = sessionsOf.get(client);
-    if (!mine) sessionsOf.set(client, (mine = new Set()));
-    const own = mine;
+    const own = sessionsOf.get(client) ?? new Set<http2.Http2Session>();
+    sessionsOf.set(client, own);
     own.add(session);
     session.once("close", () => {
       own.delete(session);

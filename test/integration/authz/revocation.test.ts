@@ -35,10 +35,11 @@ describe.each(REDIS_SHAPES)("revocation (redis %s)", (shape) => {
 
     await Promise.all([victim.sessionId, cookie.split(".")[0] ?? ""].map((sessionId) => auth.client.revokeSession({ sessionId }, bearer(admin.accessToken))));
     const returned = performance.now();
+    // Each session's revocation is its own event: the cookie's may land after the token's.
     const deniedAfter = await Promise.all(
-      [first, second].map(async (authz) => {
+      [first, second].flatMap((authz) => [asVictim, asCookie].map((as) => ({ authz, as }))).map(async ({ authz, as }) => {
         for (;;) {
-          const response = await authz.check(asVictim);
+          const response = await authz.check(as);
           if (response.status.code !== 0) {
             expect(headerOf(response, "x-auth-reason")).toBe("session_not_found");
             return performance.now() - returned;
@@ -47,9 +48,8 @@ describe.each(REDIS_SHAPES)("revocation (redis %s)", (shape) => {
         }
       }),
     );
-    console.log(`revocation denied after ${deniedAfter.map((ms) => `${ms.toFixed(2)} ms`).join(", ")} (two instances)`);
+    console.log(`revocation denied after ${deniedAfter.map((ms) => `${ms.toFixed(2)} ms`).join(", ")} (two instances, token and cookie)`);
     // The loop gives up at 1 s: any deny before that came from the event, since the cache would have allowed for 60 s.
     for (const ms of deniedAfter) expect(ms).toBeLessThan(1000);
-    for (const authz of [first, second]) expect(headerOf(await authz.check(asCookie), "x-auth-reason")).toBe("session_not_found");
   });
 });
