@@ -132,14 +132,25 @@ export interface RevocationSweeper {
   close(): Promise<void>;
 }
 
+// A sweep still unsettled after this is given up on, so the next one runs: one Redis call that never
+// settles (ioredis has had such, redis/ioredis#1511: a script before the connection is ready) would
+// otherwise end every sweep after it, and with them the revocations Redis missed. A sweep that does
+// settle later does no harm (applying a revocation twice is as once). It also bounds a stop's wait.
+const SWEEP_STALL_MS = 10_000;
+
 /** Sweeps once at start (what a crashed instance left) and then every `intervalMs`, one sweep at a time. */
-export function startRevocationSweeper(deps: { revocations: SessionRevocations; intervalMs: number; log: Logger }): RevocationSweeper {
+export function startRevocationSweeper(deps: { revocations: SessionRevocations; intervalMs: number; log: Logger; stallMs?: number }): RevocationSweeper {
+  const stallMs = deps.stallMs ?? SWEEP_STALL_MS;
   let running: Promise<void> | undefined;
   let closed = false;
   const sweep = () => {
     if (running || closed) return;
-    running = deps.revocations
-      .sweep()
+    let stalled: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<never>((_, reject) => {
+      stalled = setTimeout(() => reject(new Error(`no answer within ${stallMs} ms`)), stallMs);
+      stalled.unref();
+    });
+    running = Promise.race([deps.revocations.sweep(), gaveUp])
       .then(
         (applied) => {
           if (applied > 0) deps.log.info({ applied }, "applied pending session revocations");
@@ -147,6 +158,7 @@ export function startRevocationSweeper(deps: { revocations: SessionRevocations; 
         (error: unknown) => deps.log.warn({ err: error instanceof Error ? error.message : String(error) }, "session revocation sweep failed; will retry"),
       )
       .finally(() => {
+        clearTimeout(stalled);
         running = undefined;
       });
   };
