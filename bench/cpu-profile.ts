@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
 /** The parts of a V8 .cpuprofile (node --cpu-prof) a self-time summary needs. */
@@ -54,6 +54,13 @@ export function selfTimes(profileFile: string, repoRoot: string): { busyMs: numb
   }
   const busyMs = [...byPlace.values()].reduce((sum, ms) => sum + ms, 0);
   return { busyMs, top: ranked(byPlace, busyMs), origins: ranked(byOrigin, busyMs) };
+}
+
+/** Where a profiled process writes its .cpuprofile (PROFILE_DIR, else `profile` under `dir`), and the node flags that make it. */
+export function cpuProfiling(dir: string): { profileDir: string; nodeFlags: string[] } {
+  const profileDir = process.env.PROFILE_DIR ?? path.join(dir, "profile");
+  mkdirSync(profileDir, { recursive: true });
+  return { profileDir, nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] };
 }
 
 /** Prints the busiest origins and functions of the one .cpuprofile in `profileDir`, as markdown tables. */

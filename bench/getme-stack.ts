@@ -42,11 +42,17 @@ export async function withGetMeStack(prefix: string, run: (bench: GetMeStack) =>
   }
 }
 
-/** The access token of a new account's live session at the auth service at `url`. */
-export async function newBearer(url: string): Promise<string> {
+const PASSWORD = "correct horse battery staple";
+
+/** A new account at the auth service at `url`, with its password and a live session's access token. */
+export async function newAccount(url: string): Promise<{ email: string; password: string; accessToken: string }> {
   const client = createClient(AuthService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
   const email = `bench-${randomUUID()}@example.com`;
-  const password = "correct horse battery staple";
-  await client.signUp({ email, password });
-  return (await client.signIn({ email, password })).accessToken;
+  await client.signUp({ email, password: PASSWORD });
+  return { email, password: PASSWORD, accessToken: (await client.signIn({ email, password: PASSWORD })).accessToken };
+}
+
+/** The access token of a new account's live session at the auth service at `url`. */
+export async function newBearer(url: string): Promise<string> {
+  return (await newAccount(url)).accessToken;
 }

@@ -95,6 +95,9 @@ export function cpuMsOfStack(markers: readonly string[]): Map<string, number> {
   return totals;
 }
 
+/** The data tier's programs, whose CPU per call is the call's too. */
+export const DATA_TIER_PROGRAMS = ["redis-server", "pgbouncer", "postgres"] as const;
+
 /**
  * Starts counting the CPU of one service and of the data tier's programs (`programs`, found by
  * `markers` as in cpuMsOfStack); the returned function gives each one's µs per call for `calls`.

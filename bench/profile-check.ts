@@ -1,19 +1,16 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { loadAuthConfig } from "../src/auth/config.js";
 import type { EnvoyCheckRequest } from "../src/authz/envoy-check.js";
-import { AuthService } from "../src/gen/auth/v1/auth_pb.js";
 import { startAuthInstance, startAuthzInstance } from "../src/stack/app-instances.js";
 import { findFreePort } from "../src/stack/ports.js";
 import { browserSignIn } from "../test/support/browser.js";
 import { checkRequest } from "./check-rows.js";
 import { ensureCompiled } from "./compiled.js";
-import { printProfile } from "./cpu-profile.js";
-import { withGetMeStack } from "./getme-stack.js";
+import { cpuProfiling, printProfile } from "./cpu-profile.js";
+import { newAccount, withGetMeStack } from "./getme-stack.js";
 import { ghzCheck } from "./load-generators.js";
 import { cpuPerCallSince, rssMiB } from "./proc-stats.js";
 import { createTokenMinter } from "./token-minter.js";
@@ -32,7 +29,6 @@ import { createTokenMinter } from "./token-minter.js";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const KIND = process.env.PROFILE_CHECK ?? "tokens";
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
-const PASSWORD = "correct horse battery staple";
 // Checks a second no kind reaches here, with room: every token of the run is distinct.
 const TOKENS_PER_SECOND = 9000;
 
@@ -40,8 +36,7 @@ async function main(): Promise<void> {
   if (!["tokens", "bearer", "cookie"].includes(KIND)) throw new Error(`PROFILE_CHECK must be tokens, bearer or cookie, not ${KIND}`);
   ensureCompiled(REPO_ROOT, (what) => console.error(what));
   await withGetMeStack("auth-profile-check-", async ({ dir, logsDir, procs, stack, env }) => {
-    const profileDir = process.env.PROFILE_DIR ?? path.join(dir, "profile");
-    mkdirSync(profileDir, { recursive: true });
+    const { profileDir, nodeFlags } = cpuProfiling(dir);
     const authPort = await findFreePort();
     const config = loadAuthConfig({ ...env, AUTH_PORT: String(authPort) });
     const authzEnv = {
@@ -54,12 +49,9 @@ async function main(): Promise<void> {
     };
     const [auth, authz] = await Promise.all([
       startAuthInstance({ procs, logsDir, env, compiled: true }, 0, authPort),
-      startAuthzInstance({ procs, logsDir, env: authzEnv, compiled: true, nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] }, 0, { grpc: 0, http: 0 }),
+      startAuthzInstance({ procs, logsDir, env: authzEnv, compiled: true, nodeFlags }, 0, { grpc: 0, http: 0 }),
     ]);
-    const email = `profile-${Date.now()}@example.com`;
-    const client = createClient(AuthService, createConnectTransport({ baseUrl: auth.url, httpVersion: "1.1" }));
-    await client.signUp({ email, password: PASSWORD });
-    const { accessToken } = await client.signIn({ email, password: PASSWORD });
+    const { email, password, accessToken } = await newAccount(auth.url);
     let requests: EnvoyCheckRequest | EnvoyCheckRequest[];
     if (KIND === "tokens") {
       const minter = await createTokenMinter(stack.primaryUrl, config, accessToken);
@@ -69,7 +61,7 @@ async function main(): Promise<void> {
     } else if (KIND === "bearer") {
       requests = checkRequest({ authorization: `Bearer ${accessToken}` });
     } else {
-      requests = checkRequest({ cookie: `auth_session=${await browserSignIn(auth.url, email, PASSWORD)}` });
+      requests = checkRequest({ cookie: `auth_session=${await browserSignIn(auth.url, email, password)}` });
     }
     const dataFile = path.join(dir, "checks.json");
     writeFileSync(dataFile, JSON.stringify(requests));

@@ -1,13 +1,13 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startAuthInstance } from "../src/stack/app-instances.js";
 import { ensureCompiled } from "./compiled.js";
-import { printProfile } from "./cpu-profile.js";
+import { cpuProfiling, printProfile } from "./cpu-profile.js";
 import { newBearer, withGetMeStack } from "./getme-stack.js";
 import { ghzGetMe } from "./load-generators.js";
-import { cpuPerCallSince } from "./proc-stats.js";
+import { cpuPerCallSince, DATA_TIER_PROGRAMS } from "./proc-stats.js";
 
 /**
  * `npm run bench:profile-getme`: where a GetMe's CPU goes. One compiled auth service under
@@ -16,27 +16,24 @@ import { cpuPerCallSince } from "./proc-stats.js";
  * and packages with the most self time. The profile stays in PROFILE_DIR if that is set.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-// The data tier's programs, whose CPU per call is GetMe's too.
-const DATA_TIER = ["redis-server", "pgbouncer", "postgres"];
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 async function main(): Promise<void> {
   ensureCompiled(REPO_ROOT, (what) => console.error(what));
   await withGetMeStack("auth-profile-", async ({ dir, logsDir, procs, stack, env: base }) => {
-    const profileDir = process.env.PROFILE_DIR ?? path.join(dir, "profile");
-    mkdirSync(profileDir, { recursive: true });
+    const { profileDir, nodeFlags } = cpuProfiling(dir);
     const env = {
       ...base,
       // The profile of another setting: VERIFIED_TOKEN_CACHE=off PROFILE_CACHE=off is GetMe as it was before the caches.
       ...Object.fromEntries(["VERIFIED_TOKEN_CACHE", "PROFILE_CACHE"].flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : []))),
     };
-    const auth = await startAuthInstance({ procs, logsDir, env, compiled: true, nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] }, 0, 0);
+    const auth = await startAuthInstance({ procs, logsDir, env, compiled: true, nodeFlags }, 0, 0);
     const accessToken = await newBearer(auth.url);
     const dataFile = path.join(dir, "getme.json");
     const metadataFile = path.join(dir, "bearer.json");
     writeFileSync(dataFile, "{}");
     writeFileSync(metadataFile, JSON.stringify({ authorization: `Bearer ${accessToken}` }));
-    const cpu = cpuPerCallSince(auth.pid, [dir, new URL(stack.redisUrl!).host], DATA_TIER);
+    const cpu = cpuPerCallSince(auth.pid, [dir, new URL(stack.redisUrl!).host], DATA_TIER_PROGRAMS);
     const result = await ghzGetMe({ target: `${auth.endpoint.host}:${auth.endpoint.port}`, dataFile, metadataFile, seconds: SECONDS, concurrency: 64, connections: 4 });
     const { serviceUs, tier } = cpu(result.rps * SECONDS);
     const load = loadavg()[0]!.toFixed(1);

@@ -36,6 +36,18 @@ async function slowloris(port: number): Promise<{ socket: net.Socket; stop(): vo
   return { socket, stop: () => (clearInterval(timer), socket.destroy()) };
 }
 
+/** The HTTP status of a stream's answer, or why there was none (an error, a close, 5 s of silence). */
+function statusOf(stream: http2.ClientHttp2Stream): Promise<number | string> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve("no answer within 5 s"), 5000);
+    const settle = (outcome: number | string) => (clearTimeout(timer), resolve(outcome));
+    stream.on("response", (headers) => settle(Number(headers[":status"])));
+    stream.on("error", (error: Error) => settle(error.message));
+    stream.on("close", () => settle("closed without an answer"));
+    stream.resume();
+  });
+}
+
 describe("the auth port's timeouts and connection cap", () => {
   let auth: TestAuth;
   beforeAll(async () => {
@@ -270,12 +282,7 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
       await sleep(300);
       const stream = getMe(session);
       stream.end("{}");
-      const status = await new Promise<number | string>((resolve) => {
-        const timer = setTimeout(() => resolve("no answer within 5 s"), 5000);
-        stream.on("response", (headers) => (clearTimeout(timer), resolve(Number(headers[":status"]))));
-        stream.on("error", (error: Error) => (clearTimeout(timer), resolve(error.message)));
-      });
-      expect(status).toBe(200);
+      expect(await statusOf(stream)).toBe(200);
     } finally {
       session.destroy();
     }
@@ -406,21 +413,13 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
     expect(idleClosed).toBe(true);
   });
 
-  const answered = (stream: http2.ClientHttp2Stream) =>
-    new Promise<number>((resolve) => {
-      stream.on("response", (headers) => resolve(Number(headers[":status"])));
-      stream.on("error", () => resolve(0));
-      stream.on("close", () => resolve(0));
-      stream.resume();
-    });
-
   /** `count` answered GetMe calls on `session`, then `cancelled` more, each reset `afterMs` after it was sent. */
-  async function callsThenCancels(session: http2.ClientHttp2Session, count: number, cancelled: number, afterMs: number): Promise<number[]> {
+  async function callsThenCancels(session: http2.ClientHttp2Session, count: number, cancelled: number, afterMs: number): Promise<Array<number | string>> {
     const statuses = await Promise.all(
       Array.from({ length: count }, () => {
         const stream = getMe(session);
         stream.end("{}");
-        return answered(stream);
+        return statusOf(stream);
       }),
     );
     const late = Array.from({ length: cancelled }, () => {
@@ -444,7 +443,7 @@ describe("one HTTP/2 connection cannot take the instance down", () => {
       expect(gone).toBe(false);
       const stream = getMe(session);
       stream.end("{}");
-      statuses.push(await answered(stream));
+      statuses.push(await statusOf(stream));
       expect(statuses.filter((status) => status !== 200)).toEqual([]);
     } finally {
       // Node 20's client loops without end when a session is destroyed with half-closed streams.
@@ -480,12 +479,7 @@ describe("a trusted proxy's HTTP/2 connection carries many clients: one of them 
   const answer = (session: http2.ClientHttp2Session) => {
     const stream = session.request({ ":method": "POST", ":path": "/auth.v1.AuthService/GetMe", "content-type": "application/json", authorization: `Bearer ${accessToken}` });
     stream.end("{}");
-    return new Promise<number | string>((resolve) => {
-      const timer = setTimeout(() => resolve("no answer within 5 s"), 5000);
-      stream.on("response", (headers) => (clearTimeout(timer), resolve(Number(headers[":status"]))));
-      stream.on("error", (error: Error) => (clearTimeout(timer), resolve(error.message)));
-      stream.resume();
-    });
+    return statusOf(stream);
   };
 
   it("streams whose bodies never come hold no turn from the others, and resets past H2_MAX_RESETS do not close it", async () => {
